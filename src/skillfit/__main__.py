@@ -1,0 +1,3 @@
+from skillfit.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The `skillfit` command. Each sub-command lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import typer
+
+from skillfit import __version__
+
+app = typer.Typer(
+    name="skillfit",
+    help=(
+        "Train an AI agent's skill document (SKILL.md) the way one trains a network, "
+        "with the model's weights frozen.\n\n"
+        "Start with `skillfit models check` (is the embedded model working?), "
+        "then `skillfit train --config configs/quickstart.yaml`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"skillfit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """skillfit command line."""
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `app`; a sub-command module that is
+    # not there yet must not break the others.
+    import importlib
+
+    for module in ("models_cmd", "tasks_cmd", "train_cmd"):
+        try:
+            importlib.import_module(f"skillfit.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"skillfit.cli.{module}":
+                raise
+
+
+_register()
+
+
+def main() -> None:
+    app()

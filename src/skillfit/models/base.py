@@ -1,0 +1,98 @@
+"""The contract every model provider meets: messages in, a typed Reply out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from pydantic import BaseModel
+
+
+class Message(TypedDict):
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from a provider-side prefix cache
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One model answer. `parsed` holds the validated object when a schema was requested."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    latency: float = 0.0
+    cached: bool = False  # True when served from skillfit's response cache (no model call)
+    model: str = ""
+    finish_reason: str = "stop"
+    parsed: Any = None
+
+
+# A schema may be given as a pydantic model class (preferred: the reply is validated into it)
+# or as a plain JSON-schema dict (the reply is parsed as JSON and checked against the schema).
+ResponseFormat = type[BaseModel] | dict[str, Any]
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """What the rest of skillfit knows about a model."""
+
+    @property
+    def name(self) -> str:
+        """The model string this model was built from, e.g. `local:qwen2.5-coder-0.5b`."""
+        ...
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        response_format: ResponseFormat | None = None,
+        sample: int = 0,
+    ) -> Reply:
+        """Answer `messages`. `sample` distinguishes repeated draws of the same prompt
+        (it is part of the cache key and seeds sampling where the provider allows)."""
+        ...
+
+
+class SkillfitModelError(Exception):
+    """Base of every error the model layer raises."""
+
+
+class ModelSpecError(SkillfitModelError, ValueError):
+    """A model string or model configuration that cannot be turned into a model."""
+
+
+class MissingCredentialsError(SkillfitModelError):
+    """An API key or endpoint the provider needs is not set in the environment."""
+
+
+class InfraError(SkillfitModelError):
+    """The model could not be reached or kept failing after retries (timeouts, 5xx, a dead
+    server). This is never a wrong answer: callers must not score it as a task failure."""
+
+
+class SchemaValidationError(InfraError):
+    """The reply did not match the requested schema, even after retries."""
+
+
+class WeightsError(SkillfitModelError):
+    """Local weights are missing or do not match their pinned hash."""
