@@ -10,14 +10,22 @@ from skillfit.tasks.base import (
     TaskDataError,
     Trajectory,
 )
+from skillfit.tasks.common import SingleTurnTask, TaskOptionError
+from skillfit.tasks.registry import TaskInfo, get_task, list_tasks, register_task
 
 __all__ = [
     "SPLIT_NAMES",
     "Item",
     "Score",
+    "SingleTurnTask",
     "SplitName",
     "Splits",
     "Task",
     "TaskDataError",
+    "TaskInfo",
+    "TaskOptionError",
     "Trajectory",
+    "get_task",
+    "list_tasks",
+    "register_task",
 ]

@@ -1,0 +1,232 @@
+"""Pieces every bundled single-turn task shares: option checks, seeded splits, package data,
+initial skills, and `SingleTurnTask` (splits + direct-chat rollout + scorer + manifest)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from skillfit.models.base import ChatModel
+from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError, Trajectory
+from skillfit.tasks.harness.direct import ScoreFn, run_direct
+
+DEFAULT_SIZES: tuple[int, int, int] = (40, 20, 60)  # train, val, test
+
+# The fixed instruction every single-turn task adds after the skill: the one convention the
+# scorers rely on. Everything else (how to reason, what an answer looks like) is the skill's job.
+ANSWER_INSTRUCTION = "End your reply with a final line of the form `Answer: <your answer>`."
+
+
+class TaskOptionError(TaskDataError):
+    """An option given to a task that it does not know or cannot honour."""
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def check_count(task: str, option: str, value: object) -> int | None:
+    """A non-negative integer option (None means "use the default")."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TaskOptionError(
+            f"{task}: option {option} must be a non-negative integer, got {value!r}"
+        )
+    return value
+
+
+def check_seed(task: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TaskOptionError(f"{task}: option seed must be an integer, got {value!r}")
+    return value
+
+
+def check_positive(task: str, option: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise TaskOptionError(f"{task}: option {option} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_temperature(task: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2:
+        raise TaskOptionError(
+            f"{task}: option temperature must be a number in [0, 2], got {value!r}"
+        )
+    return float(value)
+
+
+def resolve_sizes(
+    task: str,
+    available: int,
+    n_train: object = None,
+    n_val: object = None,
+    n_test: object = None,
+) -> tuple[int, int, int]:
+    """Split sizes: explicit values are kept; unset ones default to 40 / 20 / 60, scaled down
+    proportionally when the data cannot hold the defaults. Asking for more items than the data
+    holds is an error, never a silent shrink."""
+    given = [
+        check_count(task, "n_train", n_train),
+        check_count(task, "n_val", n_val),
+        check_count(task, "n_test", n_test),
+    ]
+    explicit = sum(v for v in given if v is not None)
+    if explicit > available:
+        asked = ", ".join(
+            f"{name}={v}"
+            for name, v in zip(("n_train", "n_val", "n_test"), given, strict=True)
+            if v is not None
+        )
+        raise TaskOptionError(
+            f"{task}: asked for {explicit} items ({asked}) but the data holds {available}"
+        )
+    defaults = [DEFAULT_SIZES[i] for i, v in enumerate(given) if v is None]
+    room = available - explicit
+    scale = min(1.0, room / sum(defaults)) if defaults else 1.0
+    sizes = [v if v is not None else int(DEFAULT_SIZES[i] * scale) for i, v in enumerate(given)]
+    return sizes[0], sizes[1], sizes[2]
+
+
+# --- splits ----------------------------------------------------------------------------------
+
+
+def split_items(
+    items: Sequence[Item], sizes: tuple[int, int, int], seed: int, *, salt: str = ""
+) -> dict[SplitName, list[Item]]:
+    """Shuffle with `seed` (and `salt`, usually the task name, so that two tasks of the same size
+    are not shuffled alike) and cut test first, then val, then train: the test set of a seed does
+    not change when n_train or n_val change. `items` must already be free of duplicate inputs
+    (see `dedupe_by_input`), so no input can straddle two splits."""
+    n_train, n_val, n_test = sizes
+    if n_train + n_val + n_test > len(items):
+        raise TaskOptionError(
+            f"asked for {n_train + n_val + n_test} items, only {len(items)} exist"
+        )
+    order = list(items)
+    # A string seed is hashed with SHA-512 by `random`: stable across runs and platforms.
+    random.Random(f"{salt}:{seed}").shuffle(order)
+    test = order[:n_test]
+    val = order[n_test : n_test + n_val]
+    train = order[n_test + n_val : n_test + n_val + n_train]
+    return {"train": train, "val": val, "test": test}
+
+
+def dedupe_by_input(items: Iterable[Item]) -> tuple[list[Item], list[str]]:
+    """Keep the first item of each distinct input. An input that occurs with conflicting targets
+    is dropped entirely (no answer to it can be scored right). Returns (kept, dropped ids)."""
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.input.strip(), []).append(item)
+    kept: list[Item] = []
+    dropped: list[str] = []
+    for group in groups.values():
+        if len({json.dumps(it.target, sort_keys=True, default=str) for it in group}) > 1:
+            dropped.extend(it.id for it in group)
+        else:
+            kept.append(group[0])
+            dropped.extend(it.id for it in group[1:])
+    return kept, dropped
+
+
+def check_unique_ids(items: Iterable[Item], source: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise TaskDataError(f"{source}: duplicate item id {item.id!r}")
+        seen.add(item.id)
+
+
+# --- package data ----------------------------------------------------------------------------
+
+
+def data_file(*parts: str) -> Traversable:
+    """A file under skillfit/tasks/data/ (works from a wheel as well as a source tree)."""
+    node = resources.files("skillfit.tasks").joinpath("data")
+    for part in parts:
+        node = node.joinpath(part)
+    return node
+
+
+def initial_skill_text(family: str) -> str:
+    """The human-written starting skill in skillfit/tasks/skills/<family>.md ("" if none)."""
+    node = resources.files("skillfit.tasks").joinpath("skills", f"{family}.md")
+    return node.read_text(encoding="utf-8") if node.is_file() else ""
+
+
+# --- the task --------------------------------------------------------------------------------
+
+
+class SingleTurnTask:
+    """A task whose target answers each item in one chat turn, scored by `score`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        splits: Mapping[SplitName, Sequence[Item]],
+        score: ScoreFn,
+        instructions: str = ANSWER_INSTRUCTION,
+        initial_skill: str = "",
+        options: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> None:
+        self._name = name
+        self._splits: dict[SplitName, list[Item]] = {
+            s: list(splits.get(s, ())) for s in SPLIT_NAMES
+        }
+        self._score = score
+        self.instructions = instructions
+        self._initial_skill = initial_skill
+        self.options: dict[str, Any] = dict(options or {})
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        check_unique_ids(self.items(), name)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def initial_skill(self) -> str:
+        return self._initial_skill
+
+    def splits(self) -> dict[SplitName, list[Item]]:
+        return {s: list(items) for s, items in self._splits.items()}
+
+    def items(self) -> Iterator[Item]:
+        for split in SPLIT_NAMES:
+            yield from self._splits[split]
+
+    def score(self, item: Item, reply: str) -> tuple[str, Any]:
+        """Score a raw reply to `item`: (extracted answer, Score)."""
+        return self._score(item, reply)
+
+    def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
+        return run_direct(
+            model,
+            skill,
+            item,
+            instructions=self.instructions,
+            score=self._score,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            sample=sample,
+        )
+
+    def split_manifest(self) -> dict[str, Any]:
+        """What a run records to reproduce this task's data exactly: name, options, seed and
+        the item ids of every split (in order)."""
+        return {
+            "task": self._name,
+            "options": dict(self.options),
+            "seed": self.seed,
+            "sizes": {s: len(items) for s, items in self._splits.items()},
+            "splits": {s: [it.id for it in items] for s, items in self._splits.items()},
+        }
