@@ -1,0 +1,153 @@
+"""A persistent response cache (SQLite): the same request never costs a second model call.
+
+The key covers everything that changes the answer: provider and model, messages, max_tokens,
+temperature, the response schema and the sample index. Safe across threads (one connection per
+thread) and processes (WAL journal, busy timeout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat, Usage
+from skillfit.models.paths import cache_dir
+from skillfit.models.schema import schema_fingerprint, validate
+from skillfit.models.wrapper import ModelWrapper
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def cache_key(
+    model: str,
+    messages: Sequence[Message],
+    *,
+    max_tokens: int,
+    temperature: float,
+    response_format: ResponseFormat | None,
+    sample: int,
+) -> str:
+    payload = {
+        "model": model,  # the full spec string: provider, model name and endpoint
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "max_tokens": max_tokens,
+        "temperature": float(temperature),
+        "schema": schema_fingerprint(response_format),
+        "sample": sample,
+    }
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """`ResponseCache(path)`; with no path, `responses.sqlite` in the user cache dir."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else cache_dir() / "responses.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as conn:
+            conn.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self._connect().execute("SELECT value FROM replies WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, model: str, value: dict[str, Any]) -> None:
+        self._connect().execute(
+            "INSERT OR REPLACE INTO replies (key, model, value, created) VALUES (?, ?, ?, ?)",
+            (key, model, json.dumps(value, ensure_ascii=False), time.time()),
+        )
+
+    def __len__(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _to_record(reply: Reply) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "usage": asdict(reply.usage),
+        "latency": reply.latency,
+        "model": reply.model,
+        "finish_reason": reply.finish_reason,
+    }
+
+
+class CachedModel(ModelWrapper):
+    """Serves repeated requests from a ResponseCache; a hit makes no model call."""
+
+    def __init__(self, inner: ChatModel, cache: ResponseCache, *, on_hit: Any = None) -> None:
+        super().__init__(inner)
+        self.cache = cache
+        self._on_hit = on_hit  # called with the cached Reply (the ledger counts hits)
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        response_format: ResponseFormat | None = None,
+        sample: int = 0,
+    ) -> Reply:
+        key = cache_key(
+            self.name,
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            response_format=response_format,
+            sample=sample,
+        )
+        record = self.cache.get(key)
+        if record is not None:
+            parsed = validate(record["text"], response_format) if response_format else None
+            reply = Reply(
+                text=record["text"],
+                usage=Usage(**record["usage"]),
+                latency=0.0,
+                cached=True,
+                model=record["model"],
+                finish_reason=record["finish_reason"],
+                parsed=parsed,
+            )
+            if self._on_hit is not None:
+                self._on_hit(reply)
+            return reply
+        reply = self.inner.complete(
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            response_format=response_format,
+            sample=sample,
+        )
+        self.cache.put(key, self.name, _to_record(reply))
+        return reply

@@ -1,0 +1,137 @@
+"""One in-process llama.cpp server per model file per process, started on first use.
+
+The server listens on 127.0.0.1 only, on a free port, with `slots` parallel sequences
+(continuous batching) of `ctx_per_slot` tokens each and the prompt-prefix cache on, so requests
+that share a prefix (the skill comes first in every prompt) skip re-reading it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillfit.models.base import InfraError, WeightsError
+from skillfit.models.local.logs import route_native_log, tail
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX and SKILLFIT_LOCAL_THREADS."""
+
+    slots: int = field(default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 2)))
+    ctx_per_slot: int = field(
+        default_factory=lambda: max(512, _env_int("SKILLFIT_LOCAL_CTX", 4096))
+    )
+    threads: int = field(
+        default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_THREADS", os.cpu_count() or 2))
+    )
+
+    @property
+    def n_ctx(self) -> int:
+        return self.slots * self.ctx_per_slot  # llama.cpp splits n_ctx evenly across slots
+
+
+class LocalServer:
+    """A lazily started xllamacpp server for one GGUF file. Thread-safe."""
+
+    def __init__(self, model_path: Path, options: ServerOptions | None = None) -> None:
+        self.model_path = model_path
+        self.options = options or ServerOptions()
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self.load_seconds: float | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._server is not None
+
+    def _params(self) -> Any:
+        import xllamacpp  # imported late: loading the native library takes a moment
+
+        p = xllamacpp.CommonParams()
+        p.model.path = str(self.model_path)
+        p.n_parallel = self.options.slots
+        p.n_ctx = self.options.n_ctx
+        p.cpuparams.n_threads = self.options.threads
+        p.cpuparams_batch.n_threads = self.options.threads
+        p.cache_prompt = True
+        p.warmup = False
+        p.hostnames = ["127.0.0.1"]  # never reachable from another machine
+        p.port = 0
+        return p
+
+    def start(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            import xllamacpp
+
+            self.log_path = route_native_log()
+            params = self._params()
+            begin = time.perf_counter()
+            try:
+                server = xllamacpp.Server(params)
+            except Exception as exc:
+                log = tail(self.log_path)
+                if "magic" in log or "magic" in str(exc):
+                    raise WeightsError(
+                        f"{self.model_path} could not be loaded: not a valid GGUF model file"
+                    ) from exc
+                where = f"; see the log {self.log_path}" if self.log_path else ""
+                raise InfraError(
+                    f"the local model server did not start for {self.model_path}: {exc}{where}\n"
+                    + log[-1500:]
+                ) from exc
+            self.load_seconds = time.perf_counter() - begin
+            self._server = server
+
+    @property
+    def base_url(self) -> str:
+        """The loopback root URL, e.g. http://127.0.0.1:40123 (starts the server if needed).
+        OpenAI clients use `<base_url>/v1`; Anthropic clients use `<base_url>` itself."""
+        self.start()
+        return str(self._server.listening_address).rstrip("/")
+
+    def handle_chat_completions(self, request: dict[str, Any]) -> Any:
+        """In-process request without HTTP (no timeout is possible on this path)."""
+        self.start()
+        return self._server.handle_chat_completions(request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._server = None  # the native destructor stops the server threads
+
+
+_servers: dict[Path, LocalServer] = {}
+_servers_lock = threading.Lock()
+
+
+def shared_server(model_path: Path, options: ServerOptions | None = None) -> LocalServer:
+    """The one LocalServer of this process for `model_path` (the first caller's options win)."""
+    key = model_path.resolve()
+    with _servers_lock:
+        if key not in _servers:
+            _servers[key] = LocalServer(key, options)
+        return _servers[key]
+
+
+@atexit.register
+def _close_all() -> None:
+    # Stop servers before the interpreter tears down the modules their destructor needs.
+    with _servers_lock:
+        for server in _servers.values():
+            server.close()

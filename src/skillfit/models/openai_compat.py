@@ -1,0 +1,165 @@
+"""The OpenAI chat-completions provider: OpenAI, Azure OpenAI, any compatible server, and the
+embedded local server (which speaks the same API on 127.0.0.1).
+
+SDK failures are translated here: rate limits, 5xx, timeouts and connection errors become
+`TransientError` (retried by the stack), other API errors `InfraError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+
+from skillfit.models.base import InfraError, Message, Reply, ResponseFormat, Usage
+from skillfit.models.retry import TransientError
+from skillfit.models.schema import is_pydantic, json_schema, schema_name, validate
+
+
+def _strict_schema(response_format: ResponseFormat) -> tuple[dict[str, Any], bool]:
+    """OpenAI's strict mode needs every property required and no extra properties; the SDK's
+    own converter does that for pydantic classes. Dict schemas are sent as given, not strict."""
+    if is_pydantic(response_format):
+        try:
+            from openai.lib._pydantic import to_strict_json_schema
+
+            return to_strict_json_schema(response_format), True  # type: ignore[arg-type]
+        except Exception:  # a schema the converter cannot make strict: best effort instead
+            return json_schema(response_format), False
+    return json_schema(response_format), False
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def translate_error(name: str, exc: Exception) -> InfraError:
+    """Map an OpenAI SDK exception to the model layer's errors."""
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError(f"{name}: request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return TransientError(f"{name}: cannot reach the server ({exc.__cause__ or exc})")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429 or status == 408 or status == 409 or status >= 500:
+            return TransientError(f"{name}: HTTP {status}", retry_after=_retry_after(exc))
+        return InfraError(f"{name}: HTTP {status}: {exc.message}")
+    return InfraError(f"{name}: {type(exc).__name__}: {exc}")
+
+
+class OpenAIChatModel:
+    """A chat model behind an OpenAI-style `/chat/completions` endpoint.
+
+    `client` is an `openai.OpenAI` (or `AzureOpenAI`) built with `max_retries=0`: retries belong
+    to the stack above, which knows they are infrastructure failures.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        client: openai.OpenAI,
+        *,
+        timeout: float = 120.0,
+        timeout_per_token: float = 0.0,
+        use_max_completion_tokens: bool = False,
+        strict_schema: bool = True,
+        seed_samples: bool = True,
+    ) -> None:
+        self._name = name
+        self.model = model
+        self.client = client
+        self.timeout = timeout
+        self.timeout_per_token = timeout_per_token  # slow servers: allow time to decode
+        self._max_key = "max_completion_tokens" if use_max_completion_tokens else "max_tokens"
+        self._strict_schema = strict_schema
+        self._seed_samples = seed_samples
+        self._send_temperature = True  # some reasoning models refuse any temperature
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _request(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
+        response_format: ResponseFormat | None,
+        sample: int,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            self._max_key: max_tokens,
+        }
+        if self._send_temperature:
+            body["temperature"] = temperature
+        if self._seed_samples and sample:
+            body["seed"] = sample
+        if response_format is not None:
+            if self._strict_schema:
+                schema, strict = _strict_schema(response_format)
+            else:
+                schema, strict = json_schema(response_format), False
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(response_format),
+                    "schema": schema,
+                    "strict": strict,
+                },
+            }
+        return body
+
+    def _create(self, body: dict[str, Any], timeout: float) -> Any:
+        try:
+            return self.client.chat.completions.create(**body, timeout=timeout)
+        except openai.BadRequestError as exc:
+            if "temperature" in body and "temperature" in str(exc.message).lower():
+                self._send_temperature = False  # the model only accepts its default
+                body = {k: v for k, v in body.items() if k != "temperature"}
+                return self._create(body, timeout)
+            raise translate_error(self._name, exc) from exc
+        except openai.OpenAIError as exc:
+            raise translate_error(self._name, exc) from exc
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        response_format: ResponseFormat | None = None,
+        sample: int = 0,
+    ) -> Reply:
+        start = time.perf_counter()
+        body = self._request(messages, max_tokens, temperature, response_format, sample)
+        completion = self._create(body, self.timeout + self.timeout_per_token * max_tokens)
+        if not completion.choices:
+            raise TransientError(f"{self._name}: the server returned no choices")
+        choice = completion.choices[0]
+        text = choice.message.content or ""
+        usage = Usage()
+        if completion.usage is not None:
+            details = getattr(completion.usage, "prompt_tokens_details", None)
+            usage = Usage(
+                prompt_tokens=completion.usage.prompt_tokens or 0,
+                completion_tokens=completion.usage.completion_tokens or 0,
+                cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+            )
+        parsed = validate(text, response_format) if response_format is not None else None
+        return Reply(
+            text=text,
+            usage=usage,
+            latency=time.perf_counter() - start,
+            model=self._name,
+            finish_reason=choice.finish_reason or "stop",
+            parsed=parsed,
+        )

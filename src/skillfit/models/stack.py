@@ -1,0 +1,30 @@
+"""`wrap`: the standard stack around a provider: cache → accounting → retry/limit → provider."""
+
+from __future__ import annotations
+
+import threading
+
+from skillfit.models.accounting import AccountedModel, Ledger
+from skillfit.models.base import ChatModel
+from skillfit.models.cache import CachedModel, ResponseCache
+from skillfit.models.retry import RetryingModel, RetryPolicy
+
+
+def wrap(
+    model: ChatModel,
+    *,
+    role: str = "default",
+    cache: ResponseCache | None = None,
+    ledger: Ledger | None = None,
+    policy: RetryPolicy | None = None,
+    semaphore: threading.BoundedSemaphore | None = None,
+) -> ChatModel:
+    """Add retries (and an optional in-flight limit), accounting under `role` and the response
+    cache to `model`. Cache hits are counted in the ledger and never reach the model."""
+    stacked: ChatModel = RetryingModel(model, policy=policy, semaphore=semaphore)
+    if ledger is not None:
+        stacked = AccountedModel(stacked, ledger, role=role)
+    if cache is not None:
+        on_hit = (lambda _reply: ledger.record_hit(role)) if ledger is not None else None
+        stacked = CachedModel(stacked, cache, on_hit=on_hit)
+    return stacked
