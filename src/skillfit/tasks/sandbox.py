@@ -20,6 +20,7 @@ Force a layer choice with the environment variable SKILLFIT_SANDBOX=bwrap|basic.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -31,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 MAX_OUTPUT_CHARS = 20_000  # of stdout and of stderr kept in the result
 MAX_FILE_MB = 256  # largest file the sandboxed code may write (RLIMIT_FSIZE)
@@ -229,7 +231,7 @@ def _decode(data: bytes) -> str:
     return text
 
 
-def _read_capped(f: tempfile._TemporaryFileWrapper[bytes]) -> bytes:
+def _read_capped(f: IO[bytes]) -> bytes:
     f.seek(0)
     return f.read(MAX_OUTPUT_CHARS * 4 + 4)
 
@@ -306,10 +308,8 @@ def run_python(
                 timed_out = True
             finally:
                 # Kill leftovers (and the whole group on timeout); harmless if all have exited.
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
                 proc.wait()
             stdout, stderr = _decode(_read_capped(out)), _decode(_read_capped(err))
     seconds = time.perf_counter() - start
