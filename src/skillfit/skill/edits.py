@@ -130,6 +130,9 @@ class _TextOp:
     new: str
     section: str | None  # set when the edit addresses a whole section (conflict by id)
     where: str
+    # Among insertions at one point, the finer attachment sits closer to the text before
+    # it: after an anchor's line (0), then after a section (1), then at the end (2).
+    rank: int = 1
 
 
 class _Rejected(Exception):
@@ -236,7 +239,9 @@ def _resolve(doc: _Document, edit: Edit) -> _TextOp:
         # add: on its own line(s) right after the line where the anchor ends
         nl = text.find("\n", max(end - 1, start))
         pos = len(text) if nl == -1 else nl + 1
-        return _TextOp(pos, pos, content.strip("\n") + "\n", None, f"after anchor in {scope}")
+        return _TextOp(
+            pos, pos, content.strip("\n") + "\n", None, f"after anchor in {scope}", rank=0
+        )
 
     if section is not None:
         start, end = doc.span[section.id]
@@ -258,7 +263,7 @@ def _resolve(doc: _Document, edit: Edit) -> _TextOp:
     if edit.op != "add":
         raise _Rejected(f"{edit.op} needs a section id or an anchor")
     sep = "\n" if text else ""
-    return _TextOp(len(text), len(text), sep + content.strip("\n") + "\n", None, "at end")
+    return _TextOp(len(text), len(text), sep + content.strip("\n") + "\n", None, "at end", rank=2)
 
 
 def _resolve_missing_preamble(edit: Edit) -> _TextOp:
@@ -279,8 +284,10 @@ def _overlap(a: _TextOp, b: _TextOp) -> bool:
 
 
 def _splice(text: str, ops: list[tuple[int, _TextOp]]) -> str:
-    # Right to left so earlier offsets stay valid; at one point the earlier edit ends first.
-    for _, op in sorted(ops, key=lambda p: (p[1].start, p[1].end, p[0]), reverse=True):
+    # Right to left so earlier offsets stay valid; at one point, lower rank then the
+    # earlier edit ends up first.
+    ordered = sorted(ops, key=lambda p: (p[1].start, p[1].end, p[1].rank, p[0]), reverse=True)
+    for _, op in ordered:
         text = text[: op.start] + op.new + text[op.end :]
     return text
 

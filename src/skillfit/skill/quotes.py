@@ -10,7 +10,7 @@ def _norm(text: str) -> str:
 
 
 def mentions_any(text: str, needles: Iterable[str], min_len: int = 12) -> str | None:
-    """The first needle (as given) that occurs in `text`, or None.
+    """The first non-blank needle (as given) that occurs in `text`, or None.
 
     Comparison ignores case and treats any run of whitespace as one space. Needles shorter
     than `min_len` characters after that normalization are skipped: short strings such as
@@ -18,6 +18,6 @@ def mentions_any(text: str, needles: Iterable[str], min_len: int = 12) -> str | 
     haystack = _norm(text)
     for needle in needles:
         n = _norm(needle)
-        if len(n) >= min_len and n in haystack:
+        if n and len(n) >= min_len and n in haystack:
             return needle
     return None
