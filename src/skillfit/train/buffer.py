@@ -1,0 +1,26 @@
+"""The rejected-edit buffer: negative-gradient memory. Edits the gate turned down are kept with
+their score change and shown to later reflections so the optimizer stops re-proposing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from skillfit.train.prompting import render_edit
+from skillfit.train.state import BufferEntry
+
+
+def push(
+    buffer: Sequence[BufferEntry], entries: Sequence[BufferEntry], max_items: int
+) -> list[BufferEntry]:
+    """The buffer with `entries` appended, keeping the most recent `max_items`."""
+    out = [*buffer, *entries]
+    return out[-max_items:] if max_items > 0 else []
+
+
+def render_buffer(buffer: Sequence[BufferEntry], limit: int = 8) -> str:
+    """The most recent rejected edits, one line each, for a reflection prompt."""
+    lines = []
+    for entry in list(buffer)[-limit:]:
+        change = f"val score change {entry.delta:+.2f}" if entry.delta is not None else entry.reason
+        lines.append(f"- {render_edit(entry.edit)} ({change})")
+    return "\n".join(lines)

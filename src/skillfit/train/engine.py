@@ -1,0 +1,729 @@
+"""The training loop over explicit state.
+
+A step is a composition of small functions: rollout → reflect → guard → merge/rank → apply →
+gate → update → record. At each epoch end a slow update (its edits pass the same gate) and a
+meta-skill update (optimizer-side notes, never deployed) run; at the end the test split is
+evaluated with no skill, the initial skill and the best skill. The state is saved atomically
+after every unit of work, so a killed run resumes where it stopped and reaches the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillfit.models.base import ChatModel
+from skillfit.skill import Edit, Skill
+from skillfit.tasks.base import Item, Task, Trajectory
+from skillfit.train import buffer as buf
+from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
+from skillfit.train.gate import run_gate
+from skillfit.train.guard import Rejection, guard, leak_needles
+from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
+from skillfit.train.layout import RunLayout, fresh_dir
+from skillfit.train.merge import Candidate, merge, resolve_conflicts, select
+from skillfit.train.optimizer import MetaNotes, ask, edits_schema, to_edits
+from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
+from skillfit.train.reflect import OptimizerSettings, reflect
+from skillfit.train.rollout import (
+    mean_hard,
+    rollout_batch,
+    rollout_one,
+    thread_map,
+    trajectory_record,
+)
+from skillfit.train.schedules import make_schedule
+from skillfit.train.state import BufferEntry, RunState, StepRecord, derived_rng
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Parts:
+    """What a run acts on: the task and the two models (already cached and accounted)."""
+
+    task: Task
+    target: ChatModel
+    optimizer: ChatModel
+    ledger: Any = None  # skillfit.models.Ledger, for tokens per role in the history
+
+
+@dataclass
+class Trainer:
+    cfg: Any  # RunConfig
+    parts: Parts
+    layout: RunLayout
+    splits: Mapping[str, Sequence[Item]]
+    config_hash: str
+    progress: Progress | None = None
+    _needles: tuple[str, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        # The guard knows every item the optimizer may ever see or the gate measures on.
+        self._needles = leak_needles([*self.splits["train"], *self.splits["val"]])
+        self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
+        self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
+        self.settings = OptimizerSettings(
+            max_tokens=int(getattr(self.cfg.optimizer, "max_tokens", 1024)),
+            temperature=float(getattr(self.cfg.optimizer, "temperature", 0.0)),
+            retries=int(getattr(self.cfg.optimizer, "retries", 2)),
+        )
+
+    # ---- shape of the run ---------------------------------------------------------------
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.splits["train"]) / max(1, int(self.cfg.train.batch_size)))
+
+    @property
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch * max(1, int(self.cfg.train.epochs))
+        max_steps = getattr(self.cfg.train, "max_steps", None)
+        return min(total, int(max_steps)) if max_steps else total
+
+    def emit(self, event: str, **data: Any) -> None:
+        if self.progress is not None:
+            self.progress({"event": event, **data})
+
+    def initial_state(self, initial_skill: str) -> RunState:
+        text = Skill.parse(initial_skill).text if initial_skill.strip() else ""
+        return RunState(
+            config_hash=self.config_hash,
+            seed=int(self.cfg.train.seed),
+            steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps,
+            initial_skill=text,
+            current_skill=text,
+            epoch_start_skill=text,
+            best_skill=text,
+        )
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run(self, state: RunState) -> RunState:
+        """Advance `state` to the end, saving after every unit of work."""
+        if not self.layout.skill(1).exists():
+            write_text_atomic(self.layout.skill(1), state.initial_skill)
+            write_text_atomic(self.layout.best_skill, state.best_skill)
+        self.emit("run_start", state=_brief(state), total_steps=self.total_steps)
+        while state.phase != "done":
+            if state.phase == "steps":
+                if state.step_in_epoch >= state.steps_per_epoch:
+                    state.phase = "slow_update"
+                    continue
+                reason = self.stop_reason(state)
+                if reason:
+                    state.stopped = reason
+                    state.phase = "test_eval"
+                else:
+                    self.step(state)
+            elif state.phase == "slow_update":
+                if self.cfg.slow_update.enabled:
+                    self.slow_update(state)
+                state.phase = "meta_skill"
+            elif state.phase == "meta_skill":
+                if self.cfg.meta_skill.enabled:
+                    self.meta_update(state)
+                state.epoch += 1
+                state.step_in_epoch = 0
+                state.epoch_start_skill = state.current_skill
+                state.phase = "steps"
+                self.emit("epoch_end", epoch=state.epoch, state=_brief(state))
+                reason = self.stop_reason(state)
+                if reason:
+                    state.stopped = reason
+                    state.phase = "test_eval"
+            elif state.phase == "test_eval":
+                if getattr(self.cfg.eval, "test", True):
+                    self.test_eval(state)
+                state.phase = "done"
+            self.save(state)
+        self.write_summary(state)
+        self.emit("run_end", state=_brief(state), test=_test_brief(state.test))
+        return state
+
+    def stop_reason(self, state: RunState) -> str | None:
+        if state.epoch >= int(self.cfg.train.epochs):
+            return "epochs"
+        max_steps = getattr(self.cfg.train, "max_steps", None)
+        if max_steps and state.global_step >= int(max_steps):
+            return "max_steps"
+        patience = getattr(self.cfg.train, "patience", None)
+        if patience and state.steps_since_adoption >= int(patience):
+            return "patience"
+        return None
+
+    def save(self, state: RunState) -> None:
+        write_json_atomic(self.layout.history, [r.model_dump(mode="json") for r in state.history])
+        state.save(self.layout.state)
+
+    # ---- one step -----------------------------------------------------------------------
+
+    def batch(self, epoch: int, index: int) -> list[Item]:
+        """Batch `index` of epoch `epoch`: a seeded shuffle of train per epoch."""
+        train = list(self.splits["train"])
+        derived_rng(self.cfg.train.seed, "epoch", epoch).shuffle(train)
+        size = max(1, int(self.cfg.train.batch_size))
+        return train[index * size : (index + 1) * size]
+
+    def step(self, state: RunState) -> None:
+        started, tokens0 = time.perf_counter(), self._tokens()
+        number = state.global_step + 1
+        folder = fresh_dir(self.layout.step(number))
+        budget = self.schedule(state.global_step)
+        skill = Skill.parse(state.current_skill)
+        items = self.batch(state.epoch, state.step_in_epoch)
+        self.emit("step_start", step=number, epoch=state.epoch + 1, budget=budget)
+
+        trajs = rollout_batch(
+            self.parts.task,
+            self.parts.target,
+            skill.text,
+            items,
+            sample=state.epoch,
+            concurrency=int(self.cfg.train.concurrency),
+        )
+        write_jsonl(
+            folder / "rollouts.jsonl",
+            [trajectory_record(t, i) for i, t in zip(items, trajs, strict=True)],
+        )
+        record = StepRecord(
+            step=number,
+            epoch=state.epoch + 1,
+            budget=budget,
+            train_score=mean_hard(trajs),
+            n_train=len(trajs),
+            n_infra_errors=sum(1 for t in trajs if t.error is not None),
+            skill_version=state.current_version,
+        )
+        self.emit(
+            "rollouts",
+            step=number,
+            train_score=record.train_score,
+            n=len(trajs),
+            errors=record.n_infra_errors,
+        )
+
+        proposals = []
+        if budget > 0:
+            proposals = reflect(
+                self.parts.optimizer,
+                skill,
+                list(zip(items, trajs, strict=True)),
+                minibatch_size=int(self.cfg.train.minibatch_size),
+                max_edits=budget,
+                buffer=state.buffer,
+                meta_skill=state.meta_skill if self.cfg.meta_skill.enabled else "",
+                settings=self.settings,
+                map_fn=self.map,
+            )
+        write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
+        record.n_minibatches = len(proposals)
+        record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
+        pooled = [(p.index, e) for p in proposals for e in p.edits]
+        invalid = [
+            Rejection(Edit(op="add"), r["reason"], p.index) for p in proposals for r in p.invalid
+        ]
+        failures = {p.index: p.n_failures for p in proposals}
+        if not proposals:
+            record.note = "no budget" if budget <= 0 else "no failures to reflect on"
+        self.land(state, record, skill, pooled, failures, budget, folder, extra_rejected=invalid)
+        self.finish(state, record, started, tokens0)
+        state.global_step = number
+        state.step_in_epoch += 1
+
+    # ---- shared by steps and slow updates: guard → merge → apply → gate → update ---------
+
+    def land(
+        self,
+        state: RunState,
+        record: StepRecord,
+        skill: Skill,
+        pooled: list[tuple[int, Edit]],
+        failures: Mapping[int, int],
+        budget: int,
+        folder: Any,
+        *,
+        extra_rejected: Sequence[Rejection] = (),
+    ) -> None:
+        max_tokens = int(self.cfg.skill.max_tokens)
+        kept, rejected = guard(pooled, skill, needles=self._needles, max_tokens=max_tokens)
+        rejected = [*extra_rejected, *rejected]
+        ranked = merge(kept, failures)
+        resolved, conflicts = resolve_conflicts(ranked)
+        selected, over_budget = select(resolved, budget)
+        candidate, outcomes, too_big = apply_within(skill, selected, max_tokens)
+        applied = [o.edit for o in outcomes if o.applied]
+        write_json_atomic(
+            folder / "merged.json",
+            {
+                "guard_rejected": [r.to_dict() for r in rejected],
+                "ranked": [c.to_dict() for c in ranked],
+                "conflicts": [c.to_dict() for c in conflicts],
+            },
+        )
+        write_json_atomic(
+            folder / "selected.json",
+            {
+                "budget": budget,
+                "selected": [c.to_dict() for c in selected],
+                "over_budget": [c.to_dict() for c in over_budget],
+                "dropped_for_size": [c.to_dict() for c in too_big],
+                "outcomes": [o.model_dump(mode="json") for o in outcomes],
+            },
+        )
+        write_text_atomic(folder / "candidate_skill.md", candidate.text)
+        record.proposed = len(pooled) + len(extra_rejected)
+        record.guard_rejected = len(rejected)
+        record.merged = len(ranked)
+        record.selected = len(selected)
+        record.applied = len(applied)
+        record.unapplied = sum(1 for o in outcomes if not o.applied)
+        record.applied_edits = [e.describe() for e in applied]
+        if not applied:
+            record.note = record.note or "no edit applied"
+            write_json_atomic(folder / "gate.json", {"skipped": record.note})
+            state.steps_since_adoption += record.kind == "step"
+            return
+        gate = self.gate(skill.text, candidate.text)
+        write_json_atomic(folder / "gate.json", gate.to_dict())
+        self.update(state, record, candidate, applied, gate)
+
+    def gate(self, current: str, candidate: str) -> Any:
+        metric = getattr(self.cfg.gate, "metric", "hard")
+
+        def scorer(skill_text: str) -> Callable[[Item, int], float | None]:
+            def score(item: Item, sample: int) -> float | None:
+                traj = rollout_one(self.parts.task, self.parts.target, skill_text, item, sample)
+                if not traj.ok or traj.score is None:
+                    return None
+                return float(traj.score.soft if metric == "soft" else traj.score.hard)
+
+            return score
+
+        return run_gate(
+            list(self.splits["val"]),
+            scorer(current),
+            scorer(candidate),
+            self.cfg.gate,
+            batch_size=max(1, int(self.cfg.train.concurrency)) * 4,
+            map_fn=self.map,
+        )
+
+    def update(
+        self, state: RunState, record: StepRecord, candidate: Skill, applied: list[Edit], gate: Any
+    ) -> None:
+        brief = _gate_brief(gate)
+        current, cand = brief["current_mean"], brief["candidate_mean"]
+        record.gate = brief
+        record.val_current, record.val_candidate = current, cand
+        self.emit(
+            "gate",
+            step=record.step,
+            kind=record.kind,
+            accepted=brief["accepted"],
+            current=current,
+            candidate=cand,
+            reason=brief["reason"],
+        )
+        if gate.accepted:
+            record.adopted = True
+            state.current_skill = candidate.text
+            state.current_version += 1
+            state.current_score = cand
+            state.best_skill, state.best_version = candidate.text, state.current_version
+            state.best_score = cand
+            state.steps_since_adoption = 0
+            write_text_atomic(self.layout.skill(state.current_version), candidate.text)
+            write_text_atomic(self.layout.best_skill, candidate.text)
+            return
+        state.current_score = current
+        if state.best_version == state.current_version:
+            # The best skill is the last adopted one (each adoption beat its predecessor on
+            # a paired test); its score follows the latest measurement of it.
+            state.best_score = current
+        delta = cand - current if cand is not None and current is not None else None
+        entries = [
+            BufferEntry(
+                step=record.step,
+                kind=record.kind,
+                edit=e.model_dump(mode="json"),
+                delta=delta,
+                reason=brief["reason"],
+            )
+            for e in applied
+        ]
+        state.buffer = buf.push(state.buffer, entries, int(self.cfg.buffer.max_items))
+        if record.kind == "step":
+            state.steps_since_adoption += 1
+
+    def finish(self, state: RunState, record: StepRecord, started: float, tokens0: Any) -> None:
+        record.skill_version = state.current_version
+        record.skill_tokens = Skill.parse(state.current_skill).n_tokens()
+        record.tokens = _token_delta(tokens0, self._tokens())
+        record.seconds = round(time.perf_counter() - started, 3)
+        state.history.append(record)
+        self.emit("step_end", record=record.model_dump(mode="json"), state=_brief(state))
+
+    def _tokens(self) -> Any:
+        return self.parts.ledger.snapshot() if self.parts.ledger is not None else {}
+
+    # ---- epoch end ----------------------------------------------------------------------
+
+    def slow_update(self, state: RunState) -> None:
+        """Compare the epoch's starting skill with the current one on sampled train items;
+        the optimizer distils longer-horizon lessons as edits, which must pass the gate."""
+        started, tokens0 = time.perf_counter(), self._tokens()
+        epoch = state.epoch + 1
+        folder = fresh_dir(self.layout.slow_update(epoch))
+        train = list(self.splits["train"])
+        n = min(len(train), max(1, int(self.cfg.slow_update.n_items)))
+        items = derived_rng(self.cfg.train.seed, "slow", state.epoch).sample(train, n)
+        prev, cur = Skill.parse(state.epoch_start_skill), Skill.parse(state.current_skill)
+        conc = int(self.cfg.train.concurrency)
+        before = rollout_batch(
+            self.parts.task,
+            self.parts.target,
+            prev.text,
+            items,
+            sample=state.epoch,
+            concurrency=conc,
+        )
+        after = rollout_batch(
+            self.parts.task,
+            self.parts.target,
+            cur.text,
+            items,
+            sample=state.epoch,
+            concurrency=conc,
+        )
+        write_jsonl(
+            folder / "rollouts.jsonl",
+            [
+                {"version": v, **trajectory_record(t, it)}
+                for v, trajs in (("earlier", before), ("current", after))
+                for it, t in zip(items, trajs, strict=True)
+            ],
+        )
+        budget = max(1, self.schedule(max(0, state.global_step - 1)))
+        record = StepRecord(
+            step=state.global_step,
+            epoch=epoch,
+            kind="slow_update",
+            budget=budget,
+            train_score=mean_hard(after),
+            n_train=len(items),
+            n_infra_errors=sum(1 for t in after if t.error is not None),
+            skill_version=state.current_version,
+        )
+        self.emit("slow_update_start", epoch=epoch)
+        messages = slow_update_messages(
+            prev, cur, items, before, after, state.meta_skill if self.cfg.meta_skill.enabled else ""
+        )
+        answer = ask(
+            self.parts.optimizer,
+            messages,
+            edits_schema(cur.section_ids, budget),
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            retries=self.settings.retries,
+        )
+        edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
+        write_json_atomic(
+            folder / "proposals.json",
+            [
+                {
+                    "index": 0,
+                    "ok": answer.ok,
+                    "edits": [e.model_dump(mode="json") for e in edits],
+                    "invalid_edits": invalid,
+                    "messages": messages,
+                    "optimizer": answer.to_dict(),
+                }
+            ],
+        )
+        record.n_minibatches = 1
+        record.n_failed_minibatches = 0 if answer.ok else 1
+        failing = sum(1 for t in after if t.ok and t.score is not None and t.score.hard == 0)
+        extra = [Rejection(Edit(op="add"), r["reason"], 0) for r in invalid]
+        self.land(
+            state,
+            record,
+            cur,
+            [(0, e) for e in edits],
+            {0: failing},
+            budget,
+            folder,
+            extra_rejected=extra,
+        )
+        self.finish(state, record, started, tokens0)
+
+    def meta_update(self, state: RunState) -> None:
+        """Optimizer-side notes on which kinds of edits helped or hurt. Shown to later
+        reflections; never part of the deployed skill."""
+        epoch = state.epoch + 1
+        folder = fresh_dir(self.layout.meta_skill(epoch))
+        lines = history_lines(state.history)
+        messages: list[Any] = [
+            {"role": "system", "content": load_prompt("meta_skill")},
+            {
+                "role": "user",
+                "content": (
+                    f"# Notes so far\n{state.meta_skill.strip() or '(none yet)'}\n\n"
+                    f"# Edits tried\n{lines or '(no edit was tried yet)'}\n\n"
+                    "Write the new notes. Reply with JSON only."
+                ),
+            },
+        ]
+        answer = ask(
+            self.parts.optimizer,
+            messages,
+            MetaNotes,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            retries=self.settings.retries,
+        )
+        note = "kept the previous notes: the optimizer gave no valid reply"
+        if answer.ok:
+            notes = answer.parsed.notes.strip()
+            from skillfit.skill import mentions_any
+
+            leak = mentions_any(notes, self._needles, min_len=12)
+            if leak:
+                note = "kept the previous notes: the new ones quote a task"
+            elif notes:
+                state.meta_skill = notes
+                note = "updated"
+        write_json_atomic(
+            folder / "reply.json",
+            {"messages": messages, "optimizer": answer.to_dict(), "result": note},
+        )
+        write_text_atomic(
+            folder / "meta_skill.md", state.meta_skill + ("\n" if state.meta_skill else "")
+        )
+        self.emit("meta_skill", epoch=epoch, result=note)
+
+    # ---- the end ------------------------------------------------------------------------
+
+    def test_eval(self, state: RunState) -> None:
+        """Test accuracy (with Wilson intervals) of no skill, the initial and the best skill,
+        and the paired differences best − none and best − initial."""
+        started, tokens0 = time.perf_counter(), self._tokens()
+        folder = fresh_dir(self.layout.test_eval)
+        items = list(self.splits["test"])
+        samples = max(1, int(getattr(self.cfg.eval, "samples", 1)))
+        conc = int(self.cfg.train.concurrency)
+        arms = {"none": "", "initial": state.initial_skill, "best": state.best_skill}
+        done: dict[str, tuple[EvalResult, list[Trajectory]]] = {}
+        results: dict[str, EvalResult] = {}
+        for name, text in arms.items():
+            self.emit("test_eval", arm=name)
+            if text not in done:  # identical skills are measured once
+                done[text] = evaluate_skill(
+                    self.parts.task,
+                    self.parts.target,
+                    text,
+                    items,
+                    samples=samples,
+                    concurrency=conc,
+                    name=name,
+                )
+            res, trajs = done[text]
+            results[name] = _renamed(res, name)
+            write_jsonl(folder / f"{name}.jsonl", trajectory_rows(items, samples, trajs))
+        out: dict[str, Any] = {name: r.to_dict() for name, r in results.items()}
+        out["best_vs_none"] = compare(results["best"], results["none"])
+        out["best_vs_initial"] = compare(results["best"], results["initial"])
+        out["best_version"] = state.best_version
+        out["tokens"] = _token_delta(tokens0, self._tokens())
+        out["seconds"] = round(time.perf_counter() - started, 3)
+        write_json_atomic(folder / "results.json", out)
+        state.test = out
+
+    def write_summary(self, state: RunState) -> None:
+        write_json_atomic(self.layout.summary, summarize(self.cfg, state))
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def apply_within(
+    skill: Skill, selected: Sequence[Candidate], max_tokens: int
+) -> tuple[Skill, list[Any], list[Candidate]]:
+    """Apply the selected edits; if together they overflow the token limit, drop the
+    lowest-ranked ones until the candidate fits."""
+    chosen = list(selected)
+    dropped: list[Candidate] = []
+    while True:
+        result = skill.apply([c.edit for c in chosen])
+        if result.skill.n_tokens() <= max_tokens or not chosen:
+            return result.skill, list(result.outcomes), dropped
+        dropped.insert(0, chosen.pop())
+
+
+def slow_update_messages(
+    prev: Skill,
+    cur: Skill,
+    items: Sequence[Item],
+    before: Sequence[Trajectory],
+    after: Sequence[Trajectory],
+    meta_skill: str,
+    limit: int = 8,
+) -> list[Any]:
+    def verdict(t: Trajectory) -> str:
+        if not t.ok or t.score is None:
+            return "not run"
+        return "right" if t.score.hard else "wrong"
+
+    from skillfit.train.prompting import clip
+
+    rows: list[str] = []
+    for it, b, a in zip(items, before, after, strict=True):
+        if not (a.ok and b.ok):
+            continue
+        if a.score and b.score and a.score.hard and b.score.hard:
+            continue  # solved by both: nothing to learn
+        rows.append(
+            f"## Task {len(rows) + 1}\nInput:\n{clip(it.input, 500)}\n"
+            f"Expected: {clip(render_target(it.target), 200)}\n"
+            f"Earlier version: {verdict(b)}. Current version: {verdict(a)}, answer:\n"
+            f"{clip(a.answer, 300) or '(empty)'}"
+        )
+        if len(rows) >= limit:
+            break
+    same = prev.text == cur.text
+    parts = [
+        "# Earlier version\n" + ("(same as the current version)" if same else render_skill(prev)),
+        "# Current version\n" + render_skill(cur),
+    ]
+    if meta_skill.strip():
+        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
+    parts.append("# Tasks\n" + ("\n\n".join(rows) if rows else "(both versions solved every task)"))
+    parts.append("Propose edits to the current version. Reply with JSON only.")
+    return [
+        {"role": "system", "content": load_prompt("slow_update")},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+def history_lines(history: Sequence[StepRecord], limit: int = 30) -> str:
+    lines = []
+    for r in history:
+        if not r.applied_edits:
+            continue
+        change = ""
+        if r.val_candidate is not None and r.val_current is not None:
+            change = f", val score change {r.val_candidate - r.val_current:+.2f}"
+        verdict = "adopted" if r.adopted else "rejected"
+        for e in r.applied_edits:
+            lines.append(f"- step {r.step}: {e} ({verdict}{change})")
+    return "\n".join(lines[-limit:])
+
+
+def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
+    steps = [r for r in state.history if r.kind == "step"]
+    tokens: dict[str, dict[str, float]] = {}
+    for r in state.history:
+        _add_tokens(tokens, r.tokens)
+    if state.test:
+        _add_tokens(tokens, state.test.get("tokens", {}))
+    test = None
+    if state.test:
+        test = {k: v for k, v in state.test.items() if k not in ("tokens",)}
+        for arm in ("none", "initial", "best"):
+            if isinstance(test.get(arm), dict):
+                test[arm] = {k: v for k, v in test[arm].items() if k != "per_item"}
+    return {
+        "run": getattr(cfg.run, "name", ""),
+        "task": getattr(cfg.task, "name", ""),
+        "target": getattr(cfg.target, "model", ""),
+        "optimizer": getattr(cfg.optimizer, "model", ""),
+        "phase": state.phase,
+        "stopped": state.stopped,
+        "epochs_done": state.epoch,
+        "steps": state.global_step,
+        "adoptions": sum(1 for r in state.history if r.adopted),
+        "edits_proposed": sum(r.proposed for r in state.history),
+        "edits_applied": sum(r.applied for r in state.history),
+        "best_version": state.best_version,
+        "best_val_score": state.best_score,
+        "best_skill_tokens": Skill.parse(state.best_skill).n_tokens(),
+        "train_scores": [r.train_score for r in steps],
+        "test": test,
+        "tokens": tokens,
+        "seconds": round(
+            sum(r.seconds for r in state.history) + float((state.test or {}).get("seconds", 0.0)), 3
+        ),
+    }
+
+
+def _renamed(res: EvalResult, name: str) -> EvalResult:
+    from dataclasses import replace
+
+    return replace(res, name=name)
+
+
+def _token_delta(before: Any, after: Any) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for role, stats in (after or {}).items():
+        prev = (before or {}).get(role, {})
+        delta = {k: v - prev.get(k, 0) for k, v in stats.items() if isinstance(v, int | float)}
+        if any(delta.values()):
+            out[role] = {k: round(v, 6) if isinstance(v, float) else v for k, v in delta.items()}
+    return out
+
+
+def _add_tokens(
+    total: dict[str, dict[str, float]], part: Mapping[str, Mapping[str, float]]
+) -> None:
+    for role, stats in part.items():
+        acc = total.setdefault(role, {})
+        for k, v in stats.items():
+            acc[k] = round(acc.get(k, 0) + v, 6)
+
+
+def _gate_brief(gate: Any) -> dict[str, Any]:
+    full = gate.to_dict()  # NaN already turned into None
+    paired = full.get("paired") or {}
+    return {
+        "accepted": bool(full["accepted"]),
+        "reason": str(full["reason"]),
+        "current_mean": full["current_mean"],
+        "candidate_mean": full["candidate_mean"],
+        "mean_diff": paired.get("mean_diff"),
+        "ci_low": paired.get("ci_low"),
+        "ci_high": paired.get("ci_high"),
+        "p_value": paired.get("p_value"),
+        "n_items": full["n_items"],
+        "n_scored": full["n_scored"],
+        "stopped_early": full["stopped_early"],
+    }
+
+
+def _brief(state: RunState) -> dict[str, Any]:
+    return {
+        "phase": state.phase,
+        "epoch": state.epoch,
+        "global_step": state.global_step,
+        "total_steps": state.total_steps,
+        "current_version": state.current_version,
+        "current_score": state.current_score,
+        "best_score": state.best_score,
+        "best_version": state.best_version,
+        "stopped": state.stopped,
+    }
+
+
+def _test_brief(test: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not test:
+        return None
+    return {
+        k: ({kk: vv for kk, vv in v.items() if kk != "per_item"} if isinstance(v, dict) else v)
+        for k, v in test.items()
+    }
+
+
+__all__ = ["Parts", "Progress", "Trainer", "apply_within", "render_edit"]

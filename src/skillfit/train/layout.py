@@ -1,0 +1,161 @@
+"""Where a run's files live, and what to do with an output directory that already holds one."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from skillfit.tasks.base import Item
+from skillfit.train.errors import RunDirConflict, SplitError, TrainError
+from skillfit.train.io import read_json
+from skillfit.train.state import RunState
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "runtime_state.json"
+
+    @property
+    def best_skill(self) -> Path:
+        return self.root / "best_skill.md"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits.json"
+
+    @property
+    def test_eval(self) -> Path:
+        return self.root / "test_eval"
+
+    def skill(self, version: int) -> Path:
+        return self.root / "skills" / f"skill_v{version:04d}.md"
+
+    def step(self, step: int) -> Path:
+        return self.root / "steps" / f"step_{step:04d}"
+
+    def slow_update(self, epoch: int) -> Path:
+        return self.root / "slow_update" / f"epoch_{epoch:02d}"
+
+    def meta_skill(self, epoch: int) -> Path:
+        return self.root / "meta_skill" / f"epoch_{epoch:02d}"
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty directory at `path` (a half-written one from a killed attempt is cleared)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+Decision = Literal["fresh", "resume"]
+
+
+def prepare(
+    layout: RunLayout,
+    config_hash: str,
+    config_dict: Mapping[str, Any],
+    *,
+    resume: bool | None,
+    force: bool,
+) -> tuple[Decision, Path | None]:
+    """Decide whether to start fresh or resume in `layout.root`.
+
+    Same config → resume (automatically, or because `resume=True`). Different config, or a
+    directory holding files that are not a skillfit run → refuse unless `force`, which moves
+    the old directory aside to `<dir>.replaced-<timestamp>` (nothing is deleted) and starts
+    fresh. Returns the decision and where the old run was moved, if it was."""
+    root = layout.root
+    if not root.exists() or not any(root.iterdir()):
+        if resume:
+            raise TrainError(f"nothing to resume in {root}: no run has been started there")
+        return "fresh", None
+    problem = _conflict(layout, config_hash, config_dict)
+    if force:
+        return "fresh", _move_aside(root)
+    if problem:
+        raise RunDirConflict(
+            f"{root} {problem}. Use another --out, resume with the same config, or pass "
+            "--force to move the old run aside and start fresh."
+        )
+    if resume is False:
+        raise RunDirConflict(
+            f"{root} already holds this run; resume it (the default) or pass --force to start over."
+        )
+    return "resume", None
+
+
+def _conflict(layout: RunLayout, config_hash: str, config_dict: Mapping[str, Any]) -> str | None:
+    if layout.state.exists():
+        try:
+            stored = RunState.load(layout.state).config_hash
+        except Exception:
+            return "holds a run state that cannot be read"
+        return None if stored == config_hash else "holds a run with a different config"
+    if layout.config.exists():
+        # Killed before its first step finished: compare the configs themselves.
+        try:
+            same = read_json(layout.config) == _roundtrip(config_dict)
+        except Exception:
+            same = False
+        return None if same else "holds a run with a different config"
+    return "is not empty and holds no skillfit run"
+
+
+def _roundtrip(obj: Mapping[str, Any]) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _move_aside(root: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = root.with_name(f"{root.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = root.with_name(f"{root.name}.replaced-{stamp}-{n}")
+    root.rename(target)
+    return target
+
+
+def check_splits(splits: Mapping[str, Sequence[Item]], *, need_test: bool) -> dict[str, list[Item]]:
+    """The splits as lists, or a SplitError naming what is wrong: a missing or empty split,
+    duplicate ids, or ids shared between splits (a test item the optimizer could see)."""
+    needed = ["train", "val"] + (["test"] if need_test else [])
+    out: dict[str, list[Item]] = {}
+    for name in ("train", "val", "test"):
+        items = list(splits.get(name, ()) or ())
+        if name in needed and not items:
+            raise SplitError(f"the task's {name} split is missing or empty")
+        out[name] = items
+    seen: dict[str, str] = {}
+    for name, items in out.items():
+        for item in items:
+            if item.id in seen:
+                where = "twice in" if seen[item.id] == name else f"in both {seen[item.id]} and"
+                raise SplitError(
+                    f"item id {item.id!r} appears {where} {name}: splits must be disjoint"
+                )
+            seen[item.id] = name
+    return out

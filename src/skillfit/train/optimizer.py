@@ -1,0 +1,144 @@
+"""Asking the optimizer model for schema-shaped JSON, with retries, keeping every raw reply."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from skillfit.models.base import ChatModel, InfraError, Message
+from skillfit.skill import Edit
+
+M = TypeVar("M", bound=BaseModel)
+
+# Generous enough for a real instruction, small enough that a looping small model is cut off
+# by the grammar instead of the token cap.
+ANALYSIS_CHARS = 500
+CONTENT_CHARS = 1200
+RATIONALE_CHARS = 300
+
+
+@dataclass
+class Attempt:
+    sample: int
+    temperature: float
+    raw: str = ""
+    error: str | None = None
+    finish_reason: str = ""
+    cached: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class OptimizerAnswer:
+    parsed: Any = None  # the validated pydantic object, or None when every attempt failed
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.parsed is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "parsed": self.parsed.model_dump(mode="json") if self.parsed is not None else None,
+            "attempts": [asdict(a) for a in self.attempts],
+        }
+
+
+def edits_schema(section_ids: Sequence[str], max_edits: int) -> type[BaseModel]:
+    """The reply schema for edit proposals. Section ids are an enum of the skill's own ids, so
+    grammar-constrained decoding cannot invent a section; the schema stays small on purpose."""
+    section_type: Any = Literal[tuple(section_ids)] | None if section_ids else None
+    op_type: Any = Literal["add", "replace", "delete"]
+    proposed = create_model(
+        "ProposedEdit",
+        op=(op_type, ...),
+        section=(section_type, None),
+        anchor=(str | None, None),
+        content=(str, Field("", max_length=CONTENT_CHARS)),
+        rationale=(str, Field("", max_length=RATIONALE_CHARS)),
+    )
+    return create_model(
+        "EditProposals",
+        analysis=(str, Field(..., max_length=ANALYSIS_CHARS)),
+        edits=(list[proposed], Field(..., max_length=max(1, max_edits))),  # type: ignore[valid-type]
+    )
+
+
+class MetaNotes(BaseModel):
+    notes: str = Field(..., max_length=1500)
+
+
+def to_edits(proposals: BaseModel) -> tuple[list[Edit], list[dict[str, Any]]]:
+    """Turn proposed edits into skill Edits; ones the Edit model refuses are returned apart."""
+    good: list[Edit] = []
+    bad: list[dict[str, Any]] = []
+    for raw in getattr(proposals, "edits", []):
+        data = raw.model_dump()
+        try:
+            good.append(Edit(**data))
+        except (ValidationError, ValueError) as exc:
+            bad.append({"edit": data, "reason": f"invalid edit: {exc}"})
+    return good, bad
+
+
+def _parse(text: str, schema: type[M]) -> M:
+    try:
+        return schema.model_validate_json(text)
+    except ValidationError:
+        # Providers without constrained decoding may wrap the JSON in prose or a code fence.
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end <= start:
+            raise
+        return schema.model_validate(json.loads(text[start : end + 1]))
+
+
+def ask(
+    model: ChatModel,
+    messages: Sequence[Message],
+    schema: type[M],
+    *,
+    max_tokens: int,
+    temperature: float,
+    retries: int,
+) -> OptimizerAnswer:
+    """Call the optimizer until a reply validates against `schema` (1 + `retries` attempts).
+
+    A retry uses another sample index and, at temperature 0, a warmer temperature: asking a
+    deterministic model the same question again would only return the same bad reply."""
+    answer = OptimizerAnswer()
+    for attempt in range(1 + max(0, retries)):
+        temp = temperature if attempt == 0 or temperature > 0 else 0.7
+        record = Attempt(sample=attempt, temperature=temp)
+        answer.attempts.append(record)
+        try:
+            reply = model.complete(
+                messages,
+                max_tokens=max_tokens,
+                temperature=temp,
+                response_format=schema,
+                sample=attempt,
+            )
+        except InfraError as exc:  # includes SchemaValidationError from the provider
+            record.error = f"{type(exc).__name__}: {exc}"
+            continue
+        record.raw = reply.text
+        record.finish_reason = reply.finish_reason
+        record.cached = reply.cached
+        record.prompt_tokens = reply.usage.prompt_tokens
+        record.completion_tokens = reply.usage.completion_tokens
+        try:
+            parsed = (
+                reply.parsed if isinstance(reply.parsed, schema) else _parse(reply.text, schema)
+            )
+        except (ValidationError, ValueError) as exc:
+            record.error = f"invalid reply: {str(exc)[:500]}"
+            continue
+        answer.parsed = parsed
+        return answer
+    return answer

@@ -1,0 +1,104 @@
+"""Optimizer prompt pieces: the fixed instructions (package data) and renderers for the
+dynamic parts. The instructions go in the system message and never change within a run, so
+a provider's prefix cache stays warm; everything that changes goes in the user message."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from skillfit.skill import Skill
+from skillfit.tasks.base import Item, Trajectory
+
+PROMPT_NAMES = ("reflect", "slow_update", "meta_skill")
+
+
+@cache
+def load_prompt(name: str) -> str:
+    """The instructions for one optimizer role, from `skillfit/train/prompts/<name>.md`."""
+    if name not in PROMPT_NAMES:
+        raise ValueError(f"unknown optimizer prompt {name!r}; known: {', '.join(PROMPT_NAMES)}")
+    return resources.files("skillfit.train").joinpath(f"prompts/{name}.md").read_text("utf-8")
+
+
+@cache
+def boilerplate_needles() -> tuple[str, ...]:
+    """Strings an edit must not repeat: the prompts' rule lines and their JSON examples'
+    texts. A small model that parrots its instructions produces exactly these."""
+    needles: set[str] = set()
+    for name in PROMPT_NAMES:
+        text = load_prompt(name)
+        for line in text.splitlines():
+            line = line.strip().lstrip("-").strip()
+            if len(line) >= 24 and not line.startswith("{"):
+                needles.add(line)
+        for match in re.finditer(
+            r'"(?:analysis|content|rationale|notes)": "((?:[^"\\]|\\.)*)"', text
+        ):
+            for part in json.loads(f'"{match.group(1)}"').split("\n"):
+                part = part.strip().lstrip("-#").strip()
+                if len(part) >= 12:
+                    needles.add(part)
+    return tuple(sorted(needles))
+
+
+def render_skill(skill: Skill) -> str:
+    """The skill with a `[section-id]` marker above each section, so edits can name them."""
+    if not skill.sections:
+        return "(the guide is empty)"
+    parts = []
+    for sec in skill.sections:
+        head = f"{sec.heading}\n" if sec.heading else ""
+        parts.append(f"[{sec.id}]\n{head}{sec.body.strip()}".rstrip())
+    return "\n\n".join(parts)
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten long text keeping its head and tail (answers usually end with the result)."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
+
+
+def render_target(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    return json.dumps(target, ensure_ascii=False, default=str)
+
+
+def render_example(
+    n: int, item: Item, traj: Trajectory, *, input_chars: int = 700, answer_chars: int = 500
+) -> str:
+    """One task the target attempted, as the optimizer sees it."""
+    assert traj.score is not None
+    verdict = "right" if traj.score.hard else "wrong"
+    lines = [
+        f"## Task {n} ({verdict})",
+        f"Input:\n{clip(item.input, input_chars)}",
+        f"Model answer:\n{clip(traj.answer, answer_chars) or '(empty)'}",
+        f"Expected: {clip(render_target(item.target), 200)}",
+    ]
+    if traj.score.feedback:
+        lines.append(f"Feedback: {clip(traj.score.feedback, 300)}")
+    return "\n".join(lines)
+
+
+def render_edit(edit: dict[str, Any], limit: int = 160) -> str:
+    where = edit.get("section") or (
+        f'"{clip(edit["anchor"], 40)}"' if edit.get("anchor") else "end"
+    )
+    content = clip(str(edit.get("content", "")), limit).replace("\n", " / ")
+    return (
+        f"{edit.get('op', '?')} [{where}]: {content}" if content else f"{edit.get('op')} [{where}]"
+    )
+
+
+def render_examples(pairs: Sequence[tuple[Item, Trajectory]]) -> str:
+    return "\n\n".join(render_example(i + 1, it, tr) for i, (it, tr) in enumerate(pairs))

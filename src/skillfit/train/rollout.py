@@ -1,0 +1,75 @@
+"""Forward pass: the target model runs items with a skill, concurrently, keeping whole
+trajectories. Infrastructure failures stay marked as such and never count as wrong answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from skillfit.models.base import ChatModel, InfraError
+from skillfit.tasks.base import Item, Task, Trajectory
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MapFn = Callable[[Callable[[T], R], Iterable[T]], list[R]]
+
+
+def thread_map(concurrency: int) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
+    """An order-preserving parallel map over a fresh pool of `concurrency` threads."""
+
+    def map_fn(fn: Callable[[Any], Any], xs: Iterable[Any]) -> list[Any]:
+        xs = list(xs)
+        if concurrency <= 1 or len(xs) <= 1:
+            return [fn(x) for x in xs]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(xs))) as pool:
+            return list(pool.map(fn, xs))
+
+    return map_fn
+
+
+def rollout_one(task: Task, model: ChatModel, skill: str, item: Item, sample: int) -> Trajectory:
+    """One rollout; an InfraError that escapes the task becomes an errored trajectory."""
+    start = time.perf_counter()
+    try:
+        return task.rollout(model, skill, item, sample=sample)
+    except InfraError as exc:
+        return Trajectory(
+            item_id=item.id,
+            messages=[],
+            error=f"{type(exc).__name__}: {exc}",
+            seconds=time.perf_counter() - start,
+            sample=sample,
+        )
+
+
+def rollout_batch(
+    task: Task,
+    model: ChatModel,
+    skill: str,
+    items: Sequence[Item],
+    *,
+    sample: int = 0,
+    concurrency: int = 1,
+) -> list[Trajectory]:
+    """Run every item once with `skill`; results come back in item order."""
+    return thread_map(concurrency)(lambda it: rollout_one(task, model, skill, it, sample), items)
+
+
+def trajectory_record(traj: Trajectory, item: Item | None = None) -> dict[str, Any]:
+    """A JSON-ready row for rollouts.jsonl."""
+    row = dataclasses.asdict(traj)
+    row["ok"] = traj.ok
+    if item is not None:
+        row["input"] = item.input
+        row["target"] = item.target
+    return row
+
+
+def mean_hard(trajs: Sequence[Trajectory]) -> float | None:
+    """Mean hard score over trajectories that finished; None when none did."""
+    scores = [t.score.hard for t in trajs if t.ok and t.score is not None]
+    return sum(scores) / len(scores) if scores else None
