@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skillfit.skill import Edit, Skill
+from skillfit.skill import Edit, Skill, slugify
 
 # Lines built from the pieces that matter to the parser: headings, fences, blanks, text.
 _line = st.one_of(
@@ -74,3 +74,38 @@ def test_apply_returns_canonical_skill_and_one_outcome_per_edit(
         assert result.skill == skill
     for o in result.rejected:
         assert o.reason
+
+
+_title = st.text(alphabet="abcdefgh ", min_size=1, max_size=8).filter(lambda t: t.strip())
+_plain = st.lists(st.sampled_from(["text", "- item", "", "```\n# in code\n\n```"]), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    # Unique titles: with repeated titles, ids are numbered in document order, so deleting
+    # the first "a" renames "a-2" to "a" (ids are a function of the text alone).
+    st.lists(
+        st.tuples(_title, _plain.map("\n".join)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda p: slugify(p[0]),
+    ),
+    st.data(),
+)
+def test_section_edits_touch_only_their_section(
+    parts: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    raw = "\n".join(f"## {title}\n{body}" for title, body in parts)
+    skill = Skill.parse(raw)
+    target = data.draw(st.sampled_from(skill.section_ids))
+    op = data.draw(st.sampled_from(["replace", "add", "delete"]))
+    result = skill.apply([Edit(op=op, section=target, content="Fresh rule.")])
+    assert result.applied, result.outcomes
+    new = result.skill
+    expected_ids = tuple(i for i in skill.section_ids if not (op == "delete" and i == target))
+    assert new.section_ids == expected_ids
+    for section in skill.sections:
+        if section.id != target:
+            assert new.section(section.id) == section
+    if op != "delete":
+        assert new.section(target).body.endswith("Fresh rule.")
