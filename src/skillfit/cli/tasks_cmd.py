@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -87,3 +88,29 @@ def tasks_show(
         return
     body = Text(example.input) + Text("\n\ntarget: ", style="bold") + Text(str(example.target))
     console.print(Panel(body, title=f"example item {example.id}", expand=False))
+
+
+@tasks_app.command("materialize")
+def tasks_materialize(
+    name: str = typer.Argument(..., help="Paper benchmark, e.g. searchqa or officeqa."),
+    raw: Path = typer.Option(..., "--raw", help="Folder holding the benchmark's raw release."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="Split directory to write."),  # noqa: B008
+    manifest: Path | None = typer.Option(  # noqa: B008
+        None, "--manifest", help="Split manifest folder (default: the copy shipped with skillfit)."
+    ),
+) -> None:
+    """Build a SkillOpt-paper split directory from the raw release and the paper's manifest."""
+    from skillfit.tasks.paper import materialize
+
+    console = _console()
+    try:
+        result = materialize(name, raw, out, manifest)
+    except TaskDataError as exc:
+        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
+        raise typer.Exit(code=2) from exc
+    sizes = ", ".join(f"{s} {n}" for s, n in result.counts.items())
+    # soft_wrap: paths are printed whole so they can be copied.
+    console.print(f"wrote {result.out_dir} ({sizes})", soft_wrap=True)
+    console.print(
+        f"use it with: skillfit tasks show {name} -o split_dir={result.out_dir}", soft_wrap=True
+    )
