@@ -27,7 +27,13 @@ class Skill:
     `Skill.parse(s.text) == s` and `Skill.parse(s.text).text == s.text`. Section ids are
     slugs of the headings ("answer-format"), "preamble" for text before the first heading,
     with "-2", "-3"... for repeats. Ids are a function of the text alone, so a saved and
-    reloaded skill has the same ids. Two skills are equal when their texts are equal."""
+    reloaded skill has the same ids; edits never rename other sections, except that repeats
+    of one heading are numbered in document order: deleting the first "Notes" renames
+    "notes-2" to "notes", and a new "## Notes" added *before* an existing one takes "notes"
+    (added after it, it gets "notes-2"). Two skills are equal when their texts are equal.
+
+    `n_tokens()` is ceil(len(text) / 4): on the shipped task skills and a 6 KB design doc
+    it overestimates the Qwen2.5 tokenizer's count by 1-16% (2% overall)."""
 
     __slots__ = ("_sections", "_text")
 
