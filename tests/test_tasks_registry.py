@@ -111,3 +111,15 @@ def test_missing_optional_task_package_is_ignored(monkeypatch: pytest.MonkeyPatc
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # absence is normal: no warning either
         assert any(info.name == "gsm8k" for info in list_tasks())
+
+
+def test_a_failing_item_count_does_not_break_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    def broken() -> int:
+        raise OSError("data file missing")
+
+    registry.register_task("broken", _tiny_task, n_items=broken)
+    with pytest.warns(UserWarning, match="data file missing"):
+        rows = {info.name: info for info in list_tasks()}
+    assert rows["broken"].n_items is None and rows["gsm8k"].n_items == 7473

@@ -38,7 +38,7 @@ def tasks_list(ctx: typer.Context) -> None:
     table.add_column("items", justify="right")
     table.add_column("description")
     for info in list_tasks():
-        count = "generated" if info.n_items is None else str(info.n_items)
+        count = "—" if info.n_items is None else str(info.n_items)  # generated or not bundled
         table.add_row(info.name, count, info.description)
     console = _console()
     console.print(table)

@@ -146,9 +146,13 @@ def _ensure_loaded() -> None:
 
 def _count(entry: _Entry, member: str | None = None) -> int | None:
     n = entry.n_items
-    if callable(n):
+    if not callable(n):
+        return n
+    try:
         return n(member) if member is not None else n()  # type: ignore[call-arg]
-    return n
+    except Exception as exc:  # one task's unreadable data must not break the whole listing
+        warnings.warn(f"cannot count the items of {entry.name}{member or ''}: {exc}", stacklevel=3)
+        return None
 
 
 def _family_members(entry: _Entry) -> list[str]:

@@ -41,7 +41,8 @@ def dataset_names() -> list[str]:
 def _generate(
     name: str, count: int, seed: int, config: Mapping[str, Any]
 ) -> tuple[Any, list[Item]]:
-    """`count` distinct problems (by question text), in generator order."""
+    """`count` distinct problems (by question text), in generator order. The generator's own
+    entry of an item (which its checker needs) is `dataset[item.meta["source_index"]]`."""
     import reasoning_gym
 
     size = count + count // 5 + 10
@@ -70,7 +71,7 @@ def _generate(
                     id=f"{name}-{seed}-{index:05d}",
                     input=question,
                     target=entry["answer"],
-                    meta={"source_index": index, "entry": entry},
+                    meta={"source_dataset": name, "source_index": index},
                 )
             )
             if len(items) == count:
@@ -113,7 +114,8 @@ def make_reasoning_gym_task(
     def score(item: Item, reply: str) -> tuple[str, Score]:
         extraction = extract_answer(reply)
         try:
-            value = float(dataset.score_answer(extraction.answer, item.meta["entry"]))
+            entry = dataset[item.meta["source_index"]]
+            value = float(dataset.score_answer(extraction.answer, entry))
         except Exception:  # a checker crashing on odd model output is a wrong answer
             value = 0.0
         value = min(1.0, max(0.0, value))
