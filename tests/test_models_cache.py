@@ -1,0 +1,149 @@
+"""The response cache: hits cost no call, the key covers every input, it persists and it is
+safe under concurrent threads and processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from skillfit.models import Ledger, ResponseCache, ScriptedModel, wrap
+from skillfit.models.scripted import Request
+
+MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}]
+
+
+def _counting_model() -> ScriptedModel:
+    return ScriptedModel(lambda r: f"answer to {r.last_user} #{r.sample}", name="scripted:count")
+
+
+def test_hit_returns_cached_reply_without_a_call(tmp_path: Path) -> None:
+    inner = _counting_model()
+    model = wrap(inner, role="t", cache=ResponseCache(tmp_path / "c.sqlite"), ledger=None)
+    first = model.complete(MSGS, max_tokens=20)
+    second = model.complete(MSGS, max_tokens=20)
+    assert len(inner.calls) == 1
+    assert not first.cached and second.cached
+    assert second.text == first.text
+    assert second.usage == first.usage
+
+
+def test_key_is_sensitive_to_every_input(tmp_path: Path) -> None:
+    class Out(BaseModel):
+        x: str
+
+    inner = ScriptedModel(lambda r: {"x": "v"} if r.response_format else "v", name="scripted:k")
+    model = wrap(inner, cache=ResponseCache(tmp_path / "c.sqlite"))
+    variants: list[dict[str, Any]] = [
+        {},
+        {"max_tokens": 21},
+        {"temperature": 0.7},
+        {"sample": 1},
+        {"response_format": Out},
+        {"response_format": {"type": "object", "properties": {"x": {"type": "string"}}}},
+    ]
+    for kwargs in variants:
+        model.complete(MSGS, **kwargs)
+    model.complete([{"role": "user", "content": "2+2?"}])  # different messages
+    assert len(inner.calls) == len(variants) + 1
+    for kwargs in variants:  # and each is now a hit
+        assert model.complete(MSGS, **kwargs).cached
+    assert len(inner.calls) == len(variants) + 1
+
+
+def test_key_includes_the_model_name(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    a = ScriptedModel(lambda r: "from a", name="scripted:a")
+    b = ScriptedModel(lambda r: "from b", name="scripted:b")
+    assert wrap(a, cache=cache).complete(MSGS).text == "from a"
+    assert wrap(b, cache=cache).complete(MSGS).text == "from b"
+
+
+def test_persists_across_instances(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    wrap(_counting_model(), cache=ResponseCache(path)).complete(MSGS)
+    inner = _counting_model()
+    reply = wrap(inner, cache=ResponseCache(path)).complete(MSGS)
+    assert reply.cached and inner.calls == []
+
+
+def test_cached_structured_reply_is_parsed_again(tmp_path: Path) -> None:
+    class Verdict(BaseModel):
+        ok: bool
+
+    inner = ScriptedModel(lambda r: Verdict(ok=True), name="scripted:v")
+    model = wrap(inner, cache=ResponseCache(tmp_path / "c.sqlite"))
+    model.complete(MSGS, response_format=Verdict)
+    hit = model.complete(MSGS, response_format=Verdict)
+    assert hit.cached and hit.parsed == Verdict(ok=True)
+
+
+def test_hits_are_counted_in_the_ledger(tmp_path: Path) -> None:
+    ledger = Ledger()
+    model = wrap(_counting_model(), role="target", cache=ResponseCache(tmp_path / "c"), ledger=ledger)
+    for _ in range(3):
+        model.complete(MSGS)
+    snap = ledger.snapshot()["target"]
+    assert snap["calls"] == 1 and snap["cache_hits"] == 2
+
+
+def test_concurrent_threads(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    inner = _counting_model()
+    model = wrap(inner, cache=cache)
+
+    def ask(i: int) -> str:
+        return model.complete([{"role": "user", "content": f"q{i % 25}"}]).text
+
+    with ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(ask, range(200)))
+    assert len(cache) == 25
+    assert texts[:25] == [f"answer to q{i} #0" for i in range(25)]
+    assert all(model.complete([{"role": "user", "content": f"q{i}"}]).cached for i in range(25))
+
+
+def _write_many(path: str, worker: int) -> None:
+    model = wrap(
+        ScriptedModel(lambda r: r.last_user.upper(), name="scripted:p"), cache=ResponseCache(path)
+    )
+    for i in range(40):
+        model.complete([{"role": "user", "content": f"w{worker}-{i}"}])
+
+
+def test_concurrent_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite")
+    ResponseCache(path)  # create the table before the writers race
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(path, w)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert len(ResponseCache(path)) == 120
+
+
+def test_failures_are_not_cached(tmp_path: Path) -> None:
+    calls: list[Request] = []
+
+    def fn(r: Request) -> str:
+        calls.append(r)
+        if len(calls) == 1:
+            raise RuntimeError("transport broke")
+        return "fine"
+
+    model = wrap(ScriptedModel(fn, name="scripted:f"), cache=ResponseCache(tmp_path / "c"))
+    try:
+        model.complete(MSGS)
+    except RuntimeError:
+        pass
+    assert model.complete(MSGS).text == "fine"
+    assert not model.complete(MSGS).text == "" and model.complete(MSGS).cached
+
+
+def test_default_path_is_in_the_cache_dir(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("SKILLFIT_CACHE_DIR", str(tmp_path))
+    assert ResponseCache().path.parent == tmp_path
