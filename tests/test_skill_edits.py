@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from skillfit.skill import Edit, EditOutcome, Skill
+from skillfit.skill import Edit, EditOutcome, Section, Skill
 
 DOC = """\
 Use this skill for boolean expressions.
@@ -277,6 +277,46 @@ def test_anchor_inside_section_being_replaced_conflicts(skill: Skill) -> None:
         ]
     )
     assert result.outcomes[1].reason.startswith("conflict with edit #1")
+
+
+def test_add_after_anchor_in_replaced_section_conflicts(skill: Skill) -> None:
+    # The anchor's line is the last of 'rules', so the insertion point is outside the
+    # replaced body, but the text the add relies on is being replaced.
+    result = skill.apply(
+        [
+            Edit(op="replace", section="rules", content="- new"),
+            Edit(op="add", anchor="tighter than or.", content="- more"),
+        ]
+    )
+    assert [o.applied for o in result.outcomes] == [True, False]
+    assert result.outcomes[1].reason == "conflict with edit #1 (overlapping text)"
+
+
+def test_same_anchor_twice_conflicts(skill: Skill) -> None:
+    result = skill.apply(
+        [
+            Edit(op="add", anchor="step by step", content="One."),
+            Edit(op="add", anchor="step by step", content="Two."),
+        ]
+    )
+    assert [o.applied for o in result.outcomes] == [True, False]
+
+
+def test_add_after_anchor_and_replace_later_in_same_line_compose(skill: Skill) -> None:
+    new = applied(
+        skill,
+        Edit(op="add", anchor="Answer with", content="Never explain."),
+        Edit(op="replace", anchor="True or False", content="yes or no"),
+    )
+    assert "Answer with yes or no.\nNever explain.\n" in new.text
+
+
+def test_add_duplicate_heading_before_existing_one_takes_the_plain_id(skill: Skill) -> None:
+    # Ids follow document order (they are a function of the text alone).
+    new = applied(skill, Edit(op="add", section="preamble", content="## Rules\n\nfirst"))
+    assert new.section_ids == ("preamble", "rules", "boolean-expressions", "rules-2", "examples")
+    assert new.section("rules").body == "first"
+    assert new.section("rules-2") == Section("rules-2", "Rules", 2, skill.section("rules").body)
 
 
 def test_rejected_edit_does_not_block_later_edits(skill: Skill) -> None:

@@ -44,9 +44,9 @@ _OP_SYNONYMS = {
 class Edit(BaseModel):
     """One proposed change.
 
-    - ``add``: `content` (which may start with a "## Heading") goes after section `section`,
-      or on the line after the one where `anchor` ends, or at the end of the document
-      when neither is given.
+    - ``add``: `content` (which may start with a "## Heading") goes after section `section`
+      (after its body, before the next heading of any level), or on the line after the one
+      where `anchor` ends, or at the end of the document when neither is given.
     - ``delete``: removes section `section` (its heading and body, not the sections after it),
       or the `anchor` text.
     - ``replace``: replaces the body of section `section` (the heading is kept unless
@@ -130,6 +130,7 @@ class _TextOp:
     new: str
     section: str | None  # set when the edit addresses a whole section (conflict by id)
     where: str
+    anchor: tuple[int, int] | None = None  # the text an anchored edit relies on
     # Among insertions at one point, the finer attachment sits closer to the text before
     # it: after an anchor's line (0), then after a section (1), then at the end (2).
     rank: int = 1
@@ -226,7 +227,7 @@ def _resolve(doc: _Document, edit: Edit) -> _TextOp:
         start, end = doc.find_anchor(edit.anchor, lo, hi, scope)
         where = f"at anchor in {scope}"
         if edit.op == "delete":
-            return _TextOp(start, end, "", None, where)
+            return _TextOp(start, end, "", None, where, (start, end))
         if edit.op == "replace":
             anchor = text[start:end]
             # The content's surrounding newlines follow the anchor's: a one-line anchor
@@ -235,13 +236,12 @@ def _resolve(doc: _Document, edit: Edit) -> _TextOp:
                 content = content.rstrip("\n")
             if not anchor.startswith("\n"):
                 content = content.lstrip("\n")
-            return _TextOp(start, end, content, None, where)
+            return _TextOp(start, end, content, None, where, (start, end))
         # add: on its own line(s) right after the line where the anchor ends
         nl = text.find("\n", max(end - 1, start))
         pos = len(text) if nl == -1 else nl + 1
-        return _TextOp(
-            pos, pos, content.strip("\n") + "\n", None, f"after anchor in {scope}", rank=0
-        )
+        new = content.strip("\n") + "\n"
+        return _TextOp(pos, pos, new, None, f"after anchor in {scope}", (start, end), rank=0)
 
     if section is not None:
         start, end = doc.span[section.id]
@@ -273,14 +273,26 @@ def _resolve_missing_preamble(edit: Edit) -> _TextOp:
     return _TextOp(0, 0, edit.content.strip("\n") + "\n\n", PREAMBLE_ID, "at start")
 
 
-def _overlap(a: _TextOp, b: _TextOp) -> bool:
-    if a.start == a.end and b.start == b.end:
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two spans share text; an empty span (an insertion point) overlaps a span
+    only when it falls strictly inside it, and two insertion points never overlap."""
+    if a[0] == a[1] and b[0] == b[1]:
         return False  # two insertions at one point keep their order
-    if a.start == a.end:
-        return b.start < a.start < b.end
-    if b.start == b.end:
-        return a.start < b.start < a.end
-    return a.start < b.end and b.start < a.end
+    if a[0] == a[1]:
+        return b[0] < a[0] < b[1]
+    if b[0] == b[1]:
+        return a[0] < b[0] < a[1]
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _conflict(a: _TextOp, b: _TextOp) -> str | None:
+    if a.section is not None and a.section == b.section:
+        return f"both edit section '{a.section}'"
+    spans_a = [(a.start, a.end)] + ([a.anchor] if a.anchor else [])
+    spans_b = [(b.start, b.end)] + ([b.anchor] if b.anchor else [])
+    if any(_overlap(x, y) for x in spans_a for y in spans_b):
+        return "overlapping text"
+    return None
 
 
 def _splice(text: str, ops: list[tuple[int, _TextOp]]) -> str:
@@ -302,12 +314,8 @@ def apply_edits(sections: tuple[Section, ...], edits: list[Edit]) -> tuple[str, 
         try:
             op = _resolve(doc, edit)
             for j, prev in accepted:
-                if (op.section is not None and op.section == prev.section) or _overlap(op, prev):
-                    what = (
-                        f"both edit section '{op.section}'"
-                        if op.section == prev.section and op.section
-                        else "overlapping text"
-                    )
+                what = _conflict(op, prev)
+                if what:
                     raise _Rejected(f"conflict with edit #{j + 1} ({what})")
             alone = render(parse_sections(_splice(doc.text, [(i, op)])))
             if alone == doc.text:
