@@ -1,0 +1,308 @@
+"""Run configuration: pydantic models loaded from YAML with inheritance and overrides.
+
+    cfg = load_config("configs/my_run.yaml", ["train.epochs=3", "gate.kind=paired"])
+
+A YAML file may name one or more bases with `_base_: base.yaml` (or a list; paths relative to
+the file). Bases are merged in order, then the file on top, dictionaries deeply and everything
+else replaced; chains are followed and cycles refused. Overrides `key.sub=value` come last, the
+value parsed as a YAML scalar or flow list (`3`, `true`, `null`, `[a, b]`). Every key is
+checked: a misspelled one is an error that names the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from skillfit.train.errors import TrainError
+from skillfit.train.gate import GateConfig
+from skillfit.train.schedules import ScheduleConfig
+
+__all__ = [
+    "BufferConfig",
+    "CacheConfig",
+    "ConfigError",
+    "EvalConfig",
+    "GateConfig",
+    "HASH_EXCLUDED_KEYS",
+    "MetaSkillConfig",
+    "ModelRole",
+    "OptimizerRole",
+    "RunConfig",
+    "RunSection",
+    "ScheduleConfig",
+    "SkillConfig",
+    "SlowUpdateConfig",
+    "TargetRole",
+    "TaskConfig",
+    "TrainConfig",
+    "config_hash",
+    "config_to_dict",
+    "load_config",
+    "validate_config",
+]
+
+DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
+BASE_KEY = "_base_"
+
+
+class ConfigError(TrainError, ValueError):
+    """A configuration a user has to fix: bad YAML, unknown key, wrong type, base cycle."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Section):
+    name: str = "bbh/boolean_expressions"
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to get_task(name, **options)
+
+
+class ModelRole(_Section):
+    model: str = DEFAULT_MODEL
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, ge=1)
+
+
+class TargetRole(ModelRole):
+    """The frozen model that runs the task with the skill in context."""
+
+
+class OptimizerRole(ModelRole):
+    """The model that reads rollouts and proposes edits (samples, so it runs warm)."""
+
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=768, ge=1)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(default=2, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    minibatch_size: int = Field(default=8, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+    patience: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    concurrency: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _minibatch_fits(self) -> TrainConfig:
+        if self.minibatch_size > self.batch_size:
+            raise ValueError(
+                f"minibatch_size ({self.minibatch_size}) must not exceed "
+                f"batch_size ({self.batch_size})"
+            )
+        return self
+
+
+class SkillConfig(_Section):
+    initial: str | None = None  # path to a skill file; None = the task's initial skill
+    max_tokens: int = Field(default=2000, ge=1)
+
+
+class SlowUpdateConfig(_Section):
+    enabled: bool = True
+    n_items: int = Field(default=8, ge=1)
+
+
+class MetaSkillConfig(_Section):
+    enabled: bool = True
+
+
+class BufferConfig(_Section):
+    max_items: int = Field(default=20, ge=0)
+
+
+class EvalConfig(_Section):
+    test: bool = True
+    samples: int = Field(default=1, ge=1)
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    path: str | None = None  # None = the default cache location
+
+
+class RunSection(_Section):
+    name: str | None = None  # None = a name derived from task and time
+    out_dir: str = "outputs"
+
+
+class RunConfig(_Section):
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    target: TargetRole = Field(default_factory=TargetRole)
+    optimizer: OptimizerRole = Field(default_factory=OptimizerRole)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    skill: SkillConfig = Field(default_factory=SkillConfig)
+    slow_update: SlowUpdateConfig = Field(default_factory=SlowUpdateConfig)
+    meta_skill: MetaSkillConfig = Field(default_factory=MetaSkillConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    run: RunSection = Field(default_factory=RunSection)
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML in {path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_tree(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain[chain.index(path) :], path))
+        raise ConfigError(f"config bases form a cycle: {cycle}")
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{BASE_KEY} in {path} must be a path or a list of paths")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = _deep_merge(merged, _load_tree(path.parent / base, (*chain, path)))
+    return _deep_merge(merged, data)
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} must look like key.sub=value")
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"override key {key!r} has an empty part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse the value of override {override!r}: {exc}") from None
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"override {key!r}: {where!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, if the path is all models."""
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    key = _dotted(loc)
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = sorted(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        prefix = _dotted(loc[:-1])
+        if close:
+            hint = f"did you mean '{prefix + '.' if prefix else ''}{close[0]}'?"
+        else:
+            hint = f"valid keys{' in ' + repr(prefix) if prefix else ''}: {', '.join(valid)}"
+        return f"unknown key '{key}': {hint}"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return msg
+    if "input" in error and error["type"] != "missing" and not isinstance(error["input"], dict):
+        return f"invalid value for '{key}': {msg} (got {error['input']!r})"
+    return f"invalid value for '{key}': {msg}"
+
+
+def validate_config(data: Mapping[str, Any]) -> RunConfig:
+    """Build a RunConfig from a plain mapping, raising ConfigError with dotted keys."""
+    # An empty section in YAML (`train:` with nothing under it) means its defaults.
+    cleaned = {k: v for k, v in data.items() if not (v is None and _model_at((k,)) is not None)}
+    try:
+        return RunConfig.model_validate(cleaned)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError("; ".join(lines)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Load a run configuration: the file (after its bases), then `key.sub=value` overrides,
+    over the built-in defaults. `path=None` starts from the defaults alone."""
+    data = _load_tree(Path(path)) if path is not None else {}
+    for override in overrides:
+        _apply_override(data, override)
+    return validate_config(data)
+
+
+# --- identity ---------------------------------------------------------------------------
+
+# Settings that change how a run executes or where it writes, not what it computes: resuming
+# with more concurrency or a moved cache is fine.
+HASH_EXCLUDED_KEYS: tuple[str, ...] = ("train.concurrency", "cache", "run")
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """The full configuration as plain JSON-ready data (every default spelled out)."""
+    return cfg.model_dump(mode="json")
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """A stable hex digest of everything that determines a run's results (the config minus
+    HASH_EXCLUDED_KEYS), used to refuse resuming a run directory under another config."""
+    data = config_to_dict(cfg)
+    for key in HASH_EXCLUDED_KEYS:
+        *parents, last = key.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node.pop(last, None)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
