@@ -74,6 +74,15 @@ def test_save_replaces_atomically_and_leaves_no_temp_files(tmp_path: Path) -> No
     assert os.listdir(tmp_path) == ["skill.md"]
 
 
+def test_saved_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        path = Skill.parse(DOC).save(tmp_path / "skill.md")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_save_keeps_old_file_and_cleans_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

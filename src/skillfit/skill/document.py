@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,15 +134,17 @@ class Skill:
         """Write the text atomically (temp file in the same directory, then rename)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        # A fresh name opened with "x" (not mkstemp, whose files are private 0600) so the
+        # saved skill gets the usual permissions.
+        tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            with tmp.open("x", encoding="utf-8", newline="\n") as f:
                 f.write(self._text)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, p)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return p
 
