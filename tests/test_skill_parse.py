@@ -95,6 +95,18 @@ def test_headings_inside_code_fences_are_not_headings() -> None:
     assert "# still inside" in body
 
 
+def test_yaml_front_matter_stays_verbatim_in_the_preamble() -> None:
+    text = "---\nname: bool\n# a yaml comment\n\n\ndescription: x\n---\n\n# Rules\n\nBe brief.\n"
+    skill = Skill.parse(text)
+    assert skill.section_ids == ("preamble", "rules")
+    assert skill.sections[0].body == "---\nname: bool\n# a yaml comment\n\n\ndescription: x\n---"
+    assert skill.text == text
+
+
+def test_unclosed_front_matter_is_plain_text() -> None:
+    assert Skill.parse("---\n# Title\n").section_ids == ("preamble", "title")
+
+
 def test_unclosed_fence_runs_to_end_of_document() -> None:
     skill = Skill.parse("# A\n\n```\n# not a heading\n")
     assert skill.section_ids == ("a",)

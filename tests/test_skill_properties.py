@@ -32,6 +32,8 @@ _line = st.one_of(
             "trailing   ",
             "\r",
             "#hashtag",
+            "---",
+            "...",
         ]
     ),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20),
@@ -39,7 +41,7 @@ _line = st.one_of(
 _doc = st.lists(_line, max_size=25).map("\n".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(_doc)
 def test_normalization_is_idempotent(raw: str) -> None:
     skill = Skill.parse(raw)
@@ -60,7 +62,7 @@ _edit = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(_doc, st.lists(_edit, max_size=5))
 def test_apply_returns_canonical_skill_and_one_outcome_per_edit(
     raw: str, edits: list[Edit]
@@ -80,7 +82,7 @@ _title = st.text(alphabet="abcdefgh ", min_size=1, max_size=8).filter(lambda t: 
 _plain = st.lists(st.sampled_from(["text", "- item", "", "```\n# in code\n\n```"]), max_size=6)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(
     # Unique titles: with repeated titles, ids are numbered in document order, so deleting
     # the first "a" renames "a-2" to "a" (ids are a function of the text alone).

@@ -14,7 +14,9 @@ exactly. Normalization does this and nothing else:
   document ends with exactly one newline.
 
 Lines inside fenced code blocks (``` or ~~~, CommonMark rules, an unclosed fence runs
-to the end of the document) are never headings and keep their blank lines. Setext
+to the end of the document) are never headings and keep their blank lines; so are the
+lines of a YAML front-matter block (``---`` ... ``---`` at the top, as in SKILL.md files),
+which stays in the preamble. Setext
 headings (a line underlined with === or ---) are treated as plain text.
 """
 
@@ -113,8 +115,12 @@ def parse_sections(text: str) -> tuple[Section, ...]:
     lines = [line.rstrip() for line in normalize_newlines(text).split("\n")]
     # (level, title, body lines); level 0 is the preamble.
     raw: list[tuple[int, str, list[tuple[str, bool]]]] = [(0, "", [])]
+    front = _front_matter_end(lines)
     fence: tuple[str, int] | None = None
-    for line in lines:
+    for i, line in enumerate(lines):
+        if i < front:
+            raw[-1][2].append((line, True))
+            continue
         if fence is not None:
             raw[-1][2].append((line, True))
             if _fence_closes(line, *fence):
@@ -145,6 +151,18 @@ def parse_sections(text: str) -> tuple[Section, ...]:
         used.add(sid)
         sections.append(Section(sid, title, level, body))
     return tuple(sections)
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """Index just past a YAML front-matter block (``---`` on the first non-blank line up to
+    a ``---`` or ``...`` line), or 0 when there is none."""
+    first = next((i for i, line in enumerate(lines) if line), None)
+    if first is None or lines[first] != "---":
+        return 0
+    for j in range(first + 1, len(lines)):
+        if lines[j] in ("---", "..."):
+            return j + 1
+    return 0
 
 
 def _unique(base: str, used: set[str]) -> str:
