@@ -125,3 +125,33 @@ class Optimizer:
 
 def as_text(obj: Any) -> str:
     return json.dumps(obj)
+
+
+def config(tmp_path: Any, *overrides: str) -> Any:
+    """A small RunConfig for the fakes: no cache unless asked, run dir under tmp_path."""
+    from skillfit.train.config import load_config
+
+    base = [
+        "task.name=add",
+        "target.model=scripted:target",
+        "optimizer.model=scripted:optimizer",
+        "optimizer.temperature=0.0",
+        "train.epochs=1",
+        "train.batch_size=3",
+        "train.minibatch_size=3",
+        "train.concurrency=2",
+        "schedule.init=2",
+        "schedule.minimum=1",
+        "slow_update.enabled=false",
+        "meta_skill.enabled=false",
+        "cache.enabled=false",
+        f"run.out_dir={tmp_path}",
+        "run.name=run",
+    ]
+    return load_config(None, [*base, *overrides])
+
+
+def run(cfg: Any, task: Any, target: Any, optimizer: Any, **kwargs: Any) -> Any:
+    from skillfit.api import train
+
+    return train(cfg, task=task, target=target, optimizer=optimizer, **kwargs)

@@ -1,10 +1,32 @@
-"""skillfit: train an agent's skill document while the model's weights stay frozen."""
+"""skillfit: train an agent's skill document while the model's weights stay frozen.
+
+import skillfit
+result = skillfit.train("configs/quickstart.yaml")          # -> skillfit.api.TrainResult
+ev = skillfit.evaluate("best_skill.md", "configs/quickstart.yaml", split="test")
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("skillfit")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+# Imported on first use so `import skillfit` (and the CLI's start-up) stays light.
+_LAZY = {"evaluate", "TrainResult", "EvalResult"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":
+        import skillfit.train as package  # callable: runs skillfit.api.train
+
+        return package
+    if name in _LAZY:
+        from skillfit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'skillfit' has no attribute {name!r}")
+
+
+__all__ = ["EvalResult", "TrainResult", "__version__", "evaluate", "train"]

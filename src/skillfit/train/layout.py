@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from skillfit.tasks.base import Item
+from skillfit.train.config import config_hash as hash_of
+from skillfit.train.config import validate_config
 from skillfit.train.errors import RunDirConflict, SplitError, TrainError
 from skillfit.train.io import read_json
 from skillfit.train.state import RunState
@@ -74,25 +76,24 @@ Decision = Literal["fresh", "resume"]
 def prepare(
     layout: RunLayout,
     config_hash: str,
-    config_dict: Mapping[str, Any],
     *,
     resume: bool | None,
     force: bool,
 ) -> tuple[Decision, Path | None]:
     """Decide whether to start fresh or resume in `layout.root`.
 
-    Same config → resume (automatically, or because `resume=True`). Different config, or a
-    directory holding files that are not a skillfit run → refuse unless `force`, which moves
-    the old directory aside to `<dir>.replaced-<timestamp>` (nothing is deleted) and starts
-    fresh. Returns the decision and where the old run was moved, if it was."""
+    Same config (same `config_hash`) → resume, automatically or because `resume=True`.
+    Different config, or a directory holding files that are not a skillfit run → refuse unless
+    `force`, which moves the old directory aside to `<dir>.replaced-<timestamp>` (nothing is
+    deleted) and starts fresh. Returns the decision and where the old run went, if it moved."""
     root = layout.root
     if not root.exists() or not any(root.iterdir()):
         if resume:
             raise TrainError(f"nothing to resume in {root}: no run has been started there")
         return "fresh", None
-    problem = _conflict(layout, config_hash, config_dict)
     if force:
         return "fresh", _move_aside(root)
+    problem = _conflict(layout, config_hash)
     if problem:
         raise RunDirConflict(
             f"{root} {problem}. Use another --out, resume with the same config, or pass "
@@ -105,27 +106,19 @@ def prepare(
     return "resume", None
 
 
-def _conflict(layout: RunLayout, config_hash: str, config_dict: Mapping[str, Any]) -> str | None:
-    if layout.state.exists():
-        try:
+def _conflict(layout: RunLayout, config_hash: str) -> str | None:
+    stored: str | None = None
+    try:
+        if layout.state.exists():
             stored = RunState.load(layout.state).config_hash
-        except Exception:
-            return "holds a run state that cannot be read"
-        return None if stored == config_hash else "holds a run with a different config"
-    if layout.config.exists():
-        # Killed before its first step finished: compare the configs themselves.
-        try:
-            same = read_json(layout.config) == _roundtrip(config_dict)
-        except Exception:
-            same = False
-        return None if same else "holds a run with a different config"
-    return "is not empty and holds no skillfit run"
-
-
-def _roundtrip(obj: Mapping[str, Any]) -> Any:
-    import json
-
-    return json.loads(json.dumps(obj, default=str))
+        elif layout.config.exists():
+            # Killed before the first state was written: hash the stored config itself.
+            stored = hash_of(validate_config(read_json(layout.config)))
+        else:
+            return "is not empty and holds no skillfit run"
+    except Exception:
+        return "holds a run whose state or config cannot be read"
+    return None if stored == config_hash else "holds a run with a different config"
 
 
 def _move_aside(root: Path) -> Path:
@@ -139,7 +132,7 @@ def _move_aside(root: Path) -> Path:
     return target
 
 
-def check_splits(splits: Mapping[str, Sequence[Item]], *, need_test: bool) -> dict[str, list[Item]]:
+def check_splits(splits: Mapping[Any, Sequence[Item]], *, need_test: bool) -> dict[str, list[Item]]:
     """The splits as lists, or a SplitError naming what is wrong: a missing or empty split,
     duplicate ids, or ids shared between splits (a test item the optimizer could see)."""
     needed = ["train", "val"] + (["test"] if need_test else [])

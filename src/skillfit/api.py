@@ -1,0 +1,273 @@
+"""The Python API: `skillfit.train(...)` and `skillfit.evaluate(...)`.
+
+    import skillfit
+    result = skillfit.train("configs/quickstart.yaml", overrides=["train.epochs=1"])
+    print(result.best_skill, result.test["best"]["accuracy"])
+    ev = skillfit.evaluate(result.run_dir / "best_skill.md", "configs/quickstart.yaml", split="val")
+
+Both accept a `RunConfig`, or a path to a config file plus `overrides` ("key.path=value").
+A custom `Task` object or ready-made models may be passed instead of the ones the config names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, wrap
+from skillfit.skill import Skill
+from skillfit.tasks import Item, Task, get_task
+from skillfit.train.config import (
+    RunConfig,
+    _apply_override,
+    config_hash,
+    config_to_dict,
+    load_config,
+    validate_config,
+)
+from skillfit.train.engine import Parts, Trainer
+from skillfit.train.errors import TrainError
+from skillfit.train.evaluation import EvalResult, evaluate_skill
+from skillfit.train.io import read_json, write_json_atomic
+from skillfit.train.layout import RunLayout, check_splits, prepare
+from skillfit.train.state import RunState
+
+Progress = Callable[[dict[str, Any]], None]
+SplitChoice = Literal["test", "val", "train", "all"]
+
+# Keys that must never be written to a run's config.json, wherever they appear.
+_SECRET_KEYS = {"api_key", "apikey", "key", "secret", "password", "token", "access_token"}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_skill: str
+    best_val_score: float | None
+    test: dict[str, Any] | None  # none / initial / best accuracies, paired differences
+    summary: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False
+    moved_aside: Path | None = None  # where --force moved an older run
+
+
+def load(config: RunConfig | str | os.PathLike[str], overrides: Sequence[str] = ()) -> RunConfig:
+    """A RunConfig from an object or a file, with `key.path=value` overrides applied."""
+    if isinstance(config, RunConfig):
+        if not overrides:
+            return config
+        data = config_to_dict(config)
+        for override in overrides:
+            _apply_override(data, override)
+        return validate_config(data)
+    return load_config(Path(config), list(overrides))
+
+
+def run_dir_for(
+    cfg: RunConfig, out_dir: str | os.PathLike[str] | None = None, digest: str | None = None
+) -> Path:
+    """`out_dir` when given (the run directory itself), else `<run.out_dir>/<run.name>`.
+    Without a run name the directory is named from the task and the config hash, so the
+    same command run again finds (and resumes) the same run."""
+    if out_dir is not None:
+        return Path(out_dir)
+    name = cfg.run.name
+    if not name:
+        slug = "".join(c if c.isalnum() else "-" for c in cfg.task.name).strip("-")
+        name = f"{slug}-{(digest or config_hash(cfg))[:8]}"
+    return Path(cfg.run.out_dir) / name
+
+
+def scrub(obj: Any) -> Any:
+    """The config without anything that looks like a credential."""
+    if isinstance(obj, dict):
+        return {
+            k: scrub(v)
+            for k, v in obj.items()
+            if not (
+                isinstance(k, str)
+                and (k.lower() in _SECRET_KEYS or k.lower().endswith(("_api_key", "_secret")))
+            )
+        }
+    if isinstance(obj, list):
+        return [scrub(v) for v in obj]
+    return obj
+
+
+def build_task(cfg: RunConfig) -> Task:
+    """The task the config names. The target's temperature and max_tokens reach the task (it
+    makes the target's calls) unless the task options set them."""
+    from skillfit.tasks.registry import option_names
+
+    options = dict(cfg.task.options or {})
+    accepted = set(option_names(cfg.task.name))
+    for key in ("temperature", "max_tokens"):
+        value = getattr(cfg.target, key, None)
+        if value is not None and key in accepted and key not in options:
+            options[key] = value
+    return get_task(cfg.task.name, **options)
+
+
+def initial_skill_text(cfg: RunConfig, task: Task, base: Path | None = None) -> str:
+    """`skill.initial` is a path to a skill file (relative to the config file's folder when
+    it is not found from the working directory); unset means the task's own initial skill;
+    "none" or "" start from an empty skill. Text with a line break is taken as the skill."""
+    spec = getattr(cfg.skill, "initial", None)
+    if spec is None:
+        return task.initial_skill
+    spec = str(spec)
+    if spec.strip().lower() in ("", "none", "empty"):
+        return ""
+    if "\n" not in spec:
+        path = Path(spec)
+        if not path.is_absolute() and base is not None and not path.exists():
+            path = base / path
+        return Skill.load(path).text
+    return spec
+
+
+def _cache(cfg: RunConfig) -> ResponseCache | None:
+    if not cfg.cache.enabled:
+        return None
+    return ResponseCache(cfg.cache.path) if cfg.cache.path else ResponseCache()
+
+
+def _model(
+    given: ChatModel | None, spec: str, role: str, cache: ResponseCache | None, ledger: Ledger
+) -> ChatModel:
+    if given is not None:
+        return wrap(given, role=role, cache=cache, ledger=ledger)
+    return get_model(spec, role=role, cache=cache, ledger=ledger)
+
+
+def train(
+    config: RunConfig | str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    task: Task | None = None,
+    target: ChatModel | None = None,
+    optimizer: ChatModel | None = None,
+) -> TrainResult:
+    """Train a skill; returns where the run lives, the best skill and the test results.
+
+    An output directory holding the same run (same config hash) is resumed from its last
+    finished step; one holding a different run is refused unless `force=True`, which moves it
+    aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
+    `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
+    cfg = load(config, overrides)
+    base = Path(config).parent if isinstance(config, str | os.PathLike) else None
+    task = task if task is not None else build_task(cfg)
+    splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
+    initial = initial_skill_text(cfg, task, base)
+    if Skill.parse(initial).n_tokens() > int(cfg.skill.max_tokens):
+        raise TrainError(
+            f"the initial skill has {Skill.parse(initial).n_tokens()} tokens, more than "
+            f"skill.max_tokens={cfg.skill.max_tokens}"
+        )
+
+    digest = config_hash(cfg)
+    layout = RunLayout(run_dir_for(cfg, out_dir, digest))
+    config_dict = scrub(config_to_dict(cfg))
+    decision, moved = prepare(layout, digest, resume=resume, force=force)
+
+    ledger = Ledger()
+    cache = _cache(cfg)
+    parts = Parts(
+        task=task,
+        target=_model(target, cfg.target.model, "target", cache, ledger),
+        optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
+        ledger=ledger,
+    )
+    trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+    if decision == "fresh":
+        layout.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(layout.config, config_dict)
+        manifest = getattr(task, "split_manifest", None)
+        write_json_atomic(
+            layout.splits,
+            manifest() if callable(manifest) else _manifest(task.name, splits),
+        )
+        state = trainer.initial_state(initial)
+        trainer.save(state)
+    else:
+        state = (
+            RunState.load(layout.state) if layout.state.exists() else trainer.initial_state(initial)
+        )
+    state = trainer.run(state)
+    return TrainResult(
+        run_dir=layout.root,
+        best_skill=state.best_skill,
+        best_val_score=state.best_score,
+        test=state.test,
+        summary=read_json(layout.summary),
+        resumed=decision == "resume",
+        moved_aside=moved,
+    )
+
+
+def _manifest(name: str, splits: dict[str, list[Item]]) -> dict[str, Any]:
+    return {"task": name, "splits": {k: [i.id for i in v] for k, v in splits.items()}}
+
+
+def skill_text(skill: str | os.PathLike[str] | Skill) -> str:
+    """Text of a skill given as a Skill, a path, or the text itself (a string naming an
+    existing file is read as that file)."""
+    if isinstance(skill, Skill):
+        return skill.text
+    if isinstance(skill, os.PathLike):
+        return Skill.load(skill).text
+    if "\n" not in skill and len(skill) < 4096 and Path(skill).is_file():
+        return Skill.load(skill).text
+    return Skill.parse(skill).text
+
+
+def split_items(splits: dict[str, list[Item]], split: str) -> list[Item]:
+    if split == "all":
+        return [*splits["train"], *splits["val"], *splits["test"]]
+    if split not in splits:
+        raise TrainError(f"unknown split {split!r}; use test, val, train or all")
+    return list(splits[split])
+
+
+def evaluate(
+    skill: str | os.PathLike[str] | Skill,
+    config: RunConfig | str | os.PathLike[str],
+    *,
+    split: SplitChoice = "test",
+    target: str | ChatModel | None = None,
+    overrides: Sequence[str] = (),
+    samples: int | None = None,
+    task: Task | None = None,
+) -> EvalResult:
+    """Accuracy of `skill` on a split of the config's task, with a Wilson interval and the
+    per-item scores. `target` overrides the config's target model (a spec or a model)."""
+    cfg = load(config, overrides)
+    text = skill_text(skill)
+    task = task if task is not None else build_task(cfg)
+    splits = check_splits(task.splits(), need_test=split in ("test", "all"))
+    items = split_items(splits, split)
+    if not items:
+        raise TrainError(f"the {split} split is empty")
+    ledger = Ledger()
+    cache = _cache(cfg)
+    if isinstance(target, str) or target is None:
+        model = get_model(target or cfg.target.model, role="target", cache=cache, ledger=ledger)
+    else:
+        model = wrap(target, role="target", cache=cache, ledger=ledger)
+    n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
+    result, _ = evaluate_skill(
+        task,
+        model,
+        text,
+        items,
+        samples=n,
+        concurrency=int(cfg.train.concurrency),
+        name=split,
+    )
+    return result

@@ -1,0 +1,263 @@
+"""`skillfit train` and `skillfit eval`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from skillfit.cli import app
+
+err = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from skillfit.models.base import SkillfitModelError
+    from skillfit.skill import SkillFileError
+    from skillfit.tasks.base import TaskDataError
+    from skillfit.train.config import ConfigError
+    from skillfit.train.errors import TrainError
+
+    return (TrainError, ConfigError, SkillFileError, TaskDataError, SkillfitModelError)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Problems the user can fix are printed as one line, without a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
+        raise typer.Exit(130) from None
+    except _user_errors() as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+class LiveView:
+    """The live display: one line per finished step above a status panel."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self.status: dict[str, Any] = {"phase": "starting"}
+        self.tokens = 0
+        self.steps_done_here = 0
+        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=True)
+
+    def render(self) -> Table:
+        s = self.status
+        elapsed = time.monotonic() - self.started
+        table = Table.grid(padding=(0, 2))
+        total, done = s.get("total_steps"), s.get("global_step", 0)
+        eta = "–"
+        if total and self.steps_done_here and done < total:
+            eta = f"{elapsed / self.steps_done_here * (total - done):.0f}s"
+        table.add_row(
+            Text(f"epoch {s.get('epoch', 0) + 1}", style="bold"),
+            f"step {done}/{total or '?'}",
+            f"budget {s.get('budget', '–')}",
+            f"train {_fmt(s.get('train_score'), 2)}",
+            f"val {_fmt(s.get('val_current'), 2)} → {_fmt(s.get('val_candidate'), 2)}",
+            f"best {_fmt(s.get('best_score'), 2)} (v{s.get('best_version', 1)})",
+            f"tokens {self.tokens:,}",
+            f"{elapsed:.0f}s elapsed, ETA {eta}",
+        )
+        table.add_row(Text(str(s.get("phase", "")), style="dim"))
+        return table
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if "state" in event:
+            self.status.update(event["state"])
+        if "total_steps" in event:
+            self.status["total_steps"] = event["total_steps"]
+        if kind == "step_start":
+            self.status.update(budget=event["budget"], phase=f"step {event['step']}: rollouts")
+        elif kind == "rollouts":
+            self.status.update(train_score=event["train_score"], phase="reflecting")
+        elif kind == "gate":
+            self.status.update(val_current=event["current"], val_candidate=event["candidate"])
+        elif kind == "step_end":
+            rec = event["record"]
+            self.tokens += sum(
+                int(v.get("prompt_tokens", 0)) + int(v.get("completion_tokens", 0))
+                for v in rec.get("tokens", {}).values()
+            )
+            if rec["kind"] == "step":
+                self.steps_done_here += 1
+            self.console.print(_step_line(rec), highlight=False)
+            self.status["phase"] = "next step"
+        elif kind == "slow_update_start":
+            self.status["phase"] = f"epoch {event['epoch']}: slow update"
+        elif kind == "meta_skill":
+            self.status["phase"] = f"epoch {event['epoch']}: meta-skill {event['result']}"
+        elif kind == "test_eval":
+            self.status["phase"] = f"test evaluation: {event['arm']} skill"
+        self.live.update(self.render())
+
+
+def _step_line(rec: dict[str, Any]) -> str:
+    label = "slow update" if rec["kind"] == "slow_update" else f"step {rec['step']:>3}"
+    gate = rec.get("gate")
+    verdict = rec.get("note") or "no gate"
+    if gate:
+        verdict = f"val {_fmt(gate['current_mean'], 2)} → {_fmt(gate['candidate_mean'], 2)} " + (
+            "[adopted]" if rec["adopted"] else "[rejected]"
+        )
+    return (
+        f"{label} · epoch {rec['epoch']} · budget {rec['budget']} · "
+        f"train {_fmt(rec['train_score'], 2)} · edits {rec['proposed']} proposed, "
+        f"{rec['guard_rejected']} guarded out, {rec['applied']} applied · {verdict} · "
+        f"{rec['seconds']:.1f}s"
+    )
+
+
+def _jsonl(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps({"time": round(time.time(), 3), **event}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def final_table(test: dict[str, Any] | None) -> Group | Text:
+    if not test:
+        return Text("No test evaluation (eval.test is off).")
+    table = Table(title="Test accuracy", title_justify="left")
+    table.add_column("skill")
+    table.add_column("accuracy", justify="right")
+    table.add_column("95% interval", justify="right")
+    table.add_column("correct", justify="right")
+    for arm, label in (("none", "no skill"), ("initial", "initial"), ("best", "trained")):
+        r = test.get(arm) or {}
+        table.add_row(
+            label,
+            _fmt(r.get("accuracy")),
+            f"[{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]",
+            f"{r.get('correct', 0)}/{r.get('scored', 0)}",
+        )
+    diffs = Table(title="Paired difference (trained − other, per item)", title_justify="left")
+    for col in ("vs", "mean diff", "95% interval", "p-value", "items"):
+        diffs.add_column(col, justify="right" if col != "vs" else "left")
+    for key, label in (("best_vs_none", "no skill"), ("best_vs_initial", "initial")):
+        d = test.get(key) or {}
+        diffs.add_row(
+            label,
+            "–" if d.get("mean_diff") is None else f"{d['mean_diff']:+.3f}",
+            f"[{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}]",
+            _fmt(d.get("p_value")),
+            str(d.get("n", 0)),
+        )
+    return Group(table, diffs)
+
+
+@app.command("train")
+def train_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Run config (YAML).")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config value, e.g. --set train.epochs=2."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Run directory (default: <run.out_dir>/<run.name>)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Insist on resuming (same config resumes anyway).")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Start fresh even if the run directory holds a run: the old one is moved "
+            "aside to <dir>.replaced-<timestamp>.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
+) -> None:
+    """Train a skill document: rollout → reflect → edit → gate, epoch after epoch."""
+    from skillfit.api import train
+
+    console = Console()
+    progress: Callable[[dict[str, Any]], None] | None = None
+    view: LiveView | None = None
+    if jsonl:
+        progress = _jsonl
+    elif not quiet:
+        view = LiveView(console)
+        progress = view
+    kwargs: dict[str, Any] = dict(
+        overrides=set_ or [], out_dir=out, resume=resume or None, force=force, progress=progress
+    )
+    with _clear_errors():
+        if view is not None:
+            with view.live:
+                result = train(config, **kwargs)
+        else:
+            result = train(config, **kwargs)
+    if jsonl:
+        _jsonl({"event": "summary", **result.summary, "run_dir": str(result.run_dir)})
+        return
+    if result.moved_aside is not None:
+        console.print(f"Moved the previous run aside to {result.moved_aside}")
+    s = result.summary
+    console.print(
+        f"Run {result.run_dir}: {s['steps']} steps, {s['adoptions']} adopted, "
+        f"stopped by {s['stopped'] or '–'}; best skill v{s['best_version']} "
+        f"(val {_fmt(s['best_val_score'])}) → {result.run_dir / 'best_skill.md'}",
+        highlight=False,
+    )
+    console.print(final_table(result.test))
+
+
+@app.command("eval")
+def eval_command(
+    skill: Annotated[Path, typer.Option("--skill", "-s", help="Skill markdown file.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Run config naming the task.")],
+    split: Annotated[str, typer.Option("--split", help="test, val, train or all.")] = "test",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Target model (default: the config's).")
+    ] = None,
+    samples: Annotated[int | None, typer.Option("--samples", help="Samples per item.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task."""
+    from skillfit.api import evaluate
+
+    if split not in ("test", "val", "train", "all"):
+        err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
+        raise typer.Exit(2)
+    with _clear_errors():
+        result = evaluate(
+            skill,
+            config,
+            split=split,  # type: ignore[arg-type]
+            target=target,
+            overrides=set_ or [],
+            samples=samples,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    Console().print(
+        f"{skill} on {split} ({result.n_items} items × {result.samples} samples): "
+        f"accuracy {result.line()}"
+        + (f", {result.n_errors} infra errors excluded" if result.n_errors else ""),
+        highlight=False,
+    )
