@@ -28,7 +28,8 @@ def fake_server(handler: Handler) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def do_POST(self) -> None:  # noqa: N802 (http.server naming)
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
-            received.append({"path": self.path, **body, "_headers": dict(self.headers)})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            received.append({"path": self.path, **body, "_headers": headers})
             out = handler(self.path, body)
             if out == "hang":
                 stop.wait(10)
@@ -58,7 +59,9 @@ def fake_server(handler: Handler) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-def chat_completion(content: str, *, prompt: int = 11, completion: int = 3, cached: int = 0) -> dict[str, Any]:
+def chat_completion(
+    content: str, *, prompt: int = 11, completion: int = 3, cached: int = 0
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",

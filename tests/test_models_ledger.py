@@ -12,8 +12,12 @@ from skillfit.models.retry import RetryPolicy, TransientError
 
 def test_records_tokens_per_role() -> None:
     ledger = Ledger()
-    target = wrap(ScriptedModel(lambda r: "abcdefgh", name="scripted:t"), role="target", ledger=ledger)
-    optimizer = wrap(ScriptedModel(lambda r: "x" * 40, name="scripted:o"), role="optimizer", ledger=ledger)
+    target = wrap(
+        ScriptedModel(lambda r: "abcdefgh", name="scripted:t"), role="target", ledger=ledger
+    )
+    optimizer = wrap(
+        ScriptedModel(lambda r: "x" * 40, name="scripted:o"), role="optimizer", ledger=ledger
+    )
     target.complete([{"role": "user", "content": "a" * 40}])
     target.complete([{"role": "user", "content": "a" * 40}])
     optimizer.complete([{"role": "user", "content": "b" * 80}])
@@ -27,7 +31,10 @@ def test_records_tokens_per_role() -> None:
 
 def test_cost_from_price_table() -> None:
     ledger = Ledger(prices={"gpt-x": Price(input=2.0, output=8.0, cached_input=0.5)})
-    reply = Reply(text="", usage=Usage(prompt_tokens=1_000_000, completion_tokens=500_000, cached_tokens=200_000))
+    reply = Reply(
+        text="",
+        usage=Usage(prompt_tokens=1_000_000, completion_tokens=500_000, cached_tokens=200_000),
+    )
     ledger.record("opt", "openai:gpt-x", reply)
     # 800k fresh * $2 + 200k cached * $0.5 + 500k out * $8
     assert ledger.snapshot()["opt"]["cost"] == pytest.approx(1.6 + 0.1 + 4.0)

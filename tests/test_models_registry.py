@@ -42,7 +42,12 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("local", "local", "qwen2.5-coder-0.5b", None),
         ("local:/models/x.gguf", "local", "/models/x.gguf", None),
         ("openai:gpt-5.4-mini", "openai", "gpt-5.4-mini", None),
-        ("openai:my-model@http://127.0.0.1:8000/v1", "openai", "my-model", "http://127.0.0.1:8000/v1"),
+        (
+            "openai:my-model@http://127.0.0.1:8000/v1",
+            "openai",
+            "my-model",
+            "http://127.0.0.1:8000/v1",
+        ),
         ("azure:my-deployment", "azure", "my-deployment", None),
         ("anthropic:claude-x", "anthropic", "claude-x", None),
         ("scripted:echo", "scripted", "echo", None),
@@ -53,12 +58,20 @@ def test_parse_spec_forms(spec: str, provider: str, model: str, base_url: str | 
     assert (parsed.provider, parsed.model, parsed.base_url) == (provider, model, base_url)
 
 
-@pytest.mark.parametrize("spec", ["gpt4", "foo:bar", "openai:", "openai:m@ftp://x", "azure:d@http://x"])
+@pytest.mark.parametrize(
+    "spec", ["gpt4", "foo:bar", "openai:", "openai:m@ftp://x", "azure:d@http://x"]
+)
 def test_bad_spec_lists_valid_forms(spec: str) -> None:
     with pytest.raises(ModelSpecError) as info:
         get_model(spec)
     message = str(info.value)
-    for form in ("local:", "openai:<model>", "azure:<deployment>", "anthropic:<model>", "scripted:"):
+    for form in (
+        "local:",
+        "openai:<model>",
+        "azure:<deployment>",
+        "anthropic:<model>",
+        "scripted:",
+    ):
         assert form in message
 
 

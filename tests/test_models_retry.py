@@ -10,7 +10,14 @@ from collections.abc import Sequence
 import pytest
 from pydantic import BaseModel
 
-from skillfit.models import InfraError, Reply, RetryPolicy, SchemaValidationError, ScriptedModel, wrap
+from skillfit.models import (
+    InfraError,
+    Reply,
+    RetryPolicy,
+    SchemaValidationError,
+    ScriptedModel,
+    wrap,
+)
 from skillfit.models.base import Message
 from skillfit.models.retry import RetryingModel, TransientError
 from skillfit.models.scripted import Request

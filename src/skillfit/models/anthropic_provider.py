@@ -1,5 +1,9 @@
 """The Anthropic Messages API provider. Structured output by a forced tool call: the model must
-call one tool whose input schema is the response schema, and its input is the reply."""
+call one tool whose input schema is the response schema, and its input is the reply.
+
+The current SDK has no sampling parameters on `messages.create` (current models sample at their
+own setting), so `temperature` is not sent; `sample` still separates repeated draws in the cache.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,6 @@ class AnthropicChatModel:
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": max_tokens,
-            "temperature": temperature,
             "messages": [
                 {"role": m["role"], "content": m["content"]}
                 for m in messages
@@ -93,8 +96,10 @@ class AnthropicChatModel:
             if block.type == "text":
                 text += block.text
         u = message.usage
+        written = getattr(u, "cache_creation_input_tokens", 0) or 0
         usage = Usage(
-            prompt_tokens=(u.input_tokens or 0) + (u.cache_read_input_tokens or 0),
+            # input_tokens counts only uncached input: add the cache reads and writes back
+            prompt_tokens=(u.input_tokens or 0) + (u.cache_read_input_tokens or 0) + written,
             completion_tokens=u.output_tokens or 0,
             cached_tokens=u.cache_read_input_tokens or 0,
         )
