@@ -420,9 +420,8 @@ class Trainer:
             skill_version=state.current_version,
         )
         self.emit("slow_update_start", epoch=epoch)
-        messages = slow_update_messages(
-            prev, cur, items, before, after, state.meta_skill if self.cfg.meta_skill.enabled else ""
-        )
+        meta = state.meta_skill if self.cfg.meta_skill.enabled else ""
+        messages = slow_update_messages(prev, cur, items, before, after, meta, state.buffer)
         answer = ask(
             self.parts.optimizer,
             messages,
@@ -571,6 +570,7 @@ def slow_update_messages(
     before: Sequence[Trajectory],
     after: Sequence[Trajectory],
     meta_skill: str,
+    rejected: Sequence[BufferEntry] = (),
     limit: int = 8,
 ) -> list[Any]:
     def verdict(t: Trajectory) -> str:
@@ -601,6 +601,8 @@ def slow_update_messages(
     ]
     if meta_skill.strip():
         parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
+    if rejected:
+        parts.append(f"# Edits already tried and rejected\n{buf.render_buffer(rejected)}")
     parts.append("# Tasks\n" + ("\n\n".join(rows) if rows else "(both versions solved every task)"))
     parts.append("Propose edits to the current version. Reply with JSON only.")
     return [
