@@ -38,3 +38,23 @@ def test_unknown_generator_and_bad_config() -> None:
         get_task("reasoning_gym/leg_countin")
     with pytest.raises(TaskOptionError, match="config"):
         get_task("reasoning_gym/leg_counting", n_test=1, config={"no_such_knob": 1})
+
+
+def test_model_answers_never_run_as_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "ran"
+    task = get_task("reasoning_gym/n_queens", n_train=1, n_val=0, n_test=0)
+    item = task.splits()["train"][0]
+    attack = f"Answer: __import__('pathlib').Path({str(marker)!r}).write_text('x')"
+    _, score = task.score(item, attack)  # type: ignore[attr-defined]
+    assert score.hard == 0
+    assert not marker.exists()
+    _, good = task.score(item, f"Answer:\n{item.target}")  # type: ignore[attr-defined]
+    assert good.hard == 1
+
+
+def test_multiline_targets_take_the_whole_answer_block() -> None:
+    task = get_task("reasoning_gym/binary_matrix", n_train=1, n_val=0, n_test=0)
+    item = task.splits()["train"][0]
+    assert "\n" in item.target
+    _, score = task.score(item, f"The distances are:\nAnswer:\n{item.target}\n")  # type: ignore[attr-defined]
+    assert score.hard == 1

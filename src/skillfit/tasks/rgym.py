@@ -2,13 +2,16 @@
 installed `reasoning-gym` package (no download: generators run locally).
 
 Items come from `reasoning_gym.create_dataset(name, size=..., seed=seed, **config)` and are
-scored by that dataset's own `score_answer` (soft = its score, hard = a full score). Questions
+scored by that dataset's own `score_answer` (soft = its score, hard = a full score; the few
+checkers that would `eval` the model's answer only read literals here). Questions
 that repeat are kept once, so splits are disjoint by question text; the test split is cut first
 so it does not change when n_train or n_val change.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -27,6 +30,31 @@ from skillfit.tasks.registry import register_task
 from skillfit.tasks.scoring import extract_answer, feedback
 
 _DEFAULTS = {"n_train": 40, "n_val": 20, "n_test": 60}
+
+# Checkers in reasoning-gym 0.1.x that pass the model's answer to the builtin `eval`: model
+# text must never run as code, so in these modules `eval` only reads Python literals.
+_EVAL_ON_ANSWER = (
+    "reasoning_gym.algorithmic.binary_matrix",
+    "reasoning_gym.algorithmic.spiral_matrix",
+    "reasoning_gym.algorithmic.string_insertion",
+    "reasoning_gym.games.n_queens",
+)
+
+
+def _literal_eval(source: Any, *_: Any) -> Any:
+    return ast.literal_eval(source)
+
+
+@lru_cache(maxsize=1)
+def _harden_checkers() -> None:
+    for name in _EVAL_ON_ANSWER:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # a later reasoning-gym may move or drop it
+            continue
+        module.eval = _literal_eval  # type: ignore[attr-defined]
+
+
 _MAX_ATTEMPTS = 4  # each doubles the number of generated problems
 
 
@@ -45,6 +73,7 @@ def _generate(
     entry of an item (which its checker needs) is `dataset[item.meta["source_index"]]`."""
     import reasoning_gym
 
+    _harden_checkers()
     size = count + count // 5 + 10
     items: list[Item] = []
     for _ in range(_MAX_ATTEMPTS):
@@ -112,7 +141,8 @@ def make_reasoning_gym_task(
     train = items[n["n_test"] + n["n_val"] :]
 
     def score(item: Item, reply: str) -> tuple[str, Score]:
-        extraction = extract_answer(reply)
+        # Grid and move-list answers span lines: take the whole block after "Answer:".
+        extraction = extract_answer(reply, multiline="\n" in str(item.target or ""))
         try:
             entry = dataset[item.meta["source_index"]]
             value = float(dataset.score_answer(extraction.answer, entry))
@@ -123,7 +153,11 @@ def make_reasoning_gym_task(
         text = feedback(
             correct=correct,
             given=extraction.answer,
-            expected=str(item.target),
+            expected=(
+                str(item.target)
+                if item.target is not None
+                else "(no single answer: the generator's checker verifies it)"
+            ),
             extraction=extraction,
             note="" if correct or value == 0 else f"Partial credit {value:.2f}.",
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from skillfit.tasks.base import Score
 
 _ANSWER_LINE = re.compile(
-    r"^[\s>*_#-]*(?:final\s+)?answer\s*[*_]*\s*[:：]\s*[*_]*\s*(?P<ans>.*?)\s*$",
+    r"^[\s>*_#-]*(?:final\s+)?answer\s*\**\s*[:：]\s*\**\s*(?P<ans>.*?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _BOXED = re.compile(r"\\boxed\{(?P<ans>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
@@ -49,16 +49,33 @@ class Extraction:
 
 def _clean(text: str) -> str:
     text = text.strip()
-    # Markdown decoration and wrapping quotes around an otherwise plain answer.
-    text = re.sub(r"^[*_`\s]+|[*_`\s]+$", "", text)
+    # Markdown bold and code marks and wrapping quotes around an otherwise plain answer.
+    # Underscores stay: they are answer content in board and grid puzzles.
+    text = re.sub(r"^[*`\s]+|[*`\s]+$", "", text)
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text
 
 
-def extract_answer(reply: str) -> Extraction:
-    """Find the final answer in `reply` (see the module docstring for the conventions)."""
-    matches = [m for m in _ANSWER_LINE.finditer(reply) if m.group("ans").strip(" *_")]
+_ANSWER_MARK = re.compile(
+    r"^[\s>*_#-]*(?:final\s+)?answer\s*\**\s*[:：]\**[ \t]*", re.IGNORECASE | re.MULTILINE
+)
+
+
+def extract_answer(reply: str, *, multiline: bool = False) -> Extraction:
+    """Find the final answer in `reply` (see the module docstring for the conventions).
+
+    With `multiline` (answers that are grids or lists of lines), everything after the last
+    `Answer:` marker to the end of the reply is the answer, starting on the next line when the
+    marker's own line is empty."""
+    if multiline:
+        marks = list(_ANSWER_MARK.finditer(reply))
+        if marks:
+            block = reply[marks[-1].end() :].strip("\n").rstrip()
+            block = re.sub(r"^```\w*\n|\n?```$", "", block)  # a fenced block's fences
+            if block.strip():
+                return Extraction(block, "answer_line")
+    matches = [m for m in _ANSWER_LINE.finditer(reply) if m.group("ans").strip(" *")]
     if matches:
         return Extraction(_clean(matches[-1].group("ans")), "answer_line")
     boxed = list(_BOXED.finditer(reply))
