@@ -181,3 +181,16 @@ def test_cannot_start_processes(mode: str, workdir: Path) -> None:
 def test_missing_workdir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run_python("print(1)", tmp_path / "nope")
+
+
+def test_concurrent_runs_stay_separate(mode: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    dirs = [tmp_path / f"w{i}" for i in range(4)]
+    for d in dirs:
+        d.mkdir()
+    code = "import os\nopen('me.txt', 'w').write(os.getcwd())\nprint(sorted(os.listdir('.')))\n"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda d: run_python(code, d), dirs))
+    assert all(r.ok and r.stdout.strip() == "['me.txt']" for r in results)
+    assert [(d / "me.txt").read_text() for d in dirs] == [str(d.resolve()) for d in dirs]

@@ -328,3 +328,15 @@ def test_bad_data_missing_game_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         TaskDataError, match=r"\(id 't9'\): game file .*nowhere/game.tw-pddl not found"
     ):
         alf.load_items(root)
+
+
+@needs_pddl
+def test_concurrent_rollouts_do_not_interfere(split_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = alf.make_task(split_dir=str(split_dir), max_steps=10)
+    items = [task.splits()[s][0] for s in ("train", "val", "test")] * 2
+    model = ScriptedModel(household_player)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        trajs = list(pool.map(lambda it: task.rollout(model, "", it), items))
+    assert all(t.score is not None and t.score.hard == 1 for t in trajs)
