@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from skillfit.models import ChatModel, WeightsError, get_model
+
+# pytest owns file descriptor 2 while it captures output, so the server's native log cannot be
+# kept in its file here; keep it to errors so it does not interleave with the test report.
+os.environ.setdefault("SKILLFIT_LOCAL_LOG_LEVEL", "error")
 
 
 @pytest.fixture(scope="session")

@@ -60,10 +60,24 @@ def route_native_log() -> Path | None:
         return path
 
 
-def tail(path: Path | None, max_bytes: int = 4000) -> str:
-    """The end of the log, to explain a failed start."""
+def size(path: Path | None) -> int:
+    """Current length of the log, to read later only what one server start wrote."""
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def since(path: Path | None, offset: int, max_bytes: int = 20000) -> str:
+    """What the log gained after `offset` (at most `max_bytes`)."""
     if path is None or not path.exists():
         return ""
     with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - max_bytes))
+        fh.seek(max(offset, path.stat().st_size - max_bytes))
         return fh.read().decode("utf-8", "replace")
+
+
+def errors(text: str, limit: int = 6) -> str:
+    """The error lines of a llama.cpp log excerpt (its lines carry an ` E ` level tag)."""
+    lines = [line.strip() for line in text.splitlines() if " E " in line]
+    return "\n".join(lines[:limit])

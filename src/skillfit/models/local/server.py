@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.models.base import InfraError, WeightsError
-from skillfit.models.local.logs import route_native_log, tail
+from skillfit.models.local import logs
 
 
 def _env_int(name: str, default: int) -> int:
@@ -27,9 +27,17 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+_LEVELS = {"error": 1, "warn": 2, "info": 3, "debug": 4}
+
+
+def _log_level() -> int:
+    return _LEVELS.get(os.environ.get("SKILLFIT_LOCAL_LOG_LEVEL", "info").strip().lower(), 3)
+
+
 @dataclass(frozen=True)
 class ServerOptions:
-    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX and SKILLFIT_LOCAL_THREADS."""
+    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS and
+    SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server log file)."""
 
     slots: int = field(default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 2)))
     ctx_per_slot: int = field(
@@ -38,6 +46,7 @@ class ServerOptions:
     threads: int = field(
         default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_THREADS", os.cpu_count() or 2))
     )
+    log_level: int = field(default_factory=_log_level)
 
     @property
     def n_ctx(self) -> int:
@@ -72,6 +81,7 @@ class LocalServer:
         p.warmup = False
         p.hostnames = ["127.0.0.1"]  # never reachable from another machine
         p.port = 0
+        p.verbosity = self.options.log_level
         return p
 
     def start(self) -> None:
@@ -80,21 +90,24 @@ class LocalServer:
                 return
             import xllamacpp
 
-            self.log_path = route_native_log()
+            self.log_path = logs.route_native_log()
+            offset = logs.size(self.log_path)
             params = self._params()
             begin = time.perf_counter()
             try:
                 server = xllamacpp.Server(params)
             except Exception as exc:
-                log = tail(self.log_path)
-                if "magic" in log or "magic" in str(exc):
+                # Only this start's part of the log: earlier failures must not be blamed.
+                log = logs.since(self.log_path, offset)
+                where = f" (full log: {self.log_path})" if self.log_path else ""
+                if "failed to load model" in log or "magic" in log:
                     raise WeightsError(
-                        f"{self.model_path} could not be loaded: not a valid GGUF model file"
+                        f"{self.model_path} could not be loaded as a GGUF model{where}:\n"
+                        + logs.errors(log)
                     ) from exc
-                where = f"; see the log {self.log_path}" if self.log_path else ""
                 raise InfraError(
                     f"the local model server did not start for {self.model_path}: {exc}{where}\n"
-                    + log[-1500:]
+                    + logs.errors(log)
                 ) from exc
             self.load_seconds = time.perf_counter() - begin
             self._server = server
