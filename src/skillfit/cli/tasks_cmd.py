@@ -70,7 +70,7 @@ def tasks_show(
         task = get_task(name, **options)
         valid = option_names(name)
     except TaskDataError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(Text("error: ", style="red") + Text(str(exc)))
         raise typer.Exit(code=2) from exc
     console.print(f"[bold]{task.name}[/bold]")
     console.print(f"options: {', '.join(valid) or '(none)'}")
