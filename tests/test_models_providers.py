@@ -205,3 +205,14 @@ def test_anthropic_via_registry_with_base_url(monkeypatch: pytest.MonkeyPatch) -
         model = get_model(f"anthropic:claude-fake@{url}", retry=FAST)
         assert model.complete(MSGS).text == "hi"
     assert _key_sent(seen[0]) == "from-env"
+
+
+def test_cut_off_structured_reply_says_so_and_keeps_the_text() -> None:
+    body = chat_completion('{"label": "ye')
+    body["choices"][0]["finish_reason"] = "length"
+    with (
+        fake_server(lambda path, b: (200, body)) as (url, _),
+        pytest.raises(SchemaValidationError, match="cut off at max_tokens") as info,
+    ):
+        wrap(_openai(url), policy=FAST).complete(MSGS, response_format=Verdict)
+    assert info.value.raw_text == '{"label": "ye'

@@ -95,6 +95,8 @@ class AnthropicChatModel:
                 break
             if block.type == "text":
                 text += block.text
+        # "length" like the OpenAI API, so callers test one word for a cut-off reply
+        finish = "length" if message.stop_reason == "max_tokens" else message.stop_reason or "stop"
         u = message.usage
         written = getattr(u, "cache_creation_input_tokens", 0) or 0
         usage = Usage(
@@ -103,12 +105,16 @@ class AnthropicChatModel:
             completion_tokens=u.output_tokens or 0,
             cached_tokens=u.cache_read_input_tokens or 0,
         )
-        parsed = validate(text, response_format) if response_format is not None else None
+        parsed = (
+            validate(text, response_format, finish_reason=finish)
+            if response_format is not None
+            else None
+        )
         return Reply(
             text=text,
             usage=usage,
             latency=time.perf_counter() - start,
             model=self._name,
-            finish_reason=message.stop_reason or "stop",
+            finish_reason=finish,
             parsed=parsed,
         )

@@ -93,6 +93,8 @@ class InfraError(SkillfitModelError):
 class SchemaValidationError(InfraError):
     """The reply did not match the requested schema, even after retries."""
 
+    raw_text: str = ""  # the offending reply, so callers can keep it (set by the model layer)
+
 
 class WeightsError(SkillfitModelError):
     """Local weights are missing or do not match their pinned hash."""

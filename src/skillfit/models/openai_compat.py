@@ -154,7 +154,11 @@ class OpenAIChatModel:
                 completion_tokens=completion.usage.completion_tokens or 0,
                 cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
             )
-        parsed = validate(text, response_format) if response_format is not None else None
+        parsed = (
+            validate(text, response_format, finish_reason=choice.finish_reason or "stop")
+            if response_format is not None
+            else None
+        )
         return Reply(
             text=text,
             usage=usage,

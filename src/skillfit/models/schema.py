@@ -53,11 +53,22 @@ def _extract_json(text: str) -> str:
     return fenced.group(1).strip() if fenced else text.strip()
 
 
-def validate(text: str, response_format: ResponseFormat) -> Any:
+def validate(text: str, response_format: ResponseFormat, *, finish_reason: str = "stop") -> Any:
     """Parse `text` against the schema: a pydantic instance or a JSON value.
 
-    Raises SchemaValidationError with a short reason when the reply does not conform.
+    Raises SchemaValidationError with a short reason (and the reply in `.raw_text`) when the
+    reply does not conform.
     """
+    try:
+        return _validate(text, response_format)
+    except SchemaValidationError as exc:
+        if finish_reason == "length":
+            exc.args = (f"{exc} (the reply was cut off at max_tokens)",)
+        exc.raw_text = text
+        raise
+
+
+def _validate(text: str, response_format: ResponseFormat) -> Any:
     body = _extract_json(text)
     if is_pydantic(response_format):
         try:

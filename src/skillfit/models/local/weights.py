@@ -59,8 +59,9 @@ def _marker_matches(path: Path, sha256: str) -> bool:
 
 
 def _write_marker(path: Path, sha256: str) -> None:
-    tmp = _marker(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(_stamp(path, sha256)))
+    fd, tmp = tempfile.mkstemp(prefix=_marker(path).name + ".", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(_stamp(path, sha256)))
     os.replace(tmp, _marker(path))
 
 
