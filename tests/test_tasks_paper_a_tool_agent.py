@@ -123,3 +123,42 @@ def test_schema_failure_is_an_infrastructure_error() -> None:
     assert run.answer is None and run.stopped == "infra_error"
     assert run.error is not None and "SchemaValidationError" in run.error
     assert [c["tool"] for c in run.tool_calls] == ["add"] and run.steps == 1
+
+
+def test_repeated_calls_are_pointed_out() -> None:
+    again = json.dumps({"action": {"tool": "add", "args": {"a": 1, "b": 2}}})
+    model = _replies(
+        [again, again, json.dumps({"action": {"tool": "answer", "args": {"answer": "3"}}})]
+    )
+    run = run_tool_agent(model, system="s", user="u", tools=[ADD])
+    first, second = run.tool_calls[:2]
+    assert first["result"] == "3"
+    assert second["result"].startswith("(Same call as step 1") and second["result"].endswith("3")
+
+
+def test_old_results_are_elided_to_fit_the_context_budget() -> None:
+    page = Tool(
+        "page",
+        "a long page",
+        {"properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        lambda args: f"page {args['n']} " + "x" * 1000,
+    )
+    actions = [json.dumps({"action": {"tool": "page", "args": {"n": n}}}) for n in range(4)]
+    model = _replies(
+        [*actions, json.dumps({"action": {"tool": "answer", "args": {"answer": "done"}}})]
+    )
+    run = run_tool_agent(model, system="s", user="u", tools=[page], max_context_chars=2500)
+    assert run.answer == "done"
+    sizes = [sum(len(m["content"]) for m in call.messages) for call in model.calls]
+    assert max(sizes) <= 2500 + 1100  # the latest result is always kept whole
+    last_sent = model.calls[-1].messages
+    assert "page 3 " in last_sent[-1]["content"]
+    assert any(m["content"].startswith("[elided") for m in last_sent)
+    # earlier requests keep what they actually sent, and every full result stays in tool_calls
+    assert "page 0 " in model.calls[1].messages[3]["content"]
+    assert [c["result"][:7] for c in run.tool_calls[:4]] == [
+        "page 0 ",
+        "page 1 ",
+        "page 2 ",
+        "page 3 ",
+    ]

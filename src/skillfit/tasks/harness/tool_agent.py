@@ -7,7 +7,9 @@ an action (`{"tool": "answer", "args": {"answer": "..."}}`); on the last step th
 nothing else, so a run ends with an answer unless the model or the infrastructure fails.
 
 Everything is recorded: the conversation, every tool call (with its result or error), and the
-token usage summed over all turns. An `InfraError` stops the run and is reported in
+token usage summed over all turns. With `max_context_chars`, the oldest tool results in the
+conversation are replaced by a short note once it grows past that size, so long document work
+fits a small model's context window (the full results stay in `tool_calls`). An `InfraError` stops the run and is reported in
 `AgentRun.error`; it is never turned into a wrong answer.
 """
 
@@ -82,6 +84,7 @@ def action_schema(tools: Sequence[Tool], *, final: bool = False) -> dict[str, An
         )
     action: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
     return {
+        "title": "agent_action",
         "type": "object",
         "properties": {"action": action},
         "required": ["action"],
@@ -147,6 +150,7 @@ def run_tool_agent(
     temperature: float = 0.0,
     sample: int = 0,
     max_result_chars: int = 4000,
+    max_context_chars: int | None = None,
 ) -> AgentRun:
     """Run the agent loop. `system` should already hold the skill first and the task's fixed
     instructions (see `describe_tools`); `user` holds the item."""
@@ -161,8 +165,11 @@ def run_tool_agent(
         {"role": "user", "content": f"{user}\n\n{_steps_note(max_steps)}"},
     ]
     run = AgentRun(answer=None, messages=messages, stopped="step_limit")
+    result_at: list[int] = []  # indexes of the tool-result messages, oldest first
     for step in range(1, max_steps + 1):
         final = step == max_steps
+        if max_context_chars is not None:
+            _trim(messages, result_at, max_context_chars)
         try:
             reply = model.complete(
                 messages,
@@ -197,11 +204,19 @@ def run_tool_agent(
                 call.update(ok=False, result=f"Error: unknown tool {name!r}; tools: {known}")
             else:
                 call.update(_call_tool(by_name[name], args, max_result_chars))
+                repeat = _same_call(run.tool_calls, name, args)
+                if repeat is not None:
+                    # Small models loop on one call; say so rather than silently repeating.
+                    call["result"] = (
+                        f"(Same call as step {repeat}: same result. Use what you have, try a "
+                        f"different call, or answer.)\n{call['result']}"
+                    )
         run.tool_calls.append(call)
         left = max_steps - step
         if left == 0:
             break
         label = call["tool"] or "your reply"
+        result_at.append(len(messages))
         messages.append(
             {
                 "role": "user",
@@ -222,3 +237,25 @@ def _call_tool(tool: Tool, args: dict[str, Any], max_chars: int) -> dict[str, An
     if len(result) > max_chars:
         result = result[:max_chars] + f"\n[... cut at {max_chars} characters]"
     return {"ok": True, "result": result}
+
+
+def _same_call(calls: list[dict[str, Any]], name: str, args: dict[str, Any]) -> int | None:
+    for earlier in calls:
+        if earlier.get("tool") == name and earlier.get("args") == args:
+            return int(earlier["step"])
+    return None
+
+
+def _trim(messages: list[Message], result_at: list[int], budget: int) -> None:
+    """Elide the oldest tool results (never the latest) until the conversation fits `budget`
+    characters. Messages are replaced, not edited, so earlier requests keep what they sent."""
+    size = sum(len(m["content"]) for m in messages)
+    for index in result_at[:-1]:
+        if size <= budget:
+            return
+        old = messages[index]["content"]
+        if old.startswith("[elided"):
+            continue
+        note = "[elided: an earlier tool result, removed to save context; call again if needed]"
+        messages[index] = {"role": messages[index]["role"], "content": note}
+        size -= len(old) - len(note)

@@ -232,9 +232,12 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
 class OfficeQATask(SingleTurnTask):
     """OfficeQA: the tool agent over the item's document folder."""
 
-    def __init__(self, *, max_steps: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_steps: int = 8, max_context_chars: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.max_steps = max_steps
+        self.max_context_chars = max_context_chars
 
     def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
         tools = folder_tools(item.meta["docs_dir"])
@@ -250,6 +253,7 @@ class OfficeQATask(SingleTurnTask):
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             sample=sample,
+            max_context_chars=self.max_context_chars,
         )
         trajectory = Trajectory(
             item_id=item.id,
@@ -349,9 +353,12 @@ def make_task(
     seed: int = 0,
     max_steps: int = 8,
     max_tokens: int = 384,
+    max_context_chars: int | None = 12_000,
 ) -> OfficeQATask:
     """OfficeQA on the paper's splits; `docs_dir` names one corpus folder for every item whose
-    split-directory row has no `docs_dir` of its own."""
+    split-directory row has no `docs_dir` of its own. `max_context_chars` keeps the agent's
+    conversation under that size by eliding old tool results (the default fits the embedded
+    model's 4,096-token window; None keeps everything)."""
     root = require_split_dir(NAME, split_dir)
     items = load_items(root, docs_dir)
     sizes = {
@@ -373,10 +380,12 @@ def make_task(
             "n_val": n_val,
             "n_test": n_test,
             "max_steps": max_steps,
+            "max_context_chars": max_context_chars,
         },
         seed=check_seed(NAME, seed),
         max_tokens=check_positive(NAME, "max_tokens", max_tokens),
         max_steps=check_positive(NAME, "max_steps", max_steps),
+        max_context_chars=check_count(NAME, "max_context_chars", max_context_chars),
     )
 
 
