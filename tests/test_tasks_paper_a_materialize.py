@@ -190,3 +190,54 @@ def test_cli_materialize(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "lucadiliello/searchqa" in bad.output
+
+
+def test_searchqa_and_docvqa_read_the_parquet_releases(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [
+        json.loads(line)
+        for line in (FIX / "searchqa" / "raw" / "data" / "validation.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    (tmp_path / "sq" / "data").mkdir(parents=True)
+    half = len(rows) // 2
+    pq.write_table(
+        pa.Table.from_pylist(rows[:half]), tmp_path / "sq" / "data" / "train-00000-of-00001.parquet"
+    )
+    pq.write_table(
+        pa.Table.from_pylist(rows[half:]),
+        tmp_path / "sq" / "data" / "validation-00000-of-00001.parquet",
+    )
+    result = materialize(
+        "searchqa", tmp_path / "sq", tmp_path / "sq_out", FIX / "searchqa" / "manifest"
+    )
+    assert result.counts == {"train": 3, "val": 2, "test": 2}
+
+    # lmms-lab/DocVQA: the page image is a struct of PNG bytes inside the parquet row
+    png = tmp_path / "page.png"
+    Image.new("L", (12, 12), 0).save(png)
+    dv_rows = [
+        {
+            "questionId": qid,
+            "question": f"q{qid}?",
+            "question_types": ["layout"],
+            "image": {"bytes": png.read_bytes(), "path": None},
+            "docId": 7,
+            "ucsf_document_id": "x",
+            "ucsf_document_page_no": "2",
+            "answers": [f"a{qid}"],
+            "data_split": "validation",
+        }
+        for qid in ("101", "102", "103", "104")
+    ]
+    (tmp_path / "dv" / "DocVQA").mkdir(parents=True)
+    pq.write_table(
+        pa.Table.from_pylist(dv_rows),
+        tmp_path / "dv" / "DocVQA" / "validation-00000-of-00006.parquet",
+    )
+    out = tmp_path / "dv_out"
+    materialize("docvqa", tmp_path / "dv", out, FIX / "docvqa" / "manifest")
+    row = _items(out, "test")[0]
+    assert row["answers"] == ["a104"] and (out / row["image_path"]).read_bytes() == png.read_bytes()

@@ -219,7 +219,7 @@ def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
             import pyarrow.parquet as pq  # optional: only the parquet releases need it
         except ImportError as exc:
             raise TaskDataError(
-                f"{path}: reading parquet files needs pyarrow (`pip install pyarrow`)"
+                f"{path}: reading parquet files needs pyarrow (`pip install 'skillfit[paper]'`)"
             ) from exc
         yield from pq.read_table(path).to_pylist()
     elif name.endswith((".jsonl", ".jsonl.gz")):
