@@ -62,13 +62,14 @@ class FakeVisionModel:
 
     supports_images = True
 
-    def __init__(self, answer: str) -> None:
+    def __init__(self, answer: str, name: str = "openai:fake-vision") -> None:
         self.answer = answer
+        self._name = name
         self.sent: list[list[Message]] = []
 
     @property
     def name(self) -> str:
-        return "openai:fake-vision"
+        return self._name
 
     def complete(self, messages: Sequence[Message], **_: Any) -> Reply:
         self.sent.append(list(messages))
@@ -102,6 +103,16 @@ def test_docvqa_sends_the_page_as_an_image_part(tmp_path: Path) -> None:
     assert all(isinstance(m["content"], str) for m in traj.messages)
     assert "[image: p.png]" in traj.messages[1]["content"]
     assert "base64" not in json.dumps(traj.messages)
+
+
+def test_docvqa_uses_anthropic_image_blocks_for_anthropic_models(tmp_path: Path) -> None:
+    task = _docvqa_task(tmp_path)
+    model = FakeVisionModel("$40", name="anthropic:claude-x")
+    traj = task.rollout(model, "", task.splits()["test"][0])
+    assert traj.ok
+    block: Any = model.sent[0][1]["content"][1]
+    assert block["type"] == "image"
+    assert block["source"]["type"] == "base64" and block["source"]["media_type"] == "image/png"
 
 
 def test_docvqa_refuses_a_text_only_target_clearly(tmp_path: Path) -> None:

@@ -211,6 +211,27 @@ def missing_raw(
     )
 
 
+def missing_items(
+    task: str,
+    raw_dir: Path,
+    missing: Sequence[str],
+    total: int,
+    scanned: Sequence[Path],
+    where: str,
+) -> MissingRawDataError:
+    """Manifest items the raw files on disk do not hold (a partial or different release)."""
+    shown = ", ".join(missing[:10]) + (
+        f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+    )
+    files = ", ".join(str(p.relative_to(raw_dir)) for p in scanned[:5])
+    files += f" and {len(scanned) - 5} more" if len(scanned) > 5 else ""
+    return MissingRawDataError(
+        f"{task}: {len(missing)} of {total} manifest items are not in the raw files under "
+        f"{raw_dir} (scanned {files or 'no files'}): {shown}. "
+        f"The full raw release is published at {where}."
+    )
+
+
 def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a raw data file: .parquet (needs pyarrow), .jsonl[.gz], .json, .csv."""
     name = path.name.lower()

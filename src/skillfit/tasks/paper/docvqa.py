@@ -31,6 +31,7 @@ from skillfit.tasks.paper.common import (
     iter_rows,
     load_manifest,
     load_split_dir,
+    missing_items,
     missing_raw,
     register_materializer,
     require_raw_dir,
@@ -129,9 +130,14 @@ def accepts_images(model: ChatModel) -> bool:
     return bool(_VISION_NAMES.search(model.name))
 
 
-def _data_uri(path: Path) -> str:
+def image_part(path: Path, model_name: str) -> dict[str, Any]:
+    """The page as a content part: the Anthropic Messages block for `anthropic:` models, the
+    OpenAI chat `image_url` part (a base64 data URI) for every other provider."""
     mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    if model_name.startswith("anthropic:"):
+        return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
+    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
 
 
 class DocVQATask(SingleTurnTask):
@@ -151,13 +157,9 @@ class DocVQATask(SingleTurnTask):
             )
         image = Path(item.meta["image_path"])
         system = "\n\n".join(p.strip() for p in (skill, self.instructions) if p.strip())
-        # Content parts are the OpenAI chat format; `Message.content` is typed as text, so the
-        # provider receives the list as is and the recorded copy carries a placeholder instead
-        # of the base64 payload.
-        parts = [
-            {"type": "text", "text": item.input},
-            {"type": "image_url", "image_url": {"url": _data_uri(image)}},
-        ]
+        # `Message.content` is typed as text: the provider receives the content-part list as is,
+        # and the recorded copy carries a placeholder instead of the base64 payload.
+        parts = [{"type": "text", "text": item.input}, image_part(image, model.name)]
         sent: list[Message] = [
             {"role": "system", "content": system},
             {"role": "user", "content": parts},  # type: ignore[typeddict-item]
@@ -319,9 +321,8 @@ def materialize(
             }
     missing = [qid for qid in wanted if qid not in found]
     if missing:
-        raise missing_raw(
-            NAME, raw, [f"questionId {q} (with its page image)" for q in missing], PUBLISHED
-        )
+        named = [f"questionId {q} (with its page image)" for q in missing]
+        raise missing_items(NAME, raw, named, len(wanted), files, PUBLISHED)
     splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
     write_split_dir(out_dir, splits)
     return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})

@@ -27,6 +27,7 @@ from skillfit.tasks.paper.common import (
     find_raw_files,
     load_manifest,
     load_split_dir,
+    missing_items,
     missing_raw,
     read_json,
     register_materializer,
@@ -275,7 +276,10 @@ def materialize(
     wanted = [row["id"] for rows in manifest.splits.values() for row in rows]
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise missing_raw(NAME, raw, [f"question {i}" for i in missing], PUBLISHED)
+        scanned = sorted(present.values())
+        raise missing_items(
+            NAME, raw, [f"question {i}" for i in missing], len(wanted), scanned, PUBLISHED
+        )
     splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
     write_split_dir(out_dir, splits)
     return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})

@@ -35,6 +35,7 @@ from skillfit.tasks.paper.common import (
     iter_rows,
     load_manifest,
     load_split_dir,
+    missing_items,
     missing_raw,
     register_materializer,
     require_raw_dir,
@@ -422,9 +423,8 @@ def materialize(
             found[uid] = row
     missing_rows = [u for u in wanted if u not in found]
     if missing_rows:
-        raise missing_raw(
-            NAME, raw, [f"{csvs[0].name} row uid {u}" for u in missing_rows], PUBLISHED
-        )
+        named = [f"uid {u}" for u in missing_rows]
+        raise missing_items(NAME, raw, named, len(wanted), csvs[:1], PUBLISHED)
     # Index the parsed documents by file name; prefer the `transformed` text where both exist.
     docs: dict[str, Path] = {}
     for path in find_raw_files(raw, ["*.txt", "*.md"]):

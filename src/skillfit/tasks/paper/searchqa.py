@@ -20,6 +20,7 @@ from skillfit.tasks.paper.common import (
     iter_rows,
     load_manifest,
     load_split_dir,
+    missing_items,
     missing_raw,
     register_materializer,
     require_raw_dir,
@@ -137,6 +138,12 @@ def make_task(
     )
 
 
+def _answers(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [str(a) for a in value or []]
+
+
 def materialize(
     raw_dir: Path, out_dir: Path, manifest_dir: str | os.PathLike[str] | None = None
 ) -> MaterializeResult:
@@ -158,11 +165,11 @@ def materialize(
                     "id": key,
                     "question": str(row.get("question", "")),
                     "context": str(row.get("context", "")),
-                    "answers": [str(a) for a in row.get("answers") or []],
+                    "answers": _answers(row.get("answers")),
                 }
     missing = sorted(wanted - set(found))
     if missing:
-        raise missing_raw(NAME, raw, [f"rows with key {k}" for k in missing], PUBLISHED)
+        raise missing_items(NAME, raw, [f"key {k}" for k in missing], len(wanted), files, PUBLISHED)
     splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
     write_split_dir(out_dir, splits)
     return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
