@@ -17,6 +17,7 @@ from skillfit.tasks.base import Item
 from skillfit.train.prompting import boilerplate_needles, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
+SHINGLE = 6  # words in a row taken from one item that count as quoting it
 
 
 @dataclass(frozen=True)
@@ -33,20 +34,23 @@ class Rejection:
         }
 
 
-def leak_needles(items: Iterable[Item]) -> tuple[str, ...]:
-    """Item inputs and answers, plus each input's lines and sentences: an edit quoting part of
-    a question is as much a leak as quoting all of it."""
-    needles: set[str] = set()
+def leak_needles(items: Iterable[Item], shingle: int = SHINGLE) -> tuple[str, ...]:
+    """What an edit must not quote: each item's input and answer, the input's lines and
+    sentences, and every run of `shingle` words from it. Quoting part of a question is as much
+    a leak as quoting all of it. Text shared by two or more items (a task's template, an
+    "Options:" line) is not specific to any item and is left out."""
+    owners: dict[str, set[str]] = {}
     for item in items:
         for text in (item.input, render_target(item.target)):
-            text = text.strip()
-            if len(text) >= MIN_QUOTE:
-                needles.add(text)
-            for part in re.split(r"\n+|(?<=[.?!])\s+", text):
-                part = part.strip()
-                if len(part) >= MIN_QUOTE:
-                    needles.add(part)
-    return tuple(sorted(needles))
+            flat = " ".join(text.split())
+            parts = {flat, *(p.strip() for p in re.split(r"\n+|(?<=[.?!])\s+", text))}
+            words = flat.split()
+            parts.update(" ".join(words[i : i + shingle]) for i in range(len(words) - shingle + 1))
+            for part in parts:
+                key = " ".join(part.split()).casefold()
+                if len(key) >= MIN_QUOTE:
+                    owners.setdefault(key, set()).add(item.id)
+    return tuple(sorted(k for k, ids in owners.items() if len(ids) == 1))
 
 
 def _norm(text: str) -> str:
