@@ -146,3 +146,20 @@ def test_officeqa_shared_docs_dir_option(tmp_path: Path) -> None:
         get_task("officeqa", split_dir=str(split))
     task = get_task("officeqa", split_dir=str(split), docs_dir=str(corpus))
     assert all(it.meta["docs_dir"] == str(corpus.resolve()) for it in task.splits()["train"])
+
+
+def test_docvqa_image_root_option_for_reference_style_paths(tmp_path: Path) -> None:
+    # The reference implementation's split files name images relative to its repository root.
+    repo = tmp_path / "repo"
+    (repo / "data" / "docvqa_images").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(repo / "data" / "docvqa_images" / "q1_d2.png")
+    split = repo / "data" / "docvqa_split"
+    for name, qid in (("train", "1"), ("val", "5"), ("test", "6")):
+        (split / name).mkdir(parents=True)
+        row = {"id": qid, "question": "q", "answers": ["a"]}
+        row["image_path"] = "data/docvqa_images/q1_d2.png"
+        (split / name / "items.json").write_text(json.dumps([row]))
+    with pytest.raises(TaskDataError, match="not found"):
+        get_task("docvqa", split_dir=str(split))
+    task = get_task("docvqa", split_dir=str(split), image_root=str(repo))
+    assert Path(task.splits()["val"][0].meta["image_path"]).is_file()

@@ -194,8 +194,13 @@ class DocVQATask(SingleTurnTask):
 # ----------------------------------------------------------------------------- loading
 
 
-def load_items(split_dir: str | os.PathLike[str]) -> dict[SplitName, list[Item]]:
+def load_items(
+    split_dir: str | os.PathLike[str], image_root: str | os.PathLike[str] | None = None
+) -> dict[SplitName, list[Item]]:
+    """Items of a split directory; relative image paths resolve against `image_root` (default:
+    the split directory itself)."""
     root = Path(split_dir)
+    base = Path(image_root).expanduser() if image_root is not None else root
     rows = load_split_dir(
         root, task=NAME, required={"question": str, "answers": list, "image_path": str}
     )
@@ -208,7 +213,7 @@ def load_items(split_dir: str | os.PathLike[str]) -> dict[SplitName, list[Item]]
             if not answers or not all(isinstance(a, str) for a in answers):
                 raise TaskDataError(f"{where}: 'answers' must be a non-empty list of strings")
             image = Path(row["image_path"])
-            image = image if image.is_absolute() else root / image
+            image = image if image.is_absolute() else base / image
             if not image.is_file():
                 raise TaskDataError(f"{where}: image {image} not found")
             items.append(
@@ -237,11 +242,13 @@ def make_task(
     seed: int = 0,
     max_tokens: int = 256,
     vision: bool | None = None,
+    image_root: str | None = None,
 ) -> DocVQATask:
     """DocVQA on the paper's splits. `vision` overrides the guess of whether the target model
-    accepts images."""
+    accepts images; `image_root` is where relative `image_path`s start (default: the split
+    directory; the reference implementation's own split files need its repository root)."""
     root = require_split_dir(NAME, split_dir)
-    items = load_items(root)
+    items = load_items(root, image_root)
     sizes = {
         "train": check_count(NAME, "n_train", n_train),
         "val": check_count(NAME, "n_val", n_val),
@@ -254,7 +261,14 @@ def make_task(
         score=score_reply,
         instructions=INSTRUCTIONS,
         initial_skill=INITIAL_SKILL,
-        options={"split_dir": str(root), "n_train": n_train, "n_val": n_val, "n_test": n_test},
+        options={
+            "split_dir": str(root),
+            "image_root": image_root,
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "vision": vision,
+        },
         seed=check_seed(NAME, seed),
         max_tokens=max_tokens,
         vision=vision,
