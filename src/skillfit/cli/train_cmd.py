@@ -100,7 +100,7 @@ class LiveView:
             )
             if rec["kind"] == "step":
                 self.steps_done_here += 1
-            self.console.print(_step_line(rec), highlight=False)
+            self.console.print(_step_line(rec), highlight=False, markup=False)
             self.status["phase"] = "next step"
         elif kind == "slow_update_start":
             self.status["phase"] = f"epoch {event['epoch']}: slow update"

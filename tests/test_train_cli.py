@@ -1,0 +1,111 @@
+"""`skillfit train` and `skillfit eval` on scripted models: output modes and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from train_fakes import MAGIC, AddTask, Optimizer, target_model
+from typer.testing import CliRunner
+
+import skillfit.api
+from skillfit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cfg_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    models = {"scripted:target": target_model(), "scripted:optimizer": Optimizer().model}
+    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: AddTask(initial="# Guide\n\nHi.\n"))
+    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: models[spec])
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "task: {name: add}\n"
+        "target: {model: 'scripted:target'}\n"
+        "optimizer: {model: 'scripted:optimizer', temperature: 0}\n"
+        "train: {epochs: 1, batch_size: 3, minibatch_size: 3}\n"
+        "slow_update: {enabled: false}\n"
+        "meta_skill: {enabled: false}\n"
+        "cache: {enabled: false}\n"
+        f"run: {{out_dir: '{tmp_path}', name: cli}}\n"
+    )
+    return path
+
+
+def test_train_quiet_prints_the_final_comparison(cfg_file: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--config", str(cfg_file), "--quiet"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "no skill" in out and "initial" in out and "trained" in out
+    assert "Paired difference" in out and "+1.000" in out
+    assert "step " not in out.split("Run ")[0]  # quiet: no per-step lines
+    assert MAGIC in (tmp_path / "cli" / "best_skill.md").read_text()
+
+
+def test_train_live_display_prints_step_lines(cfg_file: Path) -> None:
+    result = runner.invoke(app, ["train", "--config", str(cfg_file), "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert "step   1" in result.output and "[adopted]" in result.output
+
+
+def test_train_jsonl_emits_one_event_per_line(cfg_file: Path) -> None:
+    result = runner.invoke(app, ["train", "--config", str(cfg_file), "--jsonl"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "summary"
+    assert {"step_start", "rollouts", "gate", "step_end", "test_eval", "run_end"} <= set(kinds)
+    assert events[-1]["test"]["best"]["accuracy"] == 1.0
+
+
+def test_clear_errors_without_tracebacks(cfg_file: Path, tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["train", "--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "config file not found" in missing.output
+    assert "Traceback" not in missing.output
+
+    typo = runner.invoke(app, ["train", "--config", str(cfg_file), "--set", "train.epoch=2"])
+    assert typo.exit_code == 2 and "train.epochs" in typo.output
+
+    assert runner.invoke(app, ["train", "--config", str(cfg_file), "-q"]).exit_code == 0
+    other = runner.invoke(app, ["train", "--config", str(cfg_file), "-q", "--set", "train.seed=3"])
+    assert other.exit_code == 2 and "--force" in other.output and "Traceback" not in other.output
+    forced = runner.invoke(
+        app, ["train", "--config", str(cfg_file), "-q", "--set", "train.seed=3", "--force"]
+    )
+    assert forced.exit_code == 0 and "Moved the previous run aside" in forced.output
+
+
+def test_bad_splits_are_a_clear_error(cfg_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    task = AddTask()
+    task._splits["val"] = task._splits["train"][:1]
+    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: task)
+    result = runner.invoke(app, ["train", "--config", str(cfg_file), "-q"])
+    assert result.exit_code == 2
+    assert "splits must be disjoint" in result.output and "Traceback" not in result.output
+
+
+def test_eval_command(cfg_file: Path, tmp_path: Path) -> None:
+    skill = tmp_path / "skill.md"
+    skill.write_text(f"# Method\n\n{MAGIC}\n")
+    result = runner.invoke(
+        app, ["eval", "--skill", str(skill), "--config", str(cfg_file), "--split", "val"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "accuracy 1.000" in result.output and "(4/4)" in result.output
+    as_json = runner.invoke(
+        app, ["eval", "-s", str(skill), "-c", str(cfg_file), "--split", "all", "--json"]
+    )
+    assert json.loads(as_json.stdout)["n_items"] == 14
+
+    binary = tmp_path / "bad.md"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    bad = runner.invoke(app, ["eval", "--skill", str(binary), "--config", str(cfg_file)])
+    assert bad.exit_code == 2 and "UTF-8" in bad.output and "Traceback" not in bad.output
+    huge = tmp_path / "huge.md"
+    huge.write_text("x" * 100_000)
+    big = runner.invoke(app, ["eval", "--skill", str(huge), "--config", str(cfg_file)])
+    assert big.exit_code == 2 and "Traceback" not in big.output
+    wrong = runner.invoke(app, ["eval", "-s", str(skill), "-c", str(cfg_file), "--split", "dev"])
+    assert wrong.exit_code == 2
