@@ -224,9 +224,7 @@ class Trainer:
         record.n_minibatches = len(proposals)
         record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
         pooled = [(p.index, e) for p in proposals for e in p.edits]
-        invalid = [
-            Rejection(Edit(op="add"), r["reason"], p.index) for p in proposals for r in p.invalid
-        ]
+        invalid = [Rejection(r["edit"], r["reason"], p.index) for p in proposals for r in p.invalid]
         failures = {p.index: p.n_failures for p in proposals}
         if not proposals:
             record.note = "no budget" if budget <= 0 else "no failures to reflect on"
@@ -447,7 +445,7 @@ class Trainer:
         record.n_minibatches = 1
         record.n_failed_minibatches = 0 if answer.ok else 1
         failing = sum(1 for t in after if t.ok and t.score is not None and t.score.hard == 0)
-        extra = [Rejection(Edit(op="add"), r["reason"], 0) for r in invalid]
+        extra = [Rejection(r["edit"], r["reason"], 0) for r in invalid]
         self.land(
             state,
             record,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item
@@ -22,16 +23,13 @@ SHINGLE = 6  # words in a row taken from one item that count as quoting it
 
 @dataclass(frozen=True)
 class Rejection:
-    edit: Edit
+    edit: Edit | dict[str, Any]  # a dict when the proposal was not even a valid Edit
     reason: str
     source: int = -1  # the minibatch that proposed it
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "edit": self.edit.model_dump(mode="json"),
-            "reason": self.reason,
-            "source": self.source,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        edit = self.edit.model_dump(mode="json") if isinstance(self.edit, Edit) else self.edit
+        return {"edit": edit, "reason": self.reason, "source": self.source}
 
 
 def leak_needles(items: Iterable[Item], shingle: int = SHINGLE) -> tuple[str, ...]:
