@@ -71,6 +71,7 @@ class OpenAIChatModel:
         use_max_completion_tokens: bool = False,
         strict_schema: bool = True,
         seed_samples: bool = True,
+        always_seed: bool = False,
     ) -> None:
         self._name = name
         self.model = model
@@ -80,6 +81,9 @@ class OpenAIChatModel:
         self._max_key = "max_completion_tokens" if use_max_completion_tokens else "max_tokens"
         self._strict_schema = strict_schema
         self._seed_samples = seed_samples
+        # llama.cpp draws a random seed when none is given: the local server always gets one so
+        # sample i is reproducible; remote APIs get one only for repeated draws (sample > 0).
+        self._always_seed = always_seed
         self._send_temperature = True  # some reasoning models refuse any temperature
 
     @property
@@ -101,7 +105,7 @@ class OpenAIChatModel:
         }
         if self._send_temperature:
             body["temperature"] = temperature
-        if self._seed_samples and sample:
+        if self._always_seed or (self._seed_samples and sample):
             body["seed"] = sample
         if response_format is not None:
             if self._strict_schema:

@@ -62,6 +62,7 @@ class LocalChatModel:
                     timeout=BASE_TIMEOUT,
                     timeout_per_token=SECONDS_PER_TOKEN,
                     strict_schema=False,  # llama.cpp compiles any JSON schema into a grammar
+                    always_seed=True,
                 )
             return self._client
 
