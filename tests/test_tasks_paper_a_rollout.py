@@ -264,3 +264,24 @@ def test_officeqa_infra_error_mid_run_keeps_the_calls_so_far() -> None:
     assert traj.error is not None and "timeout" in traj.error
     assert [c["tool"] for c in traj.tool_calls] == ["list_files"]
     assert traj.usage.completion_tokens > 0
+
+
+def test_officeqa_wrongly_typed_arguments_come_back_as_errors() -> None:
+    task = get_task("officeqa", split_dir=str(FIX / "officeqa" / "split"))
+    model = _scripted_agent(
+        [
+            {"tool": "grep", "args": {"pattern": "Total", "path": 3}},
+            {"tool": "read_file", "args": {"path": "treasury_bulletin_1944_01.txt", "offset": "x"}},
+            {"tool": "read_file", "args": {"path": "treasury_bulletin_1944_01.txt", "offset": 999}},
+            {"tool": "grep", "args": {"pattern": "", "path": ""}},
+            {"tool": "answer", "args": {"answer": "22282"}},
+        ]
+    )
+    traj = task.rollout(model, "", task.splits()["train"][0])
+    assert [c["ok"] for c in traj.tool_calls] == [False, False, False, False, True]
+    results = [c["result"] for c in traj.tool_calls[:4]]
+    assert "path must be a file name" in results[0]
+    assert "offset must be an integer" in results[1]
+    assert "past the end (12 lines)" in results[2]
+    assert "pattern must be a non-empty string" in results[3]
+    assert traj.score is not None and traj.score.hard == 1

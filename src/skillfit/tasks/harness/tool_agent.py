@@ -232,7 +232,7 @@ def _call_tool(tool: Tool, args: dict[str, Any], max_chars: int) -> dict[str, An
         result = tool.run(args)
     except ToolError as exc:
         return {"ok": False, "result": f"Error: {exc}"}
-    except (TypeError, ValueError, KeyError) as exc:  # arguments of the wrong shape
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # arguments of a wrong shape
         return {"ok": False, "result": f"Error: bad arguments for {tool.name}: {exc}"}
     if len(result) > max_chars:
         result = result[:max_chars] + f"\n[... cut at {max_chars} characters]"

@@ -242,7 +242,9 @@ def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
             raise TaskDataError(
                 f"{path}: reading parquet files needs pyarrow (`pip install 'skillfit[paper]'`)"
             ) from exc
-        yield from pq.read_table(path).to_pylist()
+        # Batches keep memory bounded: the SearchQA train file alone is ~0.5 GB of text.
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=512):
+            yield from batch.to_pylist()
     elif name.endswith((".jsonl", ".jsonl.gz")):
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8") as f:

@@ -140,6 +140,8 @@ def folder_tools(folder: str | os.PathLike[str]) -> list[Tool]:
         if not isinstance(pattern, str) or not pattern.strip():
             raise ToolError("pattern must be a non-empty string")
         rel = args.get("path") or ""
+        if not isinstance(rel, str):
+            raise ToolError('path must be a file name, or "" for every document')
         paths = [_inside(root, rel)] if rel.strip() else _files(root)
         needle = pattern.strip().casefold()
         hits: list[str] = []
