@@ -67,6 +67,13 @@ def test_bad_option_values_are_clear_errors(options: dict[str, object]) -> None:
 def test_bbh_family_rejects_unknown_subtask() -> None:
     with pytest.raises(TaskOptionError, match="nope"):
         get_task("bbh", tasks=["web_of_lies", "nope"])
+    with pytest.raises(TaskOptionError, match="list of task names"):
+        get_task("bbh", tasks=3)
+
+
+def test_bbh_family_accepts_a_comma_separated_string() -> None:
+    task = get_task("bbh", tasks="web_of_lies, snarks", n_train=1, n_val=1, n_test=1)
+    assert task.split_manifest()["options"]["tasks"] == ["web_of_lies", "snarks"]  # type: ignore[attr-defined]
 
 
 def _tiny_task(*, seed: int = 0) -> Task:

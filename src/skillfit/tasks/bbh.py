@@ -232,7 +232,9 @@ def make_bbh_mix(
     """Several BBH tasks as one (all 20 when `tasks` is None); sizes are per subtask."""
     if tasks is None:
         chosen = list(BBH_TASKS)
-    elif isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
+    elif isinstance(tasks, str):  # "web_of_lies,snarks" from a command line
+        chosen = list(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
+    elif not isinstance(tasks, list | tuple) or not all(isinstance(t, str) for t in tasks):
         raise TaskOptionError(f"bbh: option tasks must be a list of task names, got {tasks!r}")
     else:
         chosen = list(dict.fromkeys(tasks))
