@@ -201,3 +201,28 @@ def test_task_template_text_is_not_a_leak_but_item_text_is() -> None:
     needles = leak_needles(items)
     assert mentions_any("Evaluate the boolean expression below.", needles) is None
     assert mentions_any("Example: True or not False and True is True", needles)
+
+
+def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
+    from skillfit.train.optimizer import parroted
+    from skillfit.train.prompting import boilerplate_needles
+
+    copied = next(n for n in boilerplate_needles() if "general advice" in n)
+
+    def optimizer(request: Request) -> object:
+        content = copied if request.sample == 0 else "Evaluate `not` before `and`."
+        return {"analysis": "a", "edits": [{"op": "add", "content": content}]}
+
+    schema = edits_schema(SKILL.section_ids, 2)
+    answer = ask(
+        ScriptedModel(optimizer),
+        [{"role": "user", "content": "x"}],
+        schema,
+        max_tokens=50,
+        temperature=0.0,
+        retries=2,
+        check=parroted,
+    )
+    assert answer.ok and len(answer.attempts) == 2
+    assert answer.attempts[0].error == "every edit copies the optimizer prompt"
+    assert answer.parsed.edits[0].content == "Evaluate `not` before `and`."

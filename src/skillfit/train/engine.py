@@ -25,7 +25,7 @@ from skillfit.train.guard import Rejection, guard, leak_needles
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate, merge, resolve_conflicts, select
-from skillfit.train.optimizer import MetaNotes, ask, edits_schema, to_edits
+from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
 from skillfit.train.reflect import OptimizerSettings, reflect
 from skillfit.train.rollout import (
@@ -427,6 +427,7 @@ class Trainer:
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
             retries=self.settings.retries,
+            check=parroted,
         )
         edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
         write_json_atomic(

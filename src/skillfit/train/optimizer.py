@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -74,6 +74,19 @@ class MetaNotes(BaseModel):
     notes: str = Field(..., max_length=1500)
 
 
+def parroted(proposals: Any) -> str | None:
+    """Why a reply must be asked again: every edit it proposes copies the instructions (what a
+    small model does when it does not follow them). None when the reply is fine."""
+    from skillfit.skill import mentions_any
+    from skillfit.train.prompting import boilerplate_needles
+
+    edits = getattr(proposals, "edits", [])
+    contents = [str(getattr(e, "content", "")) for e in edits]
+    if contents and all(c and mentions_any(c, boilerplate_needles()) for c in contents):
+        return "every edit copies the optimizer prompt"
+    return None
+
+
 def to_edits(proposals: BaseModel) -> tuple[list[Edit], list[dict[str, Any]]]:
     """Turn proposed edits into skill Edits; ones the Edit model refuses are returned apart."""
     good: list[Edit] = []
@@ -106,11 +119,13 @@ def ask(
     max_tokens: int,
     temperature: float,
     retries: int,
+    check: Callable[[Any], str | None] | None = None,
 ) -> OptimizerAnswer:
     """Call the optimizer until a reply validates against `schema` (1 + `retries` attempts).
 
     A retry uses another sample index and, at temperature 0, a warmer temperature: asking a
-    deterministic model the same question again would only return the same bad reply."""
+    deterministic model the same question again would only return the same bad reply.
+    `check` may refuse a well-formed reply (returning why), which then counts as invalid."""
     answer = OptimizerAnswer()
     for attempt in range(1 + max(0, retries)):
         temp = temperature if attempt == 0 or temperature > 0 else 0.7
@@ -138,6 +153,10 @@ def ask(
             )
         except (ValidationError, ValueError) as exc:
             record.error = f"invalid reply: {str(exc)[:500]}"
+            continue
+        problem = check(parsed) if check is not None else None
+        if problem:
+            record.error = problem
             continue
         answer.parsed = parsed
         return answer

@@ -13,7 +13,7 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
-from skillfit.train.optimizer import OptimizerAnswer, ask, edits_schema, to_edits
+from skillfit.train.optimizer import OptimizerAnswer, ask, edits_schema, parroted, to_edits
 from skillfit.train.prompting import load_prompt, render_examples, render_skill
 from skillfit.train.state import BufferEntry
 
@@ -128,6 +128,7 @@ def reflect(
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             retries=settings.retries,
+            check=parroted,
         )
         edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
         return MinibatchProposal(
