@@ -80,6 +80,9 @@ def test_materialize_and_load(split_dir: Path) -> None:
     ]
     item = items["train"][0]
     assert item.meta["task_type"] == "pick_and_place_simple"
+    # The val game's task comes from its traj_data.json (its grammar says "UNKNOWN GOAL").
+    assert items["val"][0].meta["goal"] == "put an apple in sinkbasin"
+    assert item.meta["goal"] == ""
     assert Path(item.target["gamefile"]).is_file()
     assert str(Path(item.target["gamefile"])).startswith(str(split_dir))
 
@@ -103,6 +106,7 @@ def test_scripted_player_wins(split_dir: Path, split: str) -> None:
     assert "Action: <action>" in first.system
     assert "go to countertop 1" in available(first)
     assert "sinkbasin 1" in first.last_user
+    assert "UNKNOWN GOAL" not in first.last_user
     assert len(model.calls) == len(traj.tool_calls)
     assert traj.messages[0]["role"] == "system"
     assert traj.messages[-1]["content"].startswith("You put the apple")

@@ -7,8 +7,10 @@ brings `textworld[pddl]`): ALFWorld's `game.tw-pddl` files run on TextWorld's PD
 entity names made readable the way ALFWorld does it ("apple 1", "countertop 2"); games made by
 TextWorld's own generator (`tw-make`, `.z8` + `.json`) run too, which is what the tests use.
 
-Split directory items: `{"id", "gamefile", "task_type"?}`; `gamefile` is absolute, relative to
+Split directory items: `{"id", "gamefile", "task_type"?, "goal"?}`; `gamefile` is absolute, relative to
 the split directory, or relative to `$ALFWORLD_DATA` (a leading `$ALFWORLD_DATA/` is expanded).
+`goal` (taken from the game's `traj_data.json` by the materializer) replaces the grammar's
+"UNKNOWN GOAL" placeholder in game files generated without their task text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from skillfit.tasks.paper.common import (
     load_manifest,
     load_split_dir,
     missing_raw,
+    read_json,
     register_materializer,
     require_raw_dir,
     require_split_dir,
@@ -47,6 +50,7 @@ PUBLISHED = (
 )
 EXTRA_HINT = "pip install 'skillfit[alfworld]'  (installs textworld[pddl])"
 DATA_ENV = "ALFWORLD_DATA"
+UNKNOWN_GOAL = "UNKNOWN GOAL"  # ALFWorld's grammar placeholder for the task text
 
 INSTRUCTIONS = """You are an agent in a text-based household game. Each turn you get an \
 observation and the list of actions you can take now. Reply with exactly one action, copied \
@@ -232,7 +236,9 @@ def resolve_gamefile(value: str, root: Path) -> Path:
 
 def load_items(split_dir: str | os.PathLike[str]) -> dict[SplitName, list[Item]]:
     root = Path(split_dir).expanduser()
-    rows = load_split_dir(root, task=NAME, required={"gamefile": str}, optional={"task_type": str})
+    rows = load_split_dir(
+        root, task=NAME, required={"gamefile": str}, optional={"task_type": str, "goal": str}
+    )
     out: dict[SplitName, list[Item]] = {}
     for split, split_rows in rows.items():
         items: list[Item] = []
@@ -251,7 +257,7 @@ def load_items(split_dir: str | os.PathLike[str]) -> dict[SplitName, list[Item]]
                     input=f"Game: {row['gamefile']}"
                     + (f"\nTask type: {task_type}" if task_type else ""),
                     target={"gamefile": str(path)},
-                    meta={"task_type": task_type},
+                    meta={"task_type": task_type, "goal": row.get("goal") or ""},
                 )
             )
         out[split] = items
@@ -366,6 +372,10 @@ class AlfworldTask:
                 step = game.reset()
             except Exception as exc:
                 return failed(f"game engine failure on reset: {exc!r}")
+            goal = str(item.meta.get("goal") or "")
+            if goal and UNKNOWN_GOAL in step.observation:
+                # Game files generated without their task text; fill it from traj_data.json.
+                step = replace(step, observation=step.observation.replace(UNKNOWN_GOAL, goal))
             transcript.append({"role": "user", "content": step.observation})
             invalid: list[str] = []
             n_steps = 0
@@ -477,6 +487,19 @@ def make_task(
 # ----------------------------------------------------------------------------- materializer
 
 
+def _goal_from_traj(path: Path) -> str | None:
+    """The first human task description in an ALFWorld `traj_data.json` (None if absent)."""
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+        anns = data["turk_annotations"]["anns"]
+        goal = str(anns[0]["task_desc"]).strip()
+    except (TaskDataError, KeyError, IndexError, TypeError):
+        return None
+    return goal.rstrip(".") or None
+
+
 def materialize(
     raw_dir: Path, out_dir: Path, manifest_dir: str | os.PathLike[str] | None = None
 ) -> MaterializeResult:
@@ -506,7 +529,12 @@ def materialize(
         shutil.copyfile(src, dest)
     splits: dict[SplitName, list[dict[str, Any]]] = {
         s: [
-            {"id": r["id"], "gamefile": r["gamefile"], "task_type": r.get("task_type")}
+            {
+                "id": r["id"],
+                "gamefile": r["gamefile"],
+                "task_type": r.get("task_type"),
+                "goal": _goal_from_traj(sources[r["gamefile"]].parent / "traj_data.json"),
+            }
             for r in rows
         ]
         for s, rows in manifest.splits.items()
