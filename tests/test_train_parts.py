@@ -129,7 +129,7 @@ def test_guard_reasons() -> None:
         "empty content": Edit(op="add", content="  \n"),
         "quotes a training": Edit(op="add", content="Note: not ( True ) and ( False ) is False."),
         "repeats the optimizer prompt": Edit(
-            op="add", content="Give general advice that helps on new tasks of the same kind."
+            op="add", content="Write each edit as an instruction to the model, one to five lines."
         ),
         "already in the skill": Edit(op="add", content="End with `Answer: X`."),
         "would grow the skill": Edit(op="add", content="word " * 400),

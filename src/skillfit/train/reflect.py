@@ -14,7 +14,7 @@ from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
 from skillfit.train.optimizer import OptimizerAnswer, ask, edits_schema, parroted, to_edits
-from skillfit.train.prompting import load_prompt, render_examples, render_skill
+from skillfit.train.prompting import clip, load_prompt, render_examples, render_skill, render_target
 from skillfit.train.state import BufferEntry
 
 Example = tuple[Item, Trajectory]
@@ -92,6 +92,14 @@ def reflection_messages(
     if buffer:
         parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
     parts.append(f"# Tasks\n{render_examples(batch)}")
+    wrong = [
+        f'- answered "{clip(tr.answer, 60)}", expected "{clip(render_target(it.target), 60)}"'
+        for it, tr in batch
+        if tr.score is not None and not tr.score.hard
+    ]
+    if wrong:
+        # Small models see a pattern better in a short list next to the question.
+        parts.append("# In short\n" + "\n".join(wrong))
     noun = "edit" if max_edits == 1 else "edits"
     parts.append(f"Propose at most {max_edits} {noun}. Reply with JSON only.")
     return [
