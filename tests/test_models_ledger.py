@@ -82,3 +82,8 @@ def test_snapshot_is_a_copy() -> None:
     snap = ledger.snapshot()
     snap["a"]["cache_hits"] = 99
     assert ledger.snapshot()["a"]["cache_hits"] == 1
+
+
+def test_prices_from_plain_config_values() -> None:
+    ledger = Ledger(prices={"a": {"input": 1.0, "output": 2.0}, "b": (3.0, 4.0)})
+    assert ledger.prices["a"] == Price(1.0, 2.0) and ledger.prices["b"] == Price(3.0, 4.0)

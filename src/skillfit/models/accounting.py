@@ -20,7 +20,17 @@ class Price:
     cached_input: float | None = None  # defaults to `input` when the provider gives no discount
 
 
-PriceTable = Mapping[str, Price]
+PriceTable = Mapping[str, "Price | Mapping[str, float] | Sequence[float]"]
+
+
+def as_price(value: Price | Mapping[str, float] | Sequence[float]) -> Price:
+    """A Price from a Price, a mapping {input, output[, cached_input]} (as in a YAML config) or
+    a sequence (input, output[, cached_input])."""
+    if isinstance(value, Price):
+        return value
+    if isinstance(value, Mapping):
+        return Price(**value)
+    return Price(*value)
 
 
 @dataclass
@@ -35,7 +45,7 @@ class RoleStats:
     cost: float = 0.0  # USD, 0 when no price is known (local models are free)
 
 
-def _price_for(prices: PriceTable, model: str) -> Price | None:
+def _price_for(prices: Mapping[str, Price], model: str) -> Price | None:
     # Look up "openai:gpt-x@url", then "openai:gpt-x", then "gpt-x".
     candidates = [model, model.split("@", 1)[0], model.split("@", 1)[0].split(":", 1)[-1]]
     for name in candidates:
@@ -48,7 +58,7 @@ class Ledger:
     """`Ledger(prices=None)`; `record(role, model, reply)`; `snapshot() -> {role: {...}}`."""
 
     def __init__(self, prices: PriceTable | None = None) -> None:
-        self.prices: dict[str, Price] = dict(prices or {})
+        self.prices: dict[str, Price] = {k: as_price(v) for k, v in (prices or {}).items()}
         self._lock = threading.Lock()
         self._roles: dict[str, RoleStats] = {}
 
