@@ -9,6 +9,7 @@ HTTP against in-process request overhead, and throughput with 1, 2 and 4 concurr
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,6 +46,10 @@ def main() -> None:
     server = model.server
     server.start()
     rows: list[tuple[str, str]] = [
+        (
+            "machine load average (1 min) at start",
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        ),
         ("weights ready (join/verify or marker check)", f"{weights_s:.2f} s"),
         ("server load", f"{server.load_seconds:.2f} s"),
         ("slots x ctx per slot", f"{server.options.slots} x {server.options.ctx_per_slot}"),

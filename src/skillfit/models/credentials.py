@@ -22,7 +22,9 @@ def _load_dotenv_once() -> None:
     with _lock:
         if not _loaded:
             # usecwd: the project's .env next to where the user runs skillfit; real env wins.
-            load_dotenv(find_dotenv(usecwd=True), override=False)
+            path = find_dotenv(usecwd=True)
+            if path:
+                load_dotenv(path, override=False)
             _loaded = True
 
 
