@@ -183,6 +183,30 @@ def test_rollout_infra_error_is_not_a_score(split_dir: Path) -> None:
     assert not traj.ok and traj.score is None and "server down" in (traj.error or "")
 
 
+def test_retry_after_a_crash_sees_the_error_not_the_answer(split_dir: Path) -> None:
+    task = ssb.make_task(split_dir=str(split_dir), max_attempts=3)
+    item = task.splits()["train"][0]
+    crash = "```python\nwb = openpyxl.load_workbook('input.xlsx')\n```"
+    replies = iter([crash, f"```python\n{SOLUTIONS['101']}```"])
+    model = ScriptedModel(lambda r: next(replies))
+    traj = task.rollout(model, "", item)
+    assert traj.score is not None and traj.score.hard == 1
+    assert traj.score.feedback.endswith("(attempt 2)")
+    retry = model.calls[1].last_user
+    assert "NameError" in retry and "corrected" in retry
+    assert "9.5" not in retry  # the expected cell values never reach the model
+    assert [c["attempt"] for c in traj.tool_calls] == [1, 2]
+
+
+def test_no_retry_when_code_runs_but_is_wrong(split_dir: Path) -> None:
+    task = ssb.make_task(split_dir=str(split_dir), max_attempts=3)
+    item = task.splits()["train"][0]
+    wrong = SOLUTIONS["101"].replace('ws["B5"] = sum', 'ws["B5"] = 1 + sum')
+    model = ScriptedModel(lambda r: f"```python\n{wrong}```")
+    traj = task.rollout(model, "", item)
+    assert traj.score is not None and traj.score.hard == 0 and len(model.calls) == 1
+
+
 def test_registered_and_sizes(split_dir: Path) -> None:
     from skillfit.tasks.registry import get_task
 

@@ -36,6 +36,7 @@ from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.datetime import to_excel
 
 from skillfit.models.base import ChatModel, InfraError, Message
+from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import check_count, check_positive, check_seed
 from skillfit.tasks.harness.direct import build_messages
@@ -382,6 +383,7 @@ class SpreadsheetBenchTask:
         timeout_s: float = 30,
         memory_mb: int = 1024,
         preview_rows: int = 10,
+        max_attempts: int = 1,
     ) -> None:
         self._splits = {s: list(items) for s, items in splits.items()}
         self.options = dict(options)
@@ -391,6 +393,7 @@ class SpreadsheetBenchTask:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.preview_rows = preview_rows
+        self.max_attempts = max_attempts
 
     @property
     def name(self) -> str:
@@ -420,54 +423,76 @@ class SpreadsheetBenchTask:
         return f"{item.input}\n{kind_line}\nPreview of {INPUT_NAME}:\n{preview}"
 
     def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
+        """Ask for code, run it on every test case, score the answer cells. With
+        `max_attempts` > 1, code that crashes, times out or saves no output is sent back with
+        its error (never with the expected cells) for another try; the last try is scored."""
         start = time.perf_counter()
         messages: list[Message] = build_messages(skill, INSTRUCTIONS, self.user_message(item))
-        try:
-            reply = model.complete(
-                messages, max_tokens=self.max_tokens, temperature=self.temperature, sample=sample
-            )
-        except InfraError as exc:
+        tool_calls: list[dict[str, Any]] = []
+        usage = ModelUsage()
+        code: str | None = None
+        score = Score(0, 0.0, "")
+
+        def failed(error: str) -> Trajectory:
             return Trajectory(
                 item_id=item.id,
                 messages=messages,
-                error=f"{type(exc).__name__}: {exc}",
+                answer=code or "",
+                usage=usage,
+                tool_calls=tool_calls,
+                error=error,
                 seconds=time.perf_counter() - start,
                 sample=sample,
             )
-        messages = [*messages, {"role": "assistant", "content": reply.text}]
-        code = extract_code(reply.text)
-        tool_calls: list[dict[str, Any]] = []
-        if code is None:
-            feedback = "No ```python code block in the reply, so nothing was run."
-            if reply.finish_reason == "length":
-                feedback += f" The reply hit the {self.max_tokens}-token limit."
-            score = Score(0, 0.0, feedback)
-        else:
+
+        for attempt in range(1, self.max_attempts + 1):
             try:
-                score = self._run_and_score(code, item, tool_calls)
-            except OSError as exc:  # the sandbox itself failed: says nothing about the skill
-                return Trajectory(
-                    item_id=item.id,
-                    messages=messages,
-                    answer=code,
-                    usage=reply.usage,
-                    tool_calls=tool_calls,
-                    error=f"sandbox failure: {type(exc).__name__}: {exc}",
-                    seconds=time.perf_counter() - start,
+                reply = model.complete(
+                    messages,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
                     sample=sample,
                 )
+            except InfraError as exc:
+                return failed(f"{type(exc).__name__}: {exc}")
+            usage = usage + reply.usage
+            messages = [*messages, {"role": "assistant", "content": reply.text}]
+            code = extract_code(reply.text)
+            if code is None:
+                feedback = "No ```python code block in the reply, so nothing was run."
+                if reply.finish_reason == "length":
+                    feedback += f" The reply hit the {self.max_tokens}-token limit."
+                score = Score(0, 0.0, feedback)
+                retry = feedback
+            else:
+                try:
+                    results = self._run_cases(code, item, tool_calls, attempt)
+                except OSError as exc:  # the sandbox itself failed: says nothing about the skill
+                    return failed(f"sandbox failure: {type(exc).__name__}: {exc}")
+                score = _score(results)
+                retry = _run_report(results)
+            if not retry or attempt == self.max_attempts:
+                break
+            messages = [
+                *messages,
+                {"role": "user", "content": f"{retry}\nReply with a corrected ```python block."},
+            ]
+        if self.max_attempts > 1:
+            score = Score(score.hard, score.soft, f"{score.feedback} (attempt {attempt})")
         return Trajectory(
             item_id=item.id,
             messages=messages,
             answer=code or "",
             score=score,
-            usage=reply.usage,
+            usage=usage,
             tool_calls=tool_calls,
             seconds=time.perf_counter() - start,
             sample=sample,
         )
 
-    def _run_and_score(self, code: str, item: Item, tool_calls: list[dict[str, Any]]) -> Score:
+    def _run_cases(
+        self, code: str, item: Item, tool_calls: list[dict[str, Any]], attempt: int
+    ) -> list[CaseResult]:
         results: list[CaseResult] = []
         for index, case in enumerate(item.target["cases"], 1):
             with tempfile.TemporaryDirectory(prefix="skillfit-ssb-") as tmp:
@@ -484,6 +509,7 @@ class SpreadsheetBenchTask:
             tool_calls.append(
                 {
                     "tool": "python",
+                    "attempt": attempt,
                     "test_case": index,
                     "returncode": run.returncode,
                     "killed_reason": run.killed_reason,
@@ -494,7 +520,18 @@ class SpreadsheetBenchTask:
                     "cells": result.n_cells,
                 }
             )
-        return _score(results)
+        return results
+
+
+def _run_report(results: Sequence[CaseResult]) -> str:
+    """What the model may see between attempts: run problems only, never expected values."""
+    problems = [(i, r.problem) for i, r in enumerate(results, 1) if r.problem]
+    if not problems:
+        return ""
+    multi = len(results) > 1
+    return " ".join(
+        f"{f'Test case {i}: ' if multi else ''}{p[0].upper()}{p[1:]}." for i, p in problems
+    )
 
 
 def _run_problem(run: SandboxResult) -> str:
@@ -541,6 +578,7 @@ def make_task(
     timeout_s: int = 30,
     memory_mb: int = 1024,
     preview_rows: int = 10,
+    max_attempts: int = 1,
 ) -> SpreadsheetBenchTask:
     """SpreadsheetBench on the paper's splits; `n_*` keep the first n items of a split."""
     root = require_split_dir(NAME, split_dir)
@@ -559,6 +597,7 @@ def make_task(
         timeout_s=check_positive(NAME, "timeout_s", timeout_s),
         memory_mb=check_positive(NAME, "memory_mb", memory_mb),
         preview_rows=check_positive(NAME, "preview_rows", preview_rows),
+        max_attempts=check_positive(NAME, "max_attempts", max_attempts),
     )
 
 
