@@ -194,3 +194,30 @@ def test_concurrent_runs_stay_separate(mode: str, tmp_path: Path) -> None:
         results = list(pool.map(lambda d: run_python(code, d), dirs))
     assert all(r.ok and r.stdout.strip() == "['me.txt']" for r in results)
     assert [(d / "me.txt").read_text() for d in dirs] == [str(d.resolve()) for d in dirs]
+
+
+@pytest.mark.parametrize("audit", [True, False])
+def test_hidden_files_cannot_be_read(mode: str, workdir: Path, tmp_path: Path, audit: bool) -> None:
+    if not audit and mode != "bwrap":
+        pytest.skip("without bubblewrap the audit hook is the only read guard")
+    secret_dir = tmp_path / "answers"
+    secret_dir.mkdir()
+    (secret_dir / "key.txt").write_text("SECRET")
+    lone = tmp_path / "lone.txt"
+    lone.write_text("SECRET")
+    code = (
+        "for p in [{!r}, {!r}]:\n"
+        "    try:\n"
+        "        print(open(p).read())\n"
+        "    except OSError as e:\n"
+        "        print('refused', type(e).__name__)\n"
+    ).format(str(secret_dir / "key.txt"), str(lone))
+    result = run_python(code, workdir, hide=[secret_dir, lone], audit=audit)
+    assert result.ok, result.stderr
+    assert "SECRET" not in result.stdout
+    assert (secret_dir / "key.txt").read_text() == "SECRET"  # hidden, not harmed
+
+
+def test_cannot_hide_the_workdir(workdir: Path) -> None:
+    with pytest.raises(ValueError, match="holds the working directory"):
+        run_python("print(1)", workdir, hide=[workdir.parent])

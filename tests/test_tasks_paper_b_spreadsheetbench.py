@@ -164,6 +164,16 @@ def test_rollout_sandbox_blocks_escape(split_dir: Path, tmp_path: Path) -> None:
     assert traj.score is not None and traj.score.hard == 0
 
 
+def test_rollout_code_cannot_read_the_gold_workbook(split_dir: Path) -> None:
+    task = ssb.make_task(split_dir=str(split_dir))
+    item = task.splits()["train"][0]
+    gold = item.target["cases"][0]["gold"]
+    cheat = f"import shutil\nshutil.copyfile({gold!r}, 'output.xlsx')\n"
+    traj = task.rollout(ScriptedModel(lambda r: f"```python\n{cheat}```"), "", item)
+    assert traj.score is not None and traj.score.hard == 0
+    assert traj.score.soft == 0.0
+
+
 def test_rollout_without_code_block(split_dir: Path) -> None:
     task = ssb.make_task(split_dir=str(split_dir))
     item = task.splits()["train"][0]

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -94,6 +95,13 @@ _FORBIDDEN = {
     "ctypes.dlsym": "native calls", "ctypes.call_function": "native calls",
 }
 _busy = [False]
+HIDDEN = [os.path.realpath(h) for h in cfg["hidden"]]
+
+def _hidden(path):
+    if isinstance(path, int) or path is None:
+        return False
+    real = os.path.realpath(os.fsdecode(os.fspath(path)))
+    return any(real == h or real.startswith(h + os.sep) for h in HIDDEN)
 
 def _inside(path):
     if isinstance(path, int):
@@ -111,6 +119,8 @@ def _hook(event, args):
             raise PermissionError(f"sandbox: {_FORBIDDEN[event]} is not allowed ({event})")
         if event == "ctypes.dlopen" and args and args[0] is not None:
             raise PermissionError("sandbox: native calls are not allowed (ctypes.dlopen)")
+        if event in ("open", "os.listdir", "os.scandir") and args and _hidden(args[0]):
+            raise PermissionError(f"sandbox: {args[0]} is hidden from this code")
         if event == "open":
             path, mode, flags = args
             writes = (mode is not None and any(c in mode for c in "wax+")) or (
@@ -177,7 +187,11 @@ def _probe_bwrap() -> str | None:
     return path if probe.returncode == 0 else None
 
 
-def _bwrap_args(bwrap: str, workdir: Path) -> list[str]:
+def _bwrap_args(bwrap: str, workdir: Path, hidden: Sequence[Path] = ()) -> list[str]:
+    masks: list[str] = []
+    for path in hidden:
+        # An empty tmpfs over a folder, /dev/null over a file: present, but with nothing in it.
+        masks += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     return [
         bwrap,
         "--die-with-parent",
@@ -192,6 +206,7 @@ def _bwrap_args(bwrap: str, workdir: Path) -> list[str]:
         "/dev",
         "--proc",
         "/proc",
+        *masks,
         "--bind",
         str(workdir),
         str(workdir),
@@ -250,11 +265,14 @@ def run_python(
     *,
     timeout_s: float = 30,
     memory_mb: int = 1024,
+    hide: Sequence[Path] = (),
     audit: bool = True,
 ) -> SandboxResult:
     """Run `code` as a script with its current directory in `workdir`, which it may change;
     nothing else on disk is writable, the network is unreachable, and the process gets at most
     `timeout_s` wall seconds (and as many CPU seconds) and `memory_mb` of address space.
+
+    `hide` lists files or folders the code must not read (an answer key next to the input, say).
 
     Never raises for anything the code does: failures, limits and kills are in the result.
     `audit=False` drops the audit-hook layer (for testing that the kernel layers hold alone)."""
@@ -263,6 +281,10 @@ def run_python(
         raise FileNotFoundError(f"sandbox working directory {workdir} does not exist")
     bwrap = _bwrap_path()
     layers = sandbox_layers()
+    hidden = [Path(p).resolve() for p in hide if Path(p).exists()]
+    for path in hidden:
+        if path == workdir or workdir.is_relative_to(path):
+            raise ValueError(f"cannot hide {path}: it holds the working directory {workdir}")
     cpu_s = max(1, int(timeout_s + 0.999))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="skillfit-sbx-") as control:
@@ -279,11 +301,12 @@ def run_python(
             "workdir": str(workdir),
             "code_path": str(code_path),
             "audit": audit,
+            "hidden": [str(p) for p in hidden],
         }
         # -I: ignore PYTHON* variables and user site; -B: no bytecode files.
         argv = [sys.executable, "-I", "-B", str(boot_path), json.dumps(cfg)]
         if bwrap is not None:
-            argv = [*_bwrap_args(bwrap, workdir), *argv]
+            argv = [*_bwrap_args(bwrap, workdir, hidden), *argv]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(workdir),

@@ -498,7 +498,14 @@ class SpreadsheetBenchTask:
             with tempfile.TemporaryDirectory(prefix="skillfit-ssb-") as tmp:
                 workdir = Path(tmp)
                 shutil.copyfile(case["input"], workdir / INPUT_NAME)
-                run = run_python(code, workdir, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+                # The gold workbooks sit beside the inputs: keep the code from reading them.
+                run = run_python(
+                    code,
+                    workdir,
+                    timeout_s=self.timeout_s,
+                    memory_mb=self.memory_mb,
+                    hide=[Path(c["gold"]) for c in item.target["cases"]],
+                )
                 result = compare_workbooks(
                     Path(case["gold"]), workdir / OUTPUT_NAME, item.target["answer_position"]
                 )
