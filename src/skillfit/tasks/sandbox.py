@@ -3,16 +3,15 @@
 Layers, strongest first (each result records which ones were active in `isolation`):
 
 - **bubblewrap** (`bwrap`, Debian package `bubblewrap`), when present and working: the process
-  sees the whole file system read-only except its working directory, has no network (a new
-  network namespace with no interfaces up), its own PID namespace (killing the sandbox kills
+  sees the whole file system read-only except its working directory, has no network (its own
+  network namespace, where only a private loopback exists), its own PID namespace (killing the sandbox kills
   every process it started) and no capabilities. Paths the caller hides (an answer key next
   to the input) are covered by an empty tmpfs or /dev/null.
 - **netns**: without bubblewrap, a process running as root moves itself into an empty network
   namespace (`unshare(CLONE_NEWNET)`) before the code runs.
 - **audit hook**, always: a `sys.addaudithook` guard refuses writes outside the working
   directory (open in a write mode, remove, rename, mkdir, ...), reading hidden paths, socket
-  creation, starting
-  processes and loading native libraries through ctypes. On its own it stops mistakes, not a
+  creation, starting processes and loading native libraries through ctypes. On its own it stops mistakes, not a
   determined attacker; with bubblewrap it only turns kernel refusals into clearer messages.
 - **resource limits**, always: address space (`RLIMIT_AS`), CPU seconds, file size, no core
   dumps; plus a wall-clock limit enforced by the parent, which kills the whole process group.
