@@ -264,6 +264,30 @@ def test_compare_workbooks(tmp_path: Path) -> None:
     assert missing.n_cells == 4 and missing.n_match == 0 and "did not save" in missing.problem
 
 
+def test_compare_highlight_colors(tmp_path: Path) -> None:
+    from openpyxl.styles import Font, PatternFill
+
+    def book(path: Path, red: bool) -> Path:
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        assert ws is not None
+        ws["A1"], ws["A2"] = 1, 2
+        if red:
+            ws["A2"].fill = PatternFill("solid", fgColor="FFFF0000")
+            ws["A1"].font = Font(color="FF0000FF")
+        wb.save(path)
+        return path
+
+    gold = book(tmp_path / "g.xlsx", red=True)
+    assert ssb.compare_workbooks(gold, book(tmp_path / "same.xlsx", red=True), "A1:A2").n_match == 2
+    plain = ssb.compare_workbooks(gold, book(tmp_path / "plain.xlsx", red=False), "A1:A2")
+    assert plain.n_match == 0
+    assert plain.mismatches == [
+        "Sheet!A1: value right but font color is 000000, expected 0000FF",
+        "Sheet!A2: value right but fill color is 000000, expected FF0000",
+    ]
+
+
 def test_compare_named_sheets_and_whole_columns(tmp_path: Path) -> None:
     gold = make_book(tmp_path / "g.xlsx", {"A1": "h", "A2": 1, "A3": 2}, title="Data")
     out = make_book(tmp_path / "o.xlsx", {"A1": "h", "A2": 1, "A3": 3}, title="Data")

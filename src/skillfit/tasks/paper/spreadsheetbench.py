@@ -11,7 +11,8 @@ cases `<n>_<id>_init.xlsx` + `<n>_<id>_golden.xlsx` (Verified 400) or `<n>_<id>_
 
 Scoring: soft = the fraction of answer cells that match over all test cases; hard = every cell
 of every test case matches. Values are compared after normalization: numbers (and numeric
-strings) within 0.005, strings stripped, empty string = empty cell, dates as Excel serials.
+strings) within 0.005, strings stripped, empty string = empty cell, dates as Excel serials; and,
+as in the reference evaluation, fill and font colors (RGB) must match too.
 Formulas are not evaluated (as in the reference evaluation, which reads cached values), so a
 cell holding a formula written by openpyxl has no value; the feedback says so.
 """
@@ -181,6 +182,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _rgb(color: Any) -> str:
+    """The RGB part of an openpyxl color; theme and indexed colors count as none, as in the
+    reference evaluation."""
+    rgb = getattr(color, "rgb", None)
+    # A theme color's `rgb` is an error text, not hex: treat it as no color.
+    if isinstance(rgb, str) and re.fullmatch(r"[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?", rgb):
+        return rgb[-6:].upper()
+    return "000000"
+
+
+def style_mismatch(gold_cell: Any, out_cell: Any) -> str | None:
+    """How a cell's fill or font color differs from the gold one (highlighting tasks are
+    scored on it, as in the reference evaluation); None when they agree."""
+    for what, expected, got in (
+        ("fill color", _rgb(gold_cell.fill.fgColor), _rgb(out_cell.fill.fgColor)),
+        ("fill background", _rgb(gold_cell.fill.bgColor), _rgb(out_cell.fill.bgColor)),
+        ("font color", _rgb(gold_cell.font.color), _rgb(out_cell.font.color)),
+    ):
+        if expected != got:
+            return f"value right but {what} is {got}, expected {expected}"
+    return None
+
+
 def compare_workbooks(gold_path: Path, output_path: Path, answer_position: str) -> CaseResult:
     """Compare the answer cells of `output_path` with `gold_path` (both by cached value)."""
     gold_wb = openpyxl.load_workbook(gold_path, data_only=True)
@@ -213,7 +237,11 @@ def compare_workbooks(gold_path: Path, output_path: Path, answer_position: str) 
             for ref in _cells(rng, gold_ws.max_row, gold_ws.max_column):
                 expected, got = gold_ws[ref].value, out_ws[ref].value
                 if values_match(expected, got):
-                    result.n_match += 1
+                    style = style_mismatch(gold_ws[ref], out_ws[ref])
+                    if style is None:
+                        result.n_match += 1
+                    else:
+                        result.mismatches.append(f"{sheet}!{ref}: {style}")
                     continue
                 written = formula_ws[ref].value
                 if got is None and isinstance(written, str) and written.startswith("="):
