@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError
+from skillfit.tasks.common import check_count
 
 MANIFEST_ROOT = Path(__file__).parent / "manifests"
 
@@ -125,9 +126,21 @@ def load_split_dir(
     return out
 
 
-def take(items: Sequence[Item], n: int | None) -> list[Item]:
-    """The first `n` items of a split (all when `n` is None): the manifest order is the paper's."""
-    return list(items) if n is None else list(items[: max(0, n)])
+def cap_splits(
+    task: str,
+    items: Mapping[SplitName, Sequence[Item]],
+    n_train: object = None,
+    n_val: object = None,
+    n_test: object = None,
+) -> dict[SplitName, list[Item]]:
+    """The first n items of each split (all when n is None): the manifest order is the paper's,
+    so a capped run uses a prefix of the paper's split rather than a resample."""
+    caps = {
+        "train": check_count(task, "n_train", n_train),
+        "val": check_count(task, "n_val", n_val),
+        "test": check_count(task, "n_test", n_test),
+    }
+    return {s: list(items[s] if caps[s] is None else items[s][: caps[s]]) for s in SPLIT_NAMES}
 
 
 def write_split_dir(out_dir: Path, splits: Mapping[SplitName, Sequence[Mapping[str, Any]]]) -> None:
@@ -289,11 +302,6 @@ def token_f1(pred_tokens: Sequence[str], gold_tokens: Sequence[str]) -> float:
     precision = overlap / len(pred_tokens)
     recall = overlap / len(gold_tokens)
     return 2 * precision * recall / (precision + recall)
-
-
-def clip_text(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- task options

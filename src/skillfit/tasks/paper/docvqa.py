@@ -24,9 +24,10 @@ from rapidfuzz.distance import Levenshtein
 
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
-from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_count, check_seed
+from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
@@ -249,12 +250,7 @@ def make_task(
     directory; the reference implementation's own split files need its repository root)."""
     root = require_split_dir(NAME, split_dir)
     items = load_items(root, image_root)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits = cap_splits(NAME, items, n_train, n_val, n_test)
     return DocVQATask(
         name=NAME,
         splits=splits,

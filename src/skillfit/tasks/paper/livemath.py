@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError
-from skillfit.tasks.common import SingleTurnTask, check_count, check_seed
+from skillfit.tasks.common import SingleTurnTask, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    cap_splits,
     find_raw_files,
     load_manifest,
     load_split_dir,
@@ -177,12 +178,7 @@ def make_task(
     root = require_split_dir(NAME, split_dir)
     seed = check_seed(NAME, seed)
     items = load_items(root, seed=seed, shuffle=shuffle_choices)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits = cap_splits(NAME, items, n_train, n_val, n_test)
     return SingleTurnTask(
         name=NAME,
         splits=splits,

@@ -31,6 +31,7 @@ from skillfit.tasks.common import SingleTurnTask, check_count, check_positive, c
 from skillfit.tasks.harness.tool_agent import Tool, ToolError, describe_tools, run_tool_agent
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
@@ -364,12 +365,7 @@ def make_task(
     model's 4,096-token window; None keeps everything)."""
     root = require_split_dir(NAME, split_dir)
     items = load_items(root, docs_dir)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits = cap_splits(NAME, items, n_train, n_val, n_test)
     return OfficeQATask(
         name=NAME,
         splits=splits,

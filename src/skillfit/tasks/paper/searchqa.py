@@ -16,6 +16,7 @@ from skillfit.tasks.base import Item, Score, SplitName, TaskDataError
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_count, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
@@ -120,12 +121,7 @@ def make_task(
     root = require_split_dir(NAME, split_dir)
     check_count(NAME, "max_context_chars", max_context_chars)
     items = load_items(root, max_context_chars)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits = cap_splits(NAME, items, n_train, n_val, n_test)
     return SingleTurnTask(
         name=NAME,
         splits=splits,
