@@ -249,6 +249,7 @@ def test_officeqa_step_limit_forces_an_answer_only_schema() -> None:
     assert "last step" in last.last_user
     assert traj.ok and traj.score is not None and traj.score.hard == 0
     assert "used all 3 steps without giving an answer" in traj.score.feedback
+    assert "Tool use (3 steps): list_files, list_files, list_files." in traj.score.feedback
 
 
 def test_officeqa_infra_error_mid_run_keeps_the_calls_so_far() -> None:
@@ -285,3 +286,4 @@ def test_officeqa_wrongly_typed_arguments_come_back_as_errors() -> None:
     assert "past the end (12 lines)" in results[2]
     assert "pattern must be a non-empty string" in results[3]
     assert traj.score is not None and traj.score.hard == 1
+    assert "4 failed (step 1 grep: Error: path must be a file name" in traj.score.feedback

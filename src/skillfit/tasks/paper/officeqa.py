@@ -271,17 +271,29 @@ class OfficeQATask(SingleTurnTask):
             trajectory.error = run.error
             return trajectory
         answer, score = score_reply(item, run.answer or "")
+        notes = [score.feedback, tool_summary(run.tool_calls)]
         if run.answer is None:
-            failed = sum(1 for c in run.tool_calls if not c.get("ok"))
-            score = Score(
-                0,
-                0.0,
-                f"{score.feedback} The agent used all {self.max_steps} steps without giving an "
-                f"answer ({failed} of its calls failed).",
-            )
+            notes.append(f"The agent used all {self.max_steps} steps without giving an answer.")
+        score = Score(score.hard, score.soft, " ".join(n for n in notes if n))
         trajectory.answer = answer
         trajectory.score = score
         return trajectory
+
+
+def tool_summary(calls: list[dict[str, Any]]) -> str:
+    """One line on how the agent worked, for the optimizer: the calls in order and what failed."""
+    if not calls:
+        return ""
+    names = [str(c.get("tool") or "invalid reply") for c in calls]
+    parts = [f"Tool use ({len(calls)} steps): {', '.join(names)}."]
+    failed = [c for c in calls if not c.get("ok")]
+    if failed:
+        reasons = "; ".join(
+            f"step {c['step']} {c.get('tool') or 'reply'}: {str(c.get('result', ''))[:120]}"
+            for c in failed[:3]
+        )
+        parts.append(f"{len(failed)} failed ({reasons}).")
+    return " ".join(parts)
 
 
 def _as_list(value: Any) -> list[str]:
