@@ -12,7 +12,10 @@ from pydantic import BaseModel
 from skillfit.models import ChatModel, Ledger, ResponseCache, WeightsError, get_model, wrap
 
 
-def test_truncated_gguf_is_a_weights_error_not_a_crash(tmp_path: Path) -> None:
+def test_truncated_gguf_is_a_weights_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKILLFIT_CACHE_DIR", str(tmp_path))  # the server log goes here
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64)
     model = get_model(f"local:{broken}")  # the server starts lazily: nothing loaded yet
