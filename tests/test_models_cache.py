@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from skillfit.models import Ledger, ResponseCache, ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -148,3 +148,29 @@ def test_failures_are_not_cached(tmp_path: Path) -> None:
 def test_default_path_is_in_the_cache_dir(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("SKILLFIT_CACHE_DIR", str(tmp_path))
     assert ResponseCache().path.parent == tmp_path
+
+
+def _answer_class(*, reject_negative: bool) -> type[BaseModel]:
+    # Two classes with the same name and JSON schema; only their validators differ.
+    class Answer(BaseModel):
+        n: int
+
+        @field_validator("n")
+        @classmethod
+        def _check(cls, v: int) -> int:
+            if reject_negative and v < 0:
+                raise ValueError("negative")
+            return v
+
+    return Answer
+
+
+def test_cached_reply_that_no_longer_validates_is_asked_again(tmp_path: Path) -> None:
+    loose, strict = _answer_class(reject_negative=False), _answer_class(reject_negative=True)
+    assert loose.model_json_schema() == strict.model_json_schema()
+    path = tmp_path / "c.sqlite"
+    first = wrap(ScriptedModel(lambda r: {"n": -1}, name="scripted:s"), cache=ResponseCache(path))
+    first.complete(MSGS, response_format=loose)
+    inner = ScriptedModel(lambda r: {"n": 2}, name="scripted:s")
+    reply = wrap(inner, cache=ResponseCache(path)).complete(MSGS, response_format=strict)
+    assert reply.parsed.n == 2 and not reply.cached and len(inner.calls) == 1

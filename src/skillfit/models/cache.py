@@ -18,7 +18,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat, Usage
+from skillfit.models.base import (
+    ChatModel,
+    Message,
+    Reply,
+    ResponseFormat,
+    SchemaValidationError,
+    Usage,
+)
 from skillfit.models.paths import cache_dir
 from skillfit.models.schema import schema_fingerprint, validate
 from skillfit.models.wrapper import ModelWrapper
@@ -131,8 +138,13 @@ class CachedModel(ModelWrapper):
             sample=sample,
         )
         record = self.cache.get(key)
+        parsed = None
+        if record is not None and response_format is not None:
+            try:
+                parsed = validate(record["text"], response_format)
+            except SchemaValidationError:
+                record = None  # the schema's validators changed since: ask the model again
         if record is not None:
-            parsed = validate(record["text"], response_format) if response_format else None
             reply = Reply(
                 text=record["text"],
                 usage=Usage(**record["usage"]),
