@@ -75,13 +75,14 @@ def test_reflection_prompt_carries_buffer_meta_and_budget() -> None:
 
     entry = BufferEntry(step=1, edit={"op": "add", "content": "Be terse."}, delta=-0.25)
     msgs = reflection_messages(
-        SKILL, [traj("f0", 0)], max_edits=3, buffer=[entry], meta_skill="- format rules help"
+        SKILL, [traj("f0", 0)], max_edits=5, buffer=[entry], meta_skill="- format rules help"
     )
     assert msgs[0]["content"] == load_prompt("reflect")
     user = msgs[1]["content"]
     assert "Be terse." in user and "-0.25" in user
     assert "- format rules help" in user
-    assert "at most 3 edits" in user and "question f0" in user
+    assert "at most 3 different edits" in user  # a reply holds at most 3, whatever the budget
+    assert "question f0" in user and '- answered "a", expected "t"' in user
 
 
 def test_ask_retries_warmer_and_keeps_every_raw_reply() -> None:

@@ -25,7 +25,7 @@ from skillfit.train.guard import Rejection, guard, leak_needles
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate, merge, resolve_conflicts, select
-from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, to_edits
+from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
 from skillfit.train.reflect import OptimizerSettings, reflect
 from skillfit.train.rollout import (
@@ -419,7 +419,9 @@ class Trainer:
         )
         self.emit("slow_update_start", epoch=epoch)
         meta = state.meta_skill if self.cfg.meta_skill.enabled else ""
-        messages = slow_update_messages(prev, cur, items, before, after, meta, state.buffer)
+        messages = slow_update_messages(
+            prev, cur, items, before, after, meta, state.buffer, budget=budget
+        )
         answer = ask(
             self.parts.optimizer,
             messages,
@@ -570,6 +572,7 @@ def slow_update_messages(
     after: Sequence[Trajectory],
     meta_skill: str,
     rejected: Sequence[BufferEntry] = (),
+    budget: int = 1,
     limit: int = 8,
 ) -> list[Any]:
     def verdict(t: Trajectory) -> str:
@@ -603,7 +606,11 @@ def slow_update_messages(
     if rejected:
         parts.append(f"# Edits already tried and rejected\n{buf.render_buffer(rejected)}")
     parts.append("# Tasks\n" + ("\n\n".join(rows) if rows else "(both versions solved every task)"))
-    parts.append("Propose edits to the current version. Reply with JSON only.")
+    k = per_reply(budget)
+    parts.append(
+        f"Propose at most {k} {'edit' if k == 1 else 'different edits'} to the current version. "
+        "Reply with JSON only."
+    )
     return [
         {"role": "system", "content": load_prompt("slow_update")},
         {"role": "user", "content": "\n\n".join(parts)},

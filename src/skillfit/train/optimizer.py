@@ -16,9 +16,12 @@ M = TypeVar("M", bound=BaseModel)
 
 # Generous enough for a real instruction, small enough that a looping small model is cut off
 # by the grammar instead of the token cap.
-ANALYSIS_CHARS = 500
-CONTENT_CHARS = 1200
-RATIONALE_CHARS = 300
+ANALYSIS_CHARS = 400
+CONTENT_CHARS = 600  # about five lines: the prompts ask for one to five
+RATIONALE_CHARS = 200
+# Edits per reply. The step's budget caps what is applied; a reply with more edits than this is
+# mostly a small model repeating itself until the token cap cuts the JSON off.
+MAX_EDITS_PER_REPLY = 3
 
 
 @dataclass
@@ -66,8 +69,13 @@ def edits_schema(section_ids: Sequence[str], max_edits: int) -> type[BaseModel]:
     return create_model(
         "EditProposals",
         analysis=(str, Field(..., max_length=ANALYSIS_CHARS)),
-        edits=(list[proposed], Field(..., max_length=max(1, max_edits))),  # type: ignore[valid-type]
+        edits=(list[proposed], Field(..., max_length=per_reply(max_edits))),  # type: ignore[valid-type]
     )
+
+
+def per_reply(budget: int) -> int:
+    """How many edits one optimizer reply may hold for a step with this budget."""
+    return max(1, min(budget, MAX_EDITS_PER_REPLY))
 
 
 class MetaNotes(BaseModel):

@@ -13,7 +13,14 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
-from skillfit.train.optimizer import OptimizerAnswer, ask, edits_schema, parroted, to_edits
+from skillfit.train.optimizer import (
+    OptimizerAnswer,
+    ask,
+    edits_schema,
+    parroted,
+    per_reply,
+    to_edits,
+)
 from skillfit.train.prompting import clip, load_prompt, render_examples, render_skill, render_target
 from skillfit.train.state import BufferEntry
 
@@ -100,8 +107,10 @@ def reflection_messages(
     if wrong:
         # Small models see a pattern better in a short list next to the question.
         parts.append("# In short\n" + "\n".join(wrong))
-    noun = "edit" if max_edits == 1 else "edits"
-    parts.append(f"Propose at most {max_edits} {noun}. Reply with JSON only.")
+    k = per_reply(max_edits)
+    parts.append(
+        f"Propose at most {k} {'edit' if k == 1 else 'different edits'}. Reply with JSON only."
+    )
     return [
         {"role": "system", "content": load_prompt("reflect")},
         {"role": "user", "content": "\n\n".join(parts)},
