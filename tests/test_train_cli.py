@@ -58,6 +58,9 @@ def test_train_jsonl_emits_one_event_per_line(cfg_file: Path) -> None:
     assert kinds[0] == "run_start" and kinds[-1] == "summary"
     assert {"step_start", "rollouts", "gate", "step_end", "test_eval", "run_end"} <= set(kinds)
     assert events[-1]["test"]["best"]["accuracy"] == 1.0
+    for e in events:
+        if e["event"] == "step_end" and e["record"]["kind"] == "step":
+            assert e["state"]["global_step"] == e["record"]["step"]
 
 
 def test_clear_errors_without_tracebacks(cfg_file: Path, tmp_path: Path) -> None:

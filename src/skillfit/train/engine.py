@@ -229,9 +229,9 @@ class Trainer:
         if not proposals:
             record.note = "no budget" if budget <= 0 else "no failures to reflect on"
         self.land(state, record, skill, pooled, failures, budget, folder, extra_rejected=invalid)
-        self.finish(state, record, started, tokens0)
         state.global_step = number
         state.step_in_epoch += 1
+        self.finish(state, record, started, tokens0)
 
     # ---- shared by steps and slow updates: guard → merge → apply → gate → update ---------
 
