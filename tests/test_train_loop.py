@@ -241,3 +241,12 @@ def test_early_stopping_and_max_steps(tmp_path: Path) -> None:
     cfg = config(tmp_path / "b", "train.epochs=3", "train.max_steps=3")
     result = run(cfg, AddTask(), target_model(), Optimizer([nothing]).model)
     assert result.summary["stopped"] == "max_steps" and result.summary["steps"] == 3
+
+
+def test_edits_that_change_nothing_skip_the_gate(tmp_path: Path) -> None:
+    same = {"analysis": "x", "edits": [edit(op="replace", section="guide", content="Be careful.")]}
+    cfg = config(tmp_path, "train.batch_size=6", "train.minibatch_size=6")
+    run(cfg, AddTask(initial="# Guide\n\nBe careful.\n"), target_model(), Optimizer([same]).model)
+    (record,) = read(tmp_path / "run" / "history.json")
+    assert record["applied"] == 1 and record["gate"] is None
+    assert record["note"] == "the applied edits change nothing"

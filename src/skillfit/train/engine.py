@@ -281,7 +281,9 @@ class Trainer:
         record.applied = len(applied)
         record.unapplied = sum(1 for o in outcomes if not o.applied)
         record.applied_edits = [e.describe() for e in applied]
-        if not applied:
+        if applied and candidate.text == skill.text:
+            record.note = "the applied edits change nothing"
+        if not applied or candidate.text == skill.text:
             record.note = record.note or "no edit applied"
             write_json_atomic(folder / "gate.json", {"skipped": record.note})
             state.steps_since_adoption += record.kind == "step"
