@@ -248,5 +248,6 @@ def test_edits_that_change_nothing_skip_the_gate(tmp_path: Path) -> None:
     cfg = config(tmp_path, "train.batch_size=6", "train.minibatch_size=6")
     run(cfg, AddTask(initial="# Guide\n\nBe careful.\n"), target_model(), Optimizer([same]).model)
     (record,) = read(tmp_path / "run" / "history.json")
-    assert record["applied"] == 1 and record["gate"] is None
-    assert record["note"] == "the applied edits change nothing"
+    assert record["applied"] == 0 and record["unapplied"] == 1 and record["gate"] is None
+    selected = read(tmp_path / "run" / "steps" / "step_0001" / "selected.json")
+    assert "changes nothing" in selected["outcomes"][0]["reason"]
