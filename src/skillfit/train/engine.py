@@ -248,7 +248,10 @@ class Trainer:
         extra_rejected: Sequence[Rejection] = (),
     ) -> None:
         max_tokens = int(self.cfg.skill.max_tokens)
-        kept, rejected = guard(pooled, skill, needles=self._needles, max_tokens=max_tokens)
+        tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
+        kept, rejected = guard(
+            pooled, skill, needles=self._needles, max_tokens=max_tokens, tried=tried
+        )
         rejected = [*extra_rejected, *rejected]
         ranked = merge(kept, failures)
         resolved, conflicts = resolve_conflicts(ranked)
@@ -353,6 +356,7 @@ class Trainer:
                 edit=e.model_dump(mode="json"),
                 delta=delta,
                 reason=brief["reason"],
+                skill_version=state.current_version,
             )
             for e in applied
         ]

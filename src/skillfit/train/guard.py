@@ -15,6 +15,7 @@ from typing import Any
 
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item
+from skillfit.train.merge import similar
 from skillfit.train.prompting import boilerplate_needles, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
@@ -55,9 +56,19 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def check_edit(edit: Edit, skill: Skill, *, needles: Sequence[str], max_tokens: int) -> str | None:
-    """Why `edit` must be rejected, or None when it may go on."""
+def check_edit(
+    edit: Edit,
+    skill: Skill,
+    *,
+    needles: Sequence[str],
+    max_tokens: int,
+    rejected: Sequence[Edit] = (),
+) -> str | None:
+    """Why `edit` must be rejected, or None when it may go on. `rejected` holds edits the gate
+    already turned down on this very skill: trying one again would only repeat the verdict."""
     content = edit.content.strip()
+    if any(similar(edit, r) for r in rejected):
+        return "already tried on this skill and rejected by the gate"
     if edit.op in ("add", "replace") and not re.search(r"\w", content):
         return "empty content"
     if content and mentions_any(content, needles, min_len=MIN_QUOTE):
@@ -79,12 +90,13 @@ def guard(
     *,
     needles: Sequence[str],
     max_tokens: int,
+    tried: Sequence[Edit] = (),
 ) -> tuple[list[tuple[int, Edit]], list[Rejection]]:
     """Split (source, edit) pairs into those that pass and those rejected with a reason."""
     kept: list[tuple[int, Edit]] = []
     rejected: list[Rejection] = []
     for source, edit in proposals:
-        reason = check_edit(edit, skill, needles=needles, max_tokens=max_tokens)
+        reason = check_edit(edit, skill, needles=needles, max_tokens=max_tokens, rejected=tried)
         if reason is None:
             kept.append((source, edit))
         else:

@@ -27,6 +27,7 @@ class BufferEntry(BaseModel):
     edit: dict[str, Any]
     delta: float | None = None  # candidate mean minus current mean on the val items
     reason: str = ""
+    skill_version: int = 0  # the version of the skill the edit was tried on
 
 
 class StepRecord(BaseModel):
