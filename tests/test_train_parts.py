@@ -227,3 +227,14 @@ def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
     assert answer.ok and len(answer.attempts) == 2
     assert answer.attempts[0].error == "every edit copies the optimizer prompt"
     assert answer.parsed.edits[0].content == "Evaluate `not` before `and`."
+
+
+def test_a_replace_naming_its_section_by_heading_is_addressed_to_it() -> None:
+    from skillfit.train.merge import address_by_heading
+
+    edit = Edit(op="replace", content="## Method\nWork inside out.")
+    assert address_by_heading(edit, SKILL.section_ids).section == "method"
+    unknown = Edit(op="replace", content="## Other\nx")
+    assert address_by_heading(unknown, SKILL.section_ids) == unknown
+    add = Edit(op="add", content="## Method\nx")
+    assert address_by_heading(add, SKILL.section_ids) == add

@@ -24,7 +24,7 @@ from skillfit.train.gate import run_gate
 from skillfit.train.guard import Rejection, guard, leak_needles
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
-from skillfit.train.merge import Candidate, merge, resolve_conflicts, select
+from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
 from skillfit.train.reflect import OptimizerSettings, reflect
@@ -248,6 +248,7 @@ class Trainer:
         extra_rejected: Sequence[Rejection] = (),
     ) -> None:
         max_tokens = int(self.cfg.skill.max_tokens)
+        pooled = [(src, address_by_heading(e, skill.section_ids)) for src, e in pooled]
         tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
         kept, rejected = guard(
             pooled, skill, needles=self._needles, max_tokens=max_tokens, tried=tried

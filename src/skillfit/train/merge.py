@@ -5,11 +5,12 @@ of the better supported one; the top `budget` go on."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillfit.skill import Edit
+from skillfit.skill import Edit, slugify
 
 SIMILAR = 0.8  # content similarity above which two edits of the same place count as one
 
@@ -33,6 +34,21 @@ class Candidate:
             "coverage": self.coverage,
             "n_proposals": self.n_proposals,
         }
+
+
+def address_by_heading(edit: Edit, section_ids: Sequence[str]) -> Edit:
+    """A replace or delete that names no section and no anchor, but whose content starts with
+    the heading of an existing section, is addressed to that section (small optimizers write
+    the heading and leave "section" empty). Anything else is returned unchanged, to be
+    reported as unapplicable if it is."""
+    if edit.op == "add" or edit.section or edit.anchor:
+        return edit
+    match = re.match(r"\s*#{1,6}\s+(.+)", edit.content)
+    if match:
+        sid = slugify(match.group(1).strip().rstrip("#").strip())
+        if sid in section_ids:
+            return edit.model_copy(update={"section": sid})
+    return edit
 
 
 def _norm(text: str | None) -> str:
