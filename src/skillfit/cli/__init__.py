@@ -35,20 +35,8 @@ def _root(
     """skillfit command line."""
 
 
-def _register() -> None:
-    # Imported for their side effect of adding commands to `app`; a sub-command module that is
-    # not there yet must not break the others.
-    import importlib
-
-    for module in ("models_cmd", "tasks_cmd", "train_cmd"):
-        try:
-            importlib.import_module(f"skillfit.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"skillfit.cli.{module}":
-                raise
-
-
-_register()
+# Imported for their side effect of adding commands to `app`.
+from skillfit.cli import models_cmd, tasks_cmd, train_cmd  # noqa: E402, F401
 
 
 def main() -> None:

@@ -39,14 +39,14 @@ def list_models(ctx: typer.Context) -> None:
     table.add_column("model", no_wrap=True)
     table.add_column("installed")
     table.add_column("size", no_wrap=True)
-    table.add_column("weights come from / how to install")
+    table.add_column("about / weights come from / how to install")
     for info in list_local_models():
         ok = installed(info)
         table.add_row(
-            f"local:{info.name}\n[dim]{info.description}[/]",
+            f"local:{info.name}",
             "[green]yes[/]" if ok else "[yellow]no[/]",
             _human(info.size),
-            info.source() if ok else info.install,
+            f"{info.description}\n[dim]{info.source() if ok else info.install}[/]",
         )
     console.print(table)
     console.print("Model strings:")
