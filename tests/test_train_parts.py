@@ -132,6 +132,10 @@ def test_guard_reasons() -> None:
         "repeats the optimizer prompt": Edit(
             op="add", content="Write each edit as an instruction to the model, one to five lines."
         ),
+        "copies the listing": Edit(
+            op="add",
+            content="## Question 2 (wrong)\nFeedback: Wrong. Expected: 'No'. Given: 'Ann lies.'",
+        ),
         "already in the skill": Edit(op="add", content="End with `Answer: X`."),
         "would grow the skill": Edit(op="add", content="word " * 400),
         None: Edit(op="replace", section="method", content="Evaluate inner brackets first."),

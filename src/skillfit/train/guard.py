@@ -1,6 +1,7 @@
 """The guard: edits that must never reach a candidate skill, whatever the gate would say.
 
-- empty edits and edits that repeat the optimizer's own prompt (a small model parrots it);
+- empty edits and edits that repeat the optimizer's own prompt or copy its listing of
+  attempted tasks (a small model parrots both);
 - edits quoting a training or validation item's input or expected answer (that is memorising
   the data, and the val gate would reward it for the wrong reason);
 - edits that would push the skill past its token budget.
@@ -20,6 +21,12 @@ from skillfit.train.prompting import boilerplate_needles, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
 SHINGLE = 6  # words in a row taken from one item that count as quoting it
+# The labels of the reflection prompt's task listing (see prompting.render_example). An edit
+# carrying them copied the evidence into the skill instead of drawing a lesson from it.
+SCAFFOLDING = re.compile(
+    r"\b(?:task|question) \d+ \((?:right|wrong)\)|^\W*model answer:|\bgiven: '|^\W*feedback: ",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ def check_edit(
         return "quotes a training or validation item (input or expected answer)"
     if content and mentions_any(content, boilerplate_needles(), min_len=MIN_QUOTE):
         return "repeats the optimizer prompt"
+    if content and SCAFFOLDING.search(content):
+        return "copies the listing of attempted tasks instead of stating a lesson"
     if edit.op == "add" and content and _norm(content) in _norm(skill.text):
         return "already in the skill"
     if edit.op != "delete":
