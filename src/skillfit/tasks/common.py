@@ -1,5 +1,6 @@
-"""Pieces every bundled single-turn task shares: option checks, seeded splits, package data,
-initial skills, and `SingleTurnTask` (splits + direct-chat rollout + scorer + manifest)."""
+"""Pieces the bundled tasks share: option checks, seeded splits, package data,
+initial skills, `FixedSplitsTask` (name, skill, splits, options, manifest) and `SingleTurnTask`
+(that plus a direct-chat rollout and its scorer)."""
 
 from __future__ import annotations
 
@@ -157,36 +158,29 @@ def initial_skill_text(family: str) -> str:
     return node.read_text(encoding="utf-8") if node.is_file() else ""
 
 
-# --- the task --------------------------------------------------------------------------------
+# --- the task ---------------------------------------------------------------------------------
 
 
-class SingleTurnTask:
-    """A task whose target answers each item in one chat turn, scored by `score`."""
+class FixedSplitsTask:
+    """What every bundled task holds: a name, a starting skill, fixed splits and the options
+    that made them. Subclasses add `rollout`."""
 
     def __init__(
         self,
         *,
         name: str,
         splits: Mapping[SplitName, Sequence[Item]],
-        score: ScoreFn,
-        instructions: str = ANSWER_INSTRUCTION,
         initial_skill: str = "",
         options: Mapping[str, Any] | None = None,
         seed: int = 0,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
     ) -> None:
         self._name = name
         self._splits: dict[SplitName, list[Item]] = {
             s: list(splits.get(s, ())) for s in SPLIT_NAMES
         }
-        self._score = score
-        self.instructions = instructions
         self._initial_skill = initial_skill
         self.options: dict[str, Any] = dict(options or {})
         self.seed = seed
-        self.max_tokens = max_tokens
-        self.temperature = temperature
         check_unique_ids(self.items(), name)
 
     @property
@@ -204,6 +198,42 @@ class SingleTurnTask:
         for split in SPLIT_NAMES:
             yield from self._splits[split]
 
+    def split_manifest(self) -> dict[str, Any]:
+        """What a run records to reproduce this task's data exactly: name, options, seed and
+        the item ids of every split (in order)."""
+        return {
+            "task": self._name,
+            "options": dict(self.options),
+            "seed": self.seed,
+            "sizes": {s: len(items) for s, items in self._splits.items()},
+            "splits": {s: [it.id for it in items] for s, items in self._splits.items()},
+        }
+
+
+class SingleTurnTask(FixedSplitsTask):
+    """A task whose target answers each item in one chat turn, scored by `score`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        splits: Mapping[SplitName, Sequence[Item]],
+        score: ScoreFn,
+        instructions: str = ANSWER_INSTRUCTION,
+        initial_skill: str = "",
+        options: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> None:
+        super().__init__(
+            name=name, splits=splits, initial_skill=initial_skill, options=options, seed=seed
+        )
+        self._score = score
+        self.instructions = instructions
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
     def score(self, item: Item, reply: str) -> tuple[str, Any]:
         """Score a raw reply to `item`: (extracted answer, Score)."""
         return self._score(item, reply)
@@ -219,14 +249,3 @@ class SingleTurnTask:
             temperature=self.temperature,
             sample=sample,
         )
-
-    def split_manifest(self) -> dict[str, Any]:
-        """What a run records to reproduce this task's data exactly: name, options, seed and
-        the item ids of every split (in order)."""
-        return {
-            "task": self._name,
-            "options": dict(self.options),
-            "seed": self.seed,
-            "sizes": {s: len(items) for s, items in self._splits.items()},
-            "splits": {s: [it.id for it in items] for s, items in self._splits.items()},
-        }

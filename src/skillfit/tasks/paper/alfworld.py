@@ -28,12 +28,13 @@ from typing import Any
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
-from skillfit.tasks.common import check_count, check_positive, check_seed
+from skillfit.tasks.common import FixedSplitsTask, check_positive, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     load_manifest,
     load_split_dir,
     missing_raw,
+    paper_splits,
     read_json,
     register_materializer,
     require_raw_dir,
@@ -271,7 +272,7 @@ def _admissible_text(step: GameStep) -> str:
     return "Available actions: " + ", ".join(step.admissible) if step.admissible else ""
 
 
-class AlfworldTask:
+class AlfworldTask(FixedSplitsTask):
     """Splits of game files; rollout = one episode of the target playing a game."""
 
     def __init__(
@@ -286,34 +287,14 @@ class AlfworldTask:
         temperature: float = 0.0,
         show_admissible: bool = True,
     ) -> None:
-        self._splits = {s: list(items) for s, items in splits.items()}
-        self.options = dict(options)
-        self.seed = seed
+        super().__init__(
+            name=NAME, splits=splits, initial_skill=INITIAL_SKILL, options=options, seed=seed
+        )
         self.max_steps = max_steps
         self.history_turns = history_turns
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.show_admissible = show_admissible
-
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def initial_skill(self) -> str:
-        return INITIAL_SKILL
-
-    def splits(self) -> dict[SplitName, list[Item]]:
-        return self._splits
-
-    def split_manifest(self) -> dict[str, Any]:
-        return {
-            "task": NAME,
-            "options": dict(self.options),
-            "seed": self.seed,
-            "sizes": {s: len(items) for s, items in self._splits.items()},
-            "splits": {s: [it.id for it in items] for s, items in self._splits.items()},
-        }
 
     def _system(self, skill: str) -> list[Message]:
         system = "\n\n".join(p.strip() for p in (skill, INSTRUCTIONS) if p.strip())
@@ -466,16 +447,10 @@ def make_task(
     """ALFWorld on the paper's splits; `n_*` keep the first n items of a split."""
     _textworld()  # fail at construction, with the install hint, when TextWorld is missing
     root = require_split_dir(NAME, split_dir)
-    items = load_items(root)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits, options = paper_splits(NAME, root, load_items(root), n_train, n_val, n_test)
     return AlfworldTask(
         splits,
-        options={"split_dir": str(root), "n_train": n_train, "n_val": n_val, "n_test": n_test},
+        options=options,
         seed=check_seed(NAME, seed),
         max_steps=check_positive(NAME, "max_steps", max_steps),
         history_turns=check_positive(NAME, "history_turns", history_turns),
@@ -539,8 +514,7 @@ def materialize(
         ]
         for s, rows in manifest.splits.items()
     }
-    write_split_dir(out_dir, splits)
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return write_split_dir(out_dir, splits)
 
 
 register_task(

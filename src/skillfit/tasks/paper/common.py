@@ -143,8 +143,33 @@ def cap_splits(
     return {s: list(items[s] if caps[s] is None else items[s][: caps[s]]) for s in SPLIT_NAMES}
 
 
-def write_split_dir(out_dir: Path, splits: Mapping[SplitName, Sequence[Mapping[str, Any]]]) -> None:
-    """Write `<out_dir>/<split>/items.json` atomically (temp file + rename)."""
+def paper_splits(
+    task: str,
+    split_dir: Path,
+    items: Mapping[SplitName, Sequence[Item]],
+    n_train: object = None,
+    n_val: object = None,
+    n_test: object = None,
+    **options: Any,
+) -> tuple[dict[SplitName, list[Item]], dict[str, Any]]:
+    """`cap_splits`, and the options a paper task records in its manifest: the split directory,
+    the caps, then the task's own `options`."""
+    splits = cap_splits(task, items, n_train, n_val, n_test)
+    recorded = {
+        "split_dir": str(split_dir),
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        **options,
+    }
+    return splits, recorded
+
+
+def write_split_dir(
+    out_dir: Path, splits: Mapping[SplitName, Sequence[Mapping[str, Any]]]
+) -> MaterializeResult:
+    """Write `<out_dir>/<split>/items.json` atomically (temp file + rename); returns the
+    folder and the size of each split."""
     for split, rows in splits.items():
         folder = out_dir / split
         folder.mkdir(parents=True, exist_ok=True)
@@ -152,6 +177,7 @@ def write_split_dir(out_dir: Path, splits: Mapping[SplitName, Sequence[Mapping[s
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(list(rows), f, ensure_ascii=False, indent=1)
         os.replace(tmp, folder / "items.json")
+    return MaterializeResult(out_dir, {s: len(rows) for s, rows in splits.items()})
 
 
 # ----------------------------------------------------------------------------- manifests
@@ -168,6 +194,10 @@ class Manifest:
     @property
     def source_url(self) -> str:
         return str(self.info.get("source_url", ""))
+
+    def select(self, rows: Mapping[str, dict[str, Any]]) -> dict[SplitName, list[dict[str, Any]]]:
+        """The manifest's splits filled in from `rows` (raw rows by id), in manifest order."""
+        return {s: [rows[row["id"]] for row in ids] for s, ids in self.splits.items()}
 
 
 def load_manifest(folder_name: str, manifest_dir: str | os.PathLike[str] | None = None) -> Manifest:

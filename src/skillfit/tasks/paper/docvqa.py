@@ -27,13 +27,13 @@ from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajector
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
-    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
     load_split_dir,
     missing_items,
     missing_raw,
+    paper_splits,
     register_materializer,
     require_raw_dir,
     require_split_dir,
@@ -249,22 +249,23 @@ def make_task(
     accepts images; `image_root` is where relative `image_path`s start (default: the split
     directory; the reference implementation's own split files need its repository root)."""
     root = require_split_dir(NAME, split_dir)
-    items = load_items(root, image_root)
-    splits = cap_splits(NAME, items, n_train, n_val, n_test)
+    splits, options = paper_splits(
+        NAME,
+        root,
+        load_items(root, image_root),
+        n_train,
+        n_val,
+        n_test,
+        image_root=image_root,
+        vision=vision,
+    )
     return DocVQATask(
         name=NAME,
         splits=splits,
         score=score_reply,
         instructions=INSTRUCTIONS,
         initial_skill=INITIAL_SKILL,
-        options={
-            "split_dir": str(root),
-            "image_root": image_root,
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "vision": vision,
-        },
+        options=options,
         seed=check_seed(NAME, seed),
         max_tokens=max_tokens,
         vision=vision,
@@ -333,9 +334,7 @@ def materialize(
     if missing:
         named = [f"questionId {q} (with its page image)" for q in missing]
         raise missing_items(NAME, raw, named, len(wanted), files, PUBLISHED)
-    splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
-    write_split_dir(out_dir, splits)
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return write_split_dir(out_dir, manifest.select(found))
 
 
 register_task(

@@ -24,12 +24,12 @@ from skillfit.tasks.base import Item, Score, SplitName, TaskDataError
 from skillfit.tasks.common import SingleTurnTask, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
-    cap_splits,
     find_raw_files,
     load_manifest,
     load_split_dir,
     missing_items,
     missing_raw,
+    paper_splits,
     read_json,
     register_materializer,
     require_raw_dir,
@@ -178,20 +178,16 @@ def make_task(
     root = require_split_dir(NAME, split_dir)
     seed = check_seed(NAME, seed)
     items = load_items(root, seed=seed, shuffle=shuffle_choices)
-    splits = cap_splits(NAME, items, n_train, n_val, n_test)
+    splits, options = paper_splits(
+        NAME, root, items, n_train, n_val, n_test, shuffle_choices=shuffle_choices
+    )
     return SingleTurnTask(
         name=NAME,
         splits=splits,
         score=score_reply,
         instructions=INSTRUCTIONS,
         initial_skill=INITIAL_SKILL,
-        options={
-            "split_dir": str(root),
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "shuffle_choices": shuffle_choices,
-        },
+        options=options,
         seed=seed,
         max_tokens=max_tokens,
     )
@@ -276,9 +272,7 @@ def materialize(
         raise missing_items(
             NAME, raw, [f"question {i}" for i in missing], len(wanted), scanned, PUBLISHED
         )
-    splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
-    write_split_dir(out_dir, splits)
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return write_split_dir(out_dir, manifest.select(found))
 
 
 register_task(

@@ -31,13 +31,13 @@ from skillfit.tasks.common import SingleTurnTask, check_count, check_positive, c
 from skillfit.tasks.harness.tool_agent import Tool, ToolError, describe_tools, run_tool_agent
 from skillfit.tasks.paper.common import (
     MaterializeResult,
-    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
     load_split_dir,
     missing_items,
     missing_raw,
+    paper_splits,
     register_materializer,
     require_raw_dir,
     require_split_dir,
@@ -376,23 +376,24 @@ def make_task(
     conversation under that size by eliding old tool results (the default fits the embedded
     model's 4,096-token window; None keeps everything)."""
     root = require_split_dir(NAME, split_dir)
-    items = load_items(root, docs_dir)
-    splits = cap_splits(NAME, items, n_train, n_val, n_test)
+    splits, options = paper_splits(
+        NAME,
+        root,
+        load_items(root, docs_dir),
+        n_train,
+        n_val,
+        n_test,
+        docs_dir=docs_dir,
+        max_steps=max_steps,
+        max_context_chars=max_context_chars,
+    )
     return OfficeQATask(
         name=NAME,
         splits=splits,
         score=score_reply,
         instructions=INSTRUCTIONS,
         initial_skill=INITIAL_SKILL,
-        options={
-            "split_dir": str(root),
-            "docs_dir": docs_dir,
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "max_steps": max_steps,
-            "max_context_chars": max_context_chars,
-        },
+        options=options,
         seed=check_seed(NAME, seed),
         max_tokens=check_positive(NAME, "max_tokens", max_tokens),
         max_steps=check_positive(NAME, "max_steps", max_steps),
@@ -470,9 +471,7 @@ def materialize(
             or _as_list(wanted[uid].get("source_docs")),
             "docs_dir": f"docs/{uid}",
         }
-    splits = {s: [rows_out[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
-    write_split_dir(out_dir, splits)
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return write_split_dir(out_dir, manifest.select(rows_out))
 
 
 register_task(

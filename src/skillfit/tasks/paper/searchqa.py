@@ -16,13 +16,13 @@ from skillfit.tasks.base import Item, Score, SplitName, TaskDataError
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_count, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
-    cap_splits,
     find_raw_files,
     iter_rows,
     load_manifest,
     load_split_dir,
     missing_items,
     missing_raw,
+    paper_splits,
     register_materializer,
     require_raw_dir,
     require_split_dir,
@@ -121,14 +121,14 @@ def make_task(
     root = require_split_dir(NAME, split_dir)
     check_count(NAME, "max_context_chars", max_context_chars)
     items = load_items(root, max_context_chars)
-    splits = cap_splits(NAME, items, n_train, n_val, n_test)
+    splits, options = paper_splits(NAME, root, items, n_train, n_val, n_test)
     return SingleTurnTask(
         name=NAME,
         splits=splits,
         score=score_reply,
         instructions=INSTRUCTIONS,
         initial_skill=INITIAL_SKILL,
-        options={"split_dir": str(root), "n_train": n_train, "n_val": n_val, "n_test": n_test},
+        options=options,
         seed=check_seed(NAME, seed),
         max_tokens=max_tokens,
     )
@@ -166,9 +166,7 @@ def materialize(
     missing = sorted(wanted - set(found))
     if missing:
         raise missing_items(NAME, raw, [f"key {k}" for k in missing], len(wanted), files, PUBLISHED)
-    splits = {s: [found[row["id"]] for row in rows] for s, rows in manifest.splits.items()}
-    write_split_dir(out_dir, splits)
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return write_split_dir(out_dir, manifest.select(found))
 
 
 register_task(

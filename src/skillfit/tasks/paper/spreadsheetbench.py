@@ -39,7 +39,7 @@ from openpyxl.utils.datetime import to_excel
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
-from skillfit.tasks.common import check_count, check_positive, check_seed
+from skillfit.tasks.common import FixedSplitsTask, check_positive, check_seed
 from skillfit.tasks.harness.direct import build_messages
 from skillfit.tasks.paper.common import (
     MaterializeResult,
@@ -47,6 +47,7 @@ from skillfit.tasks.paper.common import (
     load_manifest,
     load_split_dir,
     missing_raw,
+    paper_splits,
     read_json,
     register_materializer,
     require_raw_dir,
@@ -397,7 +398,7 @@ def load_items(split_dir: str | os.PathLike[str]) -> dict[SplitName, list[Item]]
 # ----------------------------------------------------------------------------- the task
 
 
-class SpreadsheetBenchTask:
+class SpreadsheetBenchTask(FixedSplitsTask):
     """Splits from a split directory; rollout = one code reply run on every test case."""
 
     def __init__(
@@ -413,35 +414,15 @@ class SpreadsheetBenchTask:
         preview_rows: int = 10,
         max_attempts: int = 1,
     ) -> None:
-        self._splits = {s: list(items) for s, items in splits.items()}
-        self.options = dict(options)
-        self.seed = seed
+        super().__init__(
+            name=NAME, splits=splits, initial_skill=INITIAL_SKILL, options=options, seed=seed
+        )
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.preview_rows = preview_rows
         self.max_attempts = max_attempts
-
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def initial_skill(self) -> str:
-        return INITIAL_SKILL
-
-    def splits(self) -> dict[SplitName, list[Item]]:
-        return self._splits
-
-    def split_manifest(self) -> dict[str, Any]:
-        return {
-            "task": NAME,
-            "options": dict(self.options),
-            "seed": self.seed,
-            "sizes": {s: len(items) for s, items in self._splits.items()},
-            "splits": {s: [it.id for it in items] for s, items in self._splits.items()},
-        }
 
     def user_message(self, item: Item) -> str:
         first = Path(item.target["cases"][0]["input"])
@@ -617,16 +598,10 @@ def make_task(
 ) -> SpreadsheetBenchTask:
     """SpreadsheetBench on the paper's splits; `n_*` keep the first n items of a split."""
     root = require_split_dir(NAME, split_dir)
-    items = load_items(root)
-    sizes = {
-        "train": check_count(NAME, "n_train", n_train),
-        "val": check_count(NAME, "n_val", n_val),
-        "test": check_count(NAME, "n_test", n_test),
-    }
-    splits = {s: items[s][: sizes[s]] if sizes[s] is not None else items[s] for s in items}
+    splits, options = paper_splits(NAME, root, load_items(root), n_train, n_val, n_test)
     return SpreadsheetBenchTask(
         splits,
-        options={"split_dir": str(root), "n_train": n_train, "n_val": n_val, "n_test": n_test},
+        options=options,
         seed=check_seed(NAME, seed),
         max_tokens=check_positive(NAME, "max_tokens", max_tokens),
         timeout_s=check_positive(NAME, "timeout_s", timeout_s),
@@ -707,9 +682,9 @@ def materialize(
             if dest.exists():
                 shutil.rmtree(dest)
             shutil.copytree(src, dest)
-    write_split_dir(out_dir, splits)
+    result = write_split_dir(out_dir, splits)
     load_items(out_dir)  # fail now, not at training time, if the release rows are malformed
-    return MaterializeResult(out_dir, {s: len(r) for s, r in splits.items()})
+    return result
 
 
 __all__ = [
