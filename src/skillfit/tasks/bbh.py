@@ -19,14 +19,10 @@ from skillfit.tasks.base import Item, Score, TaskDataError
 from skillfit.tasks.common import (
     SingleTurnTask,
     TaskOptionError,
-    check_positive,
-    check_seed,
-    check_temperature,
     data_file,
     dedupe_by_input,
     initial_skill_text,
-    resolve_sizes,
-    split_items,
+    seeded_task,
 )
 from skillfit.tasks.registry import register_task
 from skillfit.tasks.scoring import (
@@ -164,39 +160,6 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
 # --- factories -------------------------------------------------------------------------------
 
 
-def _make(
-    name: str,
-    subtasks: Sequence[str],
-    *,
-    n_train: int | None,
-    n_val: int | None,
-    n_test: int | None,
-    seed: int,
-    max_tokens: int,
-    temperature: float,
-    options: dict[str, Any],
-) -> SingleTurnTask:
-    seed = check_seed(name, seed)
-    max_tokens = check_positive(name, "max_tokens", max_tokens)
-    temperature = check_temperature(name, temperature)
-    splits: dict[str, list[Item]] = {"train": [], "val": [], "test": []}
-    for sub in subtasks:
-        pool = usable_items(sub)
-        sizes = resolve_sizes(f"bbh/{sub}", len(pool), n_train, n_val, n_test)
-        for split, items in split_items(pool, sizes, seed, salt=sub).items():
-            splits[split].extend(items)
-    return SingleTurnTask(
-        name=name,
-        splits=splits,  # type: ignore[arg-type]
-        score=score_reply,
-        initial_skill=initial_skill_text("bbh"),
-        options=options,
-        seed=seed,
-        max_tokens=max_tokens,
-        temperature=temperature,
-    )
-
-
 def make_bbh_task(
     task: str,
     *,
@@ -208,15 +171,19 @@ def make_bbh_task(
     temperature: float = 0.0,
 ) -> SingleTurnTask:
     """One BBH task. Sizes default to 40 / 20 / 60 (scaled down for a small task)."""
-    options = {
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "seed": seed,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-    }
-    return _make(f"bbh/{task}", [task], options=options, **options)  # type: ignore[arg-type]
+    name = f"bbh/{task}"
+    return seeded_task(
+        name,
+        {name: usable_items(task)},
+        score=score_reply,
+        initial_skill=initial_skill_text("bbh"),
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        seed=seed,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
 
 
 def make_bbh_mix(
@@ -244,15 +211,19 @@ def make_bbh_mix(
             f"bbh: unknown subtask(s) {', '.join(unknown) or '(none given)'}; "
             f"choose from: {', '.join(BBH_TASKS)}"
         )
-    options = {
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "seed": seed,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-    }
-    return _make("bbh", chosen, options={"tasks": chosen, **options}, **options)  # type: ignore[arg-type]
+    return seeded_task(
+        "bbh",
+        {f"bbh/{t}": usable_items(t) for t in chosen},
+        score=score_reply,
+        initial_skill=initial_skill_text("bbh"),
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        seed=seed,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        options={"tasks": chosen},
+    )
 
 
 register_task(

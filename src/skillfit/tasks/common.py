@@ -249,3 +249,50 @@ class SingleTurnTask(FixedSplitsTask):
             temperature=self.temperature,
             sample=sample,
         )
+
+
+def seeded_task(
+    name: str,
+    pools: Mapping[str, Sequence[Item]],
+    *,
+    score: ScoreFn,
+    initial_skill: str,
+    n_train: int | None,
+    n_val: int | None,
+    n_test: int | None,
+    seed: int,
+    max_tokens: int,
+    temperature: float,
+    options: Mapping[str, Any] | None = None,
+) -> SingleTurnTask:
+    """A single-turn task whose splits are drawn by `seed` from each pool: `pools` maps a pool's
+    own task name ("gsm8k", "bbh/snarks") to its items; sizes apply per pool, and the shuffle is
+    salted with the last part of the pool's name. Records `options` then the common ones."""
+    recorded = {
+        **(options or {}),
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "seed": seed,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    seed = check_seed(name, seed)
+    max_tokens = check_positive(name, "max_tokens", max_tokens)
+    temperature = check_temperature(name, temperature)
+    splits: dict[SplitName, list[Item]] = {s: [] for s in SPLIT_NAMES}
+    for pool_name, pool in pools.items():
+        sizes = resolve_sizes(pool_name, len(pool), n_train, n_val, n_test)
+        salt = pool_name.rpartition("/")[2]
+        for split, items in split_items(pool, sizes, seed, salt=salt).items():
+            splits[split].extend(items)
+    return SingleTurnTask(
+        name=name,
+        splits=splits,
+        score=score,
+        initial_skill=initial_skill,
+        options=recorded,
+        seed=seed,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )

@@ -12,14 +12,10 @@ from functools import lru_cache
 from skillfit.tasks.base import Item, Score, TaskDataError
 from skillfit.tasks.common import (
     SingleTurnTask,
-    check_positive,
-    check_seed,
-    check_temperature,
     data_file,
     dedupe_by_input,
     initial_skill_text,
-    resolve_sizes,
-    split_items,
+    seeded_task,
 )
 from skillfit.tasks.registry import register_task
 from skillfit.tasks.scoring import binary_score, extract_answer, numeric_match, parse_number
@@ -98,24 +94,15 @@ def make_gsm8k(
     temperature: float = 0.0,
 ) -> SingleTurnTask:
     """GSM8K from the release's train file. Sizes default to 40 / 20 / 60."""
-    name = "gsm8k"
-    pool = load_items()
-    sizes = resolve_sizes(name, len(pool), n_train, n_val, n_test)
-    seed = check_seed(name, seed)
-    return SingleTurnTask(
-        name=name,
-        splits=split_items(pool, sizes, seed, salt=name),
+    return seeded_task(
+        "gsm8k",
+        {"gsm8k": load_items()},
         score=score_reply,
         initial_skill=initial_skill_text("gsm8k"),
-        options={
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "seed": seed,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-        },
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
         seed=seed,
-        max_tokens=check_positive(name, "max_tokens", max_tokens),
-        temperature=check_temperature(name, temperature),
+        max_tokens=max_tokens,
+        temperature=temperature,
     )
