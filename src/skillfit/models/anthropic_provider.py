@@ -14,28 +14,9 @@ from typing import Any
 
 import anthropic
 
-from skillfit.models.base import InfraError, Message, Reply, ResponseFormat, Usage
-from skillfit.models.retry import TransientError
-from skillfit.models.schema import json_schema, schema_name, validate
-
-
-def translate_error(name: str, exc: Exception) -> InfraError:
-    if isinstance(exc, anthropic.APITimeoutError):
-        return TransientError(f"{name}: request timed out")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return TransientError(f"{name}: cannot reach the server ({exc.__cause__ or exc})")
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        if status in (408, 409, 429) or status >= 500:
-            retry_after = None
-            try:
-                value = exc.response.headers.get("retry-after")
-                retry_after = float(value) if value else None
-            except (ValueError, AttributeError):
-                pass
-            return TransientError(f"{name}: HTTP {status}", retry_after=retry_after)
-        return InfraError(f"{name}: HTTP {status}: {exc.message}")
-    return InfraError(f"{name}: {type(exc).__name__}: {exc}")
+from skillfit.models.base import Message, Reply, ResponseFormat, Usage
+from skillfit.models.schema import json_schema, schema_name
+from skillfit.models.sdk import make_reply, translate_error
 
 
 class AnthropicChatModel:
@@ -87,7 +68,7 @@ class AnthropicChatModel:
         try:
             message = self.client.messages.create(**body, timeout=self.timeout)
         except anthropic.AnthropicError as exc:
-            raise translate_error(self._name, exc) from exc
+            raise translate_error(self._name, exc, anthropic) from exc
         text = ""
         for block in message.content:
             if tool is not None and block.type == "tool_use" and block.name == tool:
@@ -105,16 +86,11 @@ class AnthropicChatModel:
             completion_tokens=u.output_tokens or 0,
             cached_tokens=u.cache_read_input_tokens or 0,
         )
-        parsed = (
-            validate(text, response_format, finish_reason=finish)
-            if response_format is not None
-            else None
-        )
-        return Reply(
-            text=text,
-            usage=usage,
-            latency=time.perf_counter() - start,
-            model=self._name,
+        return make_reply(
+            self._name,
+            text,
+            usage,
+            start=start,
             finish_reason=finish,
-            parsed=parsed,
+            response_format=response_format,
         )

@@ -1,8 +1,8 @@
 """The OpenAI chat-completions provider: OpenAI, Azure OpenAI, any compatible server, and the
 embedded local server (which speaks the same API on 127.0.0.1).
 
-SDK failures are translated here: rate limits, 5xx, timeouts and connection errors become
-`TransientError` (retried by the stack), other API errors `InfraError`.
+SDK failures are translated by `sdk.translate_error`: rate limits, 5xx, timeouts and connection
+errors become `TransientError` (retried by the stack), other API errors `InfraError`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 import openai
 
-from skillfit.models.base import InfraError, Message, Reply, ResponseFormat, Usage
+from skillfit.models.base import Message, Reply, ResponseFormat, Usage
 from skillfit.models.retry import TransientError
-from skillfit.models.schema import is_pydantic, json_schema, schema_name, validate
+from skillfit.models.schema import is_pydantic, json_schema, schema_name
+from skillfit.models.sdk import make_reply, translate_error
 
 
 def _strict_schema(response_format: ResponseFormat) -> tuple[dict[str, Any], bool]:
@@ -29,28 +30,6 @@ def _strict_schema(response_format: ResponseFormat) -> tuple[dict[str, Any], boo
         except Exception:  # a schema the converter cannot make strict: best effort instead
             return json_schema(response_format), False
     return json_schema(response_format), False
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    try:
-        value = exc.response.headers.get("retry-after")
-        return float(value) if value else None
-    except (ValueError, AttributeError):
-        return None
-
-
-def translate_error(name: str, exc: Exception) -> InfraError:
-    """Map an OpenAI SDK exception to the model layer's errors."""
-    if isinstance(exc, openai.APITimeoutError):
-        return TransientError(f"{name}: request timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return TransientError(f"{name}: cannot reach the server ({exc.__cause__ or exc})")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429 or status == 408 or status == 409 or status >= 500:
-            return TransientError(f"{name}: HTTP {status}", retry_after=_retry_after(exc))
-        return InfraError(f"{name}: HTTP {status}: {exc.message}")
-    return InfraError(f"{name}: {type(exc).__name__}: {exc}")
 
 
 class OpenAIChatModel:
@@ -130,9 +109,9 @@ class OpenAIChatModel:
                 self._send_temperature = False  # the model only accepts its default
                 body = {k: v for k, v in body.items() if k != "temperature"}
                 return self._create(body, timeout)
-            raise translate_error(self._name, exc) from exc
+            raise translate_error(self._name, exc, openai) from exc
         except openai.OpenAIError as exc:
-            raise translate_error(self._name, exc) from exc
+            raise translate_error(self._name, exc, openai) from exc
 
     def complete(
         self,
@@ -158,16 +137,11 @@ class OpenAIChatModel:
                 completion_tokens=completion.usage.completion_tokens or 0,
                 cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
             )
-        parsed = (
-            validate(text, response_format, finish_reason=choice.finish_reason or "stop")
-            if response_format is not None
-            else None
-        )
-        return Reply(
-            text=text,
-            usage=usage,
-            latency=time.perf_counter() - start,
-            model=self._name,
+        return make_reply(
+            self._name,
+            text,
+            usage,
+            start=start,
             finish_reason=choice.finish_reason or "stop",
-            parsed=parsed,
+            response_format=response_format,
         )

@@ -1,0 +1,62 @@
+"""What the HTTP providers share: SDK exceptions as the model layer's errors, and the Reply.
+
+The OpenAI and Anthropic SDKs are generated from one template, so their exception classes have
+the same names and fields; the SDK module is passed in, so neither is imported here."""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+
+from skillfit.models.base import InfraError, Reply, ResponseFormat, Usage
+from skillfit.models.retry import TransientError
+from skillfit.models.schema import validate
+
+
+def _retry_after(exc: Exception) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")  # type: ignore[attr-defined]
+        return float(value) if value else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def translate_error(name: str, exc: Exception, sdk: ModuleType) -> InfraError:
+    """Map an exception of `sdk` (the `openai` or `anthropic` module): timeouts, connection
+    errors, 408/409/429 and 5xx become `TransientError` (retried), the rest `InfraError`."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return TransientError(f"{name}: request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return TransientError(f"{name}: cannot reach the server ({exc.__cause__ or exc})")
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        if status in (408, 409, 429) or status >= 500:
+            return TransientError(f"{name}: HTTP {status}", retry_after=_retry_after(exc))
+        return InfraError(f"{name}: HTTP {status}: {exc.message}")
+    return InfraError(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def make_reply(
+    name: str,
+    text: str,
+    usage: Usage,
+    *,
+    start: float,
+    finish_reason: str,
+    response_format: ResponseFormat | None,
+) -> Reply:
+    """The Reply to a request sent at `start` (perf_counter), validated when a schema was
+    asked for."""
+    parsed = (
+        validate(text, response_format, finish_reason=finish_reason)
+        if response_format is not None
+        else None
+    )
+    return Reply(
+        text=text,
+        usage=usage,
+        latency=time.perf_counter() - start,
+        model=name,
+        finish_reason=finish_reason,
+        parsed=parsed,
+    )
