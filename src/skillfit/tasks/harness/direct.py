@@ -17,10 +17,16 @@ from skillfit.tasks.base import Item, Score, Trajectory
 ScoreFn = Callable[[Item, str], tuple[str, Score]]
 
 
+def system_text(skill: str, instructions: str) -> str:
+    """The system message of every task: the skill first, then the task's fixed instructions
+    (an empty part is left out)."""
+    return "\n\n".join(part.strip() for part in (skill, instructions) if part.strip())
+
+
 def build_messages(skill: str, instructions: str, user: str) -> list[Message]:
-    """[system: skill, then instructions; user: item input]. An empty system part is left out,
-    and no system message is sent when both are empty."""
-    system = "\n\n".join(part.strip() for part in (skill, instructions) if part.strip())
+    """[system: skill, then instructions; user: item input]. No system message is sent when
+    both are empty."""
+    system = system_text(skill, instructions)
     messages: list[Message] = []
     if system:
         messages.append({"role": "system", "content": system})

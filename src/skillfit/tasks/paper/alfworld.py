@@ -29,6 +29,7 @@ from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import FixedSplitsTask, check_positive, check_seed
+from skillfit.tasks.harness.direct import system_text
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     load_manifest,
@@ -297,8 +298,7 @@ class AlfworldTask(FixedSplitsTask):
         self.show_admissible = show_admissible
 
     def _system(self, skill: str) -> list[Message]:
-        system = "\n\n".join(p.strip() for p in (skill, INSTRUCTIONS) if p.strip())
-        return [{"role": "system", "content": system}]
+        return [{"role": "system", "content": system_text(skill, INSTRUCTIONS)}]
 
     def _request(self, skill: str, turns: list[Message], current: GameStep) -> list[Message]:
         """System, the first observation (the task), the latest turns, and the current

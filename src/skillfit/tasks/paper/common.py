@@ -334,6 +334,17 @@ def token_f1(pred_tokens: Sequence[str], gold_tokens: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def f1_feedback(em: int, f1: float, expected: str, given: str) -> list[str]:
+    """The opening sentences of an exact-match / token-F1 task's feedback: verdict, `expected`
+    (a whole sentence), what was given, and the F1."""
+    return [
+        "Correct." if em else ("Partly right." if f1 > 0 else "Wrong."),
+        expected,
+        f"Given: {given!r}." if given else "Given: nothing.",
+        f"Token F1 {f1:.2f}.",
+    ]
+
+
 # ----------------------------------------------------------------------------- task options
 
 

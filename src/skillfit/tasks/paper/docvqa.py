@@ -25,6 +25,7 @@ from rapidfuzz.distance import Levenshtein
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_seed
+from skillfit.tasks.harness.direct import system_text
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     find_raw_files,
@@ -157,7 +158,7 @@ class DocVQATask(SingleTurnTask):
                 "model does take images."
             )
         image = Path(item.meta["image_path"])
-        system = "\n\n".join(p.strip() for p in (skill, self.instructions) if p.strip())
+        system = system_text(skill, self.instructions)
         # `Message.content` is typed as text: the provider receives the content-part list as is,
         # and the recorded copy carries a placeholder instead of the base64 payload.
         parts = [{"type": "text", "text": item.input}, image_part(image, model.name)]

@@ -28,9 +28,11 @@ from typing import Any
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import SingleTurnTask, check_count, check_positive, check_seed
+from skillfit.tasks.harness.direct import system_text
 from skillfit.tasks.harness.tool_agent import Tool, ToolError, describe_tools, run_tool_agent
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    f1_feedback,
     find_raw_files,
     iter_rows,
     load_manifest,
@@ -221,12 +223,7 @@ def score_answer(prediction: str, gold: str) -> tuple[int, float]:
 def score_reply(item: Item, reply: str) -> tuple[str, Score]:
     answer = reply.strip()
     em, f1 = score_answer(answer, str(item.target))
-    parts = [
-        "Correct." if em else ("Partly right." if f1 > 0 else "Wrong."),
-        f"Expected: {str(item.target)!r}.",
-        f"Given: {answer!r}." if answer else "Given: nothing.",
-        f"Token F1 {f1:.2f}.",
-    ]
+    parts = f1_feedback(em, f1, f"Expected: {str(item.target)!r}.", answer)
     return answer, Score(hard=em, soft=f1, feedback=" ".join(parts))
 
 
@@ -246,7 +243,7 @@ class OfficeQATask(SingleTurnTask):
     def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
         tools = folder_tools(item.meta["docs_dir"])
         instructions = f"{self.instructions}\n\n{describe_tools(tools)}"
-        system = "\n\n".join(p.strip() for p in (skill, instructions) if p.strip())
+        system = system_text(skill, instructions)
         start = time.perf_counter()
         run = run_tool_agent(
             model,

@@ -16,6 +16,7 @@ from skillfit.tasks.base import Item, Score, SplitName, TaskDataError
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_count, check_seed
 from skillfit.tasks.paper.common import (
     MaterializeResult,
+    f1_feedback,
     find_raw_files,
     iter_rows,
     load_manifest,
@@ -62,12 +63,7 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
     extraction = extract_answer(reply)
     golds: list[str] = list(item.target)
     em, f1 = score_answer(extraction.answer, golds)
-    parts = [
-        "Correct." if em else ("Partly right." if f1 > 0 else "Wrong."),
-        f"Expected one of: {golds[:5]!r}.",
-        f"Given: {extraction.answer!r}." if extraction.answer else "Given: nothing.",
-        f"Token F1 {f1:.2f}.",
-    ]
+    parts = f1_feedback(em, f1, f"Expected one of: {golds[:5]!r}.", extraction.answer)
     if not em and f1 > 0:
         parts.append(
             "The answer overlaps the expected one but is not exactly it (extra or missing words)."
