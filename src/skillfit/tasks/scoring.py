@@ -20,6 +20,7 @@ import math
 import re
 import string
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skillfit.tasks.base import Score
@@ -172,16 +173,21 @@ def _f1_tokens(text: str) -> list[str]:
     return _ARTICLES.sub(" ", text).split()
 
 
-def token_f1(prediction: str, target: str) -> float:
-    """SQuAD-style token F1 (lower-cased, punctuation and articles removed)."""
-    pred, gold = _f1_tokens(prediction), _f1_tokens(target)
+def f1_overlap(pred: Sequence[str], gold: Sequence[str]) -> float:
+    """F1 of the token overlap of two already normalized token lists (1.0 when both are
+    empty)."""
     if not pred or not gold:
-        return float(pred == gold)
+        return float(list(pred) == list(gold))
     common = sum((Counter(pred) & Counter(gold)).values())
     if common == 0:
         return 0.0
     precision, recall = common / len(pred), common / len(gold)
     return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, target: str) -> float:
+    """SQuAD-style token F1 (lower-cased, punctuation and articles removed)."""
+    return f1_overlap(_f1_tokens(prediction), _f1_tokens(target))
 
 
 # --- feedback --------------------------------------------------------------------------------

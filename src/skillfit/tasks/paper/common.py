@@ -15,7 +15,6 @@ import os
 import re
 import string
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,18 +319,6 @@ def squad_normalize(text: str) -> str:
     text = "".join(ch for ch in text if ch not in set(string.punctuation))
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
-
-
-def token_f1(pred_tokens: Sequence[str], gold_tokens: Sequence[str]) -> float:
-    if not pred_tokens or not gold_tokens:
-        return float(list(pred_tokens) == list(gold_tokens))
-    common = Counter(pred_tokens) & Counter(gold_tokens)
-    overlap = sum(common.values())
-    if overlap == 0:
-        return 0.0
-    precision = overlap / len(pred_tokens)
-    recall = overlap / len(gold_tokens)
-    return 2 * precision * recall / (precision + recall)
 
 
 def f1_feedback(em: int, f1: float, expected: str, given: str) -> list[str]:

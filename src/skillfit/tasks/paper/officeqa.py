@@ -43,10 +43,10 @@ from skillfit.tasks.paper.common import (
     register_materializer,
     require_raw_dir,
     require_split_dir,
-    token_f1,
     write_split_dir,
 )
 from skillfit.tasks.registry import register_task
+from skillfit.tasks.scoring import f1_overlap
 
 NAME = "officeqa"
 MANIFEST = "officeqa_id_split"
@@ -216,7 +216,7 @@ def score_answer(prediction: str, gold: str) -> tuple[int, float]:
     if not em:
         a, b = _number(pred), _number(want)
         em = a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(b))
-    f1 = 1.0 if em else token_f1(pred.split(), want.split())
+    f1 = 1.0 if em else f1_overlap(pred.split(), want.split())
     return int(em), f1
 
 

@@ -28,11 +28,10 @@ from skillfit.tasks.paper.common import (
     require_raw_dir,
     require_split_dir,
     squad_normalize,
-    token_f1,
     write_split_dir,
 )
 from skillfit.tasks.registry import register_task
-from skillfit.tasks.scoring import extract_answer, format_note
+from skillfit.tasks.scoring import extract_answer, f1_overlap, format_note
 
 NAME = "searchqa"
 MANIFEST = "searchqa_id_split"
@@ -55,7 +54,7 @@ def score_answer(answer: str, golds: list[str]) -> tuple[int, float]:
     """(exact match, F1), each the best over the gold answers."""
     norm = squad_normalize(answer)
     em = int(any(norm == squad_normalize(g) for g in golds))
-    f1 = max((token_f1(norm.split(), squad_normalize(g).split()) for g in golds), default=0.0)
+    f1 = max((f1_overlap(norm.split(), squad_normalize(g).split()) for g in golds), default=0.0)
     return em, f1
 
 
