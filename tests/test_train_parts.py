@@ -242,3 +242,21 @@ def test_a_replace_naming_its_section_by_heading_is_addressed_to_it() -> None:
     assert address_by_heading(unknown, SKILL.section_ids) == unknown
     add = Edit(op="add", content="## Method\nx")
     assert address_by_heading(add, SKILL.section_ids) == add
+
+
+def test_reflection_names_the_feedback_shared_by_failures() -> None:
+    from skillfit.tasks.base import Score, Trajectory
+    from skillfit.train.reflect import common_feedback, reflection_messages
+
+    def failure(i: int, feedback: str) -> tuple[Item, Trajectory]:
+        item = Item(f"i{i}", f"question {i}", "Yes")
+        return item, Trajectory(f"i{i}", [], answer="Ann lies.", score=Score(0, 0.0, feedback))
+
+    batch = [
+        failure(1, "Wrong. Expected: 'Yes'. Given: 'Ann lies.'. The answer should be yes or no."),
+        failure(2, "Wrong. Expected: 'No'. Given: 'Bo lies.'. The answer should be yes or no."),
+        failure(3, "Wrong. The reply was cut off."),
+    ]
+    assert common_feedback(batch) == ["- (2 tasks) The answer should be yes or no."]
+    user = reflection_messages(Skill.parse(""), batch, max_edits=2, buffer=[], meta_skill="")[1]
+    assert "(2 tasks) The answer should be yes or no." in user["content"]

@@ -5,6 +5,8 @@ the step goes on with the others."""
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +87,20 @@ def make_minibatches(examples: Sequence[Example], size: int) -> list[list[Exampl
     return batches
 
 
+def common_feedback(batch: Sequence[Example], top: int = 3) -> list[str]:
+    """The feedback sentences shared by two or more of the batch's failures, most frequent
+    first. Sentences quoting an item's own answer (they contain quotes) are left out: what
+    recurs across items is the lesson, which a small optimizer misses among the details."""
+    counts: Counter[str] = Counter()
+    for _, tr in batch:
+        if tr.score is None or tr.score.hard:
+            continue
+        sentences = re.split(r"(?<=[.!?])\s+", tr.score.feedback.strip())
+        # A verdict word ("Wrong.") is no lesson; a quoted answer is specific to its item.
+        counts.update({s for s in sentences if len(s.split()) >= 3 and not re.search(r"['\"]", s)})
+    return [f"- ({n} tasks) {s}" for s, n in counts.most_common(top) if n >= 2]
+
+
 def reflection_messages(
     skill: Skill,
     batch: Sequence[Example],
@@ -107,6 +123,9 @@ def reflection_messages(
     if wrong:
         # Small models see a pattern better in a short list next to the question.
         parts.append("# In short\n" + "\n".join(wrong))
+    common = common_feedback(batch)
+    if common:
+        parts.append("# What the feedback says most often\n" + "\n".join(common))
     k = per_reply(max_edits)
     parts.append(
         f"Propose at most {k} {'edit' if k == 1 else 'different edits'}. Reply with JSON only."
