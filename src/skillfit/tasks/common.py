@@ -1,5 +1,5 @@
-"""Pieces the bundled tasks share: option checks, seeded splits, package data,
-initial skills, `FixedSplitsTask` (name, skill, splits, options, manifest) and `SingleTurnTask`
+"""Pieces the bundled tasks share: option checks, seeded splits, package data, initial skills,
+`FixedSplitsTask` (name, skill, splits, options, manifest) and `SingleTurnTask`
 (that plus a direct-chat rollout and its scorer)."""
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def initial_skill_text(family: str) -> str:
     return node.read_text(encoding="utf-8") if node.is_file() else ""
 
 
-# --- the task ---------------------------------------------------------------------------------
+# --- the task --------------------------------------------------------------------------------
 
 
 class FixedSplitsTask:

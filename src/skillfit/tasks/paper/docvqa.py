@@ -250,15 +250,9 @@ def make_task(
     accepts images; `image_root` is where relative `image_path`s start (default: the split
     directory; the reference implementation's own split files need its repository root)."""
     root = require_split_dir(NAME, split_dir)
+    items = load_items(root, image_root)
     splits, options = paper_splits(
-        NAME,
-        root,
-        load_items(root, image_root),
-        n_train,
-        n_val,
-        n_test,
-        image_root=image_root,
-        vision=vision,
+        NAME, root, items, n_train, n_val, n_test, image_root=image_root, vision=vision
     )
     return DocVQATask(
         name=NAME,
