@@ -5,15 +5,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from skillfit.skill import Edit
+from skillfit.train.merge import similar
 from skillfit.train.prompting import render_edit
 from skillfit.train.state import BufferEntry
+
+
+def _edit(entry: BufferEntry) -> Edit | None:
+    try:
+        return Edit(**entry.edit)
+    except (TypeError, ValidationError):
+        return None
 
 
 def push(
     buffer: Sequence[BufferEntry], entries: Sequence[BufferEntry], max_items: int
 ) -> list[BufferEntry]:
-    """The buffer with `entries` appended, keeping the most recent `max_items`."""
-    out = [*buffer, *entries]
+    """The buffer with `entries` appended, keeping the most recent `max_items`. An entry whose
+    edit is `similar` (merge.similar) to one already held replaces it: the newer verdict is
+    the one that counts, and one edit listed twice would crowd out the others."""
+    out = list(buffer)
+    for entry in entries:
+        new = _edit(entry)
+        if new is not None:
+            out = [e for e in out if (old := _edit(e)) is None or not similar(old, new)]
+        out.append(entry)
     return out[-max_items:] if max_items > 0 else []
 
 

@@ -4,18 +4,36 @@
   attempted tasks (a small model parrots both);
 - edits quoting a training or validation item's input or expected answer (that is memorising
   the data, and the val gate would reward it for the wrong reason);
+- edits copying the scorer's feedback ("The reply hit the 64-token limit and was cut off.",
+  "Expected: 'No'. Given: 'Yes'.") instead of drawing a lesson from it;
+- edits that talk about the skill document ("Follow the guide", "before adding a new
+  section...", "(val score change +0.00)") instead of the task;
+- edits that repeat a line: the same line twice in the edit, or a line (or a reordering of
+  its words) already in the skill;
 - edits that would push the skill past its token budget.
+
+The feedback check needs the feedback the optimizer saw; the caller passes it as needles::
+
+    fb = feedback_needles(trajectories)  # the rollouts shown to the optimizer
+    kept, rejected = guard(proposals, skill, needles=..., max_tokens=..., feedback=fb)
+
+Without `feedback` only the fixed scorer and harness phrases are refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz import fuzz, utils
+
 from skillfit.skill import Edit, Skill, mentions_any
-from skillfit.tasks.base import Item
+from skillfit.tasks.base import Item, Trajectory
+from skillfit.tasks.scoring import Extraction, format_note
 from skillfit.train.merge import similar
 from skillfit.train.prompting import boilerplate_needles, render_target
 
@@ -24,9 +42,68 @@ SHINGLE = 6  # words in a row taken from one item that count as quoting it
 # The labels of the reflection prompt's task listing (see prompting.render_example). An edit
 # carrying them copied the evidence into the skill instead of drawing a lesson from it.
 SCAFFOLDING = re.compile(
-    r"\b(?:task|question) \d+ \((?:right|wrong)\)|^\W*model answer:|\bgiven: '|^\W*feedback: ",
+    r"\b(?:task|question) \d+ \((?:right|wrong)\)|^\W*model answer:|^\W*feedback: ",
     re.IGNORECASE | re.MULTILINE,
 )
+# What every scorer's feedback looks like, whatever the item: the "Expected: ..." and
+# "Given: ..." labels (scoring.feedback, the paper tasks) and the harness's token-limit note.
+FEEDBACK_LABELS = re.compile(
+    r"^\W*(?:expected|given)(?: one of)?:"
+    r"|\b(?:expected|given)(?: one of)?: *(?:['\"\[]|nothing\b)"
+    r"|\breply hit the \d+-token limit\b"
+    r"|\bno ['\"]?answer:['\"]? line found\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Sentences the scorers and harnesses write whatever the item (the "N" of the token limit
+# varies, so the sentence's fixed tail is the needle).
+FEEDBACK_PHRASES: tuple[str, ...] = (
+    "-token limit and was cut off",
+    "no 'answer:' line found",
+    *(
+        format_note(Extraction("", m))
+        for m in ("boxed", "answer_is", "whole_reply", "last_line", "empty")
+    ),
+)
+# Text about the document being edited rather than the task: the optimizer's prompts call the
+# skill "the guide" and speak of sections, edits and the validation score; a small optimizer
+# writes rules about those. Kept narrow so that task words pass ("add the tip to the bill",
+# "track your heading", "each section of the report", "adding the rules of each game", "the
+# players' skill ratings").
+_EDIT_VERB = (
+    r"(?:add|adding|added|delete|deleting|deleted|replace|replacing|replaced|edit|editing"
+    r"|edited|update|updating|updated|remove|removing|removed|insert|inserting|rewrite"
+    r"|rewriting|append|appending)"
+)
+_DETERMINER = (
+    r"(?:a|an|the|this|that|these|those|new|old|previous|next|another|more|any|each|every"
+    r"|one|extra|your|its)"
+)
+META_TEXT = re.compile(
+    r"\b(?:this|the|our|that|your) guide\b"
+    r"|\bskills? (?:document|file|text)\b"
+    r"|\b(?:in|to|into|from|of|update|edit|improve|extend|follow) (?:this|the|your) skills?\b"
+    r"(?! (?:levels?|ratings?|points?|scores?)\b)"
+    r"|\b(?:this|new|previous|next|other|each|every|another|above|below|following|preceding)"
+    r" sections?\b(?! of\b)"
+    rf"|\b{_EDIT_VERB} (?:{_DETERMINER} ){{0,2}}(?:sections?|rules?|edits?|guides?|skills?)\b"
+    r"(?! of\b)"
+    r"|\b(?:section|markdown|new|title) headings?\b"
+    r"|\b(?:add|adding|start with|starting with) an? (?:new )?heading\b"
+    r"|\bthe optimi[sz]er\b"
+    r"|\bval(?:idation)? (?:score|accuracy|set|split|items?|gate)\b"
+    r"|\bscore change\b",
+    re.IGNORECASE,
+)
+NEAR_DUPLICATE = 90  # rapidfuzz token ratio at or above which two lines say the same
+# Words that do not change what a line says when added or dropped ("each object's owner" /
+# "the owner of each object"). "and", "or" and "not" are no filler in a rule.
+_FILLER = frozenset(
+    {"a", "an", "the", "of", "s", "to", "in", "on", "at", "for", "by", "with", "from", "is"}
+    | {"are", "be", "it", "its", "this", "that", "these", "those", "then"}
+)
+_MARKER = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|\[[ xX]\])\s+")
+_HEADING = re.compile(r"^\s{0,3}#")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -59,8 +136,95 @@ def leak_needles(items: Iterable[Item], shingle: int = SHINGLE) -> tuple[str, ..
     return tuple(sorted(k for k, ids in owners.items() if len(ids) == 1))
 
 
+def feedback_needles(trajectories: Iterable[Trajectory]) -> tuple[str, ...]:
+    """What an edit must not copy from the scorer: each sentence (of at least MIN_QUOTE
+    characters) of the feedback of `trajectories` -- pass the rollouts the optimizer was
+    shown -- case-folded, with whitespace collapsed and the final full stop dropped, plus
+    the phrases every scorer and harness writes (FEEDBACK_PHRASES)."""
+    found: set[str] = set()
+    for text in (*FEEDBACK_PHRASES, *(t.score.feedback for t in trajectories if t.score)):
+        for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+            key = " ".join(sentence.split()).casefold().rstrip(".").strip()
+            if len(key) >= MIN_QUOTE:
+                found.add(key)
+    return tuple(sorted(found))
+
+
+_FIXED_FEEDBACK = feedback_needles(())
+
+
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def line_key(line: str) -> str:
+    """A line as compared for repetition: no list marker or emphasis, case-folded, spaces
+    collapsed, no trailing punctuation."""
+    text = _MARKER.sub("", line).replace("**", "").replace("__", "")
+    return " ".join(text.casefold().split()).rstrip(".!?;:,… ").strip()
+
+
+def line_keys(text: str) -> list[str]:
+    """The keys of `text`'s lines that can repeat: no headings, at least three words."""
+    keys = [line_key(line) for line in text.splitlines() if not _HEADING.match(line)]
+    return [k for k in keys if len(k.split()) >= 3]
+
+
+def _content_words(text: str) -> list[str]:
+    words = utils.default_process(text).split()
+    stems = (w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
+    return [w for w in stems if w not in _FILLER]
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Whether two lines say the same thing in (nearly) the same words ("track the owner of
+    each object" / "track each object's owner"). The token set ratio finds the candidates;
+    they must also share their content words (one may differ per ten), so one changed word
+    ("owner" / "colour") or a line that goes on ("think step by step" / "think step by step
+    about each swap") is not a repeat; and keep most of their order, so a swap that changes
+    the meaning ("not True is False" / "not False is True") is not one either."""
+    if fuzz.token_set_ratio(a, b, processor=utils.default_process) < NEAR_DUPLICATE:
+        return False
+    wa, wb = _content_words(a), _content_words(b)
+    if len(set(wa) ^ set(wb)) > len(set(wa) | set(wb)) // 10:
+        return False
+    return difflib.SequenceMatcher(None, wa, wb, autojunk=False).ratio() >= 0.75
+
+
+def _fresh(content: str, skill: Skill) -> str:
+    """The lines of `content` that are not already lines of `skill` (a replace may keep
+    some of the old text: that text was judged when it came in)."""
+    old = {line_key(line) for line in skill.text.splitlines()}
+    return "\n".join(line for line in content.splitlines() if line_key(line) not in old)
+
+
+def _repeats_itself(content: str) -> bool:
+    keys = line_keys(content)
+    sentences = [
+        s
+        for line in content.splitlines()
+        if not _HEADING.match(line)
+        for s in (line_key(part) for part in _SENTENCE.split(line))
+        if len(s.split()) >= 3
+    ]
+    if len(set(keys)) < len(keys) or len(set(sentences)) < len(sentences):
+        return True
+    return any(near_duplicate(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+
+
+def _repeats_skill(edit: Edit, candidate: Skill) -> bool:
+    """Whether a line of the edit occurs elsewhere in the skill it produces, exactly or
+    nearly. Lines a replace removed are gone from `candidate`, so keeping them is fine."""
+    mine = Counter(line_keys(edit.content))
+    if not mine:
+        return False
+    all_lines = Counter(line_keys(candidate.text))
+    if any(all_lines[k] > n for k, n in mine.items()):
+        return True
+    others = list((all_lines - mine).elements())
+    if edit.anchor:  # the content may sit inside a longer line, which then holds it
+        others = [o for o in others if not any(k in o for k in mine)]
+    return any(near_duplicate(k, o) for k in mine for o in others)
 
 
 def check_edit(
@@ -70,9 +234,11 @@ def check_edit(
     needles: Sequence[str],
     max_tokens: int,
     rejected: Sequence[Edit] = (),
+    feedback: Sequence[str] = (),
 ) -> str | None:
     """Why `edit` must be rejected, or None when it may go on. `rejected` holds edits the gate
-    already turned down on this very skill: trying one again would only repeat the verdict."""
+    already turned down on this very skill: trying one again would only repeat the verdict.
+    `feedback` holds the feedback_needles of the rollouts the optimizer saw."""
     content = edit.content.strip()
     if any(similar(edit, r) for r in rejected):
         return "already tried on this skill and rejected by the gate"
@@ -84,10 +250,22 @@ def check_edit(
         return "repeats the optimizer prompt"
     if content and SCAFFOLDING.search(content):
         return "copies the listing of attempted tasks instead of stating a lesson"
+    fresh = _fresh(content, skill) if edit.op != "delete" else ""
+    if fresh and (
+        FEEDBACK_LABELS.search(fresh)
+        or mentions_any(fresh, (*_FIXED_FEEDBACK, *feedback), min_len=MIN_QUOTE)
+    ):
+        return "copies the scorer's feedback"
+    if fresh and META_TEXT.search(fresh):
+        return "talks about the skill document instead of the task"
     if edit.op == "add" and content and _norm(content) in _norm(skill.text):
         return "already in the skill"
+    if edit.op != "delete" and _repeats_itself(content):
+        return "repeats a line within the edit"
     if edit.op != "delete":
         result = skill.apply([edit])
+        if result.applied and _repeats_skill(edit, result.skill):
+            return "repeats a line already in the skill"
         if result.applied and result.skill.n_tokens() > max_tokens:
             return f"would grow the skill to {result.skill.n_tokens()} tokens (limit {max_tokens})"
     return None
@@ -100,12 +278,16 @@ def guard(
     needles: Sequence[str],
     max_tokens: int,
     tried: Sequence[Edit] = (),
+    feedback: Sequence[str] = (),
 ) -> tuple[list[tuple[int, Edit]], list[Rejection]]:
-    """Split (source, edit) pairs into those that pass and those rejected with a reason."""
+    """Split (source, edit) pairs into those that pass and those rejected with a reason.
+    `feedback`: feedback_needles(...) of the rollouts the optimizer saw (see check_edit)."""
     kept: list[tuple[int, Edit]] = []
     rejected: list[Rejection] = []
     for source, edit in proposals:
-        reason = check_edit(edit, skill, needles=needles, max_tokens=max_tokens, rejected=tried)
+        reason = check_edit(
+            edit, skill, needles=needles, max_tokens=max_tokens, rejected=tried, feedback=feedback
+        )
         if reason is None:
             kept.append((source, edit))
         else:

@@ -1,0 +1,95 @@
+"""Meta-skill hygiene: the optimizer's notes between epochs, kept short and clean.
+
+A small optimizer writes its notes as one sentence repeated many times, copies the scorer's
+feedback or quotes a task. `clean_notes` keeps what the notes are for: a few distinct bullet
+points about which kinds of edits helped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from skillfit.skill import mentions_any
+from skillfit.train.guard import (
+    FEEDBACK_LABELS,
+    MIN_QUOTE,
+    feedback_needles,
+    line_key,
+    near_duplicate,
+)
+
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.*\S)\s*$")
+_HEADING = re.compile(r"^\s{0,3}#")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _points(text: str) -> list[str]:
+    """The bullet points of `text`; when it has none, its sentences (a model that ignored the
+    format still said something)."""
+    lines = text.splitlines()
+    bullets = [m.group(1) for line in lines if (m := _BULLET.match(line))]
+    if bullets:
+        return bullets
+    prose = " ".join(line for line in lines if line.strip() and not _HEADING.match(line))
+    return [s for s in _SENTENCE.split(prose) if s.strip()]
+
+
+def _distinct_sentences(point: str) -> str:
+    """`point` with repeated sentences dropped ("X. X. X." -> "X.")."""
+    seen: set[str] = set()
+    kept = []
+    for sentence in _SENTENCE.split(" ".join(point.split())):
+        key = line_key(sentence)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 1)].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "…" if cut else ""
+
+
+def clean_notes(
+    text: str,
+    *,
+    needles: Sequence[str],
+    feedback: Sequence[str] = (),
+    max_lines: int = 8,
+    max_chars: int = 1200,
+) -> str:
+    """The notes as at most `max_lines` distinct "- " bullet lines of at most `max_chars`
+    characters in all ("" when nothing is left).
+
+    Dropped: lines that are not bullet points (unless the notes have none, then each sentence
+    is a point), sentences repeated within a line, lines that repeat an earlier one exactly or
+    nearly (guard.near_duplicate), lines quoting an item (`needles`, see guard.leak_needles)
+    or the scorer's feedback (`feedback`, see guard.feedback_needles; the fixed scorer
+    phrases are always refused)."""
+    copied = (*feedback_needles(()), *feedback)
+    kept: list[str] = []
+    keys: list[str] = []
+    used = 0
+    for point in _points(text):
+        point = _distinct_sentences(point)
+        key = line_key(point)
+        if not re.search(r"\w", key):
+            continue
+        if mentions_any(point, needles, min_len=MIN_QUOTE):
+            continue
+        if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
+            continue
+        if any(key == k or near_duplicate(key, k) for k in keys):
+            continue
+        line = _clip(f"- {point}", max_chars - used - (1 if kept else 0))
+        if not line or len(line) <= 2:
+            break
+        kept.append(line)
+        keys.append(key)
+        used += len(line) + (1 if len(kept) > 1 else 0)
+        if len(kept) >= max_lines or used >= max_chars:
+            break
+    return "\n".join(kept)

@@ -1,0 +1,350 @@
+"""The guard against what a small optimizer writes into a skill instead of a lesson: the
+scorer's feedback, talk about the document itself, repeated lines; the meta-skill notes'
+cleaning and the rejected-edit buffer's de-duplication."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from train_fakes import AddTask, Optimizer, config, run, target_model
+
+from skillfit.skill import Edit, Skill
+from skillfit.tasks.base import Item, Score, Trajectory
+from skillfit.tasks.scoring import extract_answer, feedback
+from skillfit.train.buffer import push
+from skillfit.train.guard import check_edit, feedback_needles, guard, leak_needles, near_duplicate
+from skillfit.train.notes import clean_notes
+from skillfit.train.state import BufferEntry
+
+SKILL = Skill.parse(
+    "# Logic skill\n\n"
+    "## Approach\n"
+    "- Evaluate the innermost parentheses first, then work outwards.\n"
+    "- Track each object's owner after every swap.\n\n"
+    "## Answer format\n"
+    "Finish with one line `Answer: <answer>`.\n"
+)
+
+
+def check(content: str, op: str = "add", section: str | None = None, **kw: object) -> str | None:
+    edit = Edit(op=op, section=section, content=content)
+    return check_edit(edit, SKILL, needles=(), max_tokens=2000, **kw)  # type: ignore[arg-type]
+
+
+def rollout(text: str) -> Trajectory:
+    return Trajectory("i1", [], answer="Yes", score=Score(0, 0.0, text))
+
+
+# --- the scorer's feedback -------------------------------------------------------------------
+
+SEEN = [
+    rollout(
+        feedback(
+            correct=False,
+            given="Yes",
+            expected="No",
+            extraction=extract_answer("I think\nYes"),
+            note="The answer should be one word, yes or no.",
+        )
+        + " The reply hit the 64-token limit and was cut off."
+    ),
+    Trajectory("i2", [], error="timeout"),
+]
+
+
+def test_feedback_needles_are_the_sentences_the_optimizer_saw_and_the_fixed_phrases() -> None:
+    needles = feedback_needles(SEEN)
+    assert "the answer should be one word, yes or no" in needles
+    assert "the reply hit the 64-token limit and was cut off" in needles
+    assert "format: no 'answer:' line found; took the last line" in needles
+    assert "expected: 'no'" in needles
+    assert "wrong" not in needles  # too short to say anything
+    assert "-token limit and was cut off" in feedback_needles([])  # whatever the limit
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "The reply hit the 64-token limit and was cut off.",
+        "Keep it short: the reply hit the 512-token limit and was cut off",
+        "Format: no 'Answer:' line found; took the last line.",
+        "Wrong. Expected: 'No'. Given: 'Yes'.",
+        "Expected: No\nThink again.",
+        "- Given: 'Ann lies.'",
+        "Remember that THE ANSWER SHOULD   BE one word, yes or no.",
+    ],
+)
+def test_edits_copying_the_feedback_are_refused(content: str) -> None:
+    assert check(content, feedback=feedback_needles(SEEN)) == "copies the scorer's feedback"
+
+
+def test_fixed_feedback_phrases_are_refused_even_without_the_feedback() -> None:
+    assert check("The reply hit the 64-token limit and was cut off.") == (
+        "copies the scorer's feedback"
+    )
+    # The item-specific note is only known from the rollouts.
+    assert check("The answer should be one word, yes or no.") is None
+
+
+def test_a_lesson_drawn_from_the_feedback_passes() -> None:
+    fb = feedback_needles(SEEN)
+    for lesson in (
+        "Keep the reasoning under five short lines so the answer line fits.",
+        "Always end with a line `Answer: Yes` or `Answer: No`.",
+        "Given a list of statements, check them one at a time.",
+    ):
+        assert check(lesson, feedback=fb) is None, lesson
+
+
+# --- text about the document instead of the task ---------------------------------------------
+
+TASK_RULES = [
+    "Evaluate the inner brackets before the outer ones, and `not` before `and`.",
+    "Count each fruit separately; a pair counts as two.",
+    "If a person lies, the statement they make is false.",
+    "Compute each intermediate result on its own line.",
+    "Answer with the option letter in parentheses, e.g. (B).",
+    "Track who holds each ball after every trade, one trade at a time.",
+    "Add the tip to the bill before splitting it between the diners.",
+    "Track your heading after every turn: a left turn from north faces west.",
+    "Find the section of the report that lists the totals before reading numbers.",
+    "Compare the two players' skill ratings before deciding who wins.",
+    "When the score changes several times, add up every change in order.",
+    "Convert all times to minutes before adding or subtracting them.",
+    "Count the days in each month when moving a date across months.",
+    "Write the final answer as a number without units.",
+    "Given a list of numbers, sort them before taking the median.",
+    "Read the question carefully and reason in a few short steps before answering.",
+    "## Negation\nApply `not` to the value right after it, then combine with `and`.",
+    "Each section of the table lists one year; read the right row.",
+    "If the question asks for the next section of a sequence, find the pattern first.",
+    "Adding the rules of each game together gives the total.",
+    "Update the running total after every transaction.",
+    "Delete the options that contradict the premises, then choose among the rest.",
+]
+
+META_TEXT = [
+    "## Tips on Adding Sections — before adding a new section, make sure the previous section"
+    " is complete",
+    "(val score change +0.00)",
+    "## Tips on Adding Sections\n"
+    "Before adding a new section, make sure the previous section is complete.",
+    "Follow the guide.",
+    "Keep the rules short and concrete. (val score change +0.00)",
+    "Update this section when the answers change.",
+    "The optimizer should propose one change at a time.",
+    "Delete rules that lower the validation score.",
+    "Every part of the skill document needs a title.",
+    "Replace the previous section with clearer steps.",
+    "Make sure this guide covers every kind of question.",
+    "Put new advice in the skill, not in the notes.",
+    "Editing a rule is better than adding a new one.",
+    "Start each new section with a section heading.",
+    "A score change of zero means the edit did not matter.",
+]
+
+
+@pytest.mark.parametrize("content", TASK_RULES)
+def test_task_rules_pass(content: str) -> None:
+    assert check(content) is None
+
+
+@pytest.mark.parametrize("content", META_TEXT)
+def test_text_about_the_document_is_refused(content: str) -> None:
+    assert check(content) == "talks about the skill document instead of the task"
+
+
+def test_a_replace_may_keep_old_lines_the_meta_check_would_refuse() -> None:
+    skill = Skill.parse("# Approach\n\nFollow the guide below.\n")
+    edit = Edit(op="replace", section="approach", content="Follow the guide below.\nThink.")
+    assert check_edit(edit, skill, needles=(), max_tokens=2000) is None
+
+
+# --- repeated lines --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (  # the same line twice in one edit
+            "- Check each statement.\n- Check each statement!",
+            "repeats a line within the edit",
+        ),
+        (  # one sentence over and over on a line
+            " ".join(["Check each statement against the others."] * 17),
+            "repeats a line within the edit",
+        ),
+        (  # the same words reordered, twice in one edit
+            "Always evaluate the innermost brackets first.\n"
+            "Evaluate the innermost brackets first, always.",
+            "repeats a line within the edit",
+        ),
+        (  # a line already in the skill, among new ones
+            "## More\n1. Track each object's owner after every swap\n2. Note every swap.",
+            "repeats a line already in the skill",
+        ),
+        (  # a paraphrase with the same words
+            "Track the owner of each object after every swap.",
+            "repeats a line already in the skill",
+        ),
+        (  # in any order
+            "First evaluate the innermost parentheses, then work outwards.",
+            "repeats a line already in the skill",
+        ),
+    ],
+)
+def test_repeated_lines_are_refused(content: str, reason: str) -> None:
+    assert check(content) == reason
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Evaluate the outermost operator last.",  # same shape, different rule
+        "Track each object's colour after every swap, too.",  # one word changes the meaning
+        "Think step by step about who holds which object after each swap.",
+        "## Approach\nThink.",  # headings and short lines do not count
+    ],
+)
+def test_related_but_different_lines_pass(content: str) -> None:
+    assert check(content) is None
+
+
+def test_a_replace_keeping_some_old_lines_is_no_repeat() -> None:
+    content = (
+        "- Evaluate the innermost parentheses first, then work outwards.\n"
+        "- Track each object's owner after every swap, writing the pairs down."
+    )
+    assert check(content, op="replace", section="approach") is None
+    # ...but a replace elsewhere may not copy a line the skill keeps.
+    copied = "Evaluate the innermost parentheses first, then work outwards."
+    assert check(copied, op="replace", section="answer-format") == (
+        "repeats a line already in the skill"
+    )
+
+
+def test_near_duplicate_needs_the_same_words_and_a_similar_length() -> None:
+    assert near_duplicate("count each fruit separately", "separately, count each fruit")
+    assert not near_duplicate("think step by step", "think step by step about each swap in turn")
+    assert not near_duplicate(
+        "if a person lies, the statement they make is false",
+        "if a person tells the truth, the statement they make is true",
+    )
+    assert not near_duplicate("not True is False", "not False is True")  # order is meaning
+    assert not near_duplicate("evaluate and before or", "evaluate or before and")
+    assert near_duplicate(
+        "Always evaluate the innermost parentheses first.",
+        "Evaluate the innermost parentheses first, always.",
+    )
+
+
+def test_guard_takes_the_feedback_and_keeps_the_old_reasons() -> None:
+    items = [Item("i1", "Is not ( True ) and ( False ) true or false?", "False")]
+    proposals = [
+        (0, Edit(op="add", content="Wrong. Expected: 'No'. Given: 'Yes'.")),
+        (1, Edit(op="add", content="## Question 2 (wrong)\nModel answer: Yes")),
+        (2, Edit(op="add", content="Note: not ( True ) and ( False ) is False.")),
+        (3, Edit(op="add", content="The answer should be one word, yes or no.")),
+        (4, Edit(op="add", content="Apply `not` before `and`, and `and` before `or`.")),
+    ]
+    kept, rejected = guard(
+        proposals,
+        SKILL,
+        needles=leak_needles(items),
+        max_tokens=2000,
+        feedback=feedback_needles(SEEN),
+    )
+    assert [s for s, _ in kept] == [4]
+    assert [r.reason.split(" (")[0] for r in rejected] == [
+        "copies the scorer's feedback",
+        "copies the listing of attempted tasks instead of stating a lesson",
+        "quotes a training or validation item",
+        "copies the scorer's feedback",
+    ]
+
+
+# --- meta-skill notes ------------------------------------------------------------------------
+
+
+def test_seventeen_repeats_of_one_sentence_become_one_line() -> None:
+    sentence = "Rules about the answer format helped."
+    assert clean_notes(" ".join([sentence] * 17), needles=()) == f"- {sentence}"
+    assert clean_notes("\n".join([f"- {sentence}"] * 17), needles=()) == f"- {sentence}"
+
+
+def test_notes_keep_distinct_bullets_and_drop_quotes_feedback_and_near_repeats() -> None:
+    items = [Item("i1", "Is not ( True ) and ( False ) true or false?", "False")]
+    text = "\n".join(
+        [
+            "Notes:",
+            "- Rules about units helped.",
+            "- rules about UNITS helped",
+            "- The rules about the units helped!",
+            "- The example not ( True ) and ( False ) was hard.",
+            "- The reply hit the 64-token limit and was cut off.",
+            "- Expected: 'No'.",
+            "* Long lists of examples did not help.",
+            "1. Try shorter worked steps next.",
+        ]
+    )
+    cleaned = clean_notes(text, needles=leak_needles(items), feedback=feedback_needles(SEEN))
+    assert cleaned.splitlines() == [
+        "- Rules about units helped.",
+        "- Long lists of examples did not help.",
+        "- Try shorter worked steps next.",
+    ]
+
+
+KINDS = ["units", "format", "examples", "negation", "dates", "warnings", "steps", "tables"]
+
+
+def test_notes_are_bounded_in_lines_and_characters() -> None:
+    text = "\n".join(f"- Rules about {kind} helped." for kind in KINDS)
+    assert len(clean_notes(text, needles=(), max_lines=5).splitlines()) == 5
+    short = clean_notes(text, needles=(), max_chars=100)
+    assert len(short) <= 100 and short.startswith("- Rules about units helped.\n")
+    long = clean_notes("- " + "word " * 400, needles=(), max_chars=120)
+    assert len(long) <= 120 and long.endswith("…")
+    assert clean_notes("", needles=()) == ""
+    assert clean_notes("- Expected: 'No'.", needles=()) == ""
+
+
+# --- the rejected-edit buffer ----------------------------------------------------------------
+
+
+def entry(step: int, content: str, section: str | None = "approach") -> BufferEntry:
+    edit = Edit(op="replace", section=section, content=content)
+    return BufferEntry(step=step, edit=edit.model_dump(mode="json"), delta=-0.1 * step)
+
+
+def test_buffer_keeps_the_newest_of_similar_edits_and_stays_bounded() -> None:
+    buffer = push([], [entry(1, "Be terse."), entry(1, "Check the units twice.")], 10)
+    buffer = push(buffer, [entry(2, "Be terse!"), entry(2, "Be terse.", section="other")], 10)
+    assert [(e.step, e.edit["content"], e.edit["section"]) for e in buffer] == [
+        (1, "Check the units twice.", "approach"),
+        (2, "Be terse!", "approach"),
+        (2, "Be terse.", "other"),
+    ]
+    # within one push too
+    assert len(push([], [entry(3, "Be terse."), entry(3, "Be terse.")], 10)) == 1
+    many = push([], [entry(i, "Check.", section=kind) for i, kind in enumerate(KINDS)], 4)
+    assert [e.step for e in many] == [4, 5, 6, 7]
+    assert push(buffer, [entry(4, "New.")], 0) == []
+    odd = BufferEntry(step=5, edit={"op": "?"})  # not a valid Edit: kept as is
+    assert push([odd], [odd], 10) == [odd, odd]
+
+
+def test_the_meta_update_keeps_cleaned_notes_or_the_previous_ones(tmp_path: Path) -> None:
+    sentence = "Rules about the answer format helped."
+    leak = "- What is 1000 plus 1100? was hard to fix."  # quotes a validation item
+    for meta, expected, result in (
+        (" ".join([sentence] * 17), f"- {sentence}\n", "updated (cleaned)"),
+        (leak, "", "kept the previous notes: the new ones quote a task"),
+    ):
+        cfg = config(tmp_path / str(len(meta)), "meta_skill.enabled=true")
+        run(cfg, AddTask(), target_model(), Optimizer(meta=meta).model)
+        folder = tmp_path / str(len(meta)) / "run" / "meta_skill" / "epoch_01"
+        assert (folder / "meta_skill.md").read_text() == expected
+        assert json.loads((folder / "reply.json").read_text())["result"] == result
