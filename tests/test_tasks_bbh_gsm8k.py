@@ -123,3 +123,56 @@ def test_gsm8k_targets_are_numbers_without_commas() -> None:
     assert items[0].target == "1234" and items[0].meta["solution"] == "work"
     task = get_task("gsm8k", n_train=3, n_val=2, n_test=1)
     assert all(it.target.lstrip("-").replace(".", "").isdigit() for it in task.splits()["train"])
+
+
+@pytest.mark.parametrize(
+    ("target", "reply", "formatted", "hard"),
+    [
+        ("No", "Answer: No", True, 1),
+        ("No", "Answer: Yes", True, 0),  # well formed, wrong: substance
+        ("No", "Answer: Bernita does not tell the truth.", False, 0),
+        ("No", "I think no", False, 0),  # no Answer: line
+        ("(B)", "Answer: (A)", True, 0),
+        ("(B)", "Answer: I cannot tell", False, 0),
+        ("-113", "Answer: minus something", False, 0),
+        ("-113", "Answer: -112", True, 0),
+    ],
+)
+def test_bbh_formatted_separates_form_from_substance(
+    target: str, reply: str, formatted: bool, hard: int
+) -> None:
+    item = MC if target == "(B)" else Item("x", "q", target)
+    _, score = score_reply(item, reply)
+    assert (score.formatted, score.hard) == (formatted, hard)
+
+
+def test_gsm8k_formatted() -> None:
+    item = Item("g", "How many?", "1200")
+    assert gsm8k_score(item, "Answer: 12")[1].formatted is True
+    assert gsm8k_score(item, "Answer: about a thousand")[1].formatted is False
+    assert gsm8k_score(item, "so it is 1200")[1].formatted is False
+
+
+def test_a_cut_off_reply_keeps_its_format_verdict() -> None:
+    from skillfit.models.scripted import ScriptedModel
+
+    task = get_task("bbh/web_of_lies", n_train=2, n_val=2, n_test=2, max_tokens=8)
+    item = task.splits()["test"][0]
+    model = ScriptedModel(lambda request: "Answer: Yes")
+    model_cut = _Truncating(model)
+    traj = task.rollout(model_cut, "", item)
+    assert traj.score is not None and "token limit" in traj.score.feedback
+    assert traj.score.formatted is True
+
+
+class _Truncating:
+    """Wraps a model so every reply reports finish_reason 'length'."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def complete(self, messages: object, **kwargs: object) -> object:
+        import dataclasses
+
+        reply = self.inner.complete(messages, **kwargs)  # type: ignore[attr-defined]
+        return dataclasses.replace(reply, finish_reason="length")

@@ -29,6 +29,10 @@ class Score:
     hard: int  # 0 or 1: solved or not
     soft: float  # 0..1 partial credit (F1, ANLS, fraction of cells...)
     feedback: str = ""  # what went wrong or right, written for the optimizer to read
+    # Whether the reply gave an answer in the form the task asks for (an `Answer:` line holding
+    # an answer of the right kind); None when the task does not tell. Separates form from
+    # substance: accuracy among formatted replies is what a skill taught beyond the format.
+    formatted: bool | None = None
 
     def __post_init__(self) -> None:
         if self.hard not in (0, 1):

@@ -138,6 +138,8 @@ def judge(item: Item, answer: str) -> tuple[bool, str]:
             hint = "" if _first_word(answer) in labels else f"The answer should be {words}."
             return ok, hint
     if parse_number(target) is not None and re.fullmatch(r"-?\d+(\.\d+)?", target.strip()):
+        if parse_number(answer) is None:
+            return False, "The answer should be a number."
         return numeric_match(answer, target), ""
     if not re.search(r"\w", target):  # bracket sequences (dyck_languages): spacing is free
         return re.sub(r"\s+", "", answer) == re.sub(r"\s+", "", target), ""
@@ -153,6 +155,7 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
         expected=str(item.target),
         extraction=extraction,
         note="" if correct else hint,
+        well_formed=not hint,  # a hint names an answer of the wrong kind
     )
     return extraction.answer, score
 

@@ -67,7 +67,8 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
     extraction = extract_answer(reply)
     correct = numeric_match(extraction.answer, str(item.target))
     note = ""
-    if not correct and parse_number(extraction.answer) is None:
+    well_formed = parse_number(extraction.answer) is not None
+    if not correct and not well_formed:
         note = "The final answer should be a single number."
     score = binary_score(
         correct,
@@ -75,6 +76,7 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
         expected=str(item.target),
         extraction=extraction,
         note=note,
+        well_formed=well_formed,
     )
     return extraction.answer, score
 

@@ -231,10 +231,23 @@ def feedback(
 
 
 def binary_score(
-    correct: bool, *, given: str, expected: str, extraction: Extraction, note: str = ""
+    correct: bool,
+    *,
+    given: str,
+    expected: str,
+    extraction: Extraction,
+    note: str = "",
+    well_formed: bool = True,
 ) -> Score:
-    """A right/wrong Score (soft equals hard) with optimizer-facing feedback."""
+    """A right/wrong Score (soft equals hard) with optimizer-facing feedback. `well_formed`
+    says whether the extracted answer is of the kind the task wants (a number, an option...);
+    the reply counts as formatted when it also came on an `Answer:` line."""
     text = feedback(
         correct=correct, given=given, expected=expected, extraction=extraction, note=note
     )
-    return Score(hard=int(correct), soft=float(correct), feedback=text)
+    return Score(
+        hard=int(correct),
+        soft=float(correct),
+        feedback=text,
+        formatted=extraction.format_ok and well_formed,
+    )

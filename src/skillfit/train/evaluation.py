@@ -28,6 +28,20 @@ class EvalResult:
     n_errors: int
     per_item: dict[str, list[int | None]] = field(default_factory=dict)  # hard score per sample
     confidence: float = 0.95
+    # Form apart from substance: scored rollouts whose reply had the task's answer format, and
+    # how many of those were right (None when the task does not say what is formatted).
+    formatted: int | None = None
+    correct_formatted: int | None = None
+
+    @property
+    def format_rate(self) -> float | None:
+        return self.formatted / self.scored if self.formatted is not None and self.scored else None
+
+    @property
+    def formatted_accuracy(self) -> float | None:
+        if not self.formatted or self.correct_formatted is None:
+            return None
+        return self.correct_formatted / self.formatted
 
     def item_means(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
@@ -48,6 +62,10 @@ class EvalResult:
             "ci_high": self.ci_high,
             "confidence": self.confidence,
             "n_errors": self.n_errors,
+            "formatted": self.formatted,
+            "correct_formatted": self.correct_formatted,
+            "format_rate": self.format_rate,
+            "formatted_accuracy": self.formatted_accuracy,
             "per_item": self.per_item,
         }
 
@@ -90,6 +108,11 @@ def evaluate_skill(
     if scored:
         low, high = wilson_interval(correct, len(scored), confidence)
         acc = correct / len(scored)
+    marked = [t.score for t in trajs if t.ok and t.score is not None]
+    formatted = correct_formatted = None
+    if marked and all(sc.formatted is not None for sc in marked):
+        formatted = sum(1 for sc in marked if sc.formatted)
+        correct_formatted = sum(sc.hard for sc in marked if sc.formatted)
     result = EvalResult(
         name=name,
         n_items=len(items),
@@ -102,6 +125,8 @@ def evaluate_skill(
         n_errors=len(flat) - len(scored),
         per_item=per_item,
         confidence=confidence,
+        formatted=formatted,
+        correct_formatted=correct_formatted,
     )
     return result, trajs
 

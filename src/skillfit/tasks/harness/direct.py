@@ -7,6 +7,7 @@ holds only the item.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -67,10 +68,9 @@ def run_direct(
     if reply.finish_reason == "length":
         # A truncated reply often lacks its answer line; say why, so an optimizer can ask for
         # shorter reasoning instead of guessing at the format.
-        result = Score(
-            result.hard,
-            result.soft,
-            f"{result.feedback} The reply hit the {max_tokens}-token limit and was cut off.",
+        result = dataclasses.replace(
+            result,
+            feedback=f"{result.feedback} The reply hit the {max_tokens}-token limit and was cut off.",
         )
     return Trajectory(
         item_id=item.id,
