@@ -92,6 +92,7 @@ def test_budget_caps_the_applied_edits(tmp_path: Path) -> None:
         "schedule.init=1",
         "train.epochs=2",
         "train.minibatch_size=1",
+        "optimizer.reflection=direct",  # one proposal per minibatch
     )
     run(cfg, AddTask(), target_model(), ScriptedModel(optimizer))
     history = read(tmp_path / "run" / "history.json")
@@ -107,7 +108,13 @@ def test_gate_rejects_ties_and_losses_and_feeds_the_buffer_back(tmp_path: Path) 
         # Calm skills make the target worse on nothing it solved before: a tie (all wrong).
         return "I am not sure."
 
-    cfg = config(tmp_path, "train.epochs=1", "train.batch_size=2", "train.minibatch_size=2")
+    cfg = config(
+        tmp_path,
+        "train.epochs=1",
+        "train.batch_size=2",
+        "train.minibatch_size=2",
+        "optimizer.reflection=direct",
+    )
     result = run(cfg, AddTask(n_train=4), ScriptedModel(target), opt.model)
     history = read(tmp_path / "run" / "history.json")
     assert [r["adopted"] for r in history] == [False, False]
@@ -206,7 +213,9 @@ def test_invalid_optimizer_json_is_a_failed_minibatch_and_the_run_goes_on(tmp_pa
         return json.dumps({"analysis": "method", "edits": [edit()]})
 
     opt = ScriptedModel(optimizer)
-    cfg = config(tmp_path, "train.batch_size=6", "train.minibatch_size=3")
+    cfg = config(
+        tmp_path, "train.batch_size=6", "train.minibatch_size=3", "optimizer.reflection=direct"
+    )
     result = run(cfg, AddTask(), target_model(), opt)
     (record,) = read(tmp_path / "run" / "history.json")
     assert record["n_minibatches"] == 2 and record["n_failed_minibatches"] == 1
@@ -225,7 +234,12 @@ def test_slow_update_edits_must_pass_the_gate(tmp_path: Path) -> None:
             return {"analysis": "method", "edits": [edit()]}
         return {"analysis": "nothing", "edits": []}
 
-    cfg = config(tmp_path, "slow_update.enabled=true", "slow_update.n_items=3")
+    cfg = config(
+        tmp_path,
+        "slow_update.enabled=true",
+        "slow_update.n_items=3",
+        "optimizer.reflection=direct",
+    )
     result = run(cfg, AddTask(), target_model(), ScriptedModel(optimizer))
     history = read(tmp_path / "run" / "history.json")
     slow = [r for r in history if r["kind"] == "slow_update"]

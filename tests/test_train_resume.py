@@ -36,7 +36,12 @@ def optimizer_reply(request: Request) -> Any:
     if "short notes for an optimizer" in request.system:
         return {"notes": f"- {text.count('(adopted')} adopted, {text.count('(rejected')} rejected"}
     failing = re.findall(r"\(wrong\)\nInput:\nWhat is (\d+) plus", text)
-    kinds = sorted({int(a) % 3 for a in failing})
+    if "You check the work of an AI model" in request.system:  # stage one of `diagnose`
+        words = ["zero", "one", "two"]
+        mistakes = [f"missed the {words[int(a) % 3]} rule" for a in failing]
+        return {"task": "sums", "mistakes": mistakes, "contrast": ""}
+    named = re.findall(r"missed the (zero|one|two) rule", text)  # stage two sees no item
+    kinds = sorted({int(a) % 3 for a in failing} | {["zero", "one", "two"].index(w) for w in named})
     edits = []
     if "Stay calm and friendly." not in text:  # not yet in the rejected buffer
         edits.append({"op": "add", "content": JUNK})

@@ -105,6 +105,11 @@ class Optimizer:
     ) -> None:
         self.replies = list(replies or [{"analysis": "missing method", "edits": [edit()]}])
         self.meta = meta
+        self.diagnosis: Any = {
+            "task": "adding two numbers",
+            "mistakes": ["gave no sum"],
+            "contrast": "",
+        }
         self.lock = threading.Lock()
         self.n = 0
         self.model = ScriptedModel(self._reply, name="scripted:optimizer")
@@ -112,6 +117,8 @@ class Optimizer:
     def _reply(self, request: Request) -> Any:
         if "short notes for an optimizer" in request.system:
             return {"notes": self.meta}
+        if "You check the work of an AI model" in request.system:
+            return self.diagnosis
         with self.lock:
             i = min(self.n, len(self.replies) - 1)
             self.n += 1

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -81,6 +81,9 @@ class OptimizerRole(ModelRole):
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=768, ge=1)
+    # diagnose: name each mistake's kind, then write rules with no item in view; direct: one
+    # call that sees the items and writes edits (see skillfit.train.reflect).
+    reflection: Literal["diagnose", "direct"] = "diagnose"
 
 
 class TrainConfig(_Section):

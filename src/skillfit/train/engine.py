@@ -21,13 +21,13 @@ from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.gate import run_gate
-from skillfit.train.guard import Rejection, guard, leak_needles
+from skillfit.train.guard import Rejection, feedback_needles, guard, leak_needles
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
-from skillfit.train.reflect import OptimizerSettings, reflect
+from skillfit.train.reflect import OptimizerSettings, ReflectionMode, reflect
 from skillfit.train.rollout import (
     mean_hard,
     rollout_batch,
@@ -71,6 +71,7 @@ class Trainer:
             temperature=float(getattr(self.cfg.optimizer, "temperature", 0.0)),
             retries=int(getattr(self.cfg.optimizer, "retries", 2)),
         )
+        self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
 
     # ---- shape of the run ---------------------------------------------------------------
 
@@ -219,6 +220,8 @@ class Trainer:
                 meta_skill=state.meta_skill if self.cfg.meta_skill.enabled else "",
                 settings=self.settings,
                 map_fn=self.map,
+                mode=self.reflection,
+                needles=self._needles,
             )
         write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
         record.n_minibatches = len(proposals)
@@ -228,7 +231,17 @@ class Trainer:
         failures = {p.index: p.n_failures for p in proposals}
         if not proposals:
             record.note = "no budget" if budget <= 0 else "no failures to reflect on"
-        self.land(state, record, skill, pooled, failures, budget, folder, extra_rejected=invalid)
+        self.land(
+            state,
+            record,
+            skill,
+            pooled,
+            failures,
+            budget,
+            folder,
+            extra_rejected=invalid,
+            feedback=feedback_needles(trajs),
+        )
         state.global_step = number
         state.step_in_epoch += 1
         self.finish(state, record, started, tokens0)
@@ -246,12 +259,18 @@ class Trainer:
         folder: Any,
         *,
         extra_rejected: Sequence[Rejection] = (),
+        feedback: Sequence[str] = (),
     ) -> None:
         max_tokens = int(self.cfg.skill.max_tokens)
         pooled = [(src, address_by_heading(e, skill.section_ids)) for src, e in pooled]
         tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
         kept, rejected = guard(
-            pooled, skill, needles=self._needles, max_tokens=max_tokens, tried=tried
+            pooled,
+            skill,
+            needles=self._needles,
+            max_tokens=max_tokens,
+            tried=tried,
+            feedback=feedback,
         )
         rejected = [*extra_rejected, *rejected]
         ranked = merge(kept, failures)
@@ -426,6 +445,44 @@ class Trainer:
         )
         self.emit("slow_update_start", epoch=epoch)
         meta = state.meta_skill if self.cfg.meta_skill.enabled else ""
+        if self.reflection == "diagnose":
+            proposals = reflect(
+                self.parts.optimizer,
+                cur,
+                list(zip(items, after, strict=True)),
+                minibatch_size=int(self.cfg.train.minibatch_size),
+                max_edits=budget,
+                buffer=state.buffer,
+                meta_skill=meta,
+                settings=self.settings,
+                map_fn=self.map,
+                mode="diagnose",
+                needles=self._needles,
+                context=epoch_context(prev, cur, before, after),
+            )
+            write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
+            record.n_minibatches = len(proposals)
+            record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
+            pooled = [(p.index, e) for p in proposals for e in p.edits]
+            invalid = [
+                Rejection(r["edit"], r["reason"], p.index) for p in proposals for r in p.invalid
+            ]
+            failures = {p.index: p.n_failures for p in proposals}
+            if not proposals:
+                record.note = "no failures to reflect on"
+            self.land(
+                state,
+                record,
+                cur,
+                pooled,
+                failures,
+                budget,
+                folder,
+                extra_rejected=invalid,
+                feedback=feedback_needles([*before, *after]),
+            )
+            self.finish(state, record, started, tokens0)
+            return
         messages = slow_update_messages(
             prev, cur, items, before, after, meta, state.buffer, budget=budget
         )
@@ -438,7 +495,7 @@ class Trainer:
             retries=self.settings.retries,
             check=parroted,
         )
-        edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
+        edits, invalid_raw = to_edits(answer.parsed) if answer.ok else ([], [])
         write_json_atomic(
             folder / "proposals.json",
             [
@@ -446,7 +503,7 @@ class Trainer:
                     "index": 0,
                     "ok": answer.ok,
                     "edits": [e.model_dump(mode="json") for e in edits],
-                    "invalid_edits": invalid,
+                    "invalid_edits": invalid_raw,
                     "messages": messages,
                     "optimizer": answer.to_dict(),
                 }
@@ -455,7 +512,7 @@ class Trainer:
         record.n_minibatches = 1
         record.n_failed_minibatches = 0 if answer.ok else 1
         failing = sum(1 for t in after if t.ok and t.score is not None and t.score.hard == 0)
-        extra = [Rejection(r["edit"], r["reason"], 0) for r in invalid]
+        extra = [Rejection(r["edit"], r["reason"], 0) for r in invalid_raw]
         self.land(
             state,
             record,
@@ -465,6 +522,7 @@ class Trainer:
             budget,
             folder,
             extra_rejected=extra,
+            feedback=feedback_needles([*before, *after]),
         )
         self.finish(state, record, started, tokens0)
 
@@ -495,15 +553,20 @@ class Trainer:
         )
         note = "kept the previous notes: the optimizer gave no valid reply"
         if answer.ok:
-            notes = answer.parsed.notes.strip()
             from skillfit.skill import mentions_any
+            from skillfit.train.notes import clean_notes
 
-            leak = mentions_any(notes, self._needles, min_len=12)
-            if leak:
-                note = "kept the previous notes: the new ones quote a task"
-            elif notes:
+            raw = answer.parsed.notes.strip()
+            notes = clean_notes(raw, needles=self._needles)
+            if notes:
                 state.meta_skill = notes
-                note = "updated"
+                note = "updated" if notes == raw else "updated (cleaned)"
+            elif not raw:
+                note = "kept the previous notes: the new ones are empty"
+            elif mentions_any(raw, self._needles, min_len=12):
+                note = "kept the previous notes: the new ones quote a task"
+            else:
+                note = "kept the previous notes: nothing was left of the new ones after cleaning"
         write_json_atomic(
             folder / "reply.json",
             {"messages": messages, "optimizer": answer.to_dict(), "result": note},
@@ -569,6 +632,24 @@ def apply_within(
         if result.skill.n_tokens() <= max_tokens or not chosen:
             return result.skill, list(result.outcomes), dropped
         dropped.insert(0, chosen.pop())
+
+
+def epoch_context(
+    prev: Skill, cur: Skill, before: Sequence[Trajectory], after: Sequence[Trajectory]
+) -> str:
+    """For the epoch-end rules call: how the guide changed this epoch and what that did."""
+
+    def solved(trajs: Sequence[Trajectory]) -> str:
+        done = [t for t in trajs if t.ok and t.score is not None]
+        return f"{sum(t.score.hard for t in done if t.score)} of {len(done)}"
+
+    if prev.text == cur.text:
+        return "# This epoch\nThe guide did not change during this epoch."
+    return (
+        "# This epoch\nAt the start of this epoch the guide was:\n"
+        f"{render_skill(prev)}\n\nOn the same tasks the earlier guide solved {solved(before)}, "
+        f"the current one {solved(after)}. Rules may also delete what does not help."
+    )
 
 
 def slow_update_messages(

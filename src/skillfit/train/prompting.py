@@ -14,7 +14,7 @@ from typing import Any
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
 
-PROMPT_NAMES = ("reflect", "slow_update", "meta_skill")
+PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill")
 
 
 @cache

@@ -1,6 +1,16 @@
 """Backward pass: the optimizer reads minibatches of failures (and a few successes) and
 proposes edits. A minibatch whose reply stays invalid after retries is recorded as failed;
-the step goes on with the others."""
+the step goes on with the others.
+
+Two ways to ask (`optimizer.reflection`):
+
+- `diagnose` (default), an abstraction barrier: the optimizer first names the kind of each
+  mistake in a few words per minibatch (and what the right answers did that the wrong ones did
+  not); then, in one call for the step, it writes rules from those diagnoses alone, with no
+  task item in view. A small optimizer shown items writes them back into the skill; one that
+  never sees them in the writing call cannot.
+- `direct`: one call per minibatch that sees the items and writes edits (the paper's shape).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +19,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
-from skillfit.skill import Edit, Skill
+from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
 from skillfit.train.optimizer import (
@@ -36,6 +48,22 @@ class OptimizerSettings:
     retries: int = 2
 
 
+ReflectionMode = Literal["diagnose", "direct"]
+
+MISTAKE_CHARS = 120
+MAX_MISTAKES = 8
+
+
+class Diagnosis(BaseModel):
+    """The first stage of `diagnose`: what went wrong, in words that carry no item."""
+
+    task: str = Field(..., max_length=200)
+    mistakes: list[Annotated[str, Field(max_length=MISTAKE_CHARS)]] = Field(
+        ..., max_length=MAX_MISTAKES
+    )
+    contrast: str = Field("", max_length=250)
+
+
 @dataclass
 class MinibatchProposal:
     index: int
@@ -45,6 +73,7 @@ class MinibatchProposal:
     answer: OptimizerAnswer
     edits: list[Edit] = field(default_factory=list)
     invalid: list[dict[str, Any]] = field(default_factory=list)
+    diagnoses: list[dict[str, Any]] = field(default_factory=list)  # `diagnose` mode only
 
     @property
     def ok(self) -> bool:
@@ -59,6 +88,7 @@ class MinibatchProposal:
             "analysis": getattr(self.answer.parsed, "analysis", None),
             "edits": [e.model_dump(mode="json") for e in self.edits],
             "invalid_edits": self.invalid,
+            "diagnoses": self.diagnoses,
             "messages": self.messages,
             "optimizer": self.answer.to_dict(),
         }
@@ -136,6 +166,90 @@ def reflection_messages(
     ]
 
 
+def diagnosis_messages(skill: Skill, batch: Sequence[Example]) -> list[Message]:
+    """Stage one of `diagnose`: the items in view, only kinds of mistakes asked for."""
+    parts = [f"# The guide\n{render_skill(skill)}", f"# Tasks\n{render_examples(batch)}"]
+    n_wrong = sum(1 for _, tr in batch if tr.score is not None and not tr.score.hard)
+    parts.append(
+        f"Name the kind of mistake in each of the {n_wrong} wrong answers. Reply with JSON only."
+    )
+    return [
+        {"role": "system", "content": load_prompt("diagnose")},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+@dataclass
+class Findings:
+    """What the diagnoses of one step say, pooled over minibatches; item quotes dropped."""
+
+    task: str = ""
+    mistakes: Counter[str] = field(default_factory=Counter)
+    contrasts: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # quoted an item: never shown again
+
+    def add(self, diagnosis: Diagnosis, needles: Sequence[str]) -> None:
+        def clean(text: str) -> str | None:
+            text = " ".join(text.split()).strip(" -.")
+            if not text:
+                return None
+            if needles and mentions_any(text, needles):
+                self.dropped.append(text)
+                return None
+            return text
+
+        task = clean(diagnosis.task)
+        if task and not self.task:
+            self.task = task
+        for mistake in diagnosis.mistakes:
+            m = clean(mistake)
+            if m:
+                self.mistakes[m.casefold()] += 1
+        contrast = clean(diagnosis.contrast)
+        if contrast and contrast.casefold() not in {c.casefold() for c in self.contrasts}:
+            self.contrasts.append(contrast)
+
+    def render(self) -> str:
+        lines = [
+            f"- {m}" + (f" ({n} times)" if n > 1 else "") for m, n in self.mistakes.most_common()
+        ]
+        parts = [f"# What the task asks\n{self.task or '(not described)'}"]
+        parts.append("# Mistakes the model made\n" + ("\n".join(lines) or "(none named)"))
+        if self.contrasts:
+            parts.append(
+                "# What the right answers did\n" + "\n".join(f"- {c}" for c in self.contrasts)
+            )
+        return "\n\n".join(parts)
+
+
+def rules_messages(
+    skill: Skill,
+    findings: Findings,
+    *,
+    max_edits: int,
+    buffer: Sequence[BufferEntry],
+    meta_skill: str,
+    context: str = "",
+) -> list[Message]:
+    """Stage two of `diagnose`: rules from the diagnoses alone, no item in view."""
+    parts = [f"# The guide\n{render_skill(skill)}"]
+    if context.strip():
+        parts.append(context.strip())
+    parts.append(findings.render())
+    if meta_skill.strip():
+        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
+    if buffer:
+        parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
+    k = per_reply(max_edits)
+    parts.append(
+        f"Propose at most {k} {'edit' if k == 1 else 'different edits'}. Reply with JSON only."
+    )
+    return [
+        {"role": "system", "content": load_prompt("rules")},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
 def reflect(
     optimizer: ChatModel,
     skill: Skill,
@@ -147,16 +261,23 @@ def reflect(
     meta_skill: str,
     settings: OptimizerSettings,
     map_fn: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]] | None = None,
+    mode: ReflectionMode = "diagnose",
+    needles: Sequence[str] = (),
+    context: str = "",
 ) -> list[MinibatchProposal]:
-    """One optimizer call per minibatch (concurrently through `map_fn`), in minibatch order."""
-    batches = make_minibatches(examples, minibatch_size)
-    schema = edits_schema(skill.section_ids, max_edits)
+    """Edits proposed for `skill` from `examples` (see the module docstring for the modes).
 
-    def one(indexed: tuple[int, list[Example]]) -> MinibatchProposal:
-        index, batch = indexed
-        messages = reflection_messages(
-            skill, batch, max_edits=max_edits, buffer=buffer, meta_skill=meta_skill
-        )
+    `direct`: one proposal per minibatch, in minibatch order. `diagnose`: one proposal for the
+    step, whose `diagnoses` keep every stage-one reply; diagnoses quoting an item of `needles`
+    are dropped before the rules are asked for. `context` (e.g. the skill's earlier version at
+    an epoch end) is shown to the rules call."""
+    batches = make_minibatches(examples, minibatch_size)
+    if not batches:
+        return []
+    schema = edits_schema(skill.section_ids, max_edits)
+    run = map_fn if map_fn is not None else (lambda fn, xs: [fn(x) for x in xs])
+
+    def ask_edits(messages: list[Message]) -> tuple[OptimizerAnswer, list[Edit], list[Any]]:
         answer = ask(
             optimizer,
             messages,
@@ -167,15 +288,79 @@ def reflect(
             check=parroted,
         )
         edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
-        return MinibatchProposal(
-            index=index,
-            item_ids=[it.id for it, _ in batch],
-            n_failures=sum(1 for _, tr in batch if tr.score is not None and tr.score.hard == 0),
+        return answer, edits, invalid
+
+    def failures(batch: Sequence[Example]) -> int:
+        return sum(1 for _, tr in batch if tr.score is not None and tr.score.hard == 0)
+
+    if mode == "direct":
+
+        def one(indexed: tuple[int, list[Example]]) -> MinibatchProposal:
+            index, batch = indexed
+            messages = reflection_messages(
+                skill, batch, max_edits=max_edits, buffer=buffer, meta_skill=meta_skill
+            )
+            answer, edits, invalid = ask_edits(messages)
+            return MinibatchProposal(
+                index=index,
+                item_ids=[it.id for it, _ in batch],
+                n_failures=failures(batch),
+                messages=messages,
+                answer=answer,
+                edits=edits,
+                invalid=invalid,
+            )
+
+        return list(run(one, list(enumerate(batches))))
+
+    def diagnose(batch: list[Example]) -> tuple[list[Message], OptimizerAnswer]:
+        messages = diagnosis_messages(skill, batch)
+        return messages, ask(
+            optimizer,
+            messages,
+            Diagnosis,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            retries=settings.retries,
+        )
+
+    findings = Findings()
+    records: list[dict[str, Any]] = []
+    for batch, (messages, answer) in zip(batches, run(diagnose, batches), strict=True):
+        if answer.ok:
+            findings.add(answer.parsed, needles)
+        records.append(
+            {
+                "item_ids": [it.id for it, _ in batch],
+                "messages": messages,
+                "optimizer": answer.to_dict(),
+            }
+        )
+    all_examples = [e for b in batches for e in b]
+    messages = rules_messages(
+        skill,
+        findings,
+        max_edits=max_edits,
+        buffer=buffer,
+        meta_skill=meta_skill,
+        context=context,
+    )
+    if not findings.mistakes and not findings.contrasts:
+        # Nothing survived stage one: asking for rules from nothing invites invention.
+        answer, edits, invalid = OptimizerAnswer(), list[Edit](), list[Any]()
+    else:
+        answer, edits, invalid = ask_edits(messages)
+    if findings.dropped:
+        records.append({"dropped_for_quoting_an_item": findings.dropped})
+    return [
+        MinibatchProposal(
+            index=0,
+            item_ids=list(dict.fromkeys(it.id for it, _ in all_examples)),
+            n_failures=sum(failures(b) for b in batches),
             messages=messages,
             answer=answer,
             edits=edits,
             invalid=invalid,
+            diagnoses=records,
         )
-
-    jobs = list(enumerate(batches))
-    return map_fn(one, jobs) if map_fn is not None else [one(j) for j in jobs]
+    ]

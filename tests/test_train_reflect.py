@@ -1,0 +1,123 @@
+"""The `diagnose` reflection: kinds of mistakes first, then rules written with no item in view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_model
+
+from skillfit.models.scripted import Request, ScriptedModel
+from skillfit.skill import Skill
+from skillfit.tasks.base import Item, Score, Trajectory
+from skillfit.train.guard import leak_needles
+from skillfit.train.reflect import OptimizerSettings, reflect
+
+
+def _examples(n_wrong: int, n_right: int = 1) -> list[tuple[Item, Trajectory]]:
+    out = []
+    for i in range(n_wrong + n_right):
+        item = Item(
+            id=f"i{i}", input=f"Sam has {i + 3} red marbles and {i + 7} blue ones.", target="9"
+        )
+        right = i >= n_wrong
+        score = Score(hard=int(right), soft=float(right), feedback="Wrong." if not right else "")
+        out.append((item, Trajectory(item_id=item.id, messages=[], answer="5", score=score)))
+    return out
+
+
+def test_rules_are_asked_for_without_any_item_in_view() -> None:
+    seen: list[Request] = []
+
+    def optimizer(request: Request) -> Any:
+        seen.append(request)
+        if "You check the work of an AI model" in request.system:
+            return {
+                "task": "counting objects of one colour",
+                "mistakes": ["counted every colour", "counted every colour", "stopped early"],
+                "contrast": "the right answers listed each object before adding",
+            }
+        return {"analysis": "x", "edits": [edit(content="List each object, then add.")]}
+
+    examples = _examples(n_wrong=4)
+    (proposal,) = reflect(
+        ScriptedModel(optimizer),
+        Skill.parse(""),
+        examples,
+        minibatch_size=3,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+    )
+    diagnose_calls = [r for r in seen if "You check the work" in r.system]
+    rules_calls = [r for r in seen if "You write rules" in r.system]
+    assert len(diagnose_calls) == 2 and len(rules_calls) == 1  # two minibatches, one rules call
+    assert "red marbles" in diagnose_calls[0].last_user
+    rules_prompt = rules_calls[0].last_user
+    assert not any(it.input in rules_prompt or "marbles" in rules_prompt for it, _ in examples)
+    assert "counted every colour (4 times)" in rules_prompt  # pooled over both minibatches
+    assert "listed each object before adding" in rules_prompt
+    assert [e.content for e in proposal.edits] == ["List each object, then add."]
+    assert proposal.n_failures == 4 and len(proposal.diagnoses) == 2
+
+
+def test_a_diagnosis_quoting_an_item_never_reaches_the_rules_call() -> None:
+    examples = _examples(n_wrong=2)
+    needles = leak_needles([it for it, _ in examples])
+    seen: list[str] = []
+
+    def optimizer(request: Request) -> Any:
+        seen.append(request.last_user)
+        if "You check the work of an AI model" in request.system:
+            return {
+                "task": "counting",
+                "mistakes": ["Sam has 3 red marbles and 7 blue ones", "added the wrong colour"],
+                "contrast": "",
+            }
+        return {"analysis": "x", "edits": []}
+
+    (proposal,) = reflect(
+        ScriptedModel(optimizer),
+        Skill.parse(""),
+        examples,
+        minibatch_size=8,
+        max_edits=1,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+        needles=needles,
+    )
+    assert "marbles" not in seen[-1] and "added the wrong colour" in seen[-1]
+    assert proposal.diagnoses[-1]["dropped_for_quoting_an_item"]
+
+
+def test_no_usable_diagnosis_asks_for_no_rules() -> None:
+    calls: list[str] = []
+
+    def optimizer(request: Request) -> Any:
+        calls.append(request.system)
+        return "not json at all"
+
+    (proposal,) = reflect(
+        ScriptedModel(optimizer),
+        Skill.parse(""),
+        _examples(n_wrong=2),
+        minibatch_size=8,
+        max_edits=1,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(retries=0),
+    )
+    assert not proposal.ok and proposal.edits == []
+    assert not any("You write rules" in s for s in calls)
+
+
+def test_a_run_in_diagnose_mode_learns_and_records_the_diagnoses(tmp_path: Path) -> None:
+    opt = Optimizer([{"analysis": "missing method", "edits": [edit()]}])
+    result = run(config(tmp_path), AddTask(), target_model(), opt.model)
+    assert MAGIC in result.best_skill
+    import json
+
+    proposals = json.loads((tmp_path / "run/steps/step_0001/proposals.json").read_text())
+    assert proposals[0]["diagnoses"][0]["optimizer"]["parsed"]["mistakes"] == ["gave no sum"]
