@@ -29,6 +29,8 @@ def cfg_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "slow_update: {enabled: false}\n"
         "meta_skill: {enabled: false}\n"
         "cache: {enabled: false}\n"
+        # 4 val items: too few for the default gate to adopt anything; the paper's gate adopts
+        "gate: {kind: strict_mean}\n"
         f"run: {{out_dir: '{tmp_path}', name: cli}}\n"
     )
     return path

@@ -37,7 +37,8 @@ def test_defaults() -> None:
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.minibatch_size) == (2, 16, 8)
     assert cfg.train.max_steps is None and cfg.train.patience is None
     assert isinstance(cfg.schedule, ScheduleConfig) and cfg.schedule.kind == "cosine"
-    assert isinstance(cfg.gate, GateConfig) and cfg.gate.kind == "strict_mean"
+    assert isinstance(cfg.gate, GateConfig) and cfg.gate.kind == "paired_unconditional"
+    assert cfg.gate.alpha == 0.05 and cfg.gate.min_margin == 0.0
     assert cfg.skill.initial is None and cfg.skill.max_tokens == 2000
     assert cfg.buffer.max_items == 20 and cfg.run.out_dir == "outputs"
 

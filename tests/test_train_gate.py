@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+import math
 import random
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +20,10 @@ from pydantic import ValidationError
 
 from skillfit.tasks.base import Item
 from skillfit.train.gate import GateConfig, GateResult, run_gate
+from skillfit.train.stats import unconditional_pvalue
 
 Table = dict[str, list[float | None]]  # item id -> one score per sample
+STRICT = GateConfig(kind="strict_mean")
 
 
 def make_items(n: int) -> list[Item]:
@@ -54,7 +61,7 @@ def gate(
 
 
 def test_strict_mean_adopts_a_strictly_better_candidate() -> None:
-    r = gate([1, 0, 0, 1], [1, 1, 0, 1])
+    r = gate([1, 0, 0, 1], [1, 1, 0, 1], STRICT)
     assert r.accepted
     assert (r.current_mean, r.candidate_mean) == (0.5, 0.75)
     assert r.paired.wins == 1 and r.paired.ties == 3
@@ -62,14 +69,14 @@ def test_strict_mean_adopts_a_strictly_better_candidate() -> None:
 
 
 def test_strict_mean_rejects_ties_even_with_different_items() -> None:
-    r = gate([1, 0, 1, 0], [0, 1, 0, 1], GateConfig(early_stop=False))
+    r = gate([1, 0, 1, 0], [0, 1, 0, 1], GateConfig(kind="strict_mean", early_stop=False))
     assert not r.accepted and r.current_mean == r.candidate_mean
     assert "rejected" in r.reason
 
 
 def test_strict_mean_tie_is_exact_despite_float_noise() -> None:
     # Three samples: per-item means like 1/3 and 2/3 must cancel exactly.
-    cfg = GateConfig(samples=3, early_stop=False)
+    cfg = GateConfig(kind="strict_mean", samples=3, early_stop=False)
     cur = [[1, 0, 0], [1, 1, 0], [0, 0, 0]]
     cand = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]
     assert not gate(cur, cand, cfg).accepted  # 1/3 + 2/3 vs 0 + 1
@@ -78,7 +85,7 @@ def test_strict_mean_tie_is_exact_despite_float_noise() -> None:
 
 
 def test_strict_mean_rejects_a_worse_candidate() -> None:
-    r = gate([1, 1, 1, 0], [1, 0, 1, 0], GateConfig(early_stop=False))
+    r = gate([1, 1, 1, 0], [1, 0, 1, 0], GateConfig(kind="strict_mean", early_stop=False))
     assert not r.accepted and r.paired.losses == 1
 
 
@@ -117,17 +124,154 @@ def test_paired_soft_scores() -> None:
     assert r.paired.ci_low > 0
 
 
+# --- the default: paired_unconditional ------------------------------------------------
+
+
+def one_item_win(n: int = 20) -> tuple[list[int], list[int]]:
+    cur = [1] * 8 + [0] * (n - 8)
+    cand = list(cur)
+    cand[10] = 1  # the candidate wins one item, everything else identical
+    return cur, cand
+
+
+def test_default_is_the_exact_unconditional_test_at_alpha_005() -> None:
+    cfg = GateConfig()
+    assert (cfg.kind, cfg.alpha, cfg.min_margin) == ("paired_unconditional", 0.05, 0.0)
+    assert (cfg.samples, cfg.metric, cfg.early_stop) == (1, "hard", True)
+
+
+def test_strict_mean_still_adopts_a_one_item_win_on_20_items() -> None:
+    cur, cand = one_item_win()
+    r = gate(cur, cand, GateConfig(kind="strict_mean"))
+    assert r.accepted and r.paired.wins == 1 and r.paired.losses == 0
+    assert r.candidate_mean - r.current_mean == pytest.approx(0.05)
+
+
+def test_default_does_not_adopt_a_one_item_win_on_20_items() -> None:
+    cur, cand = one_item_win()
+    for batch_size in (8, 20):
+        r = gate(cur, cand, batch_size=batch_size)
+        assert not r.accepted and "p > 0.05 (exact unconditional test)" in r.reason
+    full = gate(cur, cand, GateConfig(early_stop=False))
+    assert not full.accepted and full.paired.p_value == pytest.approx(
+        unconditional_pvalue(1, 0, 20)
+    )
+    assert full.paired.p_value > 0.25
+
+
+def test_default_needs_about_four_net_wins_on_20_items() -> None:
+    def counts(wins: int, losses: int, n: int = 20) -> GateResult:
+        cur = [0] * wins + [1] * losses + [1] * 5 + [0] * (n - wins - losses - 5)
+        cand = [1] * wins + [0] * losses + [1] * 5 + [0] * (n - wins - losses - 5)
+        return gate(cur, cand, GateConfig(early_stop=False))
+
+    assert not counts(3, 0).accepted  # p = 0.058
+    r = counts(4, 0)  # p = 0.025: the sign test (p = 1/16) would reject it
+    assert r.accepted and "adopted" in r.reason and r.paired.p_value < 0.05
+    assert not gate(*_pair(4, 0), GateConfig(kind="paired", alpha=0.05)).accepted
+    assert not counts(5, 1).accepted and counts(6, 1).accepted
+
+
+def _pair(wins: int, losses: int, n: int = 20) -> tuple[list[int], list[int]]:
+    cur = [0] * wins + [1] * losses + [0] * (n - wins - losses)
+    cand = [1] * wins + [0] * losses + [0] * (n - wins - losses)
+    return cur, cand
+
+
+def test_default_falls_back_to_the_sign_flip_test_for_samples_or_soft_scores() -> None:
+    cur = [[0, 0]] * 5 + [[1, 1]] * 5
+    cand = [[1, 1]] * 5 + [[1, 1]] * 5
+    r = gate(cur, cand, GateConfig(samples=2))
+    assert r.accepted and r.paired.p_value == pytest.approx(1 / 32)  # the sign-flip test
+    assert "sign-flip test" in r.reason
+    soft = gate([0.0] * 5 + [1.0] * 5, [1.0] * 10, GateConfig(metric="soft"))
+    assert soft.accepted and soft.paired.p_value == pytest.approx(1 / 32)
+
+
+def test_default_gate_keeps_false_adoption_at_most_alpha_exactly() -> None:
+    # The real gate's decision for every (wins, losses) count, weighted by its probability when
+    # wins and losses are equally likely: at most alpha at every churn, not only the measured.
+    sim = _gate_sim()
+    cfg = GateConfig()
+    for n in (10, 20, 30):
+        table = sim.decision_table(cfg, n)
+        for churn in [k / 20 for k in range(1, 21)]:
+            rate = sim.exact_adoption(table, churn / 2, churn / 2)
+            assert rate <= cfg.alpha + 1e-12, (n, churn, rate)
+    # and on 20 items it adopts real +10-point gains more often than the sign test does
+    sign = sim.decision_table(GateConfig(kind="paired", alpha=0.05), 20)
+    table20 = sim.decision_table(cfg, 20)
+    for churn in (0.1, 0.2, 0.3):
+        a, b = churn / 2 + 0.05, churn / 2 - 0.05
+        assert sim.exact_adoption(table20, a, b) > 1.4 * sim.exact_adoption(sign, a, b)
+
+
+def test_bench_simulation_false_adoption_within_monte_carlo_error() -> None:
+    sim = _gate_sim()
+    cfg = GateConfig()
+    trials = 400
+    for churn in (0.1, 0.3):
+        a, b = sim.scenario_rates(churn, "equal")
+        adopted = sim.simulate_adoption(cfg, 20, a, b, trials, seed=[7, int(churn * 100)])
+        mc_error = 3 * math.sqrt(cfg.alpha * (1 - cfg.alpha) / trials)
+        assert adopted / trials <= cfg.alpha + mc_error
+    # the same simulation does see the strict gate adopt noise
+    a, b = sim.scenario_rates(0.2, "equal")
+    strict = sim.simulate_adoption(GateConfig(kind="strict_mean"), 20, a, b, 200, seed=3)
+    assert strict / 200 > 0.25
+
+
+def test_early_stop_never_changes_the_decision_of_the_default() -> None:
+    rng = random.Random(7)
+    stops = accepts = 0
+    for _ in range(300):
+        n = rng.randint(1, 40)
+        p_win, p_loss = rng.choice([(0.3, 0.0), (0.2, 0.05), (0.1, 0.1), (0.05, 0.3)])
+        p_none = rng.choice([0.0, 0.0, 0.1])
+        cur: Table = {}
+        cand: Table = {}
+        for k in range(n):
+            u = rng.random()
+            pair = (0.0, 1.0) if u < p_win else (1.0, 0.0) if u < p_win + p_loss else (1.0, 1.0)
+            failed = rng.random() < p_none  # an infrastructure error on the current side
+            cur[f"i{k:03d}"] = [None if failed else pair[0]]
+            cand[f"i{k:03d}"] = [pair[1]]
+        cfg = GateConfig(
+            alpha=rng.choice([0.05, 0.05, 0.1, 0.2]), min_margin=rng.choice([0.0, 0.0, 0.1])
+        )
+        early = _check_equivalence(cfg, cur, cand, rng.choice([1, 2, 4, 8]))
+        stops += early.stopped_early
+        accepts += early.accepted
+    assert stops > 30 and accepts > 30
+
+
+@functools.cache
+def _gate_sim() -> Any:
+    """bench/gate_sim.py, imported as a module."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "gate_sim.py"
+    spec = importlib.util.spec_from_file_location("gate_sim", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gate_sim"] = module  # dataclasses look their module up while decorating
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- exclusions, samples, batching ----------------------------------------------------
 
 
 def test_infra_errors_exclude_the_item_from_both_sides() -> None:
-    r = gate([1, None, 0, 0], [1, 1, None, 1], GateConfig(early_stop=False))
+    r = gate([1, None, 0, 0], [1, 1, None, 1], GateConfig(kind="strict_mean", early_stop=False))
     assert (r.n_scored, r.n_excluded, r.paired.n) == (4, 2, 2)
     assert (r.current_mean, r.candidate_mean) == (0.5, 1.0)
     assert r.per_item[1] == {"item_id": "i001", "current": None, "candidate": 1.0}
     assert r.accepted and "2 item(s) excluded" in r.reason
     # One failed sample out of two excludes the item too.
-    r2 = gate([[1, 0], [1, None]], [[1, 1], [1, 1]], GateConfig(samples=2, early_stop=False))
+    r2 = gate(
+        [[1, 0], [1, None]],
+        [[1, 1], [1, 1]],
+        GateConfig(kind="strict_mean", samples=2, early_stop=False),
+    )
     assert r2.n_excluded == 1 and r2.candidate_mean == 1.0 and r2.current_mean == 0.5
 
 
@@ -146,7 +290,7 @@ def test_samples_are_averaged_and_both_sides_rescored() -> None:
     items = make_items(3)
     cur = Scorer({i.id: [1.0, 0.0] for i in items})
     cand = Scorer({i.id: [1.0, 1.0] for i in items})
-    r = run_gate(items, cur, cand, GateConfig(samples=2))
+    r = run_gate(items, cur, cand, GateConfig(kind="strict_mean", samples=2))
     assert (
         sorted(cur.calls) == sorted(cand.calls) == sorted((i.id, k) for i in items for k in (0, 1))
     )
@@ -161,10 +305,10 @@ def test_map_fn_gets_whole_batches_and_can_be_a_thread_pool() -> None:
         return [fn(j) for j in jobs]
 
     cur, cand = [0, 1, 0, 1, 1], [1, 1, 0, 1, 1]
-    r = gate(cur, cand, batch_size=2, map_fn=spy_map)
+    r = gate(cur, cand, STRICT, batch_size=2, map_fn=spy_map)
     assert seen == [4, 4, 2]  # both sides of each batch in one call
     with ThreadPoolExecutor(4) as pool:
-        r2 = gate(cur, cand, batch_size=2, map_fn=pool.map)
+        r2 = gate(cur, cand, STRICT, batch_size=2, map_fn=pool.map)
     assert r.to_dict() == r2.to_dict()
 
 
@@ -187,7 +331,7 @@ def test_gate_config_validation() -> None:
 
 
 def test_result_serializes() -> None:
-    r = gate([1, 0, 1], [1, 1, 1])
+    r = gate([1, 0, 1], [1, 1, 1], STRICT)
     d = json.loads(json.dumps(r.to_dict()))
     assert d["accepted"] is True and d["paired"]["wins"] == 1
     assert [row["item_id"] for row in d["per_item"]] == ["i000", "i001", "i002"]
@@ -231,14 +375,14 @@ def test_early_stop_for_paired_on_p_value() -> None:
 def test_no_early_stop_while_the_candidate_can_still_win() -> None:
     cur = [1, 1, 0, 0, 0, 0]
     cand = [0, 0, 1, 1, 1, 0]  # behind after the first batch, ahead at the end
-    r = gate(cur, cand, batch_size=2)
+    r = gate(cur, cand, STRICT, batch_size=2)
     assert r.accepted and not r.stopped_early and r.n_scored == 6
 
 
 def _random_case(rng: random.Random) -> tuple[GateConfig, Table, Table, int]:
     samples = rng.choice([1, 1, 1, 2, 3])
     metric = rng.choice(["hard", "hard", "soft"])
-    kind = rng.choice(["strict_mean", "paired"])
+    kind = rng.choice(["strict_mean", "paired", "paired_unconditional"])
     n = rng.randint(0, 24)
     p_none = rng.choice([0.0, 0.0, 0.1, 0.4])
     skew = rng.random()  # how often the candidate does well
@@ -319,7 +463,7 @@ def gate_cases(draw: st.DrawFn) -> tuple[GateConfig, Table, Table, int]:
     cur = {f"i{k:03d}": draw(per_item) for k in range(n)}
     cand = {f"i{k:03d}": draw(per_item) for k in range(n)}
     cfg = GateConfig(
-        kind=draw(st.sampled_from(["strict_mean", "paired"])),
+        kind=draw(st.sampled_from(["strict_mean", "paired", "paired_unconditional"])),
         samples=samples,
         metric=metric,  # type: ignore[arg-type]
         alpha=draw(st.sampled_from([0.01, 0.05, 0.1, 0.2, 0.5, 1.0])),

@@ -17,6 +17,8 @@ from skillfit.train.stats import (
     paired_difference,
     quantize,
     sign_flip_pvalue,
+    unconditional_pvalue,
+    unconditional_pvalue_floor,
     wilson_interval,
 )
 
@@ -195,3 +197,106 @@ def test_large_soft_comparison_is_fast_enough() -> None:
     r = paired_difference(b, a)
     assert time.perf_counter() - start < 2.0
     assert r.p_value < 1e-6 and r.mean_diff > 0
+
+
+# --- the exact unconditional test ------------------------------------------------------
+
+
+def _z_at_least(x: int, d: int, x0: int, d0: int) -> bool:
+    # Z = x / sqrt(d), 0 without discordant items; compared in floats, well apart from ties
+    z = x / math.sqrt(d) if d else 0.0
+    z0 = x0 / math.sqrt(d0) if d0 else 0.0
+    return z >= z0 - 1e-12
+
+
+def _tail(wins: int, losses: int, n: int, psi: float) -> float:
+    """P(Z >= observed Z) over every (W, L) of n items, each a win or a loss with chance psi/2."""
+    x0, d0 = wins - losses, wins + losses
+    total = 0.0
+    for w in range(n + 1):
+        for loss in range(n + 1 - w):
+            if _z_at_least(w - loss, w + loss, x0, d0):
+                total += (
+                    math.comb(n, w)
+                    * math.comb(n - w, loss)
+                    * (psi / 2) ** (w + loss)
+                    * (1 - psi) ** (n - w - loss)
+                )
+    return total
+
+
+def test_unconditional_pvalue_hand_values() -> None:
+    assert unconditional_pvalue(1, 0, 1) == pytest.approx(0.5)  # P = psi/2, largest at psi=1
+    assert unconditional_pvalue(2, 0, 2) == pytest.approx(0.25, abs=1e-6)  # psi^2/4
+    # Z >= 1 with two items: (1, 0) or (2, 0): psi - 3 psi^2 / 4, largest (1/3) at psi = 2/3
+    assert unconditional_pvalue(1, 0, 2) == pytest.approx(1 / 3, abs=1e-6)
+    assert unconditional_pvalue(1, 0, 2) >= 1 / 3  # never understated
+    assert unconditional_pvalue(0, 0, 5) == 1.0 and unconditional_pvalue(0, 3, 5) == 1.0
+    assert unconditional_pvalue(0, 0, 0) == 1.0
+    with pytest.raises(ValueError):
+        unconditional_pvalue(3, 3, 5)
+
+
+@pytest.mark.parametrize("n", [3, 6, 9])
+def test_unconditional_pvalue_is_the_supremum_over_psi(n: int) -> None:
+    grid = [k / 400 for k in range(401)]
+    for w in range(n + 1):
+        for loss in range(n + 1 - w):
+            sup = max(_tail(w, loss, n, psi) for psi in grid)
+            p = unconditional_pvalue(w, loss, n)
+            assert sup - 1e-12 <= p <= sup + 1e-3, (w, loss, n)
+            assert unconditional_pvalue_floor(w, loss, n) <= p + 1e-12
+
+
+@pytest.mark.parametrize("n", [10, 16])
+def test_unconditional_test_keeps_false_positives_at_most_alpha(n: int) -> None:
+    # Under the null (wins as likely as losses) the chance of p <= alpha is at most alpha,
+    # whatever the share of discordant items; the sign test is far below alpha at these sizes.
+    for alpha in (0.05, 0.1):
+        reject = [
+            (w, loss)
+            for w in range(n + 1)
+            for loss in range(n + 1 - w)
+            if unconditional_pvalue(w, loss, n) <= alpha
+        ]
+        for psi in [k / 20 for k in range(1, 21)]:
+            size = sum(
+                math.comb(n, w)
+                * math.comb(n - w, loss)
+                * (psi / 2) ** (w + loss)
+                * (1 - psi) ** (n - w - loss)
+                for w, loss in reject
+            )
+            assert size <= alpha + 1e-12, (n, alpha, psi, size)
+
+
+def test_unconditional_pvalue_is_monotone() -> None:
+    for n in range(1, 21):
+        for w in range(n + 1):
+            for loss in range(n + 1 - w):
+                p = unconditional_pvalue(w, loss, n)
+                if w + loss < n:  # a tie becomes a win
+                    assert unconditional_pvalue(w + 1, loss, n) <= p + 1e-12
+                if loss:  # a loss becomes a tie
+                    assert unconditional_pvalue(w, loss - 1, n) <= p + 1e-12
+
+
+def test_unconditional_beats_the_sign_test_on_small_sets() -> None:
+    # 4 wins, no loss among 20 items: the sign test cannot go below 1/16 with 4 discordant items
+    assert sign_flip_pvalue([1.0] * 4 + [0.0] * 16) == pytest.approx(1 / 16)
+    assert unconditional_pvalue(4, 0, 20) < 0.05
+    assert unconditional_pvalue(3, 0, 20) > 0.05 and unconditional_pvalue(1, 0, 20) > 0.25
+
+
+def test_unconditional_falls_back_to_the_sign_test_on_huge_sets() -> None:
+    expected = sps.binomtest(30, 40, 0.5, alternative="greater").pvalue
+    assert unconditional_pvalue(30, 10, 2500) == pytest.approx(expected, rel=1e-9)
+    assert unconditional_pvalue_floor(30, 10, 2500) == unconditional_pvalue(30, 10, 2500)
+
+
+def test_unconditional_pvalue_on_a_larger_set_is_fast() -> None:
+    import time
+
+    start = time.perf_counter()
+    p = unconditional_pvalue(70, 40, 300)
+    assert 0 < p < 0.05 and time.perf_counter() - start < 5

@@ -4,10 +4,41 @@ Both skills are scored on the same validation items (the current skill is re-mea
 than trusted from an earlier, possibly lucky, measurement), optionally several samples per item
 averaged per item, and compared item by item:
 
-- `strict_mean` (default): adopt only if the candidate's mean is strictly higher. Ties and
-  losses are rejected.
-- `paired`: adopt if the one-sided paired test gives p <= alpha and the mean difference is at
-  least `min_margin` (and positive).
+- `paired_unconditional` (default, alpha 0.05): adopt if the exact unconditional paired test
+  (Suissa and Shuster; `stats.unconditional_pvalue`) gives p <= alpha and the mean gain is at
+  least `min_margin` (and positive). Whatever share of items the two skills disagree on, a
+  candidate no better than the current one passes with probability at most alpha. The test
+  needs 0/1 scores, one sample per item; with `samples` > 1 or the soft metric this kind uses
+  the sign-flip test of `paired` instead (also at most alpha, less powerful) and says so.
+- `paired`: the same with the exact sign-flip permutation test, which conditions on the items
+  where the skills differ and is therefore conservative on small sets.
+- `strict_mean` (the paper's gate): adopt only if the candidate's mean is strictly higher. Ties
+  and losses are rejected; a single item won is enough.
+
+Why that default. Measured with `nice -n 10 .venv/bin/python bench/gate_sim.py --markdown
+bench/gate_sim.md` (the real `run_gate` on simulated temperature-0 targets: 2000 validation sets
+per cell plus the exact rate; churn = share of items whose outcome differs, 0.1 to 0.3; the full
+table is bench/gate_sim.md). False adoption = a candidate of equal true accuracy is adopted;
+power = a candidate 10 points better is adopted:
+
+    gate (alpha)                 worst false adoption   power on 20 / 40 / 60 items
+    strict_mean                  35-45%                 74-88% / 85-99% / 91-100%
+    paired 0.10                  6.4%                   13-17% / 34-58% / 46-86%
+    paired 0.05 (margin 0/0.05)  3.2%                   4-9%   / 22-37% / 33-73%
+    paired_unconditional 0.10    7.5%                   24-32% / 39-78% / 49-95%
+    paired_unconditional 0.05    5.0% (4.97%)           13-17% / 30-78% / 41-95%
+
+`paired_unconditional` at 0.05 is the most powerful of these that stays at most 5% at every size
+and churn; at 60 items and churn 0.2-0.3 it is within two points of the best any test can do.
+
+What no gate can do: on 20 items a 10-point gain is 2 net items, and no gate keeps false
+adoption at 5% and adopts most such gains. The default adopts 13-17% of them; even the most
+powerful test for a known churn (Neyman-Pearson, a bound rather than a gate) reaches only 40% /
+25% / 20% at churn 0.1 / 0.2 / 0.3. The default adopts most 10-point gains from 40 items at
+churn 0.1 (78%), from 60 at churn 0.2 (53%) and from about 100 at churn 0.3 (57%; 49% at 80;
+`bench/gate_sim.py --sizes 80 100 --trials 500`, bench/gate_sim_larger.md). With a small
+validation split, expect few adoptions (what it rejects is mostly noise), enlarge the split,
+or choose `strict_mean` knowingly.
 
 An item whose scoring hit an infrastructure error (a score of None on either side, any sample)
 is excluded from both sides and counted: it says nothing about the skill.
@@ -16,16 +47,18 @@ Early stop: items are scored in batches; after each batch the gate asks whether 
 could still be adopted if every remaining item went its way (score 1 against 0). If not, it
 stops scoring. The bound covers every possible outcome of the remaining items (including their
 exclusion), so stopping never changes the decision: the means are compared exactly (rational
-arithmetic) and the p-value is an exact test that no better outcome on any item can raise.
+arithmetic) and the p-values are exact tests that no better outcome on any item can raise. The
+unconditional test also depends on how many items are included, so its bound tries every number
+of remaining items included (all of them won) against a lower bound of its p-value.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +69,8 @@ from skillfit.train.stats import (
     quantize,
     sign_flip_pvalue,
     soft_grid,
+    unconditional_pvalue,
+    unconditional_pvalue_floor,
 )
 
 __all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate"]
@@ -51,6 +86,12 @@ MapFn = Callable[[Callable[[Any], float | None], Sequence[Any]], Iterable[float 
 _P_SLACK = 1e-9
 # Above this many cells the p-value bound is skipped (stopping less often is always safe).
 _MAX_BOUND_CELLS = 20_000_000
+# The kinds that test significance (alpha) and the least gain (min_margin).
+_TESTED_KINDS = ("paired", "paired_unconditional")
+# Cells of one unconditional p-value floor: values of psi times items (see stats).
+_FLOOR_POINTS = 129
+
+GateKind = Literal["strict_mean", "paired", "paired_unconditional"]
 
 
 class GateConfig(BaseModel):
@@ -58,10 +99,12 @@ class GateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["strict_mean", "paired"] = "strict_mean"
+    kind: GateKind = "paired_unconditional"
     samples: int = Field(default=1, ge=1, description="samples per item, averaged per item")
-    alpha: float = Field(default=0.1, gt=0, le=1, description="paired: largest p-value adopted")
-    min_margin: float = Field(default=0.0, ge=0, le=1, description="paired: least mean gain")
+    alpha: float = Field(
+        default=0.05, gt=0, le=1, description="paired kinds: largest p-value adopted"
+    )
+    min_margin: float = Field(default=0.0, ge=0, le=1, description="paired kinds: least mean gain")
     metric: Literal["hard", "soft"] = "hard"
     early_stop: bool = True
     confidence: float = Field(default=0.95, gt=0, lt=1, description="for reported intervals")
@@ -96,12 +139,16 @@ class GateResult:
         }
 
 
+def _unconditional(cfg: GateConfig) -> bool:
+    """Whether the decision uses the exact unconditional test (0/1 items, one sample each)."""
+    return cfg.kind == "paired_unconditional" and cfg.metric == "hard" and cfg.samples == 1
+
+
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-@dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
     side: str  # "current" | "candidate"
     fn: ScoreFn
     item: Item
@@ -110,6 +157,13 @@ class _Job:
 
 def _run_job(job: _Job) -> float | None:
     return job.fn(job.item, job.sample)
+
+
+_ZERO, _ONE = Fraction(0), Fraction(1)
+
+
+def _float(x: Fraction) -> float:
+    return x.numerator / x.denominator  # float(x), without the generic Rational detour
 
 
 def _sequential_map(fn: Callable[[Any], float | None], jobs: Sequence[Any]) -> list[float | None]:
@@ -126,10 +180,12 @@ def _check_score(value: float | None, job: _Job, metric: str) -> Fraction | None
             f"gate: {job.side} score for item {job.item.id!r} sample {job.sample} must be "
             f"{allowed} (metric {metric!r}), got {value!r}"
         )
-    return Fraction(v)
+    return _ZERO if v == 0.0 else _ONE if v == 1.0 else Fraction(v)
 
 
 def _item_mean(scores: list[Fraction | None], samples: int) -> Fraction | None:
+    if samples == 1:
+        return scores[0]
     present = [x for x in scores if x is not None]
     if len(present) < len(scores):
         return None  # any failed sample excludes the item: a partial average is a different metric
@@ -145,6 +201,9 @@ class _Tally:
     current: list[Fraction] = field(default_factory=list)  # per included item
     candidate: list[Fraction] = field(default_factory=list)
     n_excluded: int = 0
+    diff_sum: Fraction = _ZERO  # sum of candidate minus current over the included items
+    wins: int = 0
+    losses: int = 0
 
     def add(self, item: Item, cur: list[Fraction | None], cand: list[Fraction | None]) -> None:
         cur_mean = _item_mean(cur, self.samples)
@@ -152,8 +211,8 @@ class _Tally:
         self.rows.append(
             {
                 "item_id": item.id,
-                "current": None if cur_mean is None else float(cur_mean),
-                "candidate": None if cand_mean is None else float(cand_mean),
+                "current": None if cur_mean is None else _float(cur_mean),
+                "candidate": None if cand_mean is None else _float(cand_mean),
             }
         )
         if cur_mean is None or cand_mean is None:
@@ -161,18 +220,21 @@ class _Tally:
             return
         self.current.append(cur_mean)
         self.candidate.append(cand_mean)
+        if cand_mean != cur_mean:  # ties (most items) need no arithmetic
+            diff = cand_mean - cur_mean
+            self.diff_sum += diff
+            if diff > 0:
+                self.wins += 1
+            else:
+                self.losses += 1
 
     @property
     def n(self) -> int:
         return len(self.current)
 
-    @property
-    def diff_sum(self) -> Fraction:
-        return sum(self.candidate, Fraction(0)) - sum(self.current, Fraction(0))
-
     def float_diffs(self) -> list[float]:
         # Exactly the differences paired_difference computes, so the bound sees the same grid.
-        return [float(c) - float(k) for c, k in zip(self.candidate, self.current, strict=True)]
+        return [_float(c) - _float(k) for c, k in zip(self.candidate, self.current, strict=True)]
 
 
 def _mean_condition(cfg: GateConfig, diff_sum: Fraction, n: int) -> bool:
@@ -180,7 +242,7 @@ def _mean_condition(cfg: GateConfig, diff_sum: Fraction, n: int) -> bool:
     if n == 0 or diff_sum <= 0:
         return False
     # repr() so that a margin of 0.1 means exactly 1/10, not the float just above it.
-    return cfg.kind != "paired" or diff_sum >= Fraction(repr(cfg.min_margin)) * n
+    return cfg.kind not in _TESTED_KINDS or diff_sum >= Fraction(repr(cfg.min_margin)) * n
 
 
 def _can_still_win(cfg: GateConfig, tally: _Tally, remaining: int, resolution: float) -> bool:
@@ -190,7 +252,20 @@ def _can_still_win(cfg: GateConfig, tally: _Tally, remaining: int, resolution: f
     diff_sum, n = tally.diff_sum, tally.n
     if not any(_mean_condition(cfg, diff_sum + j, n + j) for j in range(remaining + 1)):
         return False
-    if cfg.kind == "paired":
+    if _unconditional(cfg):
+        # Here the test depends on how many items are included, so each count j of remaining
+        # items included is tried, all of them won (for a fixed count, a better outcome on any
+        # item never raises the p-value); the floor never exceeds the p-value it bounds.
+        if (remaining + 1) * (n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
+            return True
+        # Most often every remaining item won passes, so that count is tried first.
+        return any(
+            _mean_condition(cfg, diff_sum + j, n + j)
+            and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j)
+            <= cfg.alpha + _P_SLACK
+            for j in range(remaining, -1, -1)
+        )
+    if cfg.kind in _TESTED_KINDS:
         # The smallest reachable p-value: every remaining item a full win (the test is
         # monotone, and ties or exclusions leave it unchanged).
         best = [*tally.float_diffs(), *([1.0] * remaining)]
@@ -213,14 +288,15 @@ def _decision_reason(
         f"(diff {paired.mean_diff:+.3f}, {ci}, p={paired.p_value:.3g}, "
         f"{paired.wins}W/{paired.losses}L/{paired.ties}T)"
     )
+    test = "exact unconditional test" if _unconditional(cfg) else "sign-flip test"
     if cfg.kind == "strict_mean":
         verdict = "higher mean: adopted" if accepted else "mean not strictly higher: rejected"
     elif accepted:
-        verdict = f"p <= {cfg.alpha:g} and gain >= {cfg.min_margin:g}: adopted"
+        verdict = f"p <= {cfg.alpha:g} ({test}) and gain >= {cfg.min_margin:g}: adopted"
     else:
         failed = []
         if paired.p_value > cfg.alpha:
-            failed.append(f"p > {cfg.alpha:g}")
+            failed.append(f"p > {cfg.alpha:g} ({test})")
         if not _mean_condition(cfg, tally.diff_sum, tally.n):
             failed.append(f"gain < max({cfg.min_margin:g}, >0)")
         verdict = " and ".join(failed or ["not significant"]) + ": rejected"
@@ -272,9 +348,13 @@ def run_gate(
             stopped = True
             break
 
-    cur_vals = [float(x) for x in tally.current]
-    cand_vals = [float(x) for x in tally.candidate]
+    cur_vals = [_float(x) for x in tally.current]
+    cand_vals = [_float(x) for x in tally.candidate]
     paired = paired_difference(cand_vals, cur_vals, cfg.confidence, resolution=resolution)
+    if _unconditional(cfg):
+        # Report the p-value the decision uses (the sign-flip one is the conditional test).
+        p_value = unconditional_pvalue(tally.wins, tally.losses, tally.n)
+        paired = replace(paired, p_value=p_value)
     cur_mean = math.fsum(cur_vals) / len(cur_vals) if cur_vals else math.nan
     cand_mean = math.fsum(cand_vals) / len(cand_vals) if cand_vals else math.nan
 
@@ -288,7 +368,7 @@ def run_gate(
         )
     else:
         accepted = _mean_condition(cfg, tally.diff_sum, tally.n) and (
-            cfg.kind != "paired" or paired.p_value <= cfg.alpha
+            cfg.kind not in _TESTED_KINDS or paired.p_value <= cfg.alpha
         )
         reason = _decision_reason(cfg, accepted, tally, paired, cur_mean, cand_mean)
         if stopped:
