@@ -348,3 +348,16 @@ def test_the_meta_update_keeps_cleaned_notes_or_the_previous_ones(tmp_path: Path
         folder = tmp_path / str(len(meta)) / "run" / "meta_skill" / "epoch_01"
         assert (folder / "meta_skill.md").read_text() == expected
         assert json.loads((folder / "reply.json").read_text())["result"] == result
+
+
+def test_a_heading_with_no_rule_under_it_is_refused() -> None:
+    from skillfit.skill import Edit, Skill
+    from skillfit.train.guard import check_edit
+
+    skill = Skill.parse("# Skill\n\n## Method\nWork in steps.")
+    heading_only = Edit(op="add", section=None, content="## Consider all given information")
+    assert check_edit(heading_only, skill, needles=[], max_tokens=500) == (
+        "a heading with no rule under it"
+    )
+    with_rule = Edit(op="add", section=None, content="## Units\nGive every quantity its unit.")
+    assert check_edit(with_rule, skill, needles=[], max_tokens=500) is None

@@ -158,7 +158,9 @@ def test_edits_that_cannot_apply_are_reported(tmp_path: Path) -> None:
             | {"anchor": "text that is not in the skill"}
         ],
     }
-    cfg = config(tmp_path, "train.batch_size=6", "train.minibatch_size=6")
+    cfg = config(
+        tmp_path, "train.batch_size=6", "train.minibatch_size=6", "optimizer.reflection=direct"
+    )
     run(cfg, AddTask(initial="# Guide\n\nBe careful.\n"), target_model(), Optimizer([ghost]).model)
     (record,) = read(tmp_path / "run" / "history.json")
     assert record["applied"] == 0 and record["unapplied"] == 1
@@ -261,7 +263,9 @@ def test_early_stopping_and_max_steps(tmp_path: Path) -> None:
 
 def test_edits_that_change_nothing_skip_the_gate(tmp_path: Path) -> None:
     same = {"analysis": "x", "edits": [edit(op="replace", section="guide", content="Be careful.")]}
-    cfg = config(tmp_path, "train.batch_size=6", "train.minibatch_size=6")
+    cfg = config(
+        tmp_path, "train.batch_size=6", "train.minibatch_size=6", "optimizer.reflection=direct"
+    )
     run(cfg, AddTask(initial="# Guide\n\nBe careful.\n"), target_model(), Optimizer([same]).model)
     (record,) = read(tmp_path / "run" / "history.json")
     assert record["applied"] == 0 and record["unapplied"] == 1 and record["gate"] is None

@@ -37,7 +37,17 @@ def test_rules_are_asked_for_without_any_item_in_view() -> None:
                 "mistakes": ["counted every colour", "counted every colour", "stopped early"],
                 "contrast": "the right answers listed each object before adding",
             }
-        return {"analysis": "x", "edits": [edit(content="List each object, then add.")]}
+        return {
+            "analysis": "x",
+            "rules": [
+                {
+                    "fixes": "x",
+                    "title": "Count",
+                    "rule": "List each object, then add.",
+                    "replaces": None,
+                }
+            ],
+        }
 
     examples = _examples(n_wrong=4)
     (proposal,) = reflect(
@@ -58,7 +68,7 @@ def test_rules_are_asked_for_without_any_item_in_view() -> None:
     assert not any(it.input in rules_prompt or "marbles" in rules_prompt for it, _ in examples)
     assert "counted every colour (4 times)" in rules_prompt  # pooled over both minibatches
     assert "listed each object before adding" in rules_prompt
-    assert [e.content for e in proposal.edits] == ["List each object, then add."]
+    assert [e.content for e in proposal.edits] == ["## Count\nList each object, then add."]
     assert proposal.n_failures == 4 and len(proposal.diagnoses) == 2
 
 
@@ -75,7 +85,7 @@ def test_a_diagnosis_quoting_an_item_never_reaches_the_rules_call() -> None:
                 "mistakes": ["Sam has 3 red marbles and 7 blue ones", "added the wrong colour"],
                 "contrast": "",
             }
-        return {"analysis": "x", "edits": []}
+        return {"analysis": "x", "rules": []}
 
     (proposal,) = reflect(
         ScriptedModel(optimizer),
@@ -121,3 +131,30 @@ def test_a_run_in_diagnose_mode_learns_and_records_the_diagnoses(tmp_path: Path)
 
     proposals = json.loads((tmp_path / "run/steps/step_0001/proposals.json").read_text())
     assert proposals[0]["diagnoses"][0]["optimizer"]["parsed"]["mistakes"] == ["gave no sum"]
+
+
+def test_diagnoses_copying_the_prompt_or_the_guide_are_dropped() -> None:
+    from skillfit.train.prompting import load_prompt
+    from skillfit.train.reflect import Diagnosis, Findings
+
+    guide = "## Approach\nRead the question carefully and reason in a few short steps."
+    findings = Findings()
+    findings.add(
+        Diagnosis(
+            task="Read the question carefully and reason in a few short steps",
+            mistakes=["used cups where grams were asked", "stopped after the first clue"],
+            contrast="",
+        ),
+        needles=[],
+        echo=f"{load_prompt('diagnose')}\n{guide}",
+    )
+    assert findings.task == ""
+    assert list(findings.mistakes) == ["stopped after the first clue"]
+
+
+def test_the_diagnosis_prompt_lists_answers_and_shared_feedback() -> None:
+    from skillfit.train.reflect import diagnosis_messages
+
+    batch = _examples(n_wrong=2)
+    user = diagnosis_messages(Skill.parse(""), batch)[1]["content"]
+    assert '# In short\n- answered "5", expected "9"' in user

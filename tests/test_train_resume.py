@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from train_fakes import AddTask, config, run
+from train_fakes import AddTask, as_rules, config, run
 
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.tasks.base import Item
@@ -48,7 +48,8 @@ def optimizer_reply(request: Request) -> Any:
     edits += [{"op": "add", "content": TIPS[k]} for k in kinds if TIPS[k] not in text]
     m = re.search(r"Propose at most (\d+)", text)
     limit = int(m.group(1)) if m else 1
-    return {"analysis": "tips", "edits": edits[:limit]}
+    reply = {"analysis": "tips", "edits": edits[:limit]}
+    return as_rules(reply) if "You write rules" in request.system else reply
 
 
 class Exploding:

@@ -123,11 +123,24 @@ class Optimizer:
             i = min(self.n, len(self.replies) - 1)
             self.n += 1
         reply = self.replies[i]
-        return reply(request) if callable(reply) else reply
+        reply = reply(request) if callable(reply) else reply
+        return as_rules(reply) if "You write rules" in request.system else reply
 
     @property
     def calls(self) -> list[Request]:
         return self.model.calls
+
+
+def as_rules(reply: Any) -> Any:
+    """An edits reply in the shape of the rules stage: each edit's content as one rule."""
+    if not isinstance(reply, dict) or "edits" not in reply:
+        return reply
+    rules = []
+    for e in reply["edits"]:
+        head, _, body = str(e.get("content", "")).partition("\n")
+        title, rule = (head.lstrip("# "), body) if head.startswith("#") and body else ("Rule", head)
+        rules.append({"fixes": "x", "title": title, "rule": rule, "replaces": e.get("section")})
+    return {"analysis": reply.get("analysis", ""), "rules": rules}
 
 
 def as_text(obj: Any) -> str:

@@ -258,6 +258,10 @@ def check_edit(
         return "copies the scorer's feedback"
     if fresh and META_TEXT.search(fresh):
         return "talks about the skill document instead of the task"
+    if edit.op in ("add", "replace") and all(
+        line.lstrip().startswith("#") for line in content.splitlines() if line.strip()
+    ):
+        return "a heading with no rule under it"
     if edit.op == "add" and content and _norm(content) in _norm(skill.text):
         return "already in the skill"
     if edit.op != "delete" and _repeats_itself(content):

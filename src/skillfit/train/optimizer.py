@@ -73,6 +73,52 @@ def edits_schema(section_ids: Sequence[str], max_edits: int) -> type[BaseModel]:
     )
 
 
+TITLE_CHARS = 60
+RULE_CHARS = 400
+
+
+def rules_schema(section_ids: Sequence[str], max_rules: int) -> type[BaseModel]:
+    """The reply schema of the rules stage: each rule a title and a few lines, optionally
+    replacing one section. A small model fills these fields reliably where it garbles free
+    add/replace/delete edits (it pastes the whole guide into one "add")."""
+    section_type: Any = Literal[tuple(section_ids)] | None if section_ids else None
+    rule = create_model(
+        "Rule",
+        # First in the schema, so decoding names the mistake before writing the rule for it:
+        # a small model tied to one mistake writes a concrete rule instead of general advice.
+        fixes=(str, Field(..., max_length=RATIONALE_CHARS)),
+        title=(str, Field(..., max_length=TITLE_CHARS)),
+        rule=(str, Field(..., max_length=RULE_CHARS)),
+        replaces=(section_type, None),
+    )
+    return create_model(
+        "Rules",
+        analysis=(str, Field(..., max_length=ANALYSIS_CHARS)),
+        rules=(list[rule], Field(..., max_length=per_reply(max_rules))),  # type: ignore[valid-type]
+    )
+
+
+def rules_to_edits(reply: BaseModel) -> tuple[list[Edit], list[dict[str, Any]]]:
+    """Each rule becomes a section: added at the end, or replacing the section it names."""
+    good: list[Edit] = []
+    bad: list[dict[str, Any]] = []
+    analysis = str(getattr(reply, "analysis", ""))[:RATIONALE_CHARS]
+    for raw in getattr(reply, "rules", []):
+        title = " ".join(str(raw.title).split()).lstrip("#").strip() or "Rule"
+        body = str(raw.rule).strip()
+        data = {
+            "op": "replace" if raw.replaces else "add",
+            "section": raw.replaces,
+            "content": f"## {title}\n{body}",
+            "rationale": str(raw.fixes).strip()[:RATIONALE_CHARS] or analysis,
+        }
+        try:
+            good.append(Edit(**data))
+        except (ValidationError, ValueError) as exc:
+            bad.append({"edit": data, "reason": f"invalid edit: {exc}"})
+    return good, bad
+
+
 def per_reply(budget: int) -> int:
     """How many edits one optimizer reply may hold for a step with this budget."""
     return max(1, min(budget, MAX_EDITS_PER_REPLY))
@@ -88,8 +134,8 @@ def parroted(proposals: Any) -> str | None:
     from skillfit.skill import mentions_any
     from skillfit.train.prompting import boilerplate_needles
 
-    edits = getattr(proposals, "edits", [])
-    contents = [str(getattr(e, "content", "")) for e in edits]
+    edits = getattr(proposals, "edits", None) or getattr(proposals, "rules", [])
+    contents = [str(getattr(e, "content", None) or getattr(e, "rule", "")) for e in edits]
     if contents and all(c and mentions_any(c, boilerplate_needles()) for c in contents):
         return "every edit copies the optimizer prompt"
     return None

@@ -33,6 +33,8 @@ from skillfit.train.optimizer import (
     edits_schema,
     parroted,
     per_reply,
+    rules_schema,
+    rules_to_edits,
     to_edits,
 )
 from skillfit.train.prompting import clip, load_prompt, render_examples, render_skill, render_target
@@ -131,6 +133,23 @@ def common_feedback(batch: Sequence[Example], top: int = 3) -> list[str]:
     return [f"- ({n} tasks) {s}" for s, n in counts.most_common(top) if n >= 2]
 
 
+def summary_parts(batch: Sequence[Example]) -> list[str]:
+    """A short answered-vs-expected list and the feedback shared by several failures: small
+    models see a pattern better in a short list next to the tasks than among their details."""
+    parts = []
+    wrong = [
+        f'- answered "{clip(tr.answer, 60)}", expected "{clip(render_target(it.target), 60)}"'
+        for it, tr in batch
+        if tr.score is not None and not tr.score.hard
+    ]
+    if wrong:
+        parts.append("# In short\n" + "\n".join(wrong))
+    common = common_feedback(batch)
+    if common:
+        parts.append("# What the feedback says most often\n" + "\n".join(common))
+    return parts
+
+
 def reflection_messages(
     skill: Skill,
     batch: Sequence[Example],
@@ -145,17 +164,7 @@ def reflection_messages(
     if buffer:
         parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
     parts.append(f"# Tasks\n{render_examples(batch)}")
-    wrong = [
-        f'- answered "{clip(tr.answer, 60)}", expected "{clip(render_target(it.target), 60)}"'
-        for it, tr in batch
-        if tr.score is not None and not tr.score.hard
-    ]
-    if wrong:
-        # Small models see a pattern better in a short list next to the question.
-        parts.append("# In short\n" + "\n".join(wrong))
-    common = common_feedback(batch)
-    if common:
-        parts.append("# What the feedback says most often\n" + "\n".join(common))
+    parts += summary_parts(batch)
     k = per_reply(max_edits)
     parts.append(
         f"Propose at most {k} {'edit' if k == 1 else 'different edits'}. Reply with JSON only."
@@ -169,6 +178,7 @@ def reflection_messages(
 def diagnosis_messages(skill: Skill, batch: Sequence[Example]) -> list[Message]:
     """Stage one of `diagnose`: the items in view, only kinds of mistakes asked for."""
     parts = [f"# The guide\n{render_skill(skill)}", f"# Tasks\n{render_examples(batch)}"]
+    parts += summary_parts(batch)
     n_wrong = sum(1 for _, tr in batch if tr.score is not None and not tr.score.hard)
     parts.append(
         f"Name the kind of mistake in each of the {n_wrong} wrong answers. Reply with JSON only."
@@ -188,7 +198,12 @@ class Findings:
     contrasts: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # quoted an item: never shown again
 
-    def add(self, diagnosis: Diagnosis, needles: Sequence[str]) -> None:
+    def add(self, diagnosis: Diagnosis, needles: Sequence[str], echo: str = "") -> None:
+        """Pool one diagnosis. Text quoting an item (`needles`) is dropped and remembered;
+        text found in `echo` (the instructions and the guide the optimizer was shown) is
+        dropped too: a small model copies its prompt's examples instead of diagnosing."""
+        echoed = " ".join(echo.split()).casefold()
+
         def clean(text: str) -> str | None:
             text = " ".join(text.split()).strip(" -.")
             if not text:
@@ -196,6 +211,10 @@ class Findings:
             if needles and mentions_any(text, needles):
                 self.dropped.append(text)
                 return None
+            if len(text) >= 12 and text.casefold() in echoed:
+                return None
+            if re.search(r"['\"“”‘’]|\btask \d", text, re.IGNORECASE):
+                return None  # quotes an answer, or names the listing instead of a mistake
             return text
 
         task = clean(diagnosis.task)
@@ -242,7 +261,8 @@ def rules_messages(
         parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
     k = per_reply(max_edits)
     parts.append(
-        f"Propose at most {k} {'edit' if k == 1 else 'different edits'}. Reply with JSON only."
+        f"Write {'one rule' if k == 1 else f'at most {k} rules, one per frequent mistake'}. "
+        "Reply with JSON only."
     )
     return [
         {"role": "system", "content": load_prompt("rules")},
@@ -277,17 +297,21 @@ def reflect(
     schema = edits_schema(skill.section_ids, max_edits)
     run = map_fn if map_fn is not None else (lambda fn, xs: [fn(x) for x in xs])
 
-    def ask_edits(messages: list[Message]) -> tuple[OptimizerAnswer, list[Edit], list[Any]]:
+    def ask_edits(
+        messages: list[Message], as_rules: bool = False
+    ) -> tuple[OptimizerAnswer, list[Edit], list[Any]]:
         answer = ask(
             optimizer,
             messages,
-            schema,
+            rules_schema(skill.section_ids, max_edits) if as_rules else schema,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             retries=settings.retries,
             check=parroted,
         )
-        edits, invalid = to_edits(answer.parsed) if answer.ok else ([], [])
+        if not answer.ok:
+            return answer, [], []
+        edits, invalid = rules_to_edits(answer.parsed) if as_rules else to_edits(answer.parsed)
         return answer, edits, invalid
 
     def failures(batch: Sequence[Example]) -> int:
@@ -328,7 +352,7 @@ def reflect(
     records: list[dict[str, Any]] = []
     for batch, (messages, answer) in zip(batches, run(diagnose, batches), strict=True):
         if answer.ok:
-            findings.add(answer.parsed, needles)
+            findings.add(answer.parsed, needles, echo=f"{load_prompt('diagnose')}\n{skill.text}")
         records.append(
             {
                 "item_ids": [it.id for it, _ in batch],
@@ -349,7 +373,7 @@ def reflect(
         # Nothing survived stage one: asking for rules from nothing invites invention.
         answer, edits, invalid = OptimizerAnswer(), list[Edit](), list[Any]()
     else:
-        answer, edits, invalid = ask_edits(messages)
+        answer, edits, invalid = ask_edits(messages, as_rules=True)
     if findings.dropped:
         records.append({"dropped_for_quoting_an_item": findings.dropped})
     return [

@@ -1,0 +1,66 @@
+"""Auditing a trained skill as a user would read it, and the benchmark suite's own outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skillfit.tasks.base import Item
+from skillfit.train.audit import audit_text, repeated_lines
+
+ITEMS = [
+    Item("a", "Question: Sherrie tells the truth. Does Vernell tell the truth?", "No"),
+    Item("b", "Question: Kandi lies. Does Conception tell the truth?", "Yes"),
+]
+SUITE = Path(__file__).resolve().parent.parent / "bench" / "suite"
+
+
+def test_a_clean_skill_passes() -> None:
+    skill = (
+        "# Truth chains\n\n## Method\n- Start from the person whose honesty is given.\n"
+        "- For each next statement, flip the value if the speaker lies.\n"
+        "- Answer Yes or No on the final line."
+    )
+    assert audit_text(skill, items=ITEMS) == []
+
+
+@pytest.mark.parametrize(
+    ("skill", "problem"),
+    [
+        ("## Example\nSherrie tells the truth. Does Vernell tell the truth?", "quotes a task item"),
+        ("## Note\nThe reply hit the 64-token limit and was cut off.", "copies scorer feedback"),
+        ("## Note\nFormat: no 'Answer:' line found; took the last line.", "copies scorer feedback"),
+        ("- Work through each step.\n- Work through each step.", "repeats a line"),
+    ],
+)
+def test_copied_or_repeated_text_is_named(skill: str, problem: str) -> None:
+    assert any(problem in p for p in audit_text(skill, items=ITEMS))
+
+
+def test_feedback_seen_in_the_run_is_caught_verbatim() -> None:
+    feedback = ["The answer should name one option in parentheses."]
+    skill = "## Format\nThe answer should name one option in parentheses."
+    assert audit_text(skill, items=ITEMS, feedback=feedback)
+
+
+def test_repeated_lines_ignore_list_marks_case_and_short_lines() -> None:
+    text = "- Check the units.\n2. check the UNITS\nYes\nYes\n## Method\n## Method"
+    assert repeated_lines(text) == ["- Check the units."]
+
+
+@pytest.mark.skipif(not SUITE.is_dir(), reason="bench/suite.py has not been run")
+@pytest.mark.parametrize("run", sorted(p.name for p in SUITE.iterdir()) if SUITE.is_dir() else [])
+def test_the_benchmark_suites_trained_skills_are_clean(run: str) -> None:
+    from skillfit.api import build_task
+    from skillfit.train.config import validate_config
+
+    folder = SUITE / run
+    cfg = validate_config(json.loads((folder / "config.json").read_text()))
+    splits = build_task(cfg).splits()
+    items = [*splits["train"], *splits["val"], *splits["test"]]
+    for name in ("best_skill.md", "meta_skill.md"):
+        path = folder / name
+        if path.is_file():
+            assert audit_text(path.read_text(), items=items, what=f"{run}/{name}") == []
