@@ -77,14 +77,28 @@ def _tokens(summary: dict[str, Any]) -> str:
     return " / ".join(parts)
 
 
+def _reply_lengths(run_dir: Path) -> str:
+    """Median reply tokens of the trained skill's test replies, and the share cut off by the
+    target's token cap (room to reason: a cut reply loses its answer line)."""
+    path = run_dir / "test_eval" / "best.jsonl"
+    if not path.is_file():
+        return "n/a"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    tokens = sorted(int((r.get("usage") or {}).get("completion_tokens", 0)) for r in rows)
+    cut = sum(1 for r in rows if "token limit" in ((r.get("score") or {}).get("feedback") or ""))
+    median = tokens[len(tokens) // 2] if tokens else 0
+    return f"{median} / {100 * cut / max(1, len(rows)):.0f}%"
+
+
 HEADER = (
     "| task | none | initial | trained | trained − initial | trained − none "
     "| valid format % (none / initial / trained) | accuracy among valid % (none / initial / "
-    "trained) | adopted | tokens (target / optimizer) | wall time |"
+    "trained) | adopted | trained reply tokens (median / cut) | tokens (target / optimizer) "
+    "| wall time |"
 )
 
 
-def table_row(task: str, summary: dict[str, Any], seconds: float) -> str:
+def table_row(task: str, summary: dict[str, Any], seconds: float, run_dir: Path) -> str:
     test = summary.get("test") or {}
     rates, accs = _form(test)
     cells = [
@@ -97,6 +111,7 @@ def table_row(task: str, summary: dict[str, Any], seconds: float) -> str:
         rates,
         accs,
         f"{summary.get('adoptions', 0)} of {summary.get('steps', 0)} steps",
+        _reply_lengths(run_dir),
         _tokens(summary),
         f"{seconds / 60:.1f} min",
     ]
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         seconds = time.perf_counter() - t0
         summary = dict(result.summary)
-        rows.append(table_row(task, summary, float(summary.get("seconds") or seconds)))
+        rows.append(table_row(task, summary, float(summary.get("seconds") or seconds), run_dir))
         problems[task] = audit_run(run_dir)
         keep = Path(args.keep) / task.replace("/", "__")
         keep.mkdir(parents=True, exist_ok=True)

@@ -6,64 +6,48 @@ the end product of a whole run, so a benchmark (bench/suite.py) and its tests ca
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from skillfit.skill import mentions_any
 from skillfit.tasks.base import Item
-from skillfit.train.guard import MIN_QUOTE, leak_needles
-
-# Sentences every scorer or harness writes; seen in a skill, they were copied from feedback.
-FEEDBACK_MARKS = re.compile(
-    r"token limit and was cut off|no 'answer:' line found|^\W*(?:expected|given): '"
-    r"|\b(?:wrong|correct)\. expected:",
-    re.IGNORECASE | re.MULTILINE,
+from skillfit.train.guard import (
+    FEEDBACK_LABELS,
+    MIN_QUOTE,
+    feedback_sentences,
+    leak_needles,
+    line_key,
+    line_keys,
 )
 
 
-def _line_key(line: str) -> str:
-    text = re.sub(r"^[\s>*#\-\d.)]+", "", line).casefold()
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
-
-
 def repeated_lines(text: str) -> list[str]:
-    """Lines of three or more words that occur twice or more (list marks, case and
-    punctuation ignored)."""
-    keys = [(_line_key(line), line.strip()) for line in text.splitlines()]
-    counts = Counter(k for k, _ in keys if len(k.split()) >= 3)
-    seen: set[str] = set()
-    out = []
-    for key, line in keys:
-        if counts.get(key, 0) > 1 and key not in seen:
-            seen.add(key)
-            out.append(line)
-    return out
-
-
-def feedback_sentences(feedbacks: Iterable[str]) -> list[str]:
-    """The sentences of scorer feedback that are long enough to count as copied."""
-    out: set[str] = set()
-    for text in feedbacks:
-        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-            if len(" ".join(sentence.split())) >= MIN_QUOTE:
-                out.add(sentence)
-    return sorted(out)
+    """Lines that occur twice or more (list marks, case and end punctuation ignored; headings
+    and lines under three words do not count), each named once as first written."""
+    counts = Counter(line_keys(text))
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key = line_key(line)
+        if counts.get(key, 0) > 1 and key not in out:
+            out[key] = line.strip()
+    return list(out.values())
 
 
 def audit_text(
     text: str, *, items: Sequence[Item], feedback: Sequence[str] = (), what: str = "skill"
 ) -> list[str]:
-    """What is wrong with `text` as a deployed skill (or meta-skill); empty when clean."""
+    """What is wrong with `text` as a deployed skill (or meta-skill); empty when clean.
+    `feedback` holds feedback texts the run's optimizer saw; the phrases every scorer and
+    harness writes are always checked."""
     problems = []
     quoted = mentions_any(text, leak_needles(items), min_len=MIN_QUOTE)
     if quoted:
         problems.append(f"{what} quotes a task item: {quoted[:80]!r}")
-    copied = mentions_any(text, feedback, min_len=MIN_QUOTE) if feedback else None
-    mark = FEEDBACK_MARKS.search(text)
-    if copied or mark:
-        problems.append(f"{what} copies scorer feedback: {(copied or mark.group(0))[:80]!r}")  # type: ignore[union-attr]
+    label = FEEDBACK_LABELS.search(text)
+    copied = label.group(0) if label else mentions_any(text, feedback_sentences(feedback))
+    if copied:
+        problems.append(f"{what} copies scorer feedback: {copied[:80]!r}")
     for line in repeated_lines(text):
         problems.append(f"{what} repeats a line: {line[:80]!r}")
     return problems
@@ -73,11 +57,10 @@ def _run_feedback(run_dir: Path) -> list[str]:
     texts = []
     for path in sorted(run_dir.glob("*/**/rollouts.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            score = row.get("score") or {}
+            score = json.loads(line).get("score") or {}
             if score.get("feedback"):
                 texts.append(str(score["feedback"]))
-    return feedback_sentences(texts)
+    return texts
 
 
 def audit_run(run_dir: str | Path, items: Sequence[Item] | None = None) -> list[str]:

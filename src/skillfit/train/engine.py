@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillfit.models.base import ChatModel
-from skillfit.skill import Edit, Skill
+from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
@@ -25,6 +25,7 @@ from skillfit.train.guard import Rejection, feedback_needles, guard, leak_needle
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
+from skillfit.train.notes import clean_notes
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
 from skillfit.train.reflect import OptimizerSettings, ReflectionMode, reflect
@@ -553,9 +554,6 @@ class Trainer:
         )
         note = "kept the previous notes: the optimizer gave no valid reply"
         if answer.ok:
-            from skillfit.skill import mentions_any
-            from skillfit.train.notes import clean_notes
-
             raw = answer.parsed.notes.strip()
             notes = clean_notes(raw, needles=self._needles)
             if notes:

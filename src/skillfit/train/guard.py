@@ -141,8 +141,13 @@ def feedback_needles(trajectories: Iterable[Trajectory]) -> tuple[str, ...]:
     characters) of the feedback of `trajectories` -- pass the rollouts the optimizer was
     shown -- case-folded, with whitespace collapsed and the final full stop dropped, plus
     the phrases every scorer and harness writes (FEEDBACK_PHRASES)."""
+    return feedback_sentences(t.score.feedback for t in trajectories if t.score)
+
+
+def feedback_sentences(feedbacks: Iterable[str]) -> tuple[str, ...]:
+    """feedback_needles over feedback texts (e.g. read back from a run's rollouts.jsonl)."""
     found: set[str] = set()
-    for text in (*FEEDBACK_PHRASES, *(t.score.feedback for t in trajectories if t.score)):
+    for text in (*FEEDBACK_PHRASES, *feedbacks):
         for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
             key = " ".join(sentence.split()).casefold().rstrip(".").strip()
             if len(key) >= MIN_QUOTE:
