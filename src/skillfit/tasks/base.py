@@ -1,10 +1,12 @@
-"""The contract of a task: splits of items, a rollout of the target with a skill, a score.
+"""The contract of a task: splits of items, an environment for an item, a score.
 
-A task never knows it is being trained: it only ever sees a model and a skill text."""
+A task never knows it is being trained: it only ever sees a model and a skill text. A task
+that gives an `Environment` per item and a scorer (`EnvironmentTask`) runs under any harness
+(`skillfit.harness`: chat, agent, ...); `rollout` stays as the one call every caller uses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -41,6 +43,10 @@ class Score:
             raise ValueError(f"Score.soft must lie in [0, 1], got {self.soft!r}")
 
 
+# (item, the target's final reply) -> (the answer found in it, its score)
+ScoreFn = Callable[[Item, str], tuple[str, Score]]
+
+
 @dataclass
 class Trajectory:
     """Everything one rollout did. `error` is set (and `score` is None) when the rollout hit
@@ -55,6 +61,9 @@ class Trajectory:
     error: str | None = None
     seconds: float = 0.0
     sample: int = 0
+    # What the harness saw of how the run ended (a reply cut at the token limit, an agent out
+    # of steps, how it used its tools): appended to the scorer's feedback for the optimizer.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +71,54 @@ class Trajectory:
 
 
 Splits = Mapping[SplitName, Sequence[Item]]
+
+
+class ToolError(Exception):
+    """A tool call the model got wrong (unknown file, bad argument): the message is shown to the
+    model as the tool's result, and the run continues."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the agent may call. `parameters` is the JSON schema of its arguments (an
+    object schema); `run` receives the validated argument dict and returns text for the model."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    run: Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a harness needs to let a target act on one item; the task's side of the seam.
+
+    The skill is not part of it: the harness puts the skill where its agent reads skills (the
+    system prompt for chat and agent), then `instructions` (the task's fixed text), and sends
+    `prompt` (the item) as the user's turn. `tools` are the functions the task allows (the
+    agent harness offers them); `files` are the files an agent working in a workspace gets
+    (workspace path -> file or folder on disk; the agent harness reaches them through `tools`).
+    `needs_tools`: the item cannot be done without its tools, so a harness without tools
+    refuses it instead of scoring an agent that could not look. An agent's final answer reaches
+    the scorer as `answer_template` with `{answer}` replaced, so a task whose scorer reads an
+    `Answer:` line scores an answer action the same way as a chat reply."""
+
+    item_id: str
+    prompt: str
+    instructions: str = ""
+    task: str = ""
+    tools: tuple[Tool, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)
+    needs_tools: bool = False
+    max_tokens: int = 512
+    temperature: float = 0.0
+    max_steps: int = 8
+    max_context_chars: int | None = None
+    answer_template: str = "{answer}"
+
+    def as_reply(self, answer: str) -> str:
+        """An agent's final answer written as the reply the task's scorer reads."""
+        return self.answer_template.replace("{answer}", answer)
 
 
 @runtime_checkable
@@ -81,6 +138,20 @@ class Task(Protocol):
     def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
         """Let `model` act on `item` with `skill` in context and score the result.
         Infrastructure errors are caught and recorded in `Trajectory.error`."""
+        ...
+
+
+@runtime_checkable
+class EnvironmentTask(Task, Protocol):
+    """A task that any harness can run: an environment per item, a scorer of the final reply.
+    (Tasks with their own loops implement only `Task`.)"""
+
+    def environment(self, item: Item) -> Environment:
+        """What the target gets for `item`: prompt, instructions, tools, files, limits."""
+        ...
+
+    def score(self, item: Item, reply: str) -> tuple[str, Score]:
+        """(the answer found in `reply`, its Score)."""
         ...
 
 

@@ -1,6 +1,6 @@
 """Pieces the bundled tasks share: option checks, seeded splits, package data, initial skills,
 `FixedSplitsTask` (name, skill, splits, options, manifest) and `SingleTurnTask`
-(that plus a direct-chat rollout and its scorer)."""
+(that plus an environment per item and a scorer, so it runs under any harness)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, ClassVar
 
 from skillfit.models.base import ChatModel
-from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError, Trajectory
-from skillfit.tasks.harness.direct import ScoreFn, run_direct
+from skillfit.tasks.base import (
+    SPLIT_NAMES,
+    Environment,
+    Item,
+    ScoreFn,
+    SplitName,
+    TaskDataError,
+    Trajectory,
+)
 
 DEFAULT_SIZES: tuple[int, int, int] = (40, 20, 60)  # train, val, test
 
@@ -211,7 +218,16 @@ class FixedSplitsTask:
 
 
 class SingleTurnTask(FixedSplitsTask):
-    """A task whose target answers each item in one chat turn, scored by `score`."""
+    """A task whose target answers each item in one turn, scored by `score`: under the chat
+    harness one reply ending in an `Answer:` line, under the agent harness (no tools) one
+    answer action.
+
+    `rollout` runs the harness a run chose when the task is bound to one
+    (`skillfit.harness.bind_harness`), else `default_harness`. A subclass with its own loop
+    overrides `rollout` and sets `uses_harness = False`."""
+
+    default_harness: ClassVar[str] = "chat"
+    uses_harness: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -238,17 +254,22 @@ class SingleTurnTask(FixedSplitsTask):
         """Score a raw reply to `item`: (extracted answer, Score)."""
         return self._score(item, reply)
 
-    def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
-        return run_direct(
-            model,
-            skill,
-            item,
+    def environment(self, item: Item) -> Environment:
+        """The item as the user's turn after the task's fixed instructions; no tools."""
+        return Environment(
+            item_id=item.id,
+            prompt=item.input,
             instructions=self.instructions,
-            score=self._score,
+            task=self.name,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
-            sample=sample,
+            answer_template="Answer: {answer}",
         )
+
+    def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
+        from skillfit.harness.run import run_item  # harnesses import tasks, not the reverse
+
+        return run_item(self, self.default_harness, model, skill, item, sample=sample)
 
 
 def seeded_task(

@@ -1,6 +1,7 @@
-"""How the target model acts on an item: direct chat, a built-in tool-using agent, or an
-external agent CLI. Each harness returns a scored `Trajectory`."""
+"""Kept for imports written before harnesses moved to `skillfit.harness` (chat, agent, the tool
+loop); new code imports from there."""
 
-from skillfit.tasks.harness.direct import ScoreFn, build_messages, run_direct
+from skillfit.harness.chat import build_messages, run_direct
+from skillfit.tasks.base import ScoreFn
 
 __all__ = ["ScoreFn", "build_messages", "run_direct"]

@@ -22,10 +22,10 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
+from skillfit.harness.chat import system_text
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_seed
-from skillfit.tasks.harness.direct import system_text
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     find_raw_files,
@@ -143,7 +143,10 @@ def image_part(path: Path, model_name: str) -> dict[str, Any]:
 
 
 class DocVQATask(SingleTurnTask):
-    """DocVQA: single turn, the page image sent as an OpenAI-style `image_url` content part."""
+    """DocVQA: single turn, the page image sent as an OpenAI-style `image_url` content part.
+    Its own loop: environments carry no images yet, so it runs under the chat harness only."""
+
+    uses_harness = False
 
     def __init__(self, *, vision: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -2,9 +2,9 @@
 Bulletin documents by searching and reading them with tools. Scored by normalized exact match
 (hard) and token F1 (soft).
 
-The target runs the built-in tool agent (`harness/tool_agent.py`) over the item's document
+The target runs under the agent harness (skillfit's own tool loop) over the item's document
 folder with three tools: list_files, read_file (line offset/limit) and grep. The tools cannot
-reach outside that folder.
+reach outside that folder; the chat harness, which has no tools, refuses the task.
 
 Split directory items: `{"id", "question", "ground_truth", "source_files": [file names]}`;
 optional `source_docs` (page URLs, shown as hints), `category`, and `docs_dir` (the item's
@@ -21,15 +21,11 @@ import os
 import re
 import shutil
 import string
-import time
 from pathlib import Path
 from typing import Any
 
-from skillfit.models.base import ChatModel
-from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
+from skillfit.tasks.base import Environment, Item, Score, SplitName, TaskDataError, Tool, ToolError
 from skillfit.tasks.common import SingleTurnTask, check_count, check_positive, check_seed
-from skillfit.tasks.harness.direct import system_text
-from skillfit.tasks.harness.tool_agent import Tool, ToolError, describe_tools, run_tool_agent
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     f1_feedback,
@@ -231,7 +227,9 @@ def score_reply(item: Item, reply: str) -> tuple[str, Score]:
 
 
 class OfficeQATask(SingleTurnTask):
-    """OfficeQA: the tool agent over the item's document folder."""
+    """OfficeQA: the agent harness with folder tools over the item's document folder."""
+
+    default_harness = "agent"
 
     def __init__(
         self, *, max_steps: int = 8, max_context_chars: int | None = None, **kwargs: Any
@@ -240,57 +238,21 @@ class OfficeQATask(SingleTurnTask):
         self.max_steps = max_steps
         self.max_context_chars = max_context_chars
 
-    def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
-        tools = folder_tools(item.meta["docs_dir"])
-        instructions = f"{self.instructions}\n\n{describe_tools(tools)}"
-        system = system_text(skill, instructions)
-        start = time.perf_counter()
-        run = run_tool_agent(
-            model,
-            system=system,
-            user=item.input,
-            tools=tools,
-            max_steps=self.max_steps,
+    def environment(self, item: Item) -> Environment:
+        folder = Path(item.meta["docs_dir"]).resolve()
+        return Environment(
+            item_id=item.id,
+            prompt=item.input,
+            instructions=self.instructions,
+            task=self.name,
+            tools=tuple(folder_tools(folder)),
+            files={p.relative_to(folder).as_posix(): str(p) for p in _files(folder)},
+            needs_tools=True,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
-            sample=sample,
+            max_steps=self.max_steps,
             max_context_chars=self.max_context_chars,
         )
-        trajectory = Trajectory(
-            item_id=item.id,
-            messages=run.messages,
-            usage=run.usage,
-            tool_calls=run.tool_calls,
-            seconds=time.perf_counter() - start,
-            sample=sample,
-        )
-        if run.error is not None:
-            trajectory.error = run.error
-            return trajectory
-        answer, score = score_reply(item, run.answer or "")
-        notes = [score.feedback, tool_summary(run.tool_calls)]
-        if run.answer is None:
-            notes.append(f"The agent used all {self.max_steps} steps without giving an answer.")
-        score = Score(score.hard, score.soft, " ".join(n for n in notes if n))
-        trajectory.answer = answer
-        trajectory.score = score
-        return trajectory
-
-
-def tool_summary(calls: list[dict[str, Any]]) -> str:
-    """One line on how the agent worked, for the optimizer: the calls in order and what failed."""
-    if not calls:
-        return ""
-    names = [str(c.get("tool") or "invalid reply") for c in calls]
-    parts = [f"Tool use ({len(calls)} steps): {', '.join(names)}."]
-    failed = [c for c in calls if not c.get("ok")]
-    if failed:
-        reasons = "; ".join(
-            f"step {c['step']} {c.get('tool') or 'reply'}: {str(c.get('result', ''))[:120]}"
-            for c in failed[:3]
-        )
-        parts.append(f"{len(failed)} failed ({reasons}).")
-    return " ".join(parts)
 
 
 def _as_list(value: Any) -> list[str]:
