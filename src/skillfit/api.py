@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from skillfit.harness import bind_harness
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, wrap
-from skillfit.skill import Skill
+from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
+    ConfigError,
     RunConfig,
     _apply_override,
     config_hash,
@@ -31,6 +33,7 @@ from skillfit.train.config import (
 from skillfit.train.engine import Parts, Trainer
 from skillfit.train.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
+from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_skill_dir
 from skillfit.train.io import read_json, write_json_atomic
 from skillfit.train.layout import RunLayout, check_splits, prepare
 from skillfit.train.state import RunState
@@ -110,22 +113,33 @@ def build_task(cfg: RunConfig) -> Task:
     return get_task(cfg.task.name, **options)
 
 
-def initial_skill_text(cfg: RunConfig, task: Task, base: Path | None = None) -> str:
-    """`skill.initial` is a path to a skill file (relative to the config file's folder when
-    it is not found from the working directory); unset means the task's own initial skill;
-    "none" or "" start from an empty skill. Text with a line break is taken as the skill."""
+def initial_skill_source(
+    cfg: RunConfig, task: Task, base: Path | None = None
+) -> tuple[str, SkillDir | None]:
+    """The starting skill's body, and its Agent Skills directory when it came from one.
+
+    `skill.initial` is a path to a skill file or skill directory (relative to the config
+    file's folder when it is not found from the working directory); unset means the task's own
+    initial skill; "none" or "" start from an empty skill. Text with a line break is taken as
+    the skill."""
     spec = getattr(cfg.skill, "initial", None)
     if spec is None:
-        return task.initial_skill
+        return task.initial_skill, None
     spec = str(spec)
     if spec.strip().lower() in ("", "none", "empty"):
-        return ""
+        return "", None
     if "\n" not in spec:
         path = Path(spec)
         if not path.is_absolute() and base is not None and not path.exists():
             path = base / path
-        return Skill.load(path).text
-    return spec
+        skill, bundle = read_skill_source(path)
+        return skill.text, bundle
+    return spec, None
+
+
+def initial_skill_text(cfg: RunConfig, task: Task, base: Path | None = None) -> str:
+    """The starting skill's body (see `initial_skill_source`)."""
+    return initial_skill_source(cfg, task, base)[0]
 
 
 def _cache(cfg: RunConfig) -> ResponseCache | None:
@@ -163,8 +177,11 @@ def train(
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
     task = task if task is not None else build_task(cfg)
+    # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
+    # task to the configured harness is how the harness reaches them.
+    task = bind_harness(task, cfg.target.harness)
     splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
-    initial = initial_skill_text(cfg, task, base)
+    initial, start_bundle = initial_skill_source(cfg, task, base)
     if Skill.parse(initial).n_tokens() > int(cfg.skill.max_tokens):
         raise TrainError(
             f"the initial skill has {Skill.parse(initial).n_tokens()} tokens, more than "
@@ -200,6 +217,10 @@ def train(
             RunState.load(layout.state) if layout.state.exists() else trainer.initial_state(initial)
         )
     state = trainer.run(state)
+    # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
+    write_best_skill_dir(
+        layout.root, best_skill_bundle(state.best_skill, task.name, cfg.target.model, start_bundle)
+    )
     return TrainResult(
         run_dir=layout.root,
         best_skill=state.best_skill,
@@ -215,16 +236,65 @@ def _manifest(name: str, splits: dict[str, list[Item]]) -> dict[str, Any]:
     return {"task": name, "splits": {k: [i.id for i in v] for k, v in splits.items()}}
 
 
+def _is_run_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() and (
+        (path / "best_skill.md").is_file() or (path / BEST_SKILL_DIR).is_dir()
+    )
+
+
+def find_run_dir(path: str | os.PathLike[str]) -> Path | None:
+    """The run directory `path` is or lies in (a run's best_skill.md, best_skill/ or the skill
+    directory inside it), or None."""
+    p = Path(path).resolve()
+    for candidate in (p, *list(p.parents)[:3]):
+        if _is_run_dir(candidate):
+            return candidate
+    return None
+
+
+def run_best_skill(run_dir: str | os.PathLike[str]) -> Path:
+    """Where a run's best skill lives: its best_skill/ skill directory, else best_skill.md."""
+    root = Path(run_dir)
+    folder = root / BEST_SKILL_DIR
+    if folder.is_dir() and any((d / "SKILL.md").is_file() for d in folder.iterdir()):
+        return folder
+    if (root / "best_skill.md").is_file():
+        return root / "best_skill.md"
+    raise TrainError(f"{root} holds no best skill (best_skill.md): no step has finished yet")
+
+
+def load_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
+    """The configuration a run directory was trained with; TrainError if it is not a run."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise TrainError(f"{root} is not a directory: give a run directory (train's --out)")
+    path = root / "config.json"
+    if not path.is_file():
+        raise TrainError(f"{root} holds no skillfit run: no config.json in it")
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TrainError(f"{path} does not hold a run configuration")
+    try:
+        return validate_config(data)
+    except ConfigError as exc:
+        raise TrainError(f"{path}: {exc}") from None
+
+
 def skill_text(skill: str | os.PathLike[str] | Skill) -> str:
-    """Text of a skill given as a Skill, a path, or the text itself (a string naming an
-    existing file is read as that file)."""
+    """Body of a skill given as a Skill, a path (a markdown file, a SKILL.md, a skill
+    directory, a skills folder holding one, or a run directory: its best skill), or the text
+    itself (a string naming an existing file or directory is read from there)."""
     if isinstance(skill, Skill):
         return skill.text
-    if isinstance(skill, os.PathLike):
-        return Skill.load(skill).text
-    if "\n" not in skill and len(skill) < 4096 and Path(skill).is_file():
-        return Skill.load(skill).text
-    return Skill.parse(skill).text
+    if isinstance(skill, str) and ("\n" in skill or len(skill) >= 4096 or not Path(skill).exists()):
+        return Skill.parse(skill).text
+    path = Path(skill)
+    if _is_run_dir(path):
+        path = run_best_skill(path)
+    return read_skill(path).text
 
 
 def split_items(splits: dict[str, list[Item]], split: str) -> list[Item]:
@@ -235,21 +305,53 @@ def split_items(splits: dict[str, list[Item]], split: str) -> list[Item]:
     return list(splits[split])
 
 
+def eval_config(
+    skill: str | os.PathLike[str] | Skill,
+    config: RunConfig | str | os.PathLike[str] | None,
+    overrides: Sequence[str] = (),
+    *,
+    task_name: str | None = None,
+    harness: str | None = None,
+) -> RunConfig:
+    """The configuration an evaluation runs under: `config`; else, for a skill inside a run
+    directory, that run's; else the defaults when `task_name` names the task. `task_name` and
+    `harness` override the task and `target.harness`."""
+    extra = [*([f"task.name={task_name}"] if task_name else [])]
+    extra += [f"target.harness={harness}"] if harness else []
+    if config is None:
+        run = None if isinstance(skill, Skill) or "\n" in str(skill) else find_run_dir(skill)
+        if run is not None:
+            config = load_run_config(run)
+        elif task_name:
+            config = RunConfig()
+        else:
+            raise TrainError(
+                "which task? give --config FILE or --task NAME (or a skill inside a run "
+                "directory, whose config is used)"
+            )
+    return load(config, [*overrides, *extra])
+
+
 def evaluate(
     skill: str | os.PathLike[str] | Skill,
-    config: RunConfig | str | os.PathLike[str],
+    config: RunConfig | str | os.PathLike[str] | None = None,
     *,
     split: SplitChoice = "test",
     target: str | ChatModel | None = None,
     overrides: Sequence[str] = (),
     samples: int | None = None,
     task: Task | None = None,
+    harness: str | None = None,
+    task_name: str | None = None,
 ) -> EvalResult:
-    """Accuracy of `skill` on a split of the config's task, with a Wilson interval and the
-    per-item scores. `target` overrides the config's target model (a spec or a model)."""
-    cfg = load(config, overrides)
+    """Accuracy of `skill` (a file, a skill directory or a run directory) on a split of the
+    task, with a Wilson interval and the per-item scores. The task comes from `config`, else
+    from the run directory the skill lies in, else `task_name`. `target` overrides the target
+    model (a spec or a model), `harness` its harness (`target.harness`)."""
+    cfg = eval_config(skill, config, overrides, task_name=task_name, harness=harness)
     text = skill_text(skill)
     task = task if task is not None else build_task(cfg)
+    task = bind_harness(task, cfg.target.harness)
     splits = check_splits(task.splits(), need_test=split in ("test", "all"))
     items = split_items(splits, split)
     if not items:

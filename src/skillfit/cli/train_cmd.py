@@ -22,13 +22,21 @@ err = Console(stderr=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from skillfit.harness import HarnessError
     from skillfit.models.base import SkillfitModelError
     from skillfit.skill import SkillFileError
     from skillfit.tasks.base import TaskDataError
     from skillfit.train.config import ConfigError
     from skillfit.train.errors import TrainError
 
-    return (TrainError, ConfigError, SkillFileError, TaskDataError, SkillfitModelError)
+    return (
+        TrainError,
+        ConfigError,
+        SkillFileError,
+        TaskDataError,
+        SkillfitModelError,
+        HarnessError,
+    )
 
 
 @contextmanager
@@ -186,11 +194,17 @@ def train_command(
             "aside to <dir>.replaced-<timestamp>.",
         ),
     ] = False,
+    harness: Annotated[
+        str | None,
+        typer.Option("--harness", help="How the target acts: chat or agent (sets target.harness)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
 ) -> None:
     """Train a skill document: rollout → reflect → edit → gate, epoch after epoch."""
     from skillfit.api import train
+
+    set_ = [*(set_ or []), *([f"target.harness={harness}"] if harness else [])]
 
     console = Console()
     progress: Callable[[dict[str, Any]], None] | None = None
@@ -226,11 +240,33 @@ def train_command(
 
 @app.command("eval")
 def eval_command(
-    skill: Annotated[Path, typer.Option("--skill", "-s", help="Skill markdown file.")],
-    config: Annotated[Path, typer.Option("--config", "-c", help="Run config naming the task.")],
+    skill: Annotated[
+        Path,
+        typer.Option(
+            "--skill",
+            "-s",
+            help="Skill: a markdown file, a skill directory (SKILL.md), a skills folder "
+            "holding one, or a run directory (its best skill).",
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Run config naming the task (default: the config of the run the skill lies in).",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Task name (overrides the config's).")
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="test, val, train or all.")] = "test",
     target: Annotated[
         str | None, typer.Option("--target", help="Target model (default: the config's).")
+    ] = None,
+    harness: Annotated[
+        str | None,
+        typer.Option("--harness", help="chat or agent (default: the config's target.harness)."),
     ] = None,
     samples: Annotated[int | None, typer.Option("--samples", help="Samples per item.")] = None,
     set_: Annotated[
@@ -238,27 +274,30 @@ def eval_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task."""
-    from skillfit.api import evaluate
+    """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task, for any
+    target model and harness."""
+    from skillfit.api import eval_config, evaluate
 
     if split not in ("test", "val", "train", "all"):
         err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
         raise typer.Exit(2)
     with _clear_errors():
+        cfg = eval_config(skill, config, set_ or [], task_name=task, harness=harness)
         result = evaluate(
             skill,
-            config,
+            cfg,
             split=split,  # type: ignore[arg-type]
             target=target,
-            overrides=set_ or [],
             samples=samples,
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     Console().print(
-        f"{skill} on {split} ({result.n_items} items × {result.samples} samples): "
+        f"{skill} on {cfg.task.name} {split} ({result.n_items} items × {result.samples} "
+        f"samples), target {target or cfg.target.model}, harness {cfg.target.harness}: "
         f"accuracy {result.line()}"
         + (f", {result.n_errors} infra errors excluded" if result.n_errors else ""),
         highlight=False,
+        soft_wrap=True,
     )

@@ -75,6 +75,10 @@ class ModelRole(_Section):
 class TargetRole(ModelRole):
     """The frozen model that runs the task with the skill in context."""
 
+    # How the target acts on an item: chat (one reply) or agent (skillfit's tool loop); see
+    # skillfit.harness. Checked against the registered harnesses when a run is built.
+    harness: str = Field(default="chat", min_length=1)
+
 
 class OptimizerRole(ModelRole):
     """The model that reads rollouts and proposes edits (samples, so it runs warm)."""
@@ -290,6 +294,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # Settings that change how a run executes or where it writes, not what it computes: resuming
 # with more concurrency or a moved cache is fine.
 HASH_EXCLUDED_KEYS: tuple[str, ...] = ("train.concurrency", "cache", "run")
+# Keys added after runs were made, left out of the hash at the value runs made before them
+# behave as, so such runs still resume: target.harness=chat is what every earlier run used.
+_HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"),)
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -307,5 +314,12 @@ def config_hash(cfg: RunConfig) -> str:
         for p in parents:
             node = node[p]
         node.pop(last, None)
+    for key, neutral in _HASH_NEUTRAL:
+        *parents, last = key.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        if node.get(last) == neutral:
+            del node[last]
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillfit.harness import Harness, bind_harness
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.rollout import rollout_one, thread_map, trajectory_record
@@ -89,10 +90,14 @@ def evaluate_skill(
     concurrency: int = 1,
     name: str = "skill",
     confidence: float = 0.95,
+    harness: str | Harness | None = None,
 ) -> tuple[EvalResult, list[Trajectory]]:
-    """Run every item `samples` times (sample indices 0..samples-1) with `skill`."""
+    """Run every item `samples` times (sample indices 0..samples-1) with `skill`, under
+    `harness` when given (else the harness `task` is bound to)."""
     samples = max(1, samples)
     jobs = [(item, s) for item in items for s in range(samples)]
+    if harness is not None:
+        task = bind_harness(task, harness)
     trajs: list[Trajectory] = thread_map(concurrency)(
         lambda job: rollout_one(task, model, skill, job[0], job[1]), jobs
     )

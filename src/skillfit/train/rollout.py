@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from skillfit.harness import Harness, bind_harness
 from skillfit.models.base import ChatModel, InfraError
 from skillfit.tasks.base import Item, Task, Trajectory
 
@@ -31,9 +32,23 @@ def thread_map(concurrency: int) -> Callable[[Callable[[Any], Any], Iterable[Any
     return map_fn
 
 
-def rollout_one(task: Task, model: ChatModel, skill: str, item: Item, sample: int) -> Trajectory:
-    """One rollout; an InfraError that escapes the task becomes an errored trajectory."""
+def rollout_one(
+    task: Task,
+    model: ChatModel,
+    skill: str,
+    item: Item,
+    sample: int,
+    *,
+    harness: str | Harness | None = None,
+) -> Trajectory:
+    """One rollout; an InfraError that escapes the task becomes an errored trajectory.
+
+    The single call site of training, the gate and evaluation. The harness is the one `task` is
+    bound to (`skillfit.harness.bind_harness`: api.py binds the run's `target.harness`), or
+    `harness` when given."""
     start = time.perf_counter()
+    if harness is not None:
+        task = bind_harness(task, harness)
     try:
         return task.rollout(model, skill, item, sample=sample)
     except InfraError as exc:
