@@ -28,7 +28,12 @@ from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_c
 from skillfit.train.notes import clean_notes
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
-from skillfit.train.reflect import OptimizerSettings, ReflectionMode, reflect
+from skillfit.train.reflect import (
+    MinibatchProposal,
+    OptimizerSettings,
+    ReflectionMode,
+    reflect,
+)
 from skillfit.train.rollout import (
     mean_hard,
     rollout_batch,
@@ -224,30 +229,44 @@ class Trainer:
                 mode=self.reflection,
                 needles=self._needles,
             )
-        write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
-        record.n_minibatches = len(proposals)
-        record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
-        pooled = [(p.index, e) for p in proposals for e in p.edits]
-        invalid = [Rejection(r["edit"], r["reason"], p.index) for p in proposals for r in p.invalid]
-        failures = {p.index: p.n_failures for p in proposals}
         if not proposals:
             record.note = "no budget" if budget <= 0 else "no failures to reflect on"
-        self.land(
-            state,
-            record,
-            skill,
-            pooled,
-            failures,
-            budget,
-            folder,
-            extra_rejected=invalid,
-            feedback=feedback_needles(trajs),
+        self.land_proposals(
+            state, record, skill, proposals, budget, folder, feedback_needles(trajs)
         )
         state.global_step = number
         state.step_in_epoch += 1
         self.finish(state, record, started, tokens0)
 
     # ---- shared by steps and slow updates: guard → merge → apply → gate → update ---------
+
+    def land_proposals(
+        self,
+        state: RunState,
+        record: StepRecord,
+        skill: Skill,
+        proposals: Sequence[MinibatchProposal],
+        budget: int,
+        folder: Any,
+        feedback: Sequence[str],
+    ) -> None:
+        """Record the optimizer's proposals, then land their edits (see `land`)."""
+        write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
+        record.n_minibatches = len(proposals)
+        record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
+        self.land(
+            state,
+            record,
+            skill,
+            [(p.index, e) for p in proposals for e in p.edits],
+            {p.index: p.n_failures for p in proposals},
+            budget,
+            folder,
+            extra_rejected=[
+                Rejection(r["edit"], r["reason"], p.index) for p in proposals for r in p.invalid
+            ],
+            feedback=feedback,
+        )
 
     def land(
         self,
@@ -461,26 +480,10 @@ class Trainer:
                 needles=self._needles,
                 context=epoch_context(prev, cur, before, after),
             )
-            write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
-            record.n_minibatches = len(proposals)
-            record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
-            pooled = [(p.index, e) for p in proposals for e in p.edits]
-            invalid = [
-                Rejection(r["edit"], r["reason"], p.index) for p in proposals for r in p.invalid
-            ]
-            failures = {p.index: p.n_failures for p in proposals}
             if not proposals:
                 record.note = "no failures to reflect on"
-            self.land(
-                state,
-                record,
-                cur,
-                pooled,
-                failures,
-                budget,
-                folder,
-                extra_rejected=invalid,
-                feedback=feedback_needles([*before, *after]),
+            self.land_proposals(
+                state, record, cur, proposals, budget, folder, feedback_needles([*before, *after])
             )
             self.finish(state, record, started, tokens0)
             return
