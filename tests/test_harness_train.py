@@ -5,36 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from harness_fakes import TASK, bbh_target
 from train_fakes import MAGIC, AddTask, Optimizer, config, run, target_model
 from typer.testing import CliRunner
 
 import skillfit.api
 from skillfit.cli import app
-from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.skill import load_skill_dir
 from skillfit.tasks import get_task
 from skillfit.train.config import config_hash, load_config
 
 runner = CliRunner()
-TASK = "bbh/boolean_expressions"
 SIZES = ["task.options={n_train: 3, n_val: 4, n_test: 4, seed: 0}"]
-
-
-def bbh_target(task: Any) -> ScriptedModel:
-    """Right only when the skill holds MAGIC; answers in the form the harness asks for."""
-    answers = {it.input: str(it.target) for split in task.splits().values() for it in split}
-
-    def fn(request: Request) -> Any:
-        item = next((i for i in answers if request.last_user.startswith(i)), "")
-        answer = answers.get(item, "?") if MAGIC in request.system else "maybe"
-        if request.response_format is not None:
-            return {"action": {"tool": "answer", "args": {"answer": answer}}}
-        return f"Thinking.\nAnswer: {answer}"
-
-    return ScriptedModel(fn, name="scripted:bbh-target")
 
 
 def test_harness_default_and_hash_compatibility() -> None:

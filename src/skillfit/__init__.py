@@ -3,6 +3,7 @@
 import skillfit
 result = skillfit.train("configs/quickstart.yaml")          # -> skillfit.api.TrainResult
 ev = skillfit.evaluate("best_skill.md", "configs/quickstart.yaml", split="test")
+grid = skillfit.transfer("outputs/run", targets="local:qwen2.5-coder-1.5b", harnesses="chat,agent")
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,7 +15,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0+unknown"
 
 # Imported on first use so `import skillfit` (and the CLI's start-up) stays light.
-_LAZY = {"evaluate", "TrainResult", "EvalResult"}
+_LAZY = {"evaluate", "transfer", "TrainResult", "EvalResult", "TransferResult"}
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +30,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'skillfit' has no attribute {name!r}")
 
 
-__all__ = ["EvalResult", "TrainResult", "__version__", "evaluate", "train"]
+__all__ = [
+    "EvalResult",
+    "TrainResult",
+    "TransferResult",
+    "__version__",
+    "evaluate",
+    "train",
+    "transfer",
+]

@@ -36,7 +36,7 @@ def _root(
 
 
 # Imported for their side effect of adding commands to `app`.
-from skillfit.cli import models_cmd, tasks_cmd, train_cmd  # noqa: E402, F401
+from skillfit.cli import models_cmd, tasks_cmd, train_cmd, transfer_cmd  # noqa: E402, F401
 
 
 def main() -> None:

@@ -4,7 +4,10 @@ Selectable by string like every other model:
   scripted:echo                 repeats the last user message
   scripted:constant=<text>      always answers <text>
   scripted:/path/rules.json     a JSON list of {"match": regex, "reply": text-or-object};
-                                the first rule whose regex matches the last user message wins
+                                the first rule whose regex matches the last user message wins;
+                                a rule may also need "system" (a regex the system message must
+                                match) and "format" ("json": only when a response format is
+                                asked for, as the agent harness does; "text": only when not)
 In Python, `ScriptedModel(fn)` takes any function of the messages (and the request) instead.
 """
 
@@ -126,10 +129,25 @@ def _rules_fn(path: Path) -> ScriptFn:
         raise ModelSpecError(
             f"{path}: expected a JSON list of objects with 'match' (regex) and 'reply'"
         )
-    compiled = [(re.compile(r["match"], re.S), r["reply"]) for r in rules]
+    if any(r.get("format") not in (None, "json", "text") for r in rules):
+        raise ModelSpecError(f'{path}: a rule\'s "format" must be "json" or "text"')
+    compiled = [
+        (
+            re.compile(r["match"], re.S),
+            re.compile(r["system"], re.S) if r.get("system") is not None else None,
+            r.get("format"),
+            r["reply"],
+        )
+        for r in rules
+    ]
 
     def fn(request: Request) -> Any:
-        for pattern, reply in compiled:
+        asks_json = request.response_format is not None
+        for pattern, system, fmt, reply in compiled:
+            if fmt is not None and (fmt == "json") != asks_json:
+                continue
+            if system is not None and not system.search(request.system):
+                continue
             if pattern.search(request.last_user):
                 return reply
         return ""
