@@ -202,3 +202,38 @@ def test_docvqa_keeps_its_own_loop() -> None:
     from skillfit.tasks.paper.docvqa import DocVQATask
 
     assert DocVQATask.uses_harness is False
+
+
+def _right_answer(item: Item) -> str:
+    """An answer the task scores as right."""
+    target = item.target
+    if isinstance(target, dict):  # livemath: {"label": ...}
+        return str(target["label"])
+    if isinstance(target, list):  # searchqa: any of several
+        return str(target[0])
+    return str(target)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("bbh/web_of_lies", {"n_train": 2, "n_val": 1, "n_test": 1}),
+        ("gsm8k", {"n_train": 2, "n_val": 1, "n_test": 1}),
+        ("reasoning_gym/leg_counting", {"n_train": 2, "n_val": 1, "n_test": 1}),
+        ("searchqa", {"split_dir": str(FIX / "searchqa" / "split")}),
+        ("livemathematicianbench", {"split_dir": str(FIX / "livemath" / "split")}),
+    ],
+)
+def test_single_turn_tasks_run_under_chat_and_agent(name: str, options: dict[str, Any]) -> None:
+    task = get_task(name, **options)
+    item = task.splits()["test"][0]
+    answer = _right_answer(item)
+    for harness in ("chat", "agent"):
+        model = ScriptedModel(
+            lambda r: answer_action(answer) if r.response_format else f"Answer: {answer}"
+        )
+        traj = bind_harness(task, harness).rollout(model, "SKILL", item)
+        assert traj.ok and traj.score is not None, (harness, traj)
+        assert traj.score.hard == 1, (harness, traj.score)
+        assert (model.calls[0].response_format is not None) == (harness == "agent")
+        assert model.calls[0].system.startswith("SKILL")
