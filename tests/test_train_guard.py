@@ -361,3 +361,17 @@ def test_a_heading_with_no_rule_under_it_is_refused() -> None:
     )
     with_rule = Edit(op="add", section=None, content="## Units\nGive every quantity its unit.")
     assert check_edit(with_rule, skill, needles=[], max_tokens=500) is None
+
+
+def test_notes_drop_lines_copied_from_the_edit_listing() -> None:
+    from skillfit.train.notes import clean_notes
+
+    raw = (
+        "- Step 1: Add at end: '## Use parentheses correctly When an operation…' "
+        "(rejected, val score change +0.00)\n"
+        "- Step 2: Add at end: '## Apply logical implications' (rejected, val score change -0.02)\n"
+        "- Rules that say what to write before the answer changed the most answers."
+    )
+    assert clean_notes(raw, needles=[]) == (
+        "- Rules that say what to write before the answer changed the most answers."
+    )

@@ -18,6 +18,11 @@ from skillfit.train.guard import (
     near_duplicate,
 )
 
+# The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
+# score change -0.02)"): a small model copies its lines back instead of naming kinds of edits.
+BOOKKEEPING = re.compile(
+    r"\bval(?:idation)? score change\b|\((?:adopted|rejected)\b|^\W*step \d+\s*:", re.IGNORECASE
+)
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.*\S)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -81,6 +86,8 @@ def clean_notes(
         if mentions_any(point, needles, min_len=MIN_QUOTE):
             continue
         if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
+            continue
+        if BOOKKEEPING.search(point):
             continue
         if any(key == k or near_duplicate(key, k) for k in keys):
             continue
