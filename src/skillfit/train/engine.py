@@ -32,6 +32,7 @@ from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
     ReflectionMode,
+    memory_parts,
     reflect,
 )
 from skillfit.train.rollout import (
@@ -216,19 +217,7 @@ class Trainer:
 
         proposals = []
         if budget > 0:
-            proposals = reflect(
-                self.parts.optimizer,
-                skill,
-                list(zip(items, trajs, strict=True)),
-                minibatch_size=int(self.cfg.train.minibatch_size),
-                max_edits=budget,
-                buffer=state.buffer,
-                meta_skill=state.meta_skill if self.cfg.meta_skill.enabled else "",
-                settings=self.settings,
-                map_fn=self.map,
-                mode=self.reflection,
-                needles=self._needles,
-            )
+            proposals = self.reflect(state, skill, items, trajs, budget)
         if not proposals:
             record.note = "no budget" if budget <= 0 else "no failures to reflect on"
         self.land_proposals(
@@ -239,6 +228,32 @@ class Trainer:
         self.finish(state, record, started, tokens0)
 
     # ---- shared by steps and slow updates: guard → merge → apply → gate → update ---------
+
+    def reflect(
+        self,
+        state: RunState,
+        skill: Skill,
+        items: Sequence[Item],
+        trajs: Sequence[Trajectory],
+        budget: int,
+        *,
+        context: str = "",
+    ) -> list[MinibatchProposal]:
+        """The optimizer's proposals for `skill` from these rollouts (see train.reflect)."""
+        return reflect(
+            self.parts.optimizer,
+            skill,
+            list(zip(items, trajs, strict=True)),
+            minibatch_size=int(self.cfg.train.minibatch_size),
+            max_edits=budget,
+            buffer=state.buffer,
+            meta_skill=state.meta_skill if self.cfg.meta_skill.enabled else "",
+            settings=self.settings,
+            map_fn=self.map,
+            mode=self.reflection,
+            needles=self._needles,
+            context=context,
+        )
 
     def land_proposals(
         self,
@@ -466,19 +481,8 @@ class Trainer:
         self.emit("slow_update_start", epoch=epoch)
         meta = state.meta_skill if self.cfg.meta_skill.enabled else ""
         if self.reflection == "diagnose":
-            proposals = reflect(
-                self.parts.optimizer,
-                cur,
-                list(zip(items, after, strict=True)),
-                minibatch_size=int(self.cfg.train.minibatch_size),
-                max_edits=budget,
-                buffer=state.buffer,
-                meta_skill=meta,
-                settings=self.settings,
-                map_fn=self.map,
-                mode="diagnose",
-                needles=self._needles,
-                context=epoch_context(prev, cur, before, after),
+            proposals = self.reflect(
+                state, cur, items, after, budget, context=epoch_context(prev, cur, before, after)
             )
             if not proposals:
                 record.note = "no failures to reflect on"
@@ -690,10 +694,7 @@ def slow_update_messages(
         "# Earlier version\n" + ("(same as the current version)" if same else render_skill(prev)),
         "# Current version\n" + render_skill(cur),
     ]
-    if meta_skill.strip():
-        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
-    if rejected:
-        parts.append(f"# Edits already tried and rejected\n{buf.render_buffer(rejected)}")
+    parts += memory_parts(meta_skill, rejected)
     parts.append("# Tasks\n" + ("\n\n".join(rows) if rows else "(both versions solved every task)"))
     k = per_reply(budget)
     parts.append(

@@ -133,6 +133,16 @@ def common_feedback(batch: Sequence[Example], top: int = 3) -> list[str]:
     return [f"- ({n} tasks) {s}" for s, n in counts.most_common(top) if n >= 2]
 
 
+def memory_parts(meta_skill: str, buffer: Sequence[BufferEntry]) -> list[str]:
+    """What the optimizer remembers across steps: the meta-skill notes and rejected edits."""
+    parts = []
+    if meta_skill.strip():
+        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
+    if buffer:
+        parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
+    return parts
+
+
 def summary_parts(batch: Sequence[Example]) -> list[str]:
     """A short answered-vs-expected list and the feedback shared by several failures: small
     models see a pattern better in a short list next to the tasks than among their details."""
@@ -158,11 +168,7 @@ def reflection_messages(
     buffer: Sequence[BufferEntry],
     meta_skill: str,
 ) -> list[Message]:
-    parts = [f"# The guide\n{render_skill(skill)}"]
-    if meta_skill.strip():
-        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
-    if buffer:
-        parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
+    parts = [f"# The guide\n{render_skill(skill)}", *memory_parts(meta_skill, buffer)]
     parts.append(f"# Tasks\n{render_examples(batch)}")
     parts += summary_parts(batch)
     k = per_reply(max_edits)
@@ -255,10 +261,7 @@ def rules_messages(
     if context.strip():
         parts.append(context.strip())
     parts.append(findings.render())
-    if meta_skill.strip():
-        parts.append(f"# Notes from earlier epochs\n{meta_skill.strip()}")
-    if buffer:
-        parts.append(f"# Edits already tried and rejected\n{render_buffer(buffer)}")
+    parts += memory_parts(meta_skill, buffer)
     k = per_reply(max_edits)
     parts.append(
         f"Write {'one rule' if k == 1 else f'at most {k} rules, one per frequent mistake'}. "
