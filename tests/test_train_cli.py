@@ -42,6 +42,7 @@ def test_train_quiet_prints_the_final_comparison(cfg_file: Path, tmp_path: Path)
     out = result.output
     assert "no skill" in out and "initial" in out and "trained" in out
     assert "Paired difference" in out and "+1.000" in out
+    assert "valid format" in out  # form apart from substance, "–" when the task cannot tell
     assert "step " not in out.split("Run ")[0]  # quiet: no per-step lines
     assert MAGIC in (tmp_path / "cli" / "best_skill.md").read_text()
 

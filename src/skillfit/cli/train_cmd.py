@@ -149,6 +149,10 @@ def final_table(test: dict[str, Any] | None) -> Group | Text:
     table.add_column("accuracy", justify="right")
     table.add_column("95% interval", justify="right")
     table.add_column("correct", justify="right")
+    # Form apart from substance: a skill that only fixes the answer format raises the first
+    # column, not the second.
+    table.add_column("valid format", justify="right")
+    table.add_column("accuracy among valid", justify="right")
     for arm, label in (("none", "no skill"), ("initial", "initial"), ("best", "trained")):
         r = test.get(arm) or {}
         table.add_row(
@@ -156,6 +160,8 @@ def final_table(test: dict[str, Any] | None) -> Group | Text:
             _fmt(r.get("accuracy")),
             f"[{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]",
             f"{r.get('correct', 0)}/{r.get('scored', 0)}",
+            _fmt(r.get("format_rate")),
+            _fmt(r.get("formatted_accuracy")),
         )
     diffs = Table(title="Paired difference (trained − other, per item)", title_justify="left")
     for col in ("vs", "mean diff", "95% interval", "p-value", "items"):
