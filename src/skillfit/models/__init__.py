@@ -19,8 +19,9 @@ from skillfit.models.base import (
     Usage,
     WeightsError,
 )
-from skillfit.models.cache import ResponseCache
+from skillfit.models.cache import CacheError, ResponseCache
 from skillfit.models.local.catalog import LocalModelInfo, list_local_models
+from skillfit.models.redact import redact
 from skillfit.models.registry import DEFAULT_MODEL, get_model, parse_spec
 from skillfit.models.retry import RetryPolicy
 from skillfit.models.scripted import ScriptedModel
@@ -28,6 +29,7 @@ from skillfit.models.stack import wrap
 
 __all__ = [
     "DEFAULT_MODEL",
+    "CacheError",
     "ChatModel",
     "InfraError",
     "Ledger",
@@ -48,5 +50,6 @@ __all__ = [
     "get_model",
     "list_local_models",
     "parse_spec",
+    "redact",
     "wrap",
 ]

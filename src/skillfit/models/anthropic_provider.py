@@ -16,7 +16,7 @@ import anthropic
 
 from skillfit.models.base import Message, Reply, ResponseFormat, Usage
 from skillfit.models.schema import json_schema, schema_name
-from skillfit.models.sdk import make_reply, translate_error
+from skillfit.models.sdk import make_reply, malformed, translate_error
 
 
 class AnthropicChatModel:
@@ -69,23 +69,12 @@ class AnthropicChatModel:
             message = self.client.messages.create(**body, timeout=self.timeout)
         except anthropic.AnthropicError as exc:
             raise translate_error(self._name, exc, anthropic) from exc
-        text = ""
-        for block in message.content:
-            if tool is not None and block.type == "tool_use" and block.name == tool:
-                text = json.dumps(block.input)
-                break
-            if block.type == "text":
-                text += block.text
-        # "length" like the OpenAI API, so callers test one word for a cut-off reply
-        finish = "length" if message.stop_reason == "max_tokens" else message.stop_reason or "stop"
-        u = message.usage
-        written = getattr(u, "cache_creation_input_tokens", 0) or 0
-        usage = Usage(
-            # input_tokens counts only uncached input: add the cache reads and writes back
-            prompt_tokens=(u.input_tokens or 0) + (u.cache_read_input_tokens or 0) + written,
-            completion_tokens=u.output_tokens or 0,
-            cached_tokens=u.cache_read_input_tokens or 0,
-        )
+        except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
+            raise malformed(self._name, exc) from exc
+        try:
+            text, finish, usage = _read(message, tool)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise malformed(self._name, exc) from exc
         return make_reply(
             self._name,
             text,
@@ -94,3 +83,25 @@ class AnthropicChatModel:
             finish_reason=finish,
             response_format=response_format,
         )
+
+
+def _read(message: Any, tool: str | None) -> tuple[str, str, Usage]:
+    """Text (or the forced tool call's input as JSON), finish reason and usage of a message."""
+    text = ""
+    for block in message.content:
+        if tool is not None and block.type == "tool_use" and block.name == tool:
+            text = json.dumps(block.input)
+            break
+        if block.type == "text":
+            text += block.text
+    # "length" like the OpenAI API, so callers test one word for a cut-off reply
+    finish = "length" if message.stop_reason == "max_tokens" else message.stop_reason or "stop"
+    u = message.usage
+    written = getattr(u, "cache_creation_input_tokens", 0) or 0
+    usage = Usage(
+        # input_tokens counts only uncached input: add the cache reads and writes back
+        prompt_tokens=int((u.input_tokens or 0) + (u.cache_read_input_tokens or 0) + written),
+        completion_tokens=int(u.output_tokens or 0),
+        cached_tokens=int(u.cache_read_input_tokens or 0),
+    )
+    return text, str(finish), usage

@@ -3,6 +3,11 @@
 The key covers everything that changes the answer: provider and model, messages, max_tokens,
 temperature, the response schema and the sample index. Safe across threads (one connection per
 thread) and processes (WAL journal, busy timeout).
+
+Only real answers are kept: an empty reply is an infrastructure failure (the provider raises),
+and one that reaches the cache anyway (a custom model, an older cache) is neither stored nor
+served. A path that cannot hold the cache (a directory, a file that is not SQLite, a folder that
+is a file, a read-only file) is a `CacheError` naming the path, before any model call.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from skillfit.models.base import (
     Reply,
     ResponseFormat,
     SchemaValidationError,
+    SkillfitModelError,
     Usage,
 )
 from skillfit.models.paths import cache_dir
@@ -61,15 +67,46 @@ def cache_key(
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+class CacheError(SkillfitModelError):
+    """The response cache's file cannot be opened, created or written."""
+
+
+def _usable(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("text"), str)
+        and bool(value["text"].strip())
+    )
+
+
 class ResponseCache:
     """`ResponseCache(path)`; with no path, `responses.sqlite` in the user cache dir."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else cache_dir() / "responses.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connect() as conn:
+        where = f"response cache {self.path} (cache.path)"
+        if self.path.is_dir():
+            raise CacheError(
+                f"{where} is a directory; give a file, e.g. {self.path / 'responses.sqlite'}"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the folder of the {where}: {_why(exc)}") from None
+        try:
+            conn = self._connect()
             conn.execute(_SCHEMA)
+            # Take the write lock once, so a read-only file fails here and not mid-run.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise CacheError(
+                    f"{where} is not an SQLite database; point cache.path to a new file"
+                ) from None
+            raise CacheError(f"cannot use the {where}: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -83,14 +120,34 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._connect().execute("SELECT value FROM replies WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The stored reply, or None (also for an empty or unreadable record)."""
+        try:
+            row = (
+                self._connect()
+                .execute("SELECT value FROM replies WHERE key = ?", (key,))
+                .fetchone()
+            )
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"cannot read the response cache {self.path}: {exc}") from None
+        if not row:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if _usable(value) else None
 
     def put(self, key: str, model: str, value: dict[str, Any]) -> None:
-        self._connect().execute(
-            "INSERT OR REPLACE INTO replies (key, model, value, created) VALUES (?, ?, ?, ?)",
-            (key, model, json.dumps(value, ensure_ascii=False), time.time()),
-        )
+        """Store a reply; an empty one is never stored."""
+        if not _usable(value):
+            return
+        try:
+            self._connect().execute(
+                "INSERT OR REPLACE INTO replies (key, model, value, created) VALUES (?, ?, ?, ?)",
+                (key, model, json.dumps(value, ensure_ascii=False), time.time()),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"cannot write to the response cache {self.path}: {exc}") from None
 
     def __len__(self) -> int:
         return int(self._connect().execute("SELECT COUNT(*) FROM replies").fetchone()[0])
@@ -100,6 +157,12 @@ class ResponseCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError | NotADirectoryError) and exc.filename:
+        return f"{exc.filename} (or a folder above it) is a file, not a folder"
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
 
 
 def _to_record(reply: Reply) -> dict[str, Any]:
@@ -164,5 +227,5 @@ class CachedModel(ModelWrapper):
             response_format=response_format,
             sample=sample,
         )
-        self.cache.put(key, self.name, _to_record(reply))
+        self.cache.put(key, self.name, _to_record(reply))  # an empty reply is not stored
         return reply

@@ -16,7 +16,7 @@ import openai
 from skillfit.models.base import Message, Reply, ResponseFormat, Usage
 from skillfit.models.retry import TransientError
 from skillfit.models.schema import is_pydantic, json_schema, schema_name
-from skillfit.models.sdk import make_reply, translate_error
+from skillfit.models.sdk import make_reply, malformed, translate_error
 
 
 def _strict_schema(response_format: ResponseFormat) -> tuple[dict[str, Any], bool]:
@@ -112,6 +112,8 @@ class OpenAIChatModel:
             raise translate_error(self._name, exc, openai) from exc
         except openai.OpenAIError as exc:
             raise translate_error(self._name, exc, openai) from exc
+        except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
+            raise malformed(self._name, exc) from exc
 
     def complete(
         self,
@@ -125,23 +127,38 @@ class OpenAIChatModel:
         start = time.perf_counter()
         body = self._request(messages, max_tokens, temperature, response_format, sample)
         completion = self._create(body, self.timeout + self.timeout_per_token * max_tokens)
-        if not completion.choices:
-            raise TransientError(f"{self._name}: the server returned no choices")
-        choice = completion.choices[0]
-        text = choice.message.content or ""
-        usage = Usage()
-        if completion.usage is not None:
-            details = getattr(completion.usage, "prompt_tokens_details", None)
-            usage = Usage(
-                prompt_tokens=completion.usage.prompt_tokens or 0,
-                completion_tokens=completion.usage.completion_tokens or 0,
-                cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-            )
+        try:
+            text, finish, usage = _read(completion)
+        except TransientError as exc:
+            raise TransientError(f"{self._name}: {exc}") from exc
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # The SDK builds response objects without validating them: a body of the wrong
+            # shape (a list, a string, a choice that is a number) fails here.
+            raise malformed(self._name, exc) from exc
         return make_reply(
             self._name,
             text,
             usage,
             start=start,
-            finish_reason=choice.finish_reason or "stop",
+            finish_reason=finish,
             response_format=response_format,
         )
+
+
+def _read(completion: Any) -> tuple[str, str, Usage]:
+    """Text, finish reason and usage of a chat completion."""
+    if not completion.choices:
+        raise TransientError("the server returned no choices")
+    choice = completion.choices[0]
+    text = choice.message.content or ""
+    if not isinstance(text, str):
+        raise TypeError(f"message content is {type(text).__name__}, not text")
+    usage = Usage()
+    if completion.usage is not None:
+        details = getattr(completion.usage, "prompt_tokens_details", None)
+        usage = Usage(
+            prompt_tokens=int(completion.usage.prompt_tokens or 0),
+            completion_tokens=int(completion.usage.completion_tokens or 0),
+            cached_tokens=int((getattr(details, "cached_tokens", 0) or 0) if details else 0),
+        )
+    return text, str(choice.finish_reason or "stop"), usage

@@ -19,6 +19,7 @@ from skillfit.models.base import ChatModel, ModelSpecError
 from skillfit.models.cache import ResponseCache
 from skillfit.models.credentials import optional_env, require_env
 from skillfit.models.local.catalog import CATALOG, DEFAULT_LOCAL
+from skillfit.models.redact import redact
 from skillfit.models.retry import RetryPolicy, limiter
 from skillfit.models.scripted import scripted_from_spec
 from skillfit.models.stack import wrap
@@ -48,10 +49,16 @@ class ModelSpec:
         suffix = f"@{self.base_url}" if self.base_url else ""
         return f"{self.provider}:{self.model}{suffix}"
 
+    @property
+    def public(self) -> str:
+        """`text` with any credential in the base URL masked: the model's name everywhere it
+        is shown or stored (errors, the cache, the ledger). Only the client sees the URL."""
+        return redact(self.text)
+
 
 def _spec_error(spec: str, why: str) -> ModelSpecError:
     forms = "\n  ".join(SPEC_FORMS)
-    return ModelSpecError(f"{why} (model string {spec!r}). Valid forms:\n  {forms}")
+    return ModelSpecError(redact(f"{why} (model string {spec!r}). Valid forms:\n  {forms}"))
 
 
 def parse_spec(spec: str) -> ModelSpec:
@@ -101,10 +108,10 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
             # Self-hosted compatible servers often need no key.
             key = optional_env("OPENAI_API_KEY") or "not-needed"
         else:
-            key = require_env("OPENAI_API_KEY", purpose=f"the model {spec.text}")
+            key = require_env("OPENAI_API_KEY", purpose=f"the model {spec.public}")
         client = openai.OpenAI(api_key=key, base_url=spec.base_url, max_retries=0)
         model = OpenAIChatModel(
-            spec.text, spec.model, client, use_max_completion_tokens=spec.base_url is None
+            spec.public, spec.model, client, use_max_completion_tokens=spec.base_url is None
         )
         return model, f"openai:{spec.base_url or 'api'}", _max_in_flight(8)
     if spec.provider == "azure":
@@ -112,7 +119,7 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
 
         from skillfit.models.openai_compat import OpenAIChatModel
 
-        purpose = f"the model {spec.text}"
+        purpose = f"the model {spec.public}"
         endpoint = require_env("AZURE_OPENAI_ENDPOINT", purpose=purpose)
         client = openai.AzureOpenAI(
             azure_endpoint=endpoint,
@@ -120,17 +127,17 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
             api_version=require_env("OPENAI_API_VERSION", purpose=purpose),
             max_retries=0,
         )
-        model = OpenAIChatModel(spec.text, spec.model, client, use_max_completion_tokens=True)
+        model = OpenAIChatModel(spec.public, spec.model, client, use_max_completion_tokens=True)
         return model, f"azure:{endpoint}", _max_in_flight(8)
     if spec.provider == "anthropic":
         import anthropic
 
         from skillfit.models.anthropic_provider import AnthropicChatModel
 
-        key = require_env("ANTHROPIC_API_KEY", purpose=f"the model {spec.text}")
+        key = require_env("ANTHROPIC_API_KEY", purpose=f"the model {spec.public}")
         aclient = anthropic.Anthropic(api_key=key, base_url=spec.base_url, max_retries=0)
         return (
-            AnthropicChatModel(spec.text, spec.model, aclient),
+            AnthropicChatModel(spec.public, spec.model, aclient),
             f"anthropic:{spec.base_url or 'api'}",
             _max_in_flight(8),
         )

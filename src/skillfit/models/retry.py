@@ -4,10 +4,18 @@ Providers raise `TransientError` for failures worth another try (rate limits, 5x
 connection errors, a dead server) and `SchemaValidationError` for a reply that broke its schema.
 After the allowed attempts the caller gets `InfraError` (or `SchemaValidationError`): an
 infrastructure failure, never a wrong answer.
+
+A provider that lets a transport or decoding error escape (a reset connection, a truncated or
+non-JSON body: `OSError`, `JSONDecodeError`, `UnicodeDecodeError`, httpx and http.client errors)
+is treated the same way: that attempt failed transiently. Error text is redacted (no key in a
+message that echoes a URL or a header).
 """
 
 from __future__ import annotations
 
+import http.client
+import importlib
+import json
 import random
 import threading
 import time
@@ -22,7 +30,29 @@ from skillfit.models.base import (
     ResponseFormat,
     SchemaValidationError,
 )
+from skillfit.models.redact import redact
 from skillfit.models.wrapper import ModelWrapper
+
+
+def _http_client_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP client library's base error (the SDKs ship httpx, or a renamed copy of it)."""
+    found: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name).HTTPError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+# Errors a provider may let escape that say the transport or the body failed, not the request.
+RAW_TRANSIENT: tuple[type[BaseException], ...] = (
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    OSError,  # ConnectionError, TimeoutError, socket errors
+    http.client.HTTPException,
+    *_http_client_errors(),
+)
 
 
 class TransientError(InfraError):
@@ -110,6 +140,16 @@ class RetryingModel(ModelWrapper):
                 transient += 1
                 if transient >= self.policy.attempts:
                     raise InfraError(
-                        f"{self.name}: giving up after {transient} attempts: {exc}"
+                        redact(f"{self.name}: giving up after {transient} attempts: {exc}")
                     ) from exc
                 self._sleep(self.policy.delay(transient, exc.retry_after))
+            except RAW_TRANSIENT as exc:
+                transient += 1
+                if transient >= self.policy.attempts:
+                    raise InfraError(
+                        redact(
+                            f"{self.name}: giving up after {transient} attempts: "
+                            f"{type(exc).__name__}: {exc}"
+                        )
+                    ) from exc
+                self._sleep(self.policy.delay(transient))

@@ -9,6 +9,7 @@ import time
 from types import ModuleType
 
 from skillfit.models.base import InfraError, Reply, ResponseFormat, Usage
+from skillfit.models.redact import redact
 from skillfit.models.retry import TransientError
 from skillfit.models.schema import validate
 
@@ -23,17 +24,26 @@ def _retry_after(exc: Exception) -> float | None:
 
 def translate_error(name: str, exc: Exception, sdk: ModuleType) -> InfraError:
     """Map an exception of `sdk` (the `openai` or `anthropic` module): timeouts, connection
-    errors, 408/409/429 and 5xx become `TransientError` (retried), the rest `InfraError`."""
+    errors, 408/409/429 and 5xx become `TransientError` (retried), the rest `InfraError`. A body
+    the SDK could not decode is transient too. Messages are redacted: a server that echoes the
+    request's headers or URL never puts a key into a stored error."""
     if isinstance(exc, sdk.APITimeoutError):
-        return TransientError(f"{name}: request timed out")
+        return TransientError(redact(f"{name}: request timed out"))
     if isinstance(exc, sdk.APIConnectionError):
-        return TransientError(f"{name}: cannot reach the server ({exc.__cause__ or exc})")
+        return TransientError(redact(f"{name}: cannot reach the server ({exc.__cause__ or exc})"))
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         if status in (408, 409, 429) or status >= 500:
-            return TransientError(f"{name}: HTTP {status}", retry_after=_retry_after(exc))
-        return InfraError(f"{name}: HTTP {status}: {exc.message}")
-    return InfraError(f"{name}: {type(exc).__name__}: {exc}")
+            return TransientError(redact(f"{name}: HTTP {status}"), retry_after=_retry_after(exc))
+        return InfraError(redact(f"{name}: HTTP {status}: {exc.message}"))
+    if isinstance(exc, getattr(sdk, "APIResponseValidationError", ())):
+        return TransientError(redact(f"{name}: malformed response: {exc}"))
+    return InfraError(redact(f"{name}: {type(exc).__name__}: {exc}"))
+
+
+def malformed(name: str, exc: Exception) -> TransientError:
+    """A response body that is not what the API promises (truncated, not JSON, wrong shape)."""
+    return TransientError(redact(f"{name}: malformed response ({type(exc).__name__}: {exc})"))
 
 
 def make_reply(
@@ -46,7 +56,11 @@ def make_reply(
     response_format: ResponseFormat | None,
 ) -> Reply:
     """The Reply to a request sent at `start` (perf_counter), validated when a schema was
-    asked for."""
+    asked for. An empty reply (no content, or only whitespace) is a `TransientError`: it says
+    nothing about the prompt, so it is retried and, if it persists, becomes an infrastructure
+    error; it is never scored or cached."""
+    if not text or not text.strip():
+        raise TransientError(f"{name}: empty reply (finish_reason {finish_reason!r})")
     parsed = (
         validate(text, response_format, finish_reason=finish_reason)
         if response_format is not None
