@@ -344,6 +344,9 @@ def test_result_serializes() -> None:
         "n_items",
         "n_scored",
         "n_excluded",
+        "n_compared",
+        "decided",
+        "first_error",
         "stopped_early",
         "per_item",
     }

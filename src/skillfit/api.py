@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from skillfit.harness import bind_harness
-from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, wrap
+from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
@@ -85,7 +85,10 @@ def run_dir_for(
 
 
 def scrub(obj: Any) -> Any:
-    """The config without anything that looks like a credential."""
+    """The config without anything that looks like a credential: secret-named keys dropped,
+    credentials inside values (a key in a base URL) masked."""
+    if isinstance(obj, str):
+        return redact(obj)
     if isinstance(obj, dict):
         return {
             k: scrub(v)
@@ -364,6 +367,8 @@ def evaluate(
     else:
         model = wrap(target, role="target", cache=cache, ledger=ledger)
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
+    if n < 1:
+        raise TrainError(f"samples must be 1 or more, not {n}")
     result, _ = evaluate_skill(
         task,
         model,
@@ -460,6 +465,8 @@ def transfer(
         return get_model(spec, role="target", cache=cache, ledger=ledger)
 
     n = samples if samples is not None else int(cfg.eval.samples)
+    if n < 1:
+        raise TrainError(f"samples must be 1 or more, not {n}")
     confidence = float(cfg.gate.confidence)
     cells = run_grid(
         task,

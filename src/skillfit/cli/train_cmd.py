@@ -26,6 +26,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from skillfit.models.base import SkillfitModelError
     from skillfit.skill import SkillFileError
     from skillfit.tasks.base import TaskDataError
+    from skillfit.tasks.sandbox import SandboxUnavailable
     from skillfit.train.config import ConfigError
     from skillfit.train.errors import TrainError
 
@@ -36,21 +37,59 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TaskDataError,
         SkillfitModelError,
         HarnessError,
+        SandboxUnavailable,
     )
+
+
+# Exit codes: 2 a problem the user can fix before the run (config, paths, inputs); 3 the run
+# stopped because the model calls kept failing (fix the server or key, then resume); 130 ^C.
+EXIT_USER, EXIT_INFRA = 2, 3
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system mistake: what is wrong with which path."""
+    path = exc.filename if exc.filename is not None else ""
+    other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return f"{path}{other}: a file stands where a folder is needed (check --out, run.out_dir)"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: is a folder, a file is needed"
+    if isinstance(exc, PermissionError) or exc.errno in (13, 30):  # EACCES, EROFS
+        return f"{path}{other}: not writable ({exc.strerror}); choose another --out or fix it"
+    return f"{path}{other}: {exc.strerror or exc}" if path else str(exc)
+
+
+def _say(message: str) -> None:
+    from skillfit.models.redact import redact
+
+    # The message is plain text: brackets in it (`skillfit[local]`) are not markup.
+    err.print(Text("error: ", style="red") + Text(redact(message)), highlight=False)
 
 
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
+    import sqlite3
+
+    from skillfit.train.errors import InfraFailure
+
     try:
         yield
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
         raise typer.Exit(130) from None
+    except InfraFailure as exc:
+        _say(str(exc))
+        raise typer.Exit(EXIT_INFRA) from None
     except _user_errors() as exc:
-        # The message is plain text: brackets in it (`skillfit[local]`) are not markup.
-        err.print(Text("error: ", style="red") + Text(str(exc)), highlight=False)
-        raise typer.Exit(2) from None
+        _say(str(exc))
+        raise typer.Exit(EXIT_USER) from None
+    except OSError as exc:
+        _say(os_error_line(exc))
+        raise typer.Exit(EXIT_USER) from None
+    except sqlite3.Error as exc:
+        _say(f"database error: {exc}")
+        raise typer.Exit(EXIT_USER) from None
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -242,6 +281,12 @@ def train_command(
         highlight=False,
     )
     console.print(final_table(result.test))
+    if s.get("infra_errors"):
+        err.print(
+            f"[yellow]warning:[/] {s['infra_errors']} rollouts failed for infrastructure reasons "
+            "and were excluded from every figure (see history.json and test_eval/)",
+            highlight=False,
+        )
 
 
 @app.command("eval")
@@ -287,6 +332,9 @@ def eval_command(
     if split not in ("test", "val", "train", "all"):
         err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
         raise typer.Exit(2)
+    if samples is not None and samples < 1:
+        err.print(f"[red]error:[/] --samples must be 1 or more, not {samples}")
+        raise typer.Exit(2)
     with _clear_errors():
         cfg = eval_config(skill, config, set_ or [], task_name=task, harness=harness)
         result = evaluate(
@@ -298,6 +346,13 @@ def eval_command(
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
+    if result.scored == 0 and result.n_errors:
+        _say(
+            f"nothing was scored: all {result.n_errors} rollouts failed for infrastructure "
+            "reasons (is the model server up, is the key right?)"
+        )
+        raise typer.Exit(EXIT_INFRA)
+    if as_json:
         return
     Console().print(
         f"{skill} on {cfg.task.name} {split} ({result.n_items} items × {result.samples} "

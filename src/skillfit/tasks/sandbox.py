@@ -42,6 +42,10 @@ MEMORY_MARKER = "skillfit-sandbox: memory limit exceeded"
 _BWRAP_ENV = "SKILLFIT_SANDBOX"
 
 
+class SandboxUnavailable(RuntimeError):
+    """No kernel-enforced isolation layer is available to run model-written code."""
+
+
 @dataclass(frozen=True)
 class SandboxResult:
     returncode: int

@@ -98,6 +98,9 @@ class TrainConfig(_Section):
     patience: int | None = Field(default=None, ge=1)
     seed: int = 0
     concurrency: int = Field(default=2, ge=1)
+    # Stop (resumably, exit code 3) when more than this share of one unit's rollouts fail for
+    # infrastructure reasons; a unit where every call failed always stops.
+    max_infra_error_rate: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _minibatch_fits(self) -> TrainConfig:
@@ -293,7 +296,12 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
 # Settings that change how a run executes or where it writes, not what it computes: resuming
 # with more concurrency or a moved cache is fine.
-HASH_EXCLUDED_KEYS: tuple[str, ...] = ("train.concurrency", "cache", "run")
+HASH_EXCLUDED_KEYS: tuple[str, ...] = (
+    "train.concurrency",
+    "train.max_infra_error_rate",
+    "cache",
+    "run",
+)
 # Keys added after runs were made, left out of the hash at the value runs made before them
 # behave as, so such runs still resume: target.harness=chat is what every earlier run used.
 _HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"),)

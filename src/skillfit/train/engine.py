@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillfit.models.base import ChatModel
+from skillfit.models.redact import redact
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
+from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.gate import run_gate
 from skillfit.train.guard import Rejection, feedback_needles, guard, leak_needles
@@ -198,6 +200,7 @@ class Trainer:
             folder / "rollouts.jsonl",
             [trajectory_record(t, i) for i, t in zip(items, trajs, strict=True)],
         )
+        self.check_infra(f"step {number}: train rollouts", trajs)
         record = StepRecord(
             step=number,
             epoch=state.epoch + 1,
@@ -267,6 +270,7 @@ class Trainer:
     ) -> None:
         """Record the optimizer's proposals, then land their edits (see `land`)."""
         write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
+        self.check_optimizer(f"step {record.step} ({record.kind}): optimizer", proposals)
         record.n_minibatches = len(proposals)
         record.n_failed_minibatches = sum(1 for p in proposals if not p.ok)
         self.land(
@@ -348,21 +352,31 @@ class Trainer:
             return
         gate = self.gate(skill.text, candidate.text)
         write_json_atomic(folder / "gate.json", gate.to_dict())
+        # An undecidable gate (every item excluded) always stops here: it is deferred to the
+        # resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
+        self.check_infra(
+            f"step {record.step} ({record.kind}): gate",
+            failed=gate.n_excluded,
+            total=gate.n_scored,
+            first=gate.first_error,
+        )
         self.update(state, record, candidate, applied, gate)
 
     def gate(self, current: str, candidate: str) -> Any:
         metric = getattr(self.cfg.gate, "metric", "hard")
+        errors: list[str] = []
 
         def scorer(skill_text: str) -> Callable[[Item, int], float | None]:
             def score(item: Item, sample: int) -> float | None:
                 traj = rollout_one(self.parts.task, self.parts.target, skill_text, item, sample)
                 if not traj.ok or traj.score is None:
+                    errors.append(traj.error or "no score")
                     return None
                 return float(traj.score.soft if metric == "soft" else traj.score.hard)
 
             return score
 
-        return run_gate(
+        result = run_gate(
             list(self.splits["val"]),
             scorer(current),
             scorer(candidate),
@@ -370,6 +384,8 @@ class Trainer:
             batch_size=max(1, int(self.cfg.train.concurrency)) * 4,
             map_fn=self.map,
         )
+        result.first_error = errors[0] if errors else ""
+        return result
 
     def update(
         self, state: RunState, record: StepRecord, candidate: Skill, applied: list[Edit], gate: Any
@@ -430,6 +446,47 @@ class Trainer:
     def _tokens(self) -> Any:
         return self.parts.ledger.snapshot() if self.parts.ledger is not None else {}
 
+    def check_infra(
+        self,
+        where: str,
+        trajs: Sequence[Trajectory] = (),
+        *,
+        failed: int = 0,
+        total: int = 0,
+        first: str = "",
+    ) -> None:
+        """InfraFailure when more than `train.max_infra_error_rate` of a unit's rollouts (or
+        every one of them) failed for infrastructure reasons. Raised before the unit is
+        recorded, so the run resumes at this unit once the model or server works again."""
+        if trajs:
+            errors = [t.error for t in trajs if t.error is not None]
+            failed, total, first = len(errors), len(trajs), (errors[0] if errors else "")
+        limit = float(getattr(self.cfg.train, "max_infra_error_rate", 0.5))
+        if total <= 0 or failed == 0 or (failed < total and failed / total <= limit):
+            return
+        raise InfraFailure(
+            f"stopped at {where}: {failed} of {total} rollouts failed for infrastructure "
+            f"reasons (more than train.max_infra_error_rate={limit:g})"
+            + (f"; first error: {first}" if first else "")
+            + ". Nothing of this unit was recorded: fix the model or server, then run the same "
+            "command again to resume from the last finished step."
+        )
+
+    def check_optimizer(self, where: str, proposals: Sequence[MinibatchProposal]) -> None:
+        """InfraFailure when every optimizer call of a unit failed for infrastructure reasons
+        (a dead server, a bad key), not for a reply that broke its schema."""
+        attempts = [a for p in proposals for a in p.answer.attempts]
+        if not attempts or not all(
+            a.error and a.error.startswith(("InfraError", "TransientError")) for a in attempts
+        ):
+            return
+        first = attempts[0].error or ""
+        raise InfraFailure(
+            f"stopped at {where}: all {len(attempts)} optimizer calls failed for infrastructure "
+            f"reasons; first error: {first}. Nothing of this unit was recorded: fix the model "
+            "or server, then run the same command again to resume from the last finished step."
+        )
+
     # ---- epoch end ----------------------------------------------------------------------
 
     def slow_update(self, state: RunState) -> None:
@@ -467,6 +524,7 @@ class Trainer:
                 for it, t in zip(items, trajs, strict=True)
             ],
         )
+        self.check_infra(f"epoch {epoch} slow update: rollouts", [*before, *after])
         budget = max(1, self.schedule(max(0, state.global_step - 1)))
         record = StepRecord(
             step=state.global_step,
@@ -607,6 +665,7 @@ class Trainer:
                     name=name,
                 )
             res, trajs = done[text]
+            self.check_infra(f"test evaluation ({name} skill)", trajs)
             results[name] = _renamed(res, name)
             write_jsonl(folder / f"{name}.jsonl", trajectory_rows(items, samples, trajs))
         out: dict[str, Any] = {name: r.to_dict() for name, r in results.items()}
@@ -737,8 +796,8 @@ def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
     return {
         "run": getattr(cfg.run, "name", ""),
         "task": getattr(cfg.task, "name", ""),
-        "target": getattr(cfg.target, "model", ""),
-        "optimizer": getattr(cfg.optimizer, "model", ""),
+        "target": redact(str(getattr(cfg.target, "model", ""))),
+        "optimizer": redact(str(getattr(cfg.optimizer, "model", ""))),
         "phase": state.phase,
         "stopped": state.stopped,
         "epochs_done": state.epoch,
@@ -750,12 +809,23 @@ def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
         "best_val_score": state.best_score,
         "best_skill_tokens": Skill.parse(state.best_skill).n_tokens(),
         "train_scores": [r.train_score for r in steps],
+        # Rollouts excluded for infrastructure errors (train batches, gates, test arms): a run
+        # never hides how much of it went unscored.
+        "infra_errors": sum(r.n_infra_errors + _gate_excluded(r) for r in state.history)
+        + sum(int((test or {}).get(arm, {}).get("n_errors", 0)) for arm in _ARMS if test),
         "test": test,
         "tokens": tokens,
         "seconds": round(
             sum(r.seconds for r in state.history) + float((state.test or {}).get("seconds", 0.0)), 3
         ),
     }
+
+
+_ARMS = ("none", "initial", "best")
+
+
+def _gate_excluded(record: StepRecord) -> int:
+    return int((record.gate or {}).get("n_excluded", 0) or 0)
 
 
 def _renamed(res: EvalResult, name: str) -> EvalResult:
@@ -797,6 +867,7 @@ def _gate_brief(gate: Any) -> dict[str, Any]:
         "p_value": paired.get("p_value"),
         "n_items": full["n_items"],
         "n_scored": full["n_scored"],
+        "n_excluded": full["n_excluded"],
         "stopped_early": full["stopped_early"],
     }
 

@@ -13,3 +13,9 @@ class RunDirConflict(TrainError):
 
 class SplitError(TrainError):
     """The task's splits are missing, empty or overlap."""
+
+
+class InfraFailure(TrainError):
+    """Too many model calls of one unit of work (a step's rollouts, a gate, a test arm) failed
+    for infrastructure reasons. Nothing of that unit was recorded: the run resumes from its last
+    finished unit once the model or server works again."""

@@ -41,7 +41,9 @@ validation split, expect few adoptions (what it rejects is mostly noise), enlarg
 or choose `strict_mean` knowingly.
 
 An item whose scoring hit an infrastructure error (a score of None on either side, any sample)
-is excluded from both sides and counted: it says nothing about the skill.
+is excluded from both sides and counted: it says nothing about the skill. A gate where every
+item was excluded is undecidable (`decided` False): not a rejection. The trainer then stops the
+run before recording the step, so the resumed run gates the candidate again.
 
 Early stop: items are scored in batches; after each batch the gate asks whether the candidate
 could still be adopted if every remaining item went its way (score 1 against 0). If not, it
@@ -122,6 +124,18 @@ class GateResult:
     n_excluded: int
     stopped_early: bool
     per_item: list[dict[str, Any]] = field(default_factory=list)
+    first_error: str = ""  # the first infrastructure error met, when the caller knows it
+
+    @property
+    def n_compared(self) -> int:
+        """Items scored on both sides (the ones the decision rests on)."""
+        return self.n_scored - self.n_excluded
+
+    @property
+    def decided(self) -> bool:
+        """False when items were scored but none on both sides: infrastructure errors left
+        nothing to compare, which is no verdict on the candidate."""
+        return self.n_items == 0 or self.n_compared > 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes None)."""
@@ -132,8 +146,11 @@ class GateResult:
             "candidate_mean": _finite(self.candidate_mean),
             "paired": self.paired.to_dict(),
             "n_items": self.n_items,
-            "n_scored": self.n_scored,
-            "n_excluded": self.n_excluded,
+            "n_scored": self.n_scored,  # items attempted
+            "n_excluded": self.n_excluded,  # of those, excluded for infrastructure errors
+            "n_compared": self.n_compared,  # of those, scored on both sides
+            "decided": self.decided,
+            "first_error": self.first_error,
             "stopped_early": self.stopped_early,
             "per_item": [dict(row) for row in self.per_item],
         }
@@ -363,8 +380,8 @@ def run_gate(
     elif tally.n == 0:
         accepted = False
         reason = (
-            f"no item could be scored on both sides ({tally.n_excluded} of {len(tally.rows)} "
-            "excluded for infrastructure errors): rejected"
+            f"undecidable: no item could be scored on both sides ({tally.n_excluded} of "
+            f"{len(tally.rows)} excluded for infrastructure errors); not a rejection"
         )
     else:
         accepted = _mean_condition(cfg, tally.diff_sum, tally.n) and (

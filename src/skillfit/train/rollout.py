@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from skillfit.harness import Harness, bind_harness
 from skillfit.models.base import ChatModel, InfraError
+from skillfit.models.redact import redact
 from skillfit.tasks.base import Item, Task, Trajectory
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def rollout_one(
         return Trajectory(
             item_id=item.id,
             messages=[],
-            error=f"{type(exc).__name__}: {exc}",
+            error=redact(f"{type(exc).__name__}: {exc}"),
             seconds=time.perf_counter() - start,
             sample=sample,
         )
@@ -75,8 +76,11 @@ def rollout_batch(
 
 
 def trajectory_record(traj: Trajectory, item: Item | None = None) -> dict[str, Any]:
-    """A JSON-ready row for rollouts.jsonl."""
+    """A JSON-ready row for rollouts.jsonl (an error's text redacted: a provider may echo the
+    request's headers or URL in it)."""
     row = dataclasses.asdict(traj)
+    if row.get("error"):
+        row["error"] = redact(str(row["error"]))
     row["ok"] = traj.ok
     if item is not None:
         row["input"] = item.input
