@@ -375,3 +375,10 @@ def test_notes_drop_lines_copied_from_the_edit_listing() -> None:
     assert clean_notes(raw, needles=[]) == (
         "- Rules that say what to write before the answer changed the most answers."
     )
+
+
+def test_notes_drop_the_prompts_own_example() -> None:
+    from skillfit.train.notes import clean_notes
+
+    raw = "- Rules about the answer form helped.\n- Long lists of examples did not help."
+    assert clean_notes(raw, needles=[]) == "- Rules about the answer form helped."

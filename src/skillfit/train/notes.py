@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from skillfit.skill import mentions_any
+from skillfit.train.prompting import boilerplate_needles
 from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
@@ -87,8 +88,8 @@ def clean_notes(
             continue
         if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
             continue
-        if BOOKKEEPING.search(point):
-            continue
+        if BOOKKEEPING.search(point) or mentions_any(point, boilerplate_needles()):
+            continue  # the edit listing or the prompt's own example, copied back
         if any(key == k or near_duplicate(key, k) for k in keys):
             continue
         line = _clip(f"- {point}", max_chars - used - (1 if kept else 0))
