@@ -279,32 +279,32 @@ def test_notes_keep_distinct_bullets_and_drop_quotes_feedback_and_near_repeats()
     text = "\n".join(
         [
             "Notes:",
-            "- Rules about units helped.",
-            "- rules about UNITS helped",
-            "- The rules about the units helped!",
+            "- Rules about the answer form helped.",
+            "- rules about the ANSWER FORM helped",
+            "- The rules about the answer form helped!",
             "- The example not ( True ) and ( False ) was hard.",
             "- The reply hit the 64-token limit and was cut off.",
             "- Expected: 'No'.",
-            "* Long lists of examples did not help.",
+            "* Long lists of cases did not help.",
             "1. Try shorter worked steps next.",
         ]
     )
     cleaned = clean_notes(text, needles=leak_needles(items), feedback=feedback_needles(SEEN))
     assert cleaned.splitlines() == [
-        "- Rules about units helped.",
-        "- Long lists of examples did not help.",
+        "- Rules about the answer form helped.",
+        "- Long lists of cases did not help.",
         "- Try shorter worked steps next.",
     ]
 
 
-KINDS = ["units", "format", "examples", "negation", "dates", "warnings", "steps", "tables"]
+KINDS = ["dice", "format", "examples", "negation", "dates", "warnings", "steps", "tables"]
 
 
 def test_notes_are_bounded_in_lines_and_characters() -> None:
     text = "\n".join(f"- Rules about {kind} helped." for kind in KINDS)
     assert len(clean_notes(text, needles=(), max_lines=5).splitlines()) == 5
     short = clean_notes(text, needles=(), max_chars=100)
-    assert len(short) <= 100 and short.startswith("- Rules about units helped.\n")
+    assert len(short) <= 100 and short.startswith("- Rules about dice helped.\n")
     long = clean_notes("- " + "word " * 400, needles=(), max_chars=120)
     assert len(long) <= 120 and long.endswith("…")
     assert clean_notes("", needles=()) == ""

@@ -10,7 +10,6 @@ import re
 from collections.abc import Sequence
 
 from skillfit.skill import mentions_any
-from skillfit.train.prompting import boilerplate_needles
 from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
@@ -18,6 +17,7 @@ from skillfit.train.guard import (
     line_key,
     near_duplicate,
 )
+from skillfit.train.prompting import boilerplate_needles
 
 # The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
 # score change -0.02)"): a small model copies its lines back instead of naming kinds of edits.
