@@ -195,10 +195,10 @@ def train(
     digest = config_hash(cfg)
     layout = RunLayout(run_dir_for(cfg, out_dir, digest))
     config_dict = scrub(config_to_dict(cfg))
+    cache = _cache(cfg)  # a bad cache path fails before the run directory is touched
     decision, moved = prepare(layout, digest, resume=resume, force=force)
 
     ledger = Ledger()
-    cache = _cache(cfg)
     parts = Parts(
         task=task,
         target=_model(target, cfg.target.model, "target", cache, ledger),

@@ -63,7 +63,7 @@ def _say(message: str) -> None:
     from skillfit.models.redact import redact
 
     # The message is plain text: brackets in it (`skillfit[local]`) are not markup.
-    err.print(Text("error: ", style="red") + Text(redact(message)), highlight=False)
+    err.print(Text("error: ", style="red") + Text(redact(message)), highlight=False, soft_wrap=True)
 
 
 @contextmanager

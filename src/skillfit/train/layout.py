@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -85,8 +86,11 @@ def prepare(
     Same config (same `config_hash`) → resume, automatically or because `resume=True`.
     Different config, or a directory holding files that are not a skillfit run → refuse unless
     `force`, which moves the old directory aside to `<dir>.replaced-<timestamp>` (nothing is
-    deleted) and starts fresh. Returns the decision and where the old run went, if it moved."""
+    deleted) and starts fresh. Returns the decision and where the old run went, if it moved.
+    A path that cannot hold a run (a file, a folder under a file, a read-only folder) is a
+    TrainError naming it, before anything is written."""
     root = layout.root
+    check_writable_dir(root)
     if not root.exists() or not any(root.iterdir()):
         if resume:
             raise TrainError(f"nothing to resume in {root}: no run has been started there")
@@ -103,7 +107,40 @@ def prepare(
         raise RunDirConflict(
             f"{root} already holds this run; resume it (the default) or pass --force to start over."
         )
+    clean_stale_temp_files(root)  # only in a directory known to hold this run
     return "resume", None
+
+
+def check_writable_dir(root: Path, what: str = "the run directory (--out, run.out_dir)") -> None:
+    """TrainError unless `root` is, or can be made as, a writable folder."""
+    if root.exists() and not root.is_dir():
+        raise TrainError(f"{root} is a file, not a folder: {what} must be a folder")
+    existing = root
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing != root and not existing.is_dir():
+        raise TrainError(f"{existing} is a file, so {root} cannot be created: {what}")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainError(
+            f"{existing} is not writable, so {what} {root} cannot be written: choose another "
+            "--out or make it writable"
+        )
+
+
+def clean_stale_temp_files(root: Path) -> list[Path]:
+    """Remove the temp files a killed run left behind (`.<name>.*.tmp`, written by
+    `write_text_atomic` just before a rename). Returns what was removed."""
+    removed = []
+    for path in root.rglob(".*.tmp"):
+        if path.is_file():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
 
 
 def _conflict(layout: RunLayout, config_hash: str) -> str | None:
