@@ -11,6 +11,7 @@ A custom `Task` object or ready-made models may be passed instead of the ones th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -223,7 +224,8 @@ def train(
     state = trainer.run(state)
     # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
     write_best_skill_dir(
-        layout.root, best_skill_bundle(state.best_skill, task.name, cfg.target.model, start_bundle)
+        layout.root,
+        best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
     )
     return TrainResult(
         run_dir=layout.root,
@@ -493,6 +495,9 @@ def transfer(
         "targets": target_list,
         "harnesses": harness_list,
     }
+    # A key in a target's base URL stays out of the written tables.
+    meta = scrub(meta)
+    cells = [dataclasses.replace(c, target=redact(c.target)) for c in cells]
     markdown = to_markdown(cells, meta)
     out = Path(out_dir) if out_dir is not None else root / "transfer"
     files = {
