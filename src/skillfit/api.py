@@ -215,13 +215,19 @@ def train(
             layout.splits,
             manifest() if callable(manifest) else _manifest(task.name, splits),
         )
+        ledger.attach(layout.journal)
         state = trainer.initial_state(initial)
         trainer.save(state)
     else:
         state = (
             RunState.load(layout.state) if layout.state.exists() else trainer.initial_state(initial)
         )
-    state = trainer.run(state)
+        # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
+        ledger.attach(layout.journal, accounted=state.journal_bytes)
+    try:
+        state = trainer.run(state)
+    finally:
+        ledger.close()
     # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
     write_best_skill_dir(
         layout.root,

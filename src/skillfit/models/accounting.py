@@ -1,13 +1,24 @@
-"""Per-role accounting of calls, cache hits, tokens, latency and cost. Thread-safe."""
+"""Per-role accounting of calls, cache hits, tokens, latency and cost. Thread-safe.
+
+A run's ledger can keep a journal (`Ledger.attach`): one JSON line per paid call (with its cache
+key) and per failed call, appended as it happens. A killed run's next process reads it back, so
+calls paid before the kill stay counted as paid calls: their replays from the response cache are
+not counted again, neither as calls nor as cache hits.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import IO, Any
 
 from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat
+from skillfit.models.cache import cache_key
 from skillfit.models.wrapper import ModelWrapper
 
 
@@ -44,6 +55,18 @@ class RoleStats:
     seconds: float = 0.0  # wall time spent in model calls
     cost: float = 0.0  # USD, 0 when no price is known (local models are free)
 
+    def add_line(self, line: Mapping[str, Any]) -> None:
+        """Take up one journal line (a paid call or an error)."""
+        if "e" in line:
+            self.errors += 1
+        else:
+            self.calls += 1
+            self.prompt_tokens += int(line.get("p", 0))
+            self.completion_tokens += int(line.get("c", 0))
+            self.cached_tokens += int(line.get("ct", 0))
+            self.cost += float(line.get("$", 0.0))
+        self.seconds += float(line.get("s", 0.0))
+
 
 def _price_for(prices: Mapping[str, Price], model: str) -> Price | None:
     # Look up "openai:gpt-x@url", then "openai:gpt-x", then "gpt-x".
@@ -61,6 +84,65 @@ class Ledger:
         self.prices: dict[str, Price] = {k: as_price(v) for k, v in (prices or {}).items()}
         self._lock = threading.Lock()
         self._roles: dict[str, RoleStats] = {}
+        self._journal: IO[str] | None = None
+        self.journal_path: Path | None = None
+        self._replays: dict[str, int] = {}  # cache keys paid after the last accounted point
+        self._carried: dict[str, RoleStats] = {}  # what those calls cost, per role
+
+    # ---- the journal ----------------------------------------------------------------------
+
+    def attach(self, path: str | os.PathLike[str], accounted: int | None = None) -> None:
+        """Journal to `path`, first taking up what it holds. Lines past byte `accounted` (the
+        journal's size when the run last saved its state; None: all lines are accounted) are
+        calls of the unit of work the kill interrupted: they count as paid, their replays from
+        the cache count as nothing, and `take_carried()` hands them to that unit's record."""
+        path = Path(path)
+        data = path.read_bytes() if path.exists() else b""
+        if data and not data.endswith(b"\n"):  # a line cut by the kill
+            data = data[: data.rfind(b"\n") + 1]
+            with path.open("r+b") as fh:
+                fh.truncate(len(data))
+        cut = len(data) if accounted is None else min(max(0, accounted), len(data))
+        with self._lock:
+            for offset, raw in _lines(data):
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue
+                role = str(line.get("r") or line.get("e") or "default")
+                self._stats(role).add_line(line)
+                if offset >= cut:
+                    self._carried.setdefault(role, RoleStats()).add_line(line)
+                    if "k" in line:
+                        self._replays[line["k"]] = self._replays.get(line["k"], 0) + 1
+            self._journal = path.open("a", encoding="utf-8")
+            self.journal_path = path
+
+    def journal_size(self) -> int:
+        """Bytes journaled so far (what a run's saved state has accounted for)."""
+        with self._lock:
+            if self._journal is None or self.journal_path is None:
+                return 0
+            self._journal.flush()
+            return self.journal_path.stat().st_size
+
+    def take_carried(self) -> dict[str, dict[str, float | int]]:
+        """Once: the stats of calls paid before a kill in the unit being redone."""
+        with self._lock:
+            out = {role: asdict(s) for role, s in self._carried.items()}
+            self._carried = {}
+            return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _write(self, line: dict[str, Any]) -> None:
+        if self._journal is not None:  # the lock is held
+            self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
+            self._journal.flush()
 
     def _stats(self, role: str) -> RoleStats:
         return self._roles.setdefault(role, RoleStats())
@@ -78,19 +160,43 @@ class Ledger:
             + u.completion_tokens * price.output
         ) / 1e6
 
-    def record(self, role: str, model: str, reply: Reply, seconds: float | None = None) -> None:
+    def record(
+        self,
+        role: str,
+        model: str,
+        reply: Reply,
+        seconds: float | None = None,
+        *,
+        key: str | None = None,
+    ) -> None:
         cost = self.cost_of(model, reply)
+        took = reply.latency if seconds is None else seconds
         with self._lock:
             s = self._stats(role)
             s.calls += 1
-            s.prompt_tokens += reply.usage.prompt_tokens
-            s.cached_tokens += reply.usage.cached_tokens
-            s.completion_tokens += reply.usage.completion_tokens
-            s.seconds += reply.latency if seconds is None else seconds
+            s.prompt_tokens += int(reply.usage.prompt_tokens)
+            s.cached_tokens += int(reply.usage.cached_tokens)
+            s.completion_tokens += int(reply.usage.completion_tokens)
+            s.seconds += took
             s.cost += cost
+            self._write(
+                {
+                    "r": role,
+                    "k": key,
+                    "p": int(reply.usage.prompt_tokens),
+                    "c": int(reply.usage.completion_tokens),
+                    "ct": int(reply.usage.cached_tokens),
+                    "s": round(took, 6),
+                    "$": cost,
+                }
+            )
 
-    def record_hit(self, role: str) -> None:
+    def record_hit(self, role: str, key: str | None = None) -> None:
         with self._lock:
+            if key is not None and self._replays.get(key):
+                # A call this run paid before it was killed, served again: already counted.
+                self._replays[key] -= 1
+                return
             self._stats(role).cache_hits += 1
 
     def record_error(self, role: str, seconds: float = 0.0) -> None:
@@ -98,6 +204,7 @@ class Ledger:
             s = self._stats(role)
             s.errors += 1
             s.seconds += seconds
+            self._write({"e": role, "s": round(seconds, 6)})
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """A copy, JSON-serializable: {role: {calls, cache_hits, errors, prompt_tokens,
@@ -109,8 +216,8 @@ class Ledger:
         total = RoleStats()
         with self._lock:
             for s in self._roles.values():
-                for field, value in asdict(s).items():
-                    setattr(total, field, getattr(total, field) + value)
+                for f in fields(RoleStats):
+                    setattr(total, f.name, getattr(total, f.name) + getattr(s, f.name))
         return asdict(total)
 
 
@@ -143,5 +250,25 @@ class AccountedModel(ModelWrapper):
         except Exception:
             self.ledger.record_error(self.role, time.perf_counter() - start)
             raise
-        self.ledger.record(self.role, self.name, reply, time.perf_counter() - start)
+        key = None
+        if self.ledger.journal_path is not None:
+            key = cache_key(
+                self.name,
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                response_format=response_format,
+                sample=sample,
+            )
+        self.ledger.record(self.role, self.name, reply, time.perf_counter() - start, key=key)
         return reply
+
+
+def _lines(data: bytes) -> list[tuple[int, bytes]]:
+    """(byte offset, line) of every non-empty line."""
+    out, offset = [], 0
+    for raw in data.split(b"\n"):
+        if raw.strip():
+            out.append((offset, raw))
+        offset += len(raw) + 1
+    return out

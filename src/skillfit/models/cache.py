@@ -181,7 +181,7 @@ class CachedModel(ModelWrapper):
     def __init__(self, inner: ChatModel, cache: ResponseCache, *, on_hit: Any = None) -> None:
         super().__init__(inner)
         self.cache = cache
-        self._on_hit = on_hit  # called with the cached Reply (the ledger counts hits)
+        self._on_hit = on_hit  # called with the cached Reply and its key (the ledger counts hits)
 
     def complete(
         self,
@@ -218,7 +218,7 @@ class CachedModel(ModelWrapper):
                 parsed=parsed,
             )
             if self._on_hit is not None:
-                self._on_hit(reply)
+                self._on_hit(reply, key)
             return reply
         reply = self.inner.complete(
             messages,

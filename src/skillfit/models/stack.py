@@ -25,6 +25,8 @@ def wrap(
     if ledger is not None:
         stacked = AccountedModel(stacked, ledger, role=role)
     if cache is not None:
-        on_hit = (lambda _reply: ledger.record_hit(role)) if ledger is not None else None
+        on_hit = (
+            (lambda _reply, key: ledger.record_hit(role, key=key)) if ledger is not None else None
+        )
         stacked = CachedModel(stacked, cache, on_hit=on_hit)
     return stacked

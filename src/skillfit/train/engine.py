@@ -168,6 +168,8 @@ class Trainer:
 
     def save(self, state: RunState) -> None:
         write_json_atomic(self.layout.history, [r.model_dump(mode="json") for r in state.history])
+        if self.parts.ledger is not None and hasattr(self.parts.ledger, "journal_size"):
+            state.journal_bytes = self.parts.ledger.journal_size()
         state.save(self.layout.state)
 
     # ---- one step -----------------------------------------------------------------------
@@ -444,7 +446,13 @@ class Trainer:
         self.emit("step_end", record=record.model_dump(mode="json"), state=_brief(state))
 
     def _tokens(self) -> Any:
-        return self.parts.ledger.snapshot() if self.parts.ledger is not None else {}
+        if self.parts.ledger is None:
+            return {}
+        snapshot = self.parts.ledger.snapshot()
+        # After a resume, the first unit's starting point leaves out the calls it had paid
+        # before the kill, so its record (and the run's totals) count them as paid.
+        carried: dict[str, Any] = getattr(self.parts.ledger, "take_carried", dict)()
+        return _token_delta(carried, snapshot) if carried else snapshot
 
     def check_infra(
         self,
@@ -847,6 +855,7 @@ def _token_delta(before: Any, after: Any) -> dict[str, dict[str, float]]:
 def _add_tokens(
     total: dict[str, dict[str, float]], part: Mapping[str, Mapping[str, float]]
 ) -> None:
+    # Counts stay integers (round() of an int is that int); seconds and cost are rounded.
     for role, stats in part.items():
         acc = total.setdefault(role, {})
         for k, v in stats.items():

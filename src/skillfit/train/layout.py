@@ -47,6 +47,11 @@ class RunLayout:
         return self.root / "splits.json"
 
     @property
+    def journal(self) -> Path:
+        """Every paid model call of the run, one JSON line each (see models.accounting)."""
+        return self.root / "calls.jsonl"
+
+    @property
     def test_eval(self) -> Path:
         return self.root / "test_eval"
 

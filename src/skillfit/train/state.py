@@ -56,7 +56,8 @@ class StepRecord(BaseModel):
     val_current: float | None = None
     val_candidate: float | None = None
     note: str = ""
-    tokens: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Per role: calls, cache_hits, errors and token counts (ints), seconds and cost (floats).
+    tokens: dict[str, dict[str, int | float]] = Field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -84,6 +85,9 @@ class RunState(BaseModel):
     meta_skill: str = ""
     history: list[StepRecord] = Field(default_factory=list)
     test: dict[str, Any] | None = None
+    # Size of the run's call journal (calls.jsonl) when this state was saved: calls journaled
+    # past it belong to the unit of work a kill interrupted (see models.accounting).
+    journal_bytes: int = 0
 
     @property
     def schedule_step(self) -> int:
