@@ -382,3 +382,17 @@ def test_notes_drop_the_prompts_own_example() -> None:
 
     raw = "- Rules about the answer form helped.\n- Long lists of examples did not help."
     assert clean_notes(raw, needles=[]) == "- Rules about the answer form helped."
+
+
+def test_two_edits_repeating_each_other_keep_only_the_higher_ranked() -> None:
+    from skillfit.skill import Edit
+    from skillfit.train.guard import drop_overlaps
+    from skillfit.train.merge import Candidate
+
+    verify = "## Verify answer\nBefore the answer line, write `Answer: <yes>` or `Answer: <no>`, giving the correct answer."
+    check = "## Check answer\nBefore the answer line, write `Answer: <yes>` or `Answer: <no>`, check the correctness."
+    other = "## Track\nWrite one line per person saying whether they tell the truth."
+    ranked = [Candidate(Edit(op="add", content=c), [0]) for c in (verify, check, other)]
+    kept, dropped = drop_overlaps(ranked)
+    assert [c.edit.content for c in kept] == [verify, other]
+    assert [d.reason for d in dropped] == ["repeats a higher-ranked edit"]

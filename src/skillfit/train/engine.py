@@ -23,7 +23,13 @@ from skillfit.train import buffer as buf
 from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.gate import run_gate
-from skillfit.train.guard import Rejection, feedback_needles, guard, leak_needles
+from skillfit.train.guard import (
+    Rejection,
+    drop_overlaps,
+    feedback_needles,
+    guard,
+    leak_needles,
+)
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
@@ -314,7 +320,8 @@ class Trainer:
             feedback=feedback,
         )
         rejected = [*extra_rejected, *rejected]
-        ranked = merge(kept, failures)
+        ranked, repeats = drop_overlaps(merge(kept, failures))
+        rejected += repeats
         resolved, conflicts = resolve_conflicts(ranked)
         selected, over_budget = select(resolved, budget)
         candidate, outcomes, too_big = apply_within(skill, selected, max_tokens)

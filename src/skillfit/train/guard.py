@@ -34,7 +34,7 @@ from rapidfuzz import fuzz, utils
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
-from skillfit.train.merge import similar
+from skillfit.train.merge import Candidate, similar
 from skillfit.train.prompting import boilerplate_needles, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
@@ -302,3 +302,35 @@ def guard(
         else:
             rejected.append(Rejection(edit, reason, source))
     return kept, rejected
+
+
+SHARED_RUN = 8  # words in a row two rules may share before they say the same thing
+
+
+def overlapping(a: str, b: str) -> bool:
+    """Whether two edits' texts repeat each other: a pair of lines that are near duplicates or
+    share a run of SHARED_RUN words ("Before the answer line, write `Answer: <yes>` or
+    `Answer: <no>`, giving ..." / "..., check the correctness ...")."""
+    for la in line_keys(a):
+        for lb in line_keys(b):
+            if near_duplicate(la, lb):
+                return True
+            wa, wb = la.split(), lb.split()
+            match = difflib.SequenceMatcher(None, wa, wb, autojunk=False).find_longest_match()
+            if match.size >= SHARED_RUN:
+                return True
+    return False
+
+
+def drop_overlaps(ranked: Sequence[Candidate]) -> tuple[list[Candidate], list[Rejection]]:
+    """Keep the higher-ranked of two candidates whose texts repeat each
+    other: applied together they would put the same rule in the skill twice."""
+    kept: list[Candidate] = []
+    dropped: list[Rejection] = []
+    for cand in ranked:
+        if any(overlapping(cand.edit.content, k.edit.content) for k in kept):
+            source = cand.sources[0] if cand.sources else -1
+            dropped.append(Rejection(cand.edit, "repeats a higher-ranked edit", source))
+        else:
+            kept.append(cand)
+    return kept, dropped
