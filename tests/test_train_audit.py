@@ -47,7 +47,7 @@ def test_feedback_seen_in_the_run_is_caught_verbatim() -> None:
 
 def test_repeated_lines_ignore_list_marks_case_and_short_lines() -> None:
     text = "- Check the units.\n2. check the UNITS\nYes\nYes\n## Method\n## Method"
-    assert repeated_lines(text) == ["- Check the units."]
+    assert repeated_lines(text) == ["2. check the UNITS"]
 
 
 @pytest.mark.skipif(not SUITE.is_dir(), reason="bench/suite.py has not been run")
@@ -64,3 +64,11 @@ def test_the_benchmark_suites_trained_skills_are_clean(run: str) -> None:
         path = folder / name
         if path.is_file():
             assert audit_text(path.read_text(), items=items, what=f"{run}/{name}") == []
+
+
+def test_two_rules_sharing_a_long_run_of_words_count_as_repeated() -> None:
+    text = (
+        "Before the answer line, write `Answer: <yes>` or `Answer: <no>`, giving the answer.\n"
+        "Before the answer line, write `Answer: <yes>` or `Answer: <no>`, check the answer."
+    )
+    assert len(repeated_lines(text)) == 1

@@ -6,7 +6,6 @@ the end product of a whole run, so a benchmark (bench/suite.py) and its tests ca
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,21 +16,26 @@ from skillfit.train.guard import (
     MIN_QUOTE,
     feedback_sentences,
     leak_needles,
-    line_key,
     line_keys,
+    overlapping,
 )
 
 
 def repeated_lines(text: str) -> list[str]:
-    """Lines that occur twice or more (list marks, case and end punctuation ignored; headings
-    and lines under three words do not count), each named once as first written."""
-    counts = Counter(line_keys(text))
-    out: dict[str, str] = {}
+    """Lines that repeat an earlier one: the same words (list marks, case and end punctuation
+    ignored), a near paraphrase, or a shared run of eight words (guard.overlapping). Headings
+    and lines under three words do not count. Each repeat is named once, as written."""
+    seen: list[str] = []
+    out: list[str] = []
     for line in text.splitlines():
-        key = line_key(line)
-        if counts.get(key, 0) > 1 and key not in out:
-            out[key] = line.strip()
-    return list(out.values())
+        keys = line_keys(line)
+        if not keys:
+            continue
+        repeat = any(keys[0] == k or overlapping(keys[0], k) for k in seen)
+        if repeat and line.strip() not in out:
+            out.append(line.strip())
+        seen.append(keys[0])
+    return out
 
 
 def audit_text(
