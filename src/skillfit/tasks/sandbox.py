@@ -1,22 +1,36 @@
 """Run model-written Python in a separate, contained process.
 
+Model-written code runs only behind a kernel-enforced isolation layer, bubblewrap (`bwrap`;
+`apt-get install bubblewrap`). Without it, `run_python` refuses (`SandboxUnavailable`, naming
+how to install it) unless the user opts in to the weaker mode with SKILLFIT_SANDBOX=basic, which
+is logged loudly: an audit hook in the same interpreter is not a security boundary, and an
+adversarial test escaped it (writes through `dir_fd` and sqlite3, hard links, `fork_exec` with
+`setsid`, reading `/proc/<ppid>/environ`, switching the hook off through a module global).
+
 Layers, strongest first (each result records which ones were active in `isolation`):
 
-- **bubblewrap** (`bwrap`, Debian package `bubblewrap`), when present and working: the process
-  sees the whole file system read-only except its working directory, has no network (its own
-  network namespace, where only a private loopback exists), its own PID namespace (killing the sandbox kills
-  every process it started) and no capabilities. Paths the caller hides (an answer key next
-  to the input) are covered by an empty tmpfs or /dev/null.
-- **netns**: without bubblewrap, a process running as root moves itself into an empty network
-  namespace (`unshare(CLONE_NEWNET)`) before the code runs.
+- **bubblewrap**: the process sees the file system read-only except its working directory, has
+  no network (its own network namespace, where only a private loopback exists), its own PID
+  namespace (it cannot see, signal or trace the parent; every process it starts dies with it)
+  and no capabilities. Hidden by default: the user's home (the Python installation inside it
+  stays readable), every `.env` file from the current directory up, credential stores, other
+  processes' temp files (/tmp, /var/tmp, /dev/shm: fresh and empty) and sockets (/run); plus
+  whatever the caller hides (an answer key next to the input), each covered by an empty tmpfs
+  or /dev/null.
+- **netns** (opt-in basic mode only): a process running as root moves itself into an empty
+  network namespace (`unshare(CLONE_NEWNET)`) before the code runs.
 - **audit hook**, always: a `sys.addaudithook` guard refuses writes outside the working
   directory (open in a write mode, remove, rename, mkdir, ...), reading hidden paths, socket
-  creation, starting processes and loading native libraries through ctypes. On its own it stops mistakes, not a
-  determined attacker; with bubblewrap it only turns kernel refusals into clearer messages.
+  creation, starting processes and loading native libraries through ctypes. It stops mistakes,
+  not a determined attacker; with bubblewrap it only turns kernel refusals into clearer messages.
 - **resource limits**, always: address space (`RLIMIT_AS`), CPU seconds, file size, no core
   dumps; plus a wall-clock limit enforced by the parent, which kills the whole process group.
 
-Force a layer choice with the environment variable SKILLFIT_SANDBOX=bwrap|basic.
+The child's environment is built from nothing (PATH, HOME=its working directory, a UTF-8
+locale): no variable of the parent, and so no key, reaches it.
+
+SKILLFIT_SANDBOX=bwrap insists on bubblewrap; SKILLFIT_SANDBOX=basic is the explicit opt-in to
+the weaker mode (never the default).
 """
 
 from __future__ import annotations
@@ -24,9 +38,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -40,6 +56,33 @@ MAX_OUTPUT_CHARS = 20_000  # of stdout and of stderr kept in the result
 MAX_FILE_MB = 256  # largest file the sandboxed code may write (RLIMIT_FSIZE)
 MEMORY_MARKER = "skillfit-sandbox: memory limit exceeded"
 _BWRAP_ENV = "SKILLFIT_SANDBOX"
+_log = logging.getLogger("skillfit.sandbox")
+
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install "
+    "bubblewrap`; Arch: `pacman -S bubblewrap`); in a container it also needs permission to "
+    "create namespaces (e.g. docker run --security-opt seccomp=unconfined, or run as root)"
+)
+# Credential stores under the home folder, hidden even when the home itself cannot be.
+CREDENTIAL_STORES = (
+    ".aws",
+    ".azure",
+    ".config",
+    ".docker",
+    ".git-credentials",
+    ".gnupg",
+    ".kube",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".ssh",
+    ".cache",
+    ".local/share/keyrings",
+    ".anthropic",
+    ".openai",
+)
+# System files a root process could read: password hashes, host keys.
+SYSTEM_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/sudoers", "/etc/sudoers.d")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -167,10 +210,87 @@ except BaseException as exc:
 """.replace("MEMORY_MARKER", repr(MEMORY_MARKER))
 
 
+def _mode() -> str:
+    return os.environ.get(_BWRAP_ENV, "").strip().lower()
+
+
 def _bwrap_path() -> str | None:
-    if os.environ.get(_BWRAP_ENV, "").lower() == "basic":
+    if _mode() == "basic":
         return None
     return _probe_bwrap()
+
+
+_warned_basic = False
+
+
+def require_isolation() -> str | None:
+    """The bwrap binary to run model-written code under; None only when the user opted in to
+    the weaker basic mode (SKILLFIT_SANDBOX=basic), which is logged as a warning once per
+    process. Otherwise SandboxUnavailable, naming how to install bubblewrap."""
+    global _warned_basic
+    mode = _mode()
+    if mode not in ("", "bwrap", "basic"):
+        raise SandboxUnavailable(f"SKILLFIT_SANDBOX must be bwrap or basic, not {mode!r}")
+    if mode == "basic":
+        if not _warned_basic:
+            _warned_basic = True
+            message = (
+                "skillfit: SKILLFIT_SANDBOX=basic: model-written code runs WITHOUT kernel "
+                "isolation (audit hook and resource limits only); it can read your files and "
+                "environment and reach the network. Use it only for code you trust."
+            )
+            _log.warning(message)
+            print(message, file=sys.stderr, flush=True)
+        return None
+    bwrap = _probe_bwrap()
+    if bwrap is None:
+        found = shutil.which("bwrap")
+        why = (
+            f"{found} cannot create its namespaces here"
+            if found
+            else "bubblewrap (bwrap) is not installed"
+        )
+        raise SandboxUnavailable(
+            f"running model-written code needs a kernel-enforced sandbox, and {why}: "
+            f"{INSTALL_HINT}. To run it anyway with only the weaker in-process guards (which "
+            "such code can escape), set SKILLFIT_SANDBOX=basic."
+        )
+    return bwrap
+
+
+def _needed_paths(workdir: Path) -> list[Path]:
+    """What the sandboxed interpreter must still see: its installation and the workdir."""
+    out = {workdir}
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        out.add(Path(p).resolve())
+    out.add(Path(sys.executable).resolve().parent.parent)
+    return sorted(out)
+
+
+def default_hidden(cwd: Path | None = None) -> list[Path]:
+    """Paths hidden from model-written code unless a caller needs them: the home folder (its
+    credential stores by name, too), every `.env*` file from `cwd` up to the root and the
+    system's secret files. Only paths that exist are listed."""
+    found: list[Path] = []
+    homes = {Path.home()}
+    if os.environ.get("HOME"):
+        homes.add(Path(os.environ["HOME"]))
+    for home in homes:
+        found.append(home)
+        found += [home / name for name in CREDENTIAL_STORES]
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        with contextlib.suppress(OSError):
+            found += [p for p in folder.glob(".env*") if p.is_file()]
+    found += [Path(p) for p in SYSTEM_SECRETS]
+    out: list[Path] = []
+    for path in found:
+        with contextlib.suppress(OSError):
+            if path.exists() or path.is_symlink():
+                real = path.resolve()
+                if real not in out and real != Path("/"):
+                    out.append(real)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,22 +301,93 @@ def _probe_bwrap() -> str | None:
     if path is None:
         return None
     try:
-        probe = subprocess.run(
-            [*_bwrap_args(path, Path("/")), "true"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+        with (
+            tempfile.TemporaryDirectory(prefix="skillfit-probe-") as work,
+            tempfile.TemporaryFile() as bpf,
+        ):
+            bpf.write(_seccomp_filter())
+            bpf.flush()
+            bpf.seek(0)
+            probe = subprocess.run(
+                [*_bwrap_args(path, Path(work).resolve(), seccomp_fd=bpf.fileno()), "true"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+                pass_fds=(bpf.fileno(),),
+            )
     except (OSError, subprocess.SubprocessError):
         return None
     return path if probe.returncode == 0 else None
 
 
-def _bwrap_args(bwrap: str, workdir: Path, hidden: Sequence[Path] = ()) -> list[str]:
+# A seccomp filter (classic BPF) for what namespaces do not cover: a Unix-domain socket is a file,
+# and one lying in a readable folder (an agent's, a daemon's) could be connected to through the
+# read-only root. socket(AF_UNIX, ...) and io_uring (which can open sockets by itself) fail with
+# EACCES; socketpair() still works. Per architecture: (AUDIT_ARCH, socket nr, io_uring_setup nr).
+_SECCOMP_ARCHES = ((0xC000003E, 41, 425), (0xC00000B7, 198, 425))  # x86_64, aarch64
+_AF_UNIX = 1
+
+
+def _seccomp_filter() -> bytes:
+    """The compiled filter, as bwrap --seccomp reads it (struct sock_filter[])."""
+    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
+    prog: list[tuple[int, int, int, int]] = [(ld_w_abs, 0, 0, 4)]  # A = arch
+    for i, (arch, nr_socket, nr_uring) in enumerate(_SECCOMP_ARCHES):
+        last = i == len(_SECCOMP_ARCHES) - 1
+        body = [
+            (ld_w_abs, 0, 0, 0),  # A = syscall number
+            (jeq_k, 0, 1, nr_uring),
+            (ret_k, 0, 0, deny),
+            (jeq_k, 0, 3, nr_socket),
+            (ld_w_abs, 0, 0, 16),  # A = low word of the first argument (the domain)
+            (jeq_k, 0, 1, _AF_UNIX),
+            (ret_k, 0, 0, deny),
+            (ret_k, 0, 0, allow),
+        ]
+        # Not this architecture: skip its block (to the next block's arch test, or allow).
+        prog.append((jeq_k, 0, len(body), arch))
+        prog += body
+        if not last:
+            prog.append((ld_w_abs, 0, 0, 4))
+    prog.append((ret_k, 0, 0, allow))
+    return b"".join(struct.pack("HBBI", *ins) for ins in prog)
+
+
+# Folders replaced by an empty tmpfs: other processes' temp files and sockets (a Unix socket
+# can be connected to through a read-only mount).
+_FRESH = ("/tmp", "/var/tmp", "/run", "/dev/shm")
+
+
+def _bwrap_args(
+    bwrap: str,
+    workdir: Path,
+    hidden: Sequence[Path] = (),
+    needed: Sequence[Path] = (),
+    *,
+    seccomp_fd: int | None = None,
+) -> list[str]:
+    """bwrap's arguments: everything read-only, fresh temp folders, `hidden` masked, then the
+    `needed` paths inside a mask shown again read-only and the workdir writable (bwrap applies
+    its mounts in order, so a later bind shows through an earlier tmpfs)."""
     masks: list[str] = []
+    covered: list[Path] = []
+    for fresh in _FRESH:
+        if Path(fresh).is_dir() and not Path(fresh).is_symlink():
+            masks += ["--tmpfs", fresh]
+            covered.append(Path(fresh))
     for path in hidden:
-        # An empty tmpfs over a folder, /dev/null over a file: present, but with nothing in it.
-        masks += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+        if path.is_dir():  # an empty tmpfs over a folder, /dev/null over a file
+            masks += ["--tmpfs", str(path)]
+            covered.append(path)
+        elif path in needed or any(n.is_relative_to(path) for n in needed):
+            continue
+        else:
+            masks += ["--ro-bind", "/dev/null", str(path)]
+    shown: list[str] = []
+    for path in needed:
+        if path != workdir and any(path.is_relative_to(c) for c in covered) and path.is_dir():
+            shown += ["--ro-bind", str(path), str(path)]
     return [
         bwrap,
         "--die-with-parent",
@@ -212,9 +403,14 @@ def _bwrap_args(bwrap: str, workdir: Path, hidden: Sequence[Path] = ()) -> list[
         "--proc",
         "/proc",
         *masks,
+        *shown,
         "--bind",
         str(workdir),
         str(workdir),
+        # The tmpfs masks read-only too (the binds inside them keep their own mode): nothing
+        # but the workdir is writable, as the code's own view of the disk says.
+        *[arg for c in covered for arg in ("--remount-ro", str(c))],
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--chdir",
         str(workdir),
     ]
@@ -237,7 +433,8 @@ def _netns_works() -> bool:
 
 
 def sandbox_layers() -> tuple[str, ...]:
-    """The isolation layers `run_python` uses on this machine (probed once, then cached)."""
+    """The isolation layers `run_python` uses on this machine (probed once, then cached); in
+    the opt-in basic mode, without "bwrap"."""
     if _bwrap_path():
         return ("bwrap", "audit", "rlimit")
     netns = ("netns",) if _netns_works() else ()
@@ -277,19 +474,25 @@ def run_python(
     nothing else on disk is writable, the network is unreachable, and the process gets at most
     `timeout_s` wall seconds (and as many CPU seconds) and `memory_mb` of address space.
 
-    `hide` lists files or folders the code must not read (an answer key next to the input, say).
+    `hide` lists files or folders the code must not read (an answer key next to the input, say),
+    on top of the defaults (`default_hidden`: the home folder, `.env` files, credential stores).
 
-    Never raises for anything the code does: failures, limits and kills are in the result.
-    `audit=False` drops the audit-hook layer (for testing that the kernel layers hold alone)."""
+    Raises SandboxUnavailable when bubblewrap cannot be used and the user did not opt in to the
+    basic mode (SKILLFIT_SANDBOX=basic). Never raises for anything the code does: failures,
+    limits and kills are in the result. `audit=False` drops the audit-hook layer (for testing
+    that the kernel layers hold alone)."""
     workdir = Path(workdir).resolve()
     if not workdir.is_dir():
         raise FileNotFoundError(f"sandbox working directory {workdir} does not exist")
-    bwrap = _bwrap_path()
-    layers = sandbox_layers()
     hidden = [Path(p).resolve() for p in hide if Path(p).exists()]
     for path in hidden:
         if path == workdir or workdir.is_relative_to(path):
             raise ValueError(f"cannot hide {path}: it holds the working directory {workdir}")
+    bwrap = require_isolation()
+    layers = sandbox_layers()
+    needed = _needed_paths(workdir)
+    # Defaults that hold the workdir or the interpreter are shown again inside their mask.
+    hidden += [p for p in default_hidden() if p not in hidden]
     cpu_s = max(1, int(timeout_s + 0.999))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="skillfit-sbx-") as control:
@@ -306,12 +509,24 @@ def run_python(
             "workdir": str(workdir),
             "code_path": str(code_path),
             "audit": audit,
-            "hidden": [str(p) for p in hidden],
+            # The audit hook cannot show paths again inside a mask: it skips what is needed.
+            "hidden": [
+                str(p) for p in hidden if not any(n.is_relative_to(p) or n == p for n in needed)
+            ],
         }
         # -I: ignore PYTHON* variables and user site; -B: no bytecode files.
         argv = [sys.executable, "-I", "-B", str(boot_path), json.dumps(cfg)]
+        pass_fds: tuple[int, ...] = ()
+        bpf: IO[bytes] | None = None
         if bwrap is not None:
-            argv = [*_bwrap_args(bwrap, workdir, hidden), *argv]
+            # The control folder (bootstrap and code) is shown read-only inside the fresh /tmp.
+            shown = [*needed, Path(control).resolve()]
+            bpf = (Path(control) / "filter.bpf").open("w+b")
+            bpf.write(_seccomp_filter())
+            bpf.flush()
+            bpf.seek(0)
+            pass_fds = (bpf.fileno(),)
+            argv = [*_bwrap_args(bwrap, workdir, hidden, shown, seccomp_fd=bpf.fileno()), *argv]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(workdir),
@@ -328,7 +543,10 @@ def run_python(
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # its own process group, killed as one
+                pass_fds=pass_fds,  # the seccomp filter, read by bwrap
             )
+            if bpf is not None:
+                bpf.close()
             timed_out = False
             try:
                 proc.wait(timeout=timeout_s)
