@@ -17,6 +17,15 @@ from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.tasks.base import TaskDataError
 from skillfit.tasks.paper import spreadsheetbench as ssb
 from skillfit.tasks.paper.common import MissingRawDataError
+from skillfit.tasks.sandbox import _probe_bwrap
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the task's logic; containment is tests/reliability/test_containment.py.
+    Where bubblewrap cannot run, they opt in to the basic sandbox rather than be refused."""
+    if _probe_bwrap() is None:
+        monkeypatch.setenv("SKILLFIT_SANDBOX", "basic")
 
 FIXTURE = Path(__file__).parent / "fixtures" / "paper" / "spreadsheetbench"
 RAW = FIXTURE / "raw"
