@@ -27,6 +27,7 @@ def _sandbox_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     if _probe_bwrap() is None:
         monkeypatch.setenv("SKILLFIT_SANDBOX", "basic")
 
+
 FIXTURE = Path(__file__).parent / "fixtures" / "paper" / "spreadsheetbench"
 RAW = FIXTURE / "raw"
 MANIFEST = FIXTURE / "manifest"
