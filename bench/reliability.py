@@ -1,0 +1,540 @@
+"""Reliability and containment, measured: kills, faults, bad inputs, sandbox attacks, secrets.
+
+    nice -n 10 .venv/bin/python bench/reliability.py            # the full suite (a few minutes)
+    .venv/bin/python bench/reliability.py --fast                 # what CI runs (tests/reliability)
+
+Everything runs offline on scripted models and on a loopback fault server (127.0.0.1 only):
+
+- kills survived: `skillfit train` through the CLI, SIGKILLed at random points, then run again;
+  each resumed run must equal a straight run (state, skills, best skill, test) and count the same
+  paid calls and cache hits;
+- faults injected and survived: every fault of bench/faultserver.py once then a good answer
+  (the retry layer must get the answer), persistently (it must end as an infrastructure error,
+  never another exception), and mixed into a whole training run through the CLI;
+- bad inputs refused: wrong configs, file-system mistakes and bad numbers, each one line on
+  stderr and exit code 2, never a traceback;
+- sandbox attacks contained: bench/sandbox_attacks.py under bubblewrap, with the audit hook on
+  and off; without bubblewrap, running code must be refused;
+- secrets found in artifacts: keys in a base URL, in the environment and echoed back by the
+  server, searched for in every file the runs above wrote, the cache and the console output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from faultserver import FAULTS, FaultServer  # noqa: E402
+
+URL_KEY = "Zq8url-secret-4f1c9e2b7a"
+ENV_KEY = "sk-envsecret0123456789abcdef"
+RULE = "## Answer\nEnd the reply with the word Yes."
+JUNK = "## Tone\nStay calm and friendly."
+
+
+# ---- a small scripted run ----------------------------------------------------------------
+
+
+def write_scenario(root: Path, *, target: str | None = None, extra: str = "") -> Path:
+    """A config on a bundled task (BBH web_of_lies) with scripted target and optimizer: the
+    target answers Yes only once the skill says so; the optimizer proposes that rule, then a
+    rule the gate rejects, so runs adopt, reject and fill the rejected-edit buffer."""
+    root.mkdir(parents=True, exist_ok=True)
+    tgt = root / "target.json"
+    tgt.write_text(
+        json.dumps(
+            [
+                {"match": ".", "system": "End the reply with the word Yes", "reply": "Yes"},
+                {"match": ".", "reply": "I am not sure."},
+            ]
+        )
+    )
+
+    def edits(content: str) -> dict[str, Any]:
+        edit = {"op": "add", "section": None, "anchor": None, "content": content}
+        return {"analysis": "format", "edits": [{**edit, "rationale": "answer format"}]}
+
+    opt = root / "optimizer.json"
+    opt.write_text(
+        json.dumps(
+            [
+                {
+                    "match": ".",
+                    "system": "short notes for an optimizer",
+                    "reply": {"notes": "- ok"},
+                },
+                {"match": "End the reply with the word Yes", "reply": edits(JUNK)},
+                {"match": ".", "reply": edits(RULE)},
+            ]
+        )
+    )
+    cfg = root / "cfg.yaml"
+    cfg.write_text(
+        "task: {name: bbh/web_of_lies, options: {n_train: 12, n_val: 8, n_test: 10, seed: 0}}\n"
+        f"target: {{model: '{target or f'scripted:{tgt}'}'}}\n"
+        f"optimizer: {{model: 'scripted:{opt}', reflection: direct, temperature: 0}}\n"
+        "train: {epochs: 2, batch_size: 4, minibatch_size: 4}\n"
+        "gate: {kind: strict_mean}\nslow_update: {n_items: 4}\neval: {samples: 2}\n"
+        f"cache: {{path: '{root / 'cache.sqlite'}'}}\n" + extra
+    )
+    return cfg
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "skillfit", *args]
+
+
+def comparable(run: Path) -> dict[str, Any]:
+    state = json.loads((run / "runtime_state.json").read_text())
+    state.pop("journal_bytes", None)
+    for rec in state["history"]:
+        rec.pop("seconds"), rec.pop("tokens")
+    if state.get("test"):
+        state["test"].pop("seconds"), state["test"].pop("tokens")
+    skills = {p.name: p.read_text() for p in sorted((run / "skills").iterdir())}
+    return {"state": state, "skills": skills, "best": (run / "best_skill.md").read_text()}
+
+
+COUNTS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
+
+
+def paid(run: Path) -> dict[str, Any]:
+    summary = json.loads((run / "summary.json").read_text())
+    return {r: {k: v.get(k) for k in COUNTS} for r, v in summary["tokens"].items()}
+
+
+def kills(root: Path, n: int, seed: int) -> dict[str, Any]:
+    """Straight run, then `n` runs SIGKILLed at a random moment and run again."""
+    rng = random.Random(seed)
+    base = write_scenario(root / "scenario")
+    straight = root / "straight"
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cli("train", "--config", str(base), "--out", str(straight), "-q"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first_state = _wait_for(straight / "runtime_state.json", proc) - started
+    _, err = proc.communicate(timeout=600)
+    duration = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"the straight run failed: {err[-2000:]}")
+    work = max(0.05, duration - first_state)  # the run's own time, after imports and set-up
+    reference, reference_paid = comparable(straight), paid(straight)
+    equal = exact = 0
+    where: dict[str, int] = {}
+    for i in range(n):
+        run = root / f"kill{i:02d}"
+        cfg = write_scenario(root / f"scenario{i:02d}")  # its own cache, like a fresh user
+        proc = subprocess.Popen(
+            cli("train", "--config", str(cfg), "--out", str(run), "-q"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # A tenth of the kills during start-up, the rest spread over the run's own work.
+        if rng.random() < 0.1:
+            time.sleep(rng.uniform(0.1, first_state))
+        else:
+            _wait_for(run / "runtime_state.json", proc)
+            time.sleep(rng.uniform(0.0, work))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        phase = "start-up"
+        if proc.returncode == 0:
+            phase = "after the end"
+        elif (run / "runtime_state.json").is_file():
+            state = json.loads((run / "runtime_state.json").read_text())
+            phase = {
+                "steps": "a step",
+                "test_eval": "the test evaluation",
+                "done": "the final writes",
+            }.get(state["phase"], state["phase"].replace("_", " "))
+        where[phase] = where.get(phase, 0) + 1
+        again = subprocess.run(
+            cli("train", "--config", str(cfg), "--out", str(run), "-q"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if again.returncode != 0:
+            continue
+        got = comparable(run)
+        got["state"]["config_hash"] = reference["state"]["config_hash"]
+        equal += got == reference
+        exact += paid(run) == reference_paid
+    return {
+        "kills": n,
+        "resumed_equal": equal,
+        "paid_calls_exact": exact,
+        "killed_in_phase": where,
+        "straight_run_s": round(duration, 1),
+    }
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[Any], limit: float = 120.0) -> float:
+    """When `path` appeared (perf_counter), or when `proc` ended, polling every 20 ms."""
+    deadline = time.perf_counter() + limit
+    while not path.exists() and proc.poll() is None and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
+# ---- faults ------------------------------------------------------------------------------
+
+
+def faults(root: Path, fast: bool) -> dict[str, Any]:
+    """Each fault once then an answer (retried), persistently (an infra error), then mixed into
+    a training run through the CLI."""
+    import openai
+
+    from skillfit.models import InfraError, RetryPolicy, wrap
+    from skillfit.models.openai_compat import OpenAIChatModel
+
+    policy = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
+    msgs = [{"role": "user", "content": "2+2?"}]
+    injected = retried = recorded = crashes = 0
+
+    def model(url: str) -> Any:
+        client = openai.OpenAI(api_key="sk-x", base_url=f"{url}/v1", max_retries=0)
+        return wrap(OpenAIChatModel("openai:fake", "fake", client, timeout=1.0), policy=policy)
+
+    for fault in FAULTS:
+        transient = fault != "echo_401"
+        if transient:
+            with FaultServer(lambda n, b, f=fault: f if n == 0 else ("ok", "4"), hang_s=2) as s:
+                injected += 1
+                try:
+                    retried += model(s.url).complete(msgs).text == "4"
+                except Exception:
+                    crashes += 1
+        with FaultServer(lambda n, b, f=fault: f, hang_s=2) as s:
+            try:
+                model(s.url).complete(msgs)
+                crashes += 1  # a fault served as an answer
+            except InfraError:
+                recorded += 1
+            except Exception:
+                crashes += 1
+            injected += len(s.served)
+
+    # A whole run through the CLI: about one request in four faults (no hangs here: the CLI's
+    # client waits 120 s for a hung server; hangs are covered above with a short timeout).
+    rng = random.Random(1)
+    mixed = [f for f in FAULTS if f != "hang"]
+
+    def plan(n: int, body: dict[str, Any]) -> Any:
+        if rng.random() < 0.25:
+            return rng.choice(mixed)
+        system = " ".join(m["content"] for m in body.get("messages", []) if m["role"] == "system")
+        return ("ok", "Yes" if "End the reply with the word Yes" in system else "I am not sure.")
+
+    env = {**os.environ, "OPENAI_API_KEY": ENV_KEY}
+    with FaultServer(plan) as server:
+        url = server.url.replace("http://", f"http://user:{URL_KEY}@") + "/v1"
+        cfg = write_scenario(
+            root / "faulty",
+            target=f"openai:fake@{url}",
+            extra="" if not fast else "",
+        )
+        text = cfg.read_text().replace("epochs: 2", "epochs: 1, max_infra_error_rate: 0.9")
+        cfg.write_text(text)
+        run = subprocess.run(
+            cli("train", "--config", str(cfg), "--out", str(root / "faulty" / "run"), "-q"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=env,
+        )
+        served = list(server.served)
+    run_faults = sum(1 for f in served if f != "ok")
+    injected += run_faults
+    summary = {}
+    if (root / "faulty" / "run" / "summary.json").is_file():
+        summary = json.loads((root / "faulty" / "run" / "summary.json").read_text())
+    (root / "faulty" / "console.txt").write_text(run.stdout + run.stderr)
+    return {
+        "injected": injected,
+        "kinds": len(FAULTS),
+        "retried_to_an_answer": retried,
+        "recorded_as_infra_errors": recorded,
+        "crashes": crashes + (run.returncode != 0) + ("Traceback" in run.stderr),
+        "training_run": {
+            "faults_served": run_faults,
+            "requests": len(served),
+            "exit_code": run.returncode,
+            "phase": summary.get("phase"),
+            "infra_errors_reported": summary.get("infra_errors"),
+        },
+    }
+
+
+# ---- bad inputs --------------------------------------------------------------------------
+
+
+def bad_inputs(root: Path) -> dict[str, Any]:
+    """CLI invocations a user gets wrong: each must be one line on stderr and exit code 2."""
+    from typer.testing import CliRunner
+
+    from skillfit.cli import app
+
+    cfg = write_scenario(root / "inputs")
+    afile = root / "inputs" / "afile"
+    afile.write_text("x")
+    folder = root / "inputs" / "folder"
+    folder.mkdir(exist_ok=True)
+    bad_db = folder / "bad.sqlite"
+    bad_db.write_text("not a database")
+    listy = root / "inputs" / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    broken = root / "inputs" / "broken.yaml"
+    broken.write_text("train: {epochs: 2\n")
+    cycle_a, cycle_b = root / "inputs" / "a.yaml", root / "inputs" / "b.yaml"
+    cycle_a.write_text("_base_: b.yaml\n")
+    cycle_b.write_text("_base_: a.yaml\n")
+    skill = root / "inputs" / "skill.md"
+    skill.write_text("# Rule\nAnswer Yes.\n")
+    existing = root / "inputs" / "existing"
+    out = str(root / "inputs" / "out")
+    c = str(cfg)
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "--config", c, "-q", "--out", str(existing)])
+    if first.exit_code != 0:
+        raise RuntimeError(f"setup run failed: {first.output}")
+    cases = {
+        "config file missing": ["train", "--config", str(root / "nope.yaml")],
+        "config is a list": ["train", "--config", str(listy)],
+        "config is broken YAML": ["train", "--config", str(broken)],
+        "config bases form a cycle": ["train", "--config", str(cycle_a)],
+        "misspelled key": ["train", "--config", c, "--set", "train.epoch=2"],
+        "wrong type": ["train", "--config", c, "--set", "train.epochs=many"],
+        "zero epochs": ["train", "--config", c, "--set", "train.epochs=0"],
+        "minibatch larger than batch": ["train", "--config", c, "--set", "train.minibatch_size=9"],
+        "alpha of zero": ["train", "--config", c, "--set", "gate.alpha=0"],
+        "infra threshold above 1": [
+            "train",
+            "--config",
+            c,
+            "--set",
+            "train.max_infra_error_rate=2",
+        ],
+        "unknown model provider": ["train", "--config", c, "--set", "target.model=foo:bar"],
+        "base URL without scheme": ["train", "--config", c, "--set", "target.model=openai:m@host"],
+        "unknown task": ["train", "--config", c, "--set", "task.name=bbh/nope", "--out", out],
+        "unknown harness": ["train", "--config", c, "--harness", "telepathy", "--out", out],
+        "--out is a file": ["train", "--config", c, "--out", str(afile)],
+        "--out under a file": ["train", "--config", c, "--out", f"{afile}/run"],
+        "run.out_dir is a file": ["train", "--config", c, "--set", f"run.out_dir={afile}"],
+        "cache.path is a folder": [
+            "train",
+            "--config",
+            c,
+            "--out",
+            out,
+            "--set",
+            f"cache.path={folder}",
+        ],
+        "cache.path is not SQLite": [
+            "train",
+            "--config",
+            c,
+            "--out",
+            out,
+            "--set",
+            f"cache.path={bad_db}",
+        ],
+        "cache.path under a file": [
+            "train",
+            "--config",
+            c,
+            "--out",
+            out,
+            "--set",
+            f"cache.path={afile}/c.db",
+        ],
+        "another config in a run dir": [
+            "train",
+            "--config",
+            c,
+            "--out",
+            str(existing),
+            "--set",
+            "train.seed=3",
+        ],
+        "eval --samples 0": ["eval", "--skill", str(skill), "--config", c, "--samples", "0"],
+        "eval --samples -1": ["eval", "--skill", str(skill), "--config", c, "--samples", "-1"],
+        "eval --split bogus": ["eval", "--skill", str(skill), "--config", c, "--split", "bogus"],
+        "eval a missing skill": ["eval", "--skill", str(root / "none.md"), "--config", c],
+        "eval without a task": ["eval", "--skill", str(skill)],
+        "transfer of a non-run": ["transfer", str(folder)],
+    }
+    refused, one_line, failures = 0, 0, {}
+    for name, args in cases.items():
+        result = runner.invoke(app, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        ok = (
+            result.exit_code == 2
+            and "Traceback" not in result.output
+            and bool(lines)
+            and lines[0].startswith("error")
+        )
+        refused += ok
+        one_line += ok and len(lines) == 1
+        if not ok:
+            failures[name] = f"exit {result.exit_code}: {result.output[-300:]}"
+    if shutil.which("bwrap"):
+        ro = root / "inputs" / "ro"
+        ro.mkdir()
+        argv = ["bwrap", "--bind", "/", "/", "--ro-bind", str(ro), str(ro), "--dev", "/dev"]
+        argv += ["--proc", "/proc", *cli("train", "--config", c, "-q", "--out", str(ro / "r"))]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        ok = done.returncode == 2 and len(lines) == 1 and "not writable" in lines[0]
+        cases["read-only output folder"] = []
+        refused += ok
+        one_line += ok
+        if not ok:
+            failures["read-only output folder"] = done.stderr[-300:]
+    return {"cases": len(cases), "refused": refused, "one_line": one_line, "failures": failures}
+
+
+# ---- the sandbox -------------------------------------------------------------------------
+
+
+def sandbox() -> dict[str, Any]:
+    from sandbox_attacks import ATTACKS, Arena
+
+    from skillfit.tasks import sandbox as sbx
+
+    os.environ.pop("SKILLFIT_SANDBOX", None)
+    refused = False
+    probe = sbx._probe_bwrap
+    try:
+        sbx._probe_bwrap = lambda: None  # type: ignore[assignment]
+        with tempfile.TemporaryDirectory() as work:
+            sbx.run_python("print(1)", Path(work))
+    except sbx.SandboxUnavailable:
+        refused = True
+    finally:
+        sbx._probe_bwrap = probe  # type: ignore[assignment]
+    if probe() is None:
+        return {"bwrap": False, "refused_without_bwrap": refused, "attacks": 0, "contained": 0}
+    contained, breaches = 0, {}
+    with Arena(BENCH.parent) as arena:
+        for attack in ATTACKS:
+            for audit in (True, False):
+                ok, detail = arena.run(attack, audit=audit)
+                contained += ok
+                if not ok:
+                    breaches[f"{attack.name} (audit {'on' if audit else 'off'})"] = detail
+    return {
+        "bwrap": True,
+        "refused_without_bwrap": refused,
+        "attacks": 2 * len(ATTACKS),
+        "distinct_attacks": len(ATTACKS),
+        "contained": contained,
+        "breaches": breaches,
+    }
+
+
+# ---- secrets -----------------------------------------------------------------------------
+
+
+def secrets(root: Path) -> dict[str, Any]:
+    """Search every file under `root` (runs, caches, console logs) for the keys."""
+    basic = base64.b64encode(f"user:{URL_KEY}".encode()).decode()
+    needles = [URL_KEY.encode(), ENV_KEY.encode(), basic.encode()]
+    scanned, found = 0, []
+    for path in root.rglob("*"):
+        if not path.is_file() or path.name == "cfg.yaml":  # the config the user wrote
+            continue
+        scanned += 1
+        data = path.read_bytes()
+        found += [f"{path.relative_to(root)}" for n in needles if n in data]
+    return {"files_scanned": scanned, "found": len(found), "where": found}
+
+
+# ---- main --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fast", action="store_true", help="the CI subset (3 kills)")
+    parser.add_argument("--kills", type=int, default=None, help="kill points (default 24)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
+    args = parser.parse_args(argv)
+    n_kills = args.kills if args.kills is not None else (3 if args.fast else 24)
+    root = (
+        Path(tempfile.mkdtemp(prefix="skillfit-reliability-")) if args.keep is None else args.keep
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        out: dict[str, Any] = {}
+        out["kills"] = kills(root / "kills", n_kills, args.seed)
+        out["faults"] = faults(root / "faults", args.fast)
+        out["bad_inputs"] = bad_inputs(root / "inputs")
+        out["sandbox"] = sandbox()
+        out["secrets"] = secrets(root)
+        out["seconds"] = round(time.perf_counter() - started, 1)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(report(out))
+    return out
+
+
+def report(out: dict[str, Any]) -> str:
+    k, f, b, s, x = (out[key] for key in ("kills", "faults", "bad_inputs", "sandbox", "secrets"))
+    phases = ", ".join(f"{n} in {p}" for p, n in sorted(k["killed_in_phase"].items()))
+    run = f["training_run"]
+    lines = [
+        f"kills survived: {k['resumed_equal']}/{k['kills']} SIGKILLed CLI runs resumed to the "
+        f"straight run's result; paid calls and cache hits exact in {k['paid_calls_exact']}/"
+        f"{k['kills']} ({phases})",
+        f"faults injected and survived: {f['injected']} faults of {f['kinds']} kinds; "
+        f"{f['retried_to_an_answer']}/{f['kinds'] - 1} transient kinds retried to the answer, "
+        f"{f['recorded_as_infra_errors']}/{f['kinds']} persistent kinds recorded as "
+        f"infrastructure errors, {f['crashes']} crashes; a training run through a server "
+        f"faulting {run['faults_served']} of {run['requests']} requests finished (exit "
+        f"{run['exit_code']}, {run['infra_errors_reported']} infra errors reported)",
+        f"bad inputs refused: {b['refused']}/{b['cases']} (exit code 2, an error line, no "
+        f"traceback; {b['one_line']} in a single line, the rest add the valid forms)",
+    ]
+    if s["bwrap"]:
+        lines.append(
+            f"sandbox attacks contained: {s['contained']}/{s['attacks']} ({s['distinct_attacks']} "
+            "attacks under bubblewrap, audit hook on and off); without bubblewrap running code is "
+            + ("refused" if s["refused_without_bwrap"] else "NOT refused")
+        )
+    else:
+        lines.append(
+            "sandbox attacks: bubblewrap not usable here; running code is "
+            + ("refused" if s["refused_without_bwrap"] else "NOT refused")
+        )
+    lines.append(f"secrets found in artifacts: {x['found']} ({x['files_scanned']} files scanned)")
+    lines.append(f"({out['seconds']} s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
