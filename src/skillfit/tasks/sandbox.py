@@ -376,18 +376,18 @@ def _bwrap_args(
         if Path(fresh).is_dir() and not Path(fresh).is_symlink():
             masks += ["--tmpfs", fresh]
             covered.append(Path(fresh))
+    files: list[str] = []
     for path in hidden:
         if path.is_dir():  # an empty tmpfs over a folder, /dev/null over a file
             masks += ["--tmpfs", str(path)]
             covered.append(path)
-        elif path in needed or any(n.is_relative_to(path) for n in needed):
-            continue
-        else:
-            masks += ["--ro-bind", "/dev/null", str(path)]
+        elif not (path in needed or any(n.is_relative_to(path) for n in needed)):
+            files += ["--ro-bind", "/dev/null", str(path)]
     shown: list[str] = []
     for path in needed:
         if path != workdir and any(path.is_relative_to(c) for c in covered) and path.is_dir():
             shown += ["--ro-bind", str(path), str(path)]
+    shown += files  # after the folders shown again, so a hidden file inside one stays hidden
     return [
         bwrap,
         "--die-with-parent",
