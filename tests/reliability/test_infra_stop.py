@@ -145,3 +145,16 @@ def test_cli_exit_code_and_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "Traceback" not in result.output
     assert "run the same command again" in result.output
     assert len([line for line in result.output.splitlines() if line.startswith("error")]) == 1
+
+
+@pytest.mark.parametrize("mode", ["diagnose", "direct"])
+def test_an_optimizer_that_cannot_be_reached_stops_the_run(tmp_path: Path, mode: str) -> None:
+    from train_fakes import config, target_model
+
+    def down(request: Request) -> Any:
+        raise InfraError("HTTP 401: bad key")
+
+    cfg = config(tmp_path, f"optimizer.reflection={mode}")
+    with pytest.raises(InfraFailure, match="optimizer calls failed"):
+        run(cfg, AddTask(), target_model(), ScriptedModel(down))
+    assert state_of(tmp_path / "run")["history"] == []

@@ -490,12 +490,19 @@ class Trainer:
     def check_optimizer(self, where: str, proposals: Sequence[MinibatchProposal]) -> None:
         """InfraFailure when every optimizer call of a unit failed for infrastructure reasons
         (a dead server, a bad key), not for a reply that broke its schema."""
-        attempts = [a for p in proposals for a in p.answer.attempts]
-        if not attempts or not all(
-            a.error and a.error.startswith(("InfraError", "TransientError")) for a in attempts
+        # Every call: the edits or rules calls, and the diagnoses of the `diagnose` stage one.
+        errors = [a.error for p in proposals for a in p.answer.attempts]
+        errors += [
+            a.get("error")
+            for p in proposals
+            for d in p.diagnoses
+            for a in (d.get("optimizer") or {}).get("attempts", [])
+        ]
+        if not errors or not all(
+            e and str(e).startswith(("InfraError", "TransientError")) for e in errors
         ):
             return
-        first = attempts[0].error or ""
+        attempts, first = errors, str(errors[0])
         raise InfraFailure(
             f"stopped at {where}: all {len(attempts)} optimizer calls failed for infrastructure "
             f"reasons; first error: {first}. Nothing of this unit was recorded: fix the model "
