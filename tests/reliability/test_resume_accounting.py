@@ -72,6 +72,24 @@ def test_a_cut_journal_line_is_dropped(tmp_path: Path) -> None:
     assert path.read_text().endswith("\n")
 
 
+def test_a_call_paid_again_after_a_kill_counts_twice_and_later_hits_count(tmp_path: Path) -> None:
+    from skillfit.models import Ledger
+    from skillfit.models.base import Reply, Usage
+
+    path = tmp_path / "calls.jsonl"
+    ledger = Ledger()
+    ledger.attach(path)
+    ledger.record("target", "m", Reply("x", Usage(5, 2)), 0.1, key="k1")  # killed before caching
+    ledger.close()
+    again = Ledger()
+    again.attach(path, accounted=0)
+    again.record("target", "m", Reply("x", Usage(5, 2)), 0.1, key="k1")  # not cached: paid again
+    again.record_hit("target", key="k1")  # a genuine hit of the now cached answer
+    stats = again.snapshot()["target"]
+    assert (stats["calls"], stats["cache_hits"], stats["prompt_tokens"]) == (2, 1, 10)
+    again.close()
+
+
 def test_stale_temp_files_are_cleaned_on_resume(tmp_path: Path) -> None:
     task = AddTask(n_train=9, n_val=6, n_test=6)
     cfg = resume_config(tmp_path, "tmp")

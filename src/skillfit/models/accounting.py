@@ -172,6 +172,10 @@ class Ledger:
         cost = self.cost_of(model, reply)
         took = reply.latency if seconds is None else seconds
         with self._lock:
+            if key is not None and self._replays.get(key):
+                # Paid before a kill that came before its answer was cached: paid twice, and
+                # both count; that earlier call can no longer be replayed.
+                self._replays[key] -= 1
             s = self._stats(role)
             s.calls += 1
             s.prompt_tokens += int(reply.usage.prompt_tokens)
