@@ -2,8 +2,10 @@
 its working directory, and still lets legitimate workbook edits through.
 
 Each containment test runs in every mode this machine supports: bubblewrap (kernel layers plus
-audit hook), basic (network namespace when root, plus audit hook), and the kernel layers alone
-(audit hook off) where a kernel layer exists for that threat."""
+audit hook), basic (the explicit opt-in SKILLFIT_SANDBOX=basic: network namespace when root, plus
+audit hook), and the kernel layers alone (audit hook off) where a kernel layer exists for that
+threat. Without bubblewrap and without that opt-in, code is refused: see
+tests/reliability/test_containment.py, which also runs the adversarial attacks."""
 
 from __future__ import annotations
 
