@@ -56,9 +56,11 @@ class RoleStats:
     cost: float = 0.0  # USD, 0 when no price is known (local models are free)
 
     def add_line(self, line: Mapping[str, Any]) -> None:
-        """Take up one journal line (a paid call or an error)."""
+        """Take up one journal line (a paid call, a cache hit or an error)."""
         if "e" in line:
             self.errors += 1
+        elif "h" in line:
+            self.cache_hits += 1
         else:
             self.calls += 1
             self.prompt_tokens += int(line.get("p", 0))
@@ -87,6 +89,7 @@ class Ledger:
         self._journal: IO[str] | None = None
         self.journal_path: Path | None = None
         self._replays: dict[str, int] = {}  # cache keys paid after the last accounted point
+        self._replayed_hits: dict[str, int] = {}  # cache hits journaled after that point
         self._carried: dict[str, RoleStats] = {}  # what those calls cost, per role
 
     # ---- the journal ----------------------------------------------------------------------
@@ -109,12 +112,14 @@ class Ledger:
                     line = json.loads(raw)
                 except ValueError:
                     continue
-                role = str(line.get("r") or line.get("e") or "default")
+                role = str(line.get("r") or line.get("e") or line.get("h") or "default")
                 self._stats(role).add_line(line)
                 if offset >= cut:
                     self._carried.setdefault(role, RoleStats()).add_line(line)
-                    if "k" in line:
-                        self._replays[line["k"]] = self._replays.get(line["k"], 0) + 1
+                    key = line.get("k")
+                    if key:
+                        pending = self._replayed_hits if "h" in line else self._replays
+                        pending[key] = pending.get(key, 0) + 1
             self._journal = path.open("a", encoding="utf-8")
             self.journal_path = path
 
@@ -190,25 +195,29 @@ class Ledger:
                     "p": int(reply.usage.prompt_tokens),
                     "c": int(reply.usage.completion_tokens),
                     "ct": int(reply.usage.cached_tokens),
-                    "s": round(took, 6),
+                    "s": took,
                     "$": cost,
                 }
             )
 
     def record_hit(self, role: str, key: str | None = None) -> None:
         with self._lock:
-            if key is not None and self._replays.get(key):
-                # A call this run paid before it was killed, served again: already counted.
-                self._replays[key] -= 1
-                return
+            if key is not None:
+                for pending in (self._replays, self._replayed_hits):
+                    if pending.get(key):
+                        # A call this run paid (or a hit it counted) before it was killed,
+                        # served again while redoing that work: already counted.
+                        pending[key] -= 1
+                        return
             self._stats(role).cache_hits += 1
+            self._write({"h": role, "k": key})
 
     def record_error(self, role: str, seconds: float = 0.0) -> None:
         with self._lock:
             s = self._stats(role)
             s.errors += 1
             s.seconds += seconds
-            self._write({"e": role, "s": round(seconds, 6)})
+            self._write({"e": role, "s": seconds})
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """A copy, JSON-serializable: {role: {calls, cache_hits, errors, prompt_tokens,

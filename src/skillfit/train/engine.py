@@ -700,7 +700,24 @@ class Trainer:
         state.test = out
 
     def write_summary(self, state: RunState) -> None:
-        write_json_atomic(self.layout.summary, summarize(self.cfg, state))
+        summary = summarize(self.cfg, state)
+        totals = self._run_totals(state)
+        if totals is not None:
+            summary["tokens"] = totals
+        write_json_atomic(self.layout.summary, summary)
+
+    def _run_totals(self, state: RunState) -> dict[str, dict[str, Any]] | None:
+        """Every paid call of the run across its resumes (the call journal; meta-skill calls,
+        which no step record holds, included), or None for a run begun before the journal."""
+        ledger = self.parts.ledger
+        if ledger is None or getattr(ledger, "journal_path", None) is None:
+            return None
+        if state.history and not state.journal_bytes:
+            return None
+        return {
+            role: {k: round(v, 6) if isinstance(v, float) else v for k, v in stats.items()}
+            for role, stats in ledger.snapshot().items()
+        }
 
 
 # ---- helpers --------------------------------------------------------------------------------
