@@ -396,3 +396,14 @@ def test_two_edits_repeating_each_other_keep_only_the_higher_ranked() -> None:
     kept, dropped = drop_overlaps(ranked)
     assert [c.edit.content for c in kept] == [verify, other]
     assert [d.reason for d in dropped] == ["repeats a higher-ranked edit"]
+
+
+def test_notes_drop_score_bookkeeping_and_lines_repeating_a_long_run() -> None:
+    from skillfit.train.notes import clean_notes
+
+    raw = (
+        "- The 'Convert first' steps helped, improving the validation score by +0.03.\n"
+        "- The 'Approach' section was not directly affected by the edits as it is a guideline.\n"
+        "- The 'answer-format' section was not directly affected by the edits as it is a format."
+    )
+    assert clean_notes(raw, needles=[]).count("\n") == 0

@@ -16,13 +16,15 @@ from skillfit.train.guard import (
     feedback_needles,
     line_key,
     near_duplicate,
+    overlapping,
 )
 from skillfit.train.prompting import boilerplate_needles
 
 # The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
 # score change -0.02)"): a small model copies its lines back instead of naming kinds of edits.
 BOOKKEEPING = re.compile(
-    r"\bval(?:idation)? score change\b|\((?:adopted|rejected)\b|^\W*step \d+\s*:", re.IGNORECASE
+    r"\bval(?:idation)? score (?:change|by)\b|\((?:adopted|rejected)\b|^\W*step \d+\s*:",
+    re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.*\S)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#")
@@ -90,7 +92,7 @@ def clean_notes(
             continue
         if BOOKKEEPING.search(point) or mentions_any(point, boilerplate_needles()):
             continue  # the edit listing or the prompt's own example, copied back
-        if any(key == k or near_duplicate(key, k) for k in keys):
+        if any(key == k or near_duplicate(key, k) or overlapping(key, k) for k in keys):
             continue
         line = _clip(f"- {point}", max_chars - used - (1 if kept else 0))
         if not line or len(line) <= 2:
