@@ -407,3 +407,12 @@ def test_notes_drop_score_bookkeeping_and_lines_repeating_a_long_run() -> None:
         "- The 'answer-format' section was not directly affected by the edits as it is a format."
     )
     assert clean_notes(raw, needles=[]).count("\n") == 0
+
+
+def test_notes_drop_a_near_copy_of_the_prompts_example() -> None:
+    from skillfit.train.notes import clean_notes
+
+    raw = "- Rule about units helped.\n- Procedures written before the answer changed answers."
+    assert clean_notes(raw, needles=[]) == (
+        "- Procedures written before the answer changed answers."
+    )

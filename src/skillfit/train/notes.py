@@ -90,7 +90,11 @@ def clean_notes(
             continue
         if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
             continue
-        if BOOKKEEPING.search(point) or mentions_any(point, boilerplate_needles()):
+        if (
+            BOOKKEEPING.search(point)
+            or mentions_any(point, boilerplate_needles())
+            or any(near_duplicate(key, line_key(b)) for b in boilerplate_needles())
+        ):
             continue  # the edit listing or the prompt's own example, copied back
         if any(key == k or near_duplicate(key, k) or overlapping(key, k) for k in keys):
             continue
