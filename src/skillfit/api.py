@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from skillfit.harness import bind_harness
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
+from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
@@ -225,7 +226,10 @@ def train(
         # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
         ledger.attach(layout.journal, accounted=state.journal_bytes)
     try:
-        state = trainer.run(state)
+        # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
+        with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
+            trainer.progress = recorder
+            state = trainer.run(state)
     finally:
         ledger.close()
     # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
