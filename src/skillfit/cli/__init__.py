@@ -36,7 +36,13 @@ def _root(
 
 
 # Imported for their side effect of adding commands to `app`.
-from skillfit.cli import models_cmd, tasks_cmd, train_cmd, transfer_cmd  # noqa: E402, F401
+from skillfit.cli import (  # noqa: E402, F401
+    models_cmd,
+    tasks_cmd,
+    train_cmd,
+    transfer_cmd,
+    ui_cmd,
+)
 
 
 def main() -> None:

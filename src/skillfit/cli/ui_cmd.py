@@ -1,0 +1,79 @@
+"""`skillfit ui`: the web dashboard over a folder of runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skillfit.cli import app
+
+
+@app.command("ui")
+def ui_command(
+    root: Annotated[
+        Path, typer.Option("--root", help="The folder holding the runs (searched 3 levels deep).")
+    ] = Path("outputs"),
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind. Anything but a loopback address needs a token "
+            "(--token or SKILLFIT_UI_TOKEN; one is made up and printed if neither is given).",
+        ),
+    ] = "127.0.0.1",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="SKILLFIT_UI_TOKEN",
+            help="Require this token on every request (always on for a non-loopback host).",
+            show_envvar=True,
+        ),
+    ] = None,
+    configs: Annotated[
+        Path, typer.Option("--configs", help="Folder of YAML configs the launch form offers.")
+    ] = Path("configs"),
+    refresh: Annotated[
+        float, typer.Option("--refresh", help="Seconds between updates of a running run's page.")
+    ] = 3.0,
+) -> None:
+    """A web dashboard: runs, a live run's curve, skill lineage and diffs; launch, stop and
+    resume runs; comparisons. Bound to 127.0.0.1 unless told otherwise."""
+    try:
+        import uvicorn
+
+        from skillfit.dashboard import Access, create_app, is_loopback, new_token
+    except ImportError as exc:
+        typer.echo(
+            f"error: the dashboard needs the `ui` extra ({exc.name} is missing): "
+            "pip install 'skillfit[ui]'",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    if not 0 < port < 65536:
+        typer.echo(f"error: --port must be 1-65535, not {port}", err=True)
+        raise typer.Exit(2)
+    if not is_loopback(host) and not token:
+        token = new_token()
+        typer.echo(
+            f"Binding to {host}, which is not a loopback address: every request needs a token. "
+            "This one was made up for this session (pass --token or set SKILLFIT_UI_TOKEN to "
+            "choose it). Anyone with it can launch and stop runs."
+        )
+    access = Access(host=host, port=port, token=token)
+    if not root.is_dir():
+        typer.echo(f"note: {root} does not exist yet; runs launched here will be created in it")
+    application = create_app(
+        root,
+        access=access,
+        configs=configs if configs.is_dir() else None,
+        refresh=max(0.2, refresh),
+    )
+    typer.echo(f"skillfit dashboard over {os.fspath(root)}: {access.url()}")
+    if access.token:
+        typer.echo("(the token is in that address; it is kept in a cookie after the first visit)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,436 @@
+"""The dashboard's web app: runs, a run (live), lineage and diffs, launch, compare.
+
+Server-rendered pages (Starlette + Jinja2, autoescaped; every rendered value also passes
+through `redact`), charts as inline SVG, one small script that refreshes the live parts of a
+running run's page. Pages name runs by their listed names (see `names`), never by paths.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from skillfit.dashboard import compare as compare_view
+from skillfit.dashboard import view_model as vm
+from skillfit.dashboard.charts import Bar, interval_bars, validation_curve
+from skillfit.dashboard.diffs import counts, line_diff
+from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in, describe
+from skillfit.dashboard.names import BadName, Listing, list_root
+from skillfit.dashboard.security import Access, AccessMiddleware
+from skillfit.models.redact import redact, redact_obj
+
+REFRESH_SECONDS = 3
+
+
+def _finalize(value: Any) -> Any:
+    """Every value a template prints is redacted (a key pasted anywhere never shows)."""
+    if isinstance(value, Markup):  # tojson, charts: redacting leaves markup intact
+        return Markup(redact(str(value)))
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("skillfit.dashboard", "templates"),
+        autoescape=select_autoescape(["html"]),
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"
+    env.filters["signed"] = lambda x, d=3: "–" if x is None else f"{x:+.{d}f}"
+    env.filters["tokens"] = _tokens
+    env.filters["duration"] = _duration
+    env.filters["ago"] = _ago
+    return env
+
+
+def _tokens(n: int | float | None) -> str:
+    if not n:
+        return "0"
+    n = float(n)
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.0f}k"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return f"{int(n)}"
+
+
+def _duration(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = float(s)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _ago(t: float | None) -> str:
+    if not t:
+        return "–"
+    return _duration(max(0.0, time.time() - t)) + " ago"
+
+
+class Dashboard:
+    def __init__(
+        self, root: Path, access: Access, configs: Path | None = None, refresh: float = 3.0
+    ) -> None:
+        self.root = root.resolve()
+        self.refresh = refresh
+        self.access = access
+        self.launcher = Launcher(self.root, configs)
+        self.env = _env()
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def listing(self) -> Listing:
+        return list_root(self.root)
+
+    def page(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            csrf=self.access.csrf,
+            root=str(self.root),
+            refresh=self.refresh,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    def error(self, message: str, status_code: int = 400) -> HTMLResponse:
+        return self.page("error.html", status_code=status_code, message=message)
+
+    def status_of(self, name: str, rec: Any) -> tuple[str, str]:
+        """The record's status, told more exactly for runs this dashboard started."""
+        launch = self.launcher.get(name)
+        status, reason = rec.status, rec.status_reason
+        if launch is None:
+            return status, reason
+        if launch.exit_code is None and status != "done":
+            return "running", f"started here (process {launch.pid})"
+        if launch.outcome == "stopped" and status != "done":
+            return "stale", "stopped from the dashboard: resume it to go on"
+        if launch.outcome == "failed" and status != "done":
+            return "failed", f"exit code {launch.exit_code}"
+        return status, reason
+
+    # ---- pages --------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        listing = self.listing()
+        rows: list[Any] = []
+        for name, path in listing.runs.items():
+            try:
+                rec = vm.load(path)
+            except Exception as exc:  # a run being written may be half there
+                rows.append({"name": name, "broken": redact(str(exc))[:200]})
+                continue
+            row = vm.run_row(name, rec)
+            row.status, row.status_reason = self.status_of(name, rec)
+            rows.append(row)
+        return self.page(
+            "index.html",
+            rows=rows,
+            compares=sorted(listing.compares),
+            active=[describe(x) | {"name": x.name} for x in self.launcher.running()],  # type: ignore[operator]
+        )
+
+    def _run(self, request: Request) -> tuple[str, Any]:
+        name = request.query_params.get("name", "")
+        path = self.listing().run(name)
+        return name, vm.load(path)
+
+    def starting(self, request: Request, fragment: bool = False) -> Response | None:
+        """A run launched here that has written nothing yet (or failed before it could)."""
+        name = request.query_params.get("name", "")
+        try:
+            launch = self.launcher.get(name)
+        except BadName:
+            return None
+        if launch is None:
+            return None
+        status = "starting" if launch.exit_code is None else launch.outcome
+        context: dict[str, Any] = {
+            "name": name,
+            "status": status,
+            "launch": launch,
+            "log": self.launcher.log_tail(name) if launch.exit_code is not None else "",
+        }
+        return self.page("starting_live.html" if fragment else "starting.html", **context)
+
+    async def run(self, request: Request) -> Response:
+        try:
+            name, rec = self._run(request)
+        except BadName as exc:
+            return self.starting(request) or self.error(str(exc), 404)
+        units = vm.units(rec)
+        versions = vm.versions(rec, units)
+        refs = vm.skill_refs(rec, units)
+        a = request.query_params.get("a") or (refs[0][0] if refs else "")
+        b = request.query_params.get("b") or (f"v{rec.best_version}" if refs else "")
+        status, reason = self.status_of(name, rec)
+        launch = self.launcher.get(name)
+        return self.page(
+            "run.html",
+            name=name,
+            rec=rec,
+            live=self.live_context(name, rec),
+            units=units,
+            versions=versions,
+            refs=refs,
+            a=a,
+            b=b,
+            status=status,
+            status_reason=reason,
+            launch=launch,
+            log=self.launcher.log_tail(name) if launch and launch.outcome == "failed" else "",
+            config=redact_obj(rec.meta.config),
+            test=self.test_context(rec),
+        )
+
+    def live_context(self, name: str, rec: Any) -> dict[str, Any]:
+        status, reason = self.status_of(name, rec)
+        points, start = vm.curve(rec)
+        done = rec.global_step
+        total = rec.total_steps or 0
+        step_secs = [s.seconds for s in rec.steps if s.kind == "step" and s.seconds]
+        eta = None
+        if status == "running" and step_secs and total and done < total:
+            eta = sum(step_secs) / len(step_secs) * (total - done)
+        tokens_by_role: dict[str, int] = {}
+        for s in rec.steps:
+            for role, u in s.tokens.items():
+                tokens_by_role[role] = tokens_by_role.get(role, 0) + u.tokens
+        if rec.tokens:
+            tokens_by_role = {role: u.tokens for role, u in rec.tokens.items()}
+        return {
+            "name": name,
+            "status": status,
+            "status_reason": reason,
+            "phase": vm.live_phase(rec),
+            "done": done,
+            "total": total,
+            "pct": int(100 * done / total) if total else (100 if status == "done" else 0),
+            "epoch": rec.epoch,
+            "tokens": vm.tokens_of(rec),
+            "tokens_by_role": tokens_by_role,
+            "seconds": vm.wall_seconds(rec),
+            "eta": eta,
+            "best_val": rec.best_score,
+            "best_version": rec.best_version,
+            "adopted": len(rec.adopted_steps),
+            "gated": sum(1 for s in rec.steps if s.gate is not None),
+            "chart": validation_curve(points, start=start),
+            "steps": rec.steps,
+            "last_activity": rec.last_activity,
+            "refreshing": status == "running",
+        }
+
+    def test_context(self, rec: Any) -> dict[str, Any] | None:
+        if rec.test is None or not rec.test.arms:
+            return None
+        labels = {"none": "no skill", "initial": "initial skill", "best": "trained (best)"}
+        arms = []
+        for key, arm in rec.test.arms.items():
+            arms.append({"key": key, "label": labels.get(key, key), "arm": arm})
+        bars = [Bar(a["label"], a["arm"].accuracy, a["arm"].ci_low, a["arm"].ci_high) for a in arms]
+        return {
+            "arms": arms,
+            "comparisons": rec.test.comparisons,
+            "chart": interval_bars(bars, title="test accuracy"),
+        }
+
+    async def live(self, request: Request) -> Response:
+        try:
+            name, rec = self._run(request)
+        except BadName as exc:
+            return self.starting(request, fragment=True) or PlainTextResponse(
+                str(exc), status_code=404
+            )
+        return self.page("live.html", live=self.live_context(name, rec))
+
+    async def diff(self, request: Request) -> Response:
+        try:
+            name, rec = self._run(request)
+        except BadName as exc:
+            return self.error(str(exc), 404)
+        units = vm.units(rec)
+        refs = vm.skill_refs(rec, units)
+        a = request.query_params.get("a", "")
+        b = request.query_params.get("b", "")
+        text_a, text_b = vm.skill_text(rec, a), vm.skill_text(rec, b)
+        if text_a is None or text_b is None:
+            return self.error(f"no skill version {a if text_a is None else b!r} in {name}", 404)
+        lines = line_diff(text_a, text_b)
+        added, removed = counts(lines)
+        labels = dict(refs)
+        return self.page(
+            "diff.html",
+            name=name,
+            rec=rec,
+            refs=refs,
+            a=a,
+            b=b,
+            label_a=labels.get(a, a),
+            label_b=labels.get(b, b),
+            lines=lines,
+            added=added,
+            removed=removed,
+            same=text_a == text_b,
+        )
+
+    async def edit(self, request: Request) -> Response:
+        try:
+            name, rec = self._run(request)
+        except BadName as exc:
+            return self.error(str(exc), 404)
+        key = request.query_params.get("unit", "")
+        try:
+            index = int(request.query_params.get("edit", "0"))
+        except ValueError:
+            index = -1
+        unit, edit, trajs = vm.behind_edit(rec, key, index)
+        if unit is None:
+            return self.error(f"no step {key!r} in {name}", 404)
+        return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs)
+
+    async def launch_form(self, request: Request) -> Response:
+        return self.launch_page()
+
+    def launch_page(self, error: str = "", form: dict[str, str] | None = None) -> HTMLResponse:
+        configs = configs_in(self.launcher.configs_dir)
+        return self.page(
+            "launch.html",
+            status_code=400 if error else 200,
+            configs=sorted(configs),
+            configs_dir=str(self.launcher.configs_dir or ""),
+            error=error,
+            form=form or {},
+            keys=LAUNCH_KEYS,
+            running=self.launcher.running(),
+        )
+
+    async def launch(self, request: Request) -> Response:
+        form = await _form(request)
+        if not self.access.csrf_ok(str(form.get("csrf", ""))):
+            return PlainTextResponse("missing or wrong form token", status_code=403)
+        values = dict(form)
+        overrides = [
+            f"{key}={values[key].strip()}" for key, _ in LAUNCH_KEYS if values.get(key, "").strip()
+        ]
+        overrides += [line for line in values.get("more", "").splitlines() if line.strip()]
+        try:
+            launch = self.launcher.start(
+                values.get("name", ""), values.get("config", ""), overrides
+            )
+        except (LaunchError, BadName) as exc:
+            return self.launch_page(error=str(exc), form=values)
+        return RedirectResponse(f"/run?{urlencode({'name': launch.name})}", status_code=303)
+
+    async def stop(self, request: Request) -> Response:
+        form = await _form(request)
+        if not self.access.csrf_ok(str(form.get("csrf", ""))):
+            return PlainTextResponse("missing or wrong form token", status_code=403)
+        name = str(form.get("name", ""))
+        try:
+            self.listing().run(name)
+            self.launcher.stop(name)
+        except (LaunchError, BadName) as exc:
+            return self.error(str(exc), 400)
+        return RedirectResponse(f"/run?{urlencode({'name': name})}", status_code=303)
+
+    async def resume(self, request: Request) -> Response:
+        form = await _form(request)
+        if not self.access.csrf_ok(str(form.get("csrf", ""))):
+            return PlainTextResponse("missing or wrong form token", status_code=403)
+        name = str(form.get("name", ""))
+        try:
+            path = self.listing().run(name)
+            rec = vm.load(path)
+            if self.status_of(name, rec)[0] == "running":
+                raise LaunchError(f"{name} is running")
+            if rec.status == "done":
+                raise LaunchError(f"{name} has finished: nothing to resume")
+            self.launcher.resume(name, path)
+        except (LaunchError, BadName) as exc:
+            return self.error(str(exc), 400)
+        return RedirectResponse(f"/run?{urlencode({'name': name})}", status_code=303)
+
+    async def compare(self, request: Request) -> Response:
+        name = request.query_params.get("name", "")
+        try:
+            path = self.listing().compare(name)
+        except BadName as exc:
+            return self.error(str(exc), 404)
+        return self.page("compare.html", name=name, view=compare_view.read(path))
+
+    async def health(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+
+async def _form(request: Request, limit: int = 65536) -> dict[str, str]:
+    """A small url-encoded form (the dashboard's own forms); anything else reads as empty."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = await request.body()
+    if len(body) > limit:
+        return {}
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[-1] for k, v in parsed.items()}
+
+
+# The launch form's keys: the few a person changes most.
+LAUNCH_KEYS = [
+    ("task.name", "task"),
+    ("target.model", "target model"),
+    ("optimizer.model", "optimizer model"),
+    ("train.epochs", "epochs"),
+    ("train.max_steps", "max steps"),
+    ("train.batch_size", "batch size"),
+]
+
+
+def create_app(
+    root: str | Path = "outputs",
+    *,
+    access: Access | None = None,
+    configs: str | Path | None = "configs",
+    refresh: float = REFRESH_SECONDS,
+) -> Starlette:
+    """The dashboard over the runs under `root`, launching from the configs in `configs`."""
+    access = access or Access()
+    cfg_dir = Path(configs) if configs is not None else None
+    dash = Dashboard(Path(root), access, cfg_dir, refresh=refresh)
+    static = Path(__file__).parent / "static"
+    routes = [
+        Route("/", dash.index),
+        Route("/run", dash.run),
+        Route("/run/live", dash.live),
+        Route("/diff", dash.diff),
+        Route("/edit", dash.edit),
+        Route("/launch", dash.launch_form, methods=["GET"]),
+        Route("/launch", dash.launch, methods=["POST"]),
+        Route("/stop", dash.stop, methods=["POST"]),
+        Route("/resume", dash.resume, methods=["POST"]),
+        Route("/compare", dash.compare),
+        Route("/healthz", dash.health),
+        Mount("/static", StaticFiles(directory=static), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.dashboard = dash
+    app.add_middleware(AccessMiddleware, access=access)
+    return app

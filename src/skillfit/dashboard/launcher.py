@@ -1,0 +1,314 @@
+"""Start, stop and resume training runs in the background, through the `skillfit train` CLI.
+
+A launch is a child process in its own session (so stopping it reaches its threads and any
+helper processes) whose output goes to `<root>/.skillfit-ui/logs/<name>.log`; its record
+(command, pid, start, end, exit code) is `<root>/.skillfit-ui/launches/<name>.json`, so a
+restarted dashboard still knows which runs it started. Runs outlive the dashboard: a long,
+paid run is never stopped because a browser tab or the dashboard closed.
+
+Stopping sends SIGINT (the CLI saves nothing half-done: every unit of work is written
+atomically, and a stopped run resumes from its last finished unit), then SIGTERM and SIGKILL
+to the process group if it has not exited after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillfit.dashboard.names import UI_DIR, check_name, check_new_name
+from skillfit.models.redact import redact
+
+_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*=[^\n\r\x00]{0,500}$")
+GRACE_SECONDS = 10.0
+
+
+class LaunchError(ValueError):
+    """A launch, stop or resume that cannot be done (said in one line)."""
+
+
+@dataclass
+class Launch:
+    name: str
+    argv: list[str]
+    run_dir: str
+    config: str = ""
+    overrides: list[str] = field(default_factory=list)
+    pid: int | None = None
+    started: float = 0.0
+    ended: float | None = None
+    exit_code: int | None = None
+    stop_requested: bool = False
+    log: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """running, stopped (from the dashboard), done (exit 0) or failed."""
+        if self.exit_code is None:
+            return "running"
+        if self.stop_requested:
+            return "stopped"
+        return "done" if self.exit_code == 0 else "failed"
+
+
+def check_override(text: str) -> str:
+    text = text.strip()
+    if not _OVERRIDE.match(text):
+        raise LaunchError(f"not a key=value override: {text!r}")
+    return text
+
+
+def configs_in(folder: Path | None) -> dict[str, Path]:
+    """The YAML configs offered by the launch form, by file name (never by path)."""
+    if folder is None or not folder.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.is_file() and not path.name.startswith("."):
+            found[path.name] = path
+    return found
+
+
+class Launcher:
+    def __init__(self, root: Path, configs: Path | None = None, python: str | None = None):
+        self.root = root.resolve()
+        self.configs_dir = configs.resolve() if configs is not None else None
+        self.python = python or sys.executable
+        self.dir = self.root / UI_DIR
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    # ---- records ------------------------------------------------------------------------
+
+    def _record_path(self, name: str) -> Path:
+        return self.dir / "launches" / (check_name(name).replace("/", "__") + ".json")
+
+    def _save(self, launch: Launch) -> None:
+        path = self._record_path(launch.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(launch), indent=1), encoding="utf-8")
+        tmp.replace(path)
+
+    def get(self, name: str) -> Launch | None:
+        path = self._record_path(name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            launch = Launch(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+        if launch.exit_code is None:
+            proc = self._procs.get(launch.name)
+            code = proc.poll() if proc is not None and proc.pid == launch.pid else None
+            if code is not None or not self._alive(launch):
+                # -1: it ended while no dashboard watched it (this one was restarted).
+                launch.exit_code = code if code is not None else -1
+                launch.ended = launch.ended or time.time()
+                self._save(launch)
+        return launch
+
+    def all(self) -> list[Launch]:
+        folder = self.dir / "launches"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            launch = self.get(path.stem.replace("__", "/"))
+            if launch is not None:
+                out.append(launch)
+        return out
+
+    def running(self) -> list[Launch]:
+        return [launch for launch in self.all() if launch.exit_code is None]
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        launch = self.get(name)
+        if launch is None or not launch.log:
+            return ""
+        try:
+            with open(launch.log, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 16_000))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return redact("\n".join(text.splitlines()[-lines:]))
+
+    # ---- processes ----------------------------------------------------------------------
+
+    def _alive(self, launch: Launch) -> bool:
+        proc = self._procs.get(launch.name)
+        if proc is not None:
+            return proc.poll() is None
+        if not launch.pid:
+            return False
+        try:
+            os.kill(launch.pid, 0)
+        except OSError:
+            return False
+        try:  # the pid may have been reused by another program
+            cmdline = Path(f"/proc/{launch.pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return True
+        return launch.run_dir.encode() in cmdline
+
+    def start(self, name: str, config: str, overrides: list[str]) -> Launch:
+        """A new run `name` (under the root) from the offered config `config`."""
+        name = check_new_name(name)
+        configs = configs_in(self.configs_dir)
+        if config not in configs:
+            raise LaunchError(f"no config named {config!r} among {sorted(configs) or 'none'}")
+        overrides = [check_override(o) for o in overrides if o.strip()]
+        run_dir = self.root / name
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise LaunchError(f"a run named {name!r} already exists: resume it or pick a new name")
+        _validate(configs[config], overrides)
+        argv = [
+            self.python,
+            "-m",
+            "skillfit",
+            "train",
+            "--config",
+            str(configs[config]),
+            "--out",
+            str(run_dir),
+            "--quiet",
+        ]
+        for override in overrides:
+            argv += ["--set", override]
+        launch = Launch(
+            name=name, argv=argv, run_dir=str(run_dir), config=config, overrides=overrides
+        )
+        return self._spawn(launch)
+
+    def resume(self, name: str, run_dir: Path) -> Launch:
+        """Run a stopped (or stale, or failed) run again: it resumes where it stopped."""
+        current = self.get(name)
+        if current is not None and current.exit_code is None:
+            raise LaunchError(f"{name} is still running")
+        if current is not None:
+            argv = [a for a in current.argv if a != "--force"]
+            launch = Launch(
+                name=name,
+                argv=argv,
+                run_dir=current.run_dir,
+                config=current.config,
+                overrides=current.overrides,
+            )
+        else:  # a run started elsewhere: its own config.json
+            config = run_dir / "config.json"
+            if not config.is_file():
+                raise LaunchError(f"{name} has no config.json to resume from")
+            argv = [self.python, "-m", "skillfit", "train", "--config", str(config)]
+            argv += ["--out", str(run_dir), "--resume", "--quiet"]
+            launch = Launch(name=name, argv=argv, run_dir=str(run_dir), config="config.json")
+        return self._spawn(launch)
+
+    def _spawn(self, launch: Launch) -> Launch:
+        with self._lock:
+            logs = self.dir / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            log = logs / (launch.name.replace("/", "__") + ".log")
+            launch.log = str(log)
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
+            with open(log, "ab") as out:
+                out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start ---\n".encode())
+                out.flush()
+                proc = subprocess.Popen(
+                    launch.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=env,
+                )
+            launch.pid = proc.pid
+            launch.started = time.time()
+            self._procs[launch.name] = proc
+            self._save(launch)
+        threading.Thread(target=self._wait, args=(launch.name, proc), daemon=True).start()
+        return launch
+
+    def _wait(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        with self._lock:
+            self.get(name)  # records the exit code
+
+    def stop(self, name: str, grace: float = GRACE_SECONDS) -> Launch:
+        """Ask the run to stop (SIGINT), then make sure it does (SIGTERM, SIGKILL)."""
+        launch = self.get(name)
+        if launch is None or launch.exit_code is not None or not launch.pid:
+            raise LaunchError(f"{name} is not running from this dashboard")
+        launch.stop_requested = True
+        self._save(launch)
+        pid = launch.pid
+        _signal_group(pid, signal.SIGINT)
+
+        def escalate() -> None:
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if not self._alive(launch):
+                    return
+                time.sleep(0.2)
+            _signal_group(pid, signal.SIGTERM)
+            time.sleep(2.0)
+            if self._alive(launch):
+                _signal_group(pid, signal.SIGKILL)
+
+        threading.Thread(target=escalate, daemon=True).start()
+        return launch
+
+    def wait(self, name: str, timeout: float) -> Launch | None:
+        """The launch once it has ended (or as it is after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            launch = self.get(name)
+            if launch is None or launch.exit_code is not None:
+                return launch
+            time.sleep(0.1)
+        return self.get(name)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the child leads its own session and process group
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
+def _validate(config: Path, overrides: list[str]) -> None:
+    """The config with the overrides must load: a typo is said in the form, not in a log."""
+    from skillfit.train.config import ConfigError, load_config
+
+    try:
+        load_config(config, overrides)
+    except ConfigError as exc:
+        raise LaunchError(redact(str(exc))) from None
+    except (OSError, ValueError) as exc:
+        raise LaunchError(redact(str(exc))) from None
+
+
+def describe(launch: Launch | None) -> dict[str, Any] | None:
+    if launch is None:
+        return None
+    return {
+        "outcome": launch.outcome,
+        "pid": launch.pid,
+        "started": launch.started,
+        "ended": launch.ended,
+        "exit_code": launch.exit_code,
+        "config": launch.config,
+        "overrides": launch.overrides,
+    }

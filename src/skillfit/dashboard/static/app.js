@@ -1,0 +1,28 @@
+// Refreshes the live part of a running run's page in place (no full reload, so scroll and
+// open details stay); reloads the page once when the run's status changes (finished, stopped).
+(function () {
+  function schedule() {
+    var live = document.getElementById("live");
+    if (!live || !live.dataset.refresh) return;
+    var every = Math.max(0.2, parseFloat(live.dataset.every || "3")) * 1000;
+    setTimeout(function () {
+      fetch(live.dataset.refresh, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html) {
+            var box = document.createElement("div");
+            box.innerHTML = html;
+            var fresh = box.querySelector("#live");
+            if (fresh && fresh.dataset.status !== live.dataset.status) {
+              location.reload(); // a new status brings new parts (results, buttons)
+              return;
+            }
+            if (fresh) live.replaceWith(fresh);
+          }
+          schedule();
+        })
+        .catch(function () { setTimeout(schedule, every); });
+    }, every);
+  }
+  document.addEventListener("DOMContentLoaded", schedule);
+})();

@@ -1,0 +1,265 @@
+"""The dashboard's pages, names and access rules, over a scripted run (no browser here; the
+browser test is test_dashboard_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("jinja2")
+
+from dashboard_fakes import FAKE_KEY, RULE, URL_KEY, train_cli, write_scenario  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from skillfit.dashboard import Access, BadName, check_name, check_new_name, create_app  # noqa: E402
+from skillfit.dashboard.diffs import line_diff  # noqa: E402
+from skillfit.dashboard.launcher import Launcher, LaunchError  # noqa: E402
+from skillfit.dashboard.names import list_root  # noqa: E402
+
+LOCAL = "http://127.0.0.1:7860"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """outputs/ with one finished scripted run (`group/done`), a compare folder and a config."""
+    base = tmp_path_factory.mktemp("dash")
+    cfg = write_scenario(base / "scenario")
+    runs = base / "outputs"
+    train_cli(cfg, runs / "group" / "done")
+    cmp_dir = runs / "cmp"
+    cmp_dir.mkdir()
+    (cmp_dir / "compare.json").write_text(
+        json.dumps(
+            {
+                "rows": [
+                    {
+                        "strategy": "skillfit",
+                        "test": {"accuracy": 0.5, "ci_low": 0.3, "ci_high": 0.7},
+                    },
+                    {
+                        "strategy": "one-shot",
+                        "test": {"accuracy": 0.25, "ci_low": 0.1, "ci_high": 0.5},
+                    },
+                ]
+            }
+        )
+    )
+    configs = base / "configs"
+    configs.mkdir()
+    shutil.copy(cfg, configs / "scenario.yaml")
+    return runs
+
+
+@pytest.fixture
+def client(root: Path) -> TestClient:
+    return TestClient(create_app(root, configs=root.parent / "configs"), base_url=LOCAL)
+
+
+def test_runs_table_lists_the_run_with_its_figures(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert "group/done" in html and "bbh/web_of_lies" in html
+    assert "badge done" in html
+    assert "0.300" in html  # test accuracy of the best skill, 3/10
+    assert "n=10" in html
+    assert "cmp" in html  # the comparison is listed
+    # Security headers on every page.
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_run_page_curve_lineage_and_test(client: TestClient) -> None:
+    html = client.get("/run", params={"name": "group/done"}).text
+    assert 'aria-label="validation curve"' in html
+    assert 'class="cand adopted"' in html and "cand rejected" in html
+    assert "step 1" in html and "adopted" in html and "rejected" in html
+    assert "End the reply with the word Yes." in html  # the adopted edit
+    assert "v1" in html and "v2" in html and "diff v1 → v2" in html
+    assert "trained (best)" in html and "[0.108, 0.603]" in html
+    assert "data-refresh" not in html  # a finished run does not refresh itself
+
+
+def test_diff_between_versions(client: TestClient) -> None:
+    html = client.get("/diff", params={"name": "group/done", "a": "v1", "b": "v2"}).text
+    assert 'class="add"' in html and "End the reply with the word Yes." in html
+    assert "lines added" in html
+    rejected = client.get("/run", params={"name": "group/done"}).text
+    assert "ce1" in rejected  # the epoch-end candidate, rejected, can be diffed too
+    cand = client.get("/diff", params={"name": "group/done", "a": "v2", "b": "ce1"})
+    assert cand.status_code == 200 and "Stay calm and friendly." in cand.text
+    missing = client.get("/diff", params={"name": "group/done", "a": "v1", "b": "v99"})
+    assert missing.status_code == 404
+
+
+def test_trajectories_behind_an_edit(client: TestClient) -> None:
+    html = client.get("/edit", params={"name": "group/done", "unit": "s1", "edit": "0"}).text
+    assert "The rollouts the optimizer read" in html
+    assert "I am not sure." in html and "wrong" in html
+
+
+def test_compare_directory(client: TestClient) -> None:
+    html = client.get("/compare", params={"name": "cmp"}).text
+    assert "one-shot" in html and "test.accuracy" in html and 'class="chart bars"' in html
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../etc",
+        "/etc/passwd",
+        "group/../../etc",
+        "group/./done",
+        "..",
+        "group\\done",
+        "group/done/../done",
+        "%2e%2e/x",
+        "group//done",
+        "a/b/c/d",
+        "done\x00",
+    ],
+)
+def test_traversal_is_refused(client: TestClient, name: str) -> None:
+    for path in ("/run", "/run/live", "/diff", "/edit", "/compare"):
+        resp = client.get(path, params={"name": name, "a": "v1", "b": "v2", "unit": "s1"})
+        assert resp.status_code == 404, (path, name)
+        assert "root:" not in resp.text
+    with pytest.raises(BadName):
+        check_name(name)
+
+
+def test_names_are_looked_up_never_joined(root: Path, tmp_path: Path) -> None:
+    listing = list_root(root)
+    assert set(listing.runs) == {"group/done"} and set(listing.compares) == {"cmp"}
+    with pytest.raises(BadName):
+        listing.run("group/missing")  # well-formed, but not listed
+    # A symlink leading out of the root is not followed.
+    outside = tmp_path / "outside"
+    shutil.copytree(root / "group" / "done", outside / "run")
+    link = root / "escape"
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        assert "escape/run" not in list_root(root).runs
+    finally:
+        link.unlink()
+    for bad in ("../x", "a/b", ".hidden", "", "x" * 200, "a b"):
+        with pytest.raises(BadName):
+            check_new_name(bad)
+    assert check_new_name("my-run_2.b") == "my-run_2.b"
+
+
+def test_dns_rebinding_host_is_refused(client: TestClient) -> None:
+    assert client.get("/", headers={"host": "evil.example:7860"}).status_code == 400
+    assert client.get("/", headers={"host": "localhost:7860"}).status_code == 200
+
+
+def test_another_host_needs_a_token(root: Path) -> None:
+    with pytest.raises(ValueError, match="token"):
+        Access(host="0.0.0.0")
+    access = Access(host="0.0.0.0", port=7860, token="s3cret-token-value")
+    assert "token=s3cret-token-value" in access.url()
+    c = TestClient(create_app(root, access=access), base_url="http://10.1.2.3:7860")
+    assert c.get("/").status_code == 401
+    assert "needs its token" in c.get("/").text
+    assert c.get("/", params={"token": "wrong"}).status_code == 401
+    assert c.get("/", headers={"authorization": "Bearer s3cret-token-value"}).status_code == 200
+    first = c.get("/", params={"token": "s3cret-token-value"}, follow_redirects=False)
+    assert first.status_code == 303 and "token" not in first.headers["location"]
+    assert c.get("/").status_code == 200  # the cookie carries it from now on
+
+
+def test_changes_need_the_form_secret_and_same_origin(client: TestClient) -> None:
+    assert client.post("/launch", data={"name": "x", "config": "scenario.yaml"}).status_code == 403
+    assert client.post("/stop", data={"name": "group/done"}).status_code == 403
+    dash = client.app.state.dashboard  # type: ignore[attr-defined]
+    cross = client.post(
+        "/stop",
+        data={"name": "group/done", "csrf": dash.access.csrf},
+        headers={"origin": "http://evil.example"},
+    )
+    assert cross.status_code == 403
+
+
+def test_launch_form_refuses_bad_input_before_starting(client: TestClient) -> None:
+    dash = client.app.state.dashboard  # type: ignore[attr-defined]
+    form = {"csrf": dash.access.csrf, "config": "scenario.yaml"}
+    bad_name = client.post("/launch", data={**form, "name": "../evil"})
+    assert bad_name.status_code == 400 and "not a run name" in bad_name.text
+    typo = client.post("/launch", data={**form, "name": "new", "more": "train.epoch=2"})
+    assert typo.status_code == 400 and "train.epochs" in typo.text  # the nearest key is named
+    exists = client.post("/launch", data={**form, "name": "group"})
+    assert exists.status_code == 400 and "already exists" in exists.text
+    no_cfg = client.post("/launch", data={**form, "name": "new", "config": "../../etc/passwd"})
+    assert no_cfg.status_code == 400 and "no config named" in no_cfg.text
+    assert dash.launcher.running() == []
+
+
+def test_no_key_is_ever_shown(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key in the environment, in a model's base URL and in a run's stored error never
+    reaches a page."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    runs = tmp_path / "outputs"
+    shutil.copytree(root / "group" / "done", runs / "leaky")
+    cfg_path = runs / "leaky" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["target"]["model"] = f"openai:m@http://user:{URL_KEY}@127.0.0.1:9/v1"
+    cfg["note"] = f"Authorization: Bearer {FAKE_KEY}"
+    cfg_path.write_text(json.dumps(cfg))
+    with (runs / "leaky" / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps({"ts": 1.0, "event": "run_failed", "data": {"error": FAKE_KEY}}) + "\n")
+    c = TestClient(create_app(runs), base_url=LOCAL)
+    pages = [
+        c.get("/"),
+        c.get("/run", params={"name": "leaky"}),
+        c.get("/run/live", params={"name": "leaky"}),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert FAKE_KEY not in page.text and URL_KEY not in page.text
+    assert "127.0.0.1:9" in pages[1].text  # the model is still named, without its key
+
+
+def test_launch_stop_resume_through_the_launcher(root: Path, tmp_path: Path) -> None:
+    """A run started in the background can be stopped and resumed; it then finishes with the
+    result of a straight run."""
+    runs = tmp_path / "outputs"
+    runs.mkdir()
+    cfg = write_scenario(
+        tmp_path / "slow",
+        extra="train: {epochs: 40, batch_size: 2, minibatch_size: 2, concurrency: 1}\n",
+    )
+    launcher = Launcher(runs, cfg.parent)
+    with pytest.raises(LaunchError):
+        launcher.start("r1", "missing.yaml", [])
+    launch = launcher.start("r1", cfg.name, ["train.epochs=40"])
+    assert launch.pid and launcher.get("r1").outcome == "running"  # type: ignore[union-attr]
+    import time
+
+    deadline = time.monotonic() + 30
+    while not (runs / "r1" / "runtime_state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    launcher.stop("r1", grace=5)
+    ended = launcher.wait("r1", 20)
+    assert ended is not None and ended.outcome == "stopped", ended
+    with pytest.raises(LaunchError):
+        launcher.stop("r1")
+    again = launcher.resume("r1", runs / "r1")
+    assert "--force" not in again.argv and again.pid != launch.pid
+    launcher.stop("r1", grace=5)
+    assert launcher.wait("r1", 20).outcome == "stopped"  # type: ignore[union-attr]
+    assert os.path.exists(runs / ".skillfit-ui" / "logs" / "r1.log")
+
+
+def test_line_diff_folds_unchanged_runs() -> None:
+    a = "\n".join(f"line {i}" for i in range(20))
+    b = a.replace("line 10", "line ten")
+    lines = line_diff(a, b)
+    kinds = [x.kind for x in lines]
+    assert kinds.count("del") == 1 and kinds.count("add") == 1 and "fold" in kinds
+    assert len(lines) < 20
+    assert RULE  # the scenario's rule, used by the browser test

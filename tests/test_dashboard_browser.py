@@ -1,0 +1,189 @@
+"""The dashboard in a real browser: `skillfit ui` on a loopback port over a finished scripted
+run, headless Chromium (Debian's chromium and chromium-driver; nothing is downloaded) driven
+to the runs table, a run's curve and a diff; then a run launched from the page, watched while
+its page updates itself, stopped, resumed and finished. Screenshots are kept as artifacts in
+outputs/test-artifacts/dashboard/ (or $SKILLFIT_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from dashboard_fakes import (  # noqa: E402
+    FAKE_KEY,
+    RULE,
+    URL_KEY,
+    SlowChat,
+    dashboard,
+    train_cli,
+    write_scenario,
+)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+ARTIFACTS = Path(
+    os.environ.get("SKILLFIT_SCREENSHOTS")
+    or Path(__file__).resolve().parents[1] / "outputs" / "test-artifacts" / "dashboard"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    os.environ.setdefault("SE_OFFLINE", "true")  # selenium never looks for a driver online
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    _CURRENT.append(driver)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+_CURRENT: list[Any] = []  # the browser, for what a failed wait saw
+
+
+def until(what: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = what()
+            if last:
+                return last
+        except Exception as exc:  # the page is being replaced under us
+            last = exc
+        time.sleep(every)
+    seen = ""
+    if _CURRENT:
+        with contextlib.suppress(Exception):
+            shot(_CURRENT[0], "failure")
+            seen = _CURRENT[0].find_element(By.TAG_NAME, "body").text[:1500]
+    raise AssertionError(f"timed out; last: {last!r}; the page said:\n{seen}")
+
+
+def shot(driver: Any, name: str, full: bool = False) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    if full:
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1400, min(4000, max(1000, int(height))))
+    driver.save_screenshot(str(path))
+    if full:
+        driver.set_window_size(1400, 1000)
+    return path
+
+
+def badge(driver: Any) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, "#live .status-line .badge").text)
+
+
+def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
+    started = time.monotonic()
+    runs = tmp_path / "outputs"
+    done_cfg = write_scenario(tmp_path / "done")
+    train_cli(done_cfg, runs / "scripted")
+    with SlowChat(delay=0.08) as slow:
+        # The live run's target answers through a loopback server, slowly, so it can be watched;
+        # its base URL and the environment carry keys that must never reach a page.
+        url = slow.url.replace("http://", f"http://user:{URL_KEY}@") + "/v1"
+        configs = tmp_path / "configs"
+        write_scenario(
+            configs,
+            target=f"openai:slow@{url}",
+            extra="eval: {samples: 1}\n",
+        )
+        with dashboard(runs, configs, env={"OPENAI_API_KEY": FAKE_KEY}, refresh=0.5) as base:
+            d = browser
+            # The runs table.
+            d.get(base + "/")
+            table = d.find_element(By.ID, "runs")
+            row = table.find_element(By.CSS_SELECTOR, 'tr[data-run="scripted"]')
+            assert "bbh/web_of_lies" in row.text and "done" in row.text
+            assert "0.300" in row.text and "[0.108, 0.603]" in row.text  # test accuracy, CI
+            shot(d, "01-runs")
+
+            # A run's curve: adopted and rejected candidates are drawn.
+            row.find_element(By.LINK_TEXT, "scripted").click()
+            until(lambda: d.find_element(By.ID, "run-name").text == "scripted")
+            curve = d.find_element(By.CSS_SELECTOR, "#curve svg")
+            assert curve.find_elements(By.CSS_SELECTOR, ".cand.adopted")
+            assert curve.find_elements(By.CSS_SELECTOR, ".cand.rejected")
+            assert "adopted" in d.find_element(By.ID, "steps").text
+            assert "v2" in d.find_element(By.ID, "versions").text
+            shot(d, "02-run", full=True)
+
+            # A diff between two versions, chosen in the form.
+            Select(d.find_element(By.ID, "diff-a")).select_by_value("v1")
+            Select(d.find_element(By.ID, "diff-b")).select_by_value("v2")
+            d.find_element(By.ID, "diff-go").click()
+            until(lambda: d.find_elements(By.ID, "diff"))
+            added = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#diff tr.add")]
+            assert any(RULE.splitlines()[1] in line for line in added), added
+            assert "lines added" in d.find_element(By.ID, "diff-summary").text
+            shot(d, "03-diff")
+
+            # Launch a run from the page, watch it update by itself, stop it, resume it.
+            d.get(base + "/launch")
+            d.find_element(By.ID, "run-name-input").send_keys("live")
+            Select(d.find_element(By.ID, "config")).select_by_visible_text("scenario.yaml")
+            d.find_element(By.NAME, "train.epochs").send_keys("3")
+            d.find_element(By.ID, "launch").click()
+            until(lambda: d.find_element(By.ID, "run-name").text == "live")
+            until(lambda: badge(d) == "running")
+            d.execute_script("window.__noReload = 1")
+            first = int(d.find_element(By.ID, "progress").get_attribute("value") or 0)
+            until(
+                lambda: int(d.find_element(By.ID, "progress").get_attribute("value") or 0) > first
+            )
+            assert d.execute_script("return window.__noReload") == 1  # updated in place
+            until(lambda: d.find_elements(By.CSS_SELECTOR, "#curve .cand"))
+            shot(d, "04-live", full=True)
+            d.find_element(By.ID, "stop").click()
+            until(lambda: badge(d) == "stale", timeout=20)
+            assert "stopped from the dashboard" in d.page_source
+            shot(d, "05-stopped")
+            d.find_element(By.ID, "resume").click()
+            until(lambda: badge(d) in ("running", "done"))
+            until(lambda: badge(d) == "done", timeout=60)
+            d.get(base + "/")
+            live_row = d.find_element(By.CSS_SELECTOR, 'tr[data-run="live"]')
+            assert "done" in live_row.text and "openai:slow" in live_row.text
+            for page in ("/", "/run?name=live", "/launch"):
+                d.get(base + page)
+                assert FAKE_KEY not in d.page_source and URL_KEY not in d.page_source
+            shot(d, "06-runs-after")
+    assert slow.calls > 0
+    print(f"\nscreenshots in {ARTIFACTS} ({time.monotonic() - started:.0f} s)")
