@@ -47,3 +47,6 @@ from skillfit.cli import (  # noqa: E402, F401
 
 def main() -> None:
     app()
+
+
+from skillfit.cli import compare_cmd  # noqa: E402, F401  (compare, report)

@@ -40,6 +40,7 @@ __all__ = [
     "ScheduleConfig",
     "SkillConfig",
     "SlowUpdateConfig",
+    "StrategyConfig",
     "TargetRole",
     "TaskConfig",
     "TrainConfig",
@@ -140,6 +141,23 @@ class CacheConfig(_Section):
     path: str | None = None  # None = the default cache location
 
 
+Ablation = Literal["edit_budget", "buffer", "slow_update", "meta_skill", "gate"]
+
+
+class StrategyConfig(_Section):
+    """Which optimization strategy runs (skillfit.strategies), its options, ablations of the
+    skillfit loop, and the budget of target calls every strategy of a comparison shares."""
+
+    name: str = Field(default="skillfit", min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Parts of the skillfit loop switched off: edit_budget (no per-step cap on edits), buffer
+    # (no rejected-edit memory), slow_update, meta_skill, gate (every candidate adopted).
+    ablate: list[Ablation] = Field(default_factory=list)
+    # Target calls (rollouts; cache hits included) training may spend, test evaluation not
+    # counted; null: no limit beyond epochs and steps.
+    target_calls: int | None = Field(default=None, ge=1)
+
+
 class RunSection(_Section):
     name: str | None = None  # None = a name derived from task and time
     out_dir: str = "outputs"
@@ -158,6 +176,7 @@ class RunConfig(_Section):
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     run: RunSection = Field(default_factory=RunSection)
 
 
@@ -313,6 +332,10 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 # Keys added after runs were made, left out of the hash at the value runs made before them
 # behave as, so such runs still resume: target.harness=chat is what every earlier run used.
 _HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"),)
+# The strategy section at its defaults is the skillfit loop every earlier run used.
+_HASH_NEUTRAL += (
+    ("strategy", {"name": "skillfit", "options": {}, "ablate": [], "target_calls": None}),
+)
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
 from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
-from skillfit.train.gate import run_gate
+from skillfit.train.gate import GateResult, run_gate
 from skillfit.train.guard import (
     Rejection,
     drop_overlaps,
@@ -52,6 +52,7 @@ from skillfit.train.rollout import (
 )
 from skillfit.train.schedules import make_schedule
 from skillfit.train.state import BufferEntry, RunState, StepRecord, derived_rng
+from skillfit.train.stats import PairedResult
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -75,6 +76,7 @@ class Trainer:
     config_hash: str
     progress: Progress | None = None
     _needles: tuple[str, ...] = field(default=(), init=False)
+    forced_ablations: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         # The guard knows every item the optimizer may ever see or the gate measures on.
@@ -100,17 +102,41 @@ class Trainer:
         max_steps = getattr(self.cfg.train, "max_steps", None)
         return min(total, int(max_steps)) if max_steps else total
 
+    def ablated(self, part: str) -> bool:
+        """Whether `part` of the loop is switched off (`strategy.ablate`, or the strategy's own
+        ablations: `ungated` switches off the gate)."""
+        strategy = getattr(self.cfg, "strategy", None)
+        return part in (getattr(strategy, "ablate", None) or ()) or part in self.forced_ablations
+
+    def uses(self, part: str) -> bool:
+        """Whether the slow update or the meta-skill runs: enabled and not ablated."""
+        return bool(getattr(self.cfg, part).enabled) and not self.ablated(part)
+
+    def budget_at(self, step: int) -> int:
+        """The edit budget after `step` finished steps; unbounded when the budget is ablated."""
+        return UNBOUNDED_BUDGET if self.ablated("edit_budget") else self.schedule(step)
+
     def emit(self, event: str, **data: Any) -> None:
         if self.progress is not None:
             self.progress({"event": event, **data})
 
     def initial_state(self, initial_skill: str) -> RunState:
+        from skillfit.strategies import get_strategy
+
         text = Skill.parse(initial_skill).text if initial_skill.strip() else ""
+        per_epoch = get_strategy(
+            self.cfg.strategy.name, **self.cfg.strategy.options
+        ).steps_per_epoch(self)
+        total = (
+            self.total_steps
+            if per_epoch == self.steps_per_epoch
+            else per_epoch * max(1, int(self.cfg.train.epochs))
+        )
         return RunState(
             config_hash=self.config_hash,
             seed=int(self.cfg.train.seed),
-            steps_per_epoch=self.steps_per_epoch,
-            total_steps=self.total_steps,
+            steps_per_epoch=per_epoch,
+            total_steps=total,
             initial_skill=text,
             current_skill=text,
             epoch_start_skill=text,
@@ -120,46 +146,14 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------
 
     def run(self, state: RunState) -> RunState:
-        """Advance `state` to the end, saving after every unit of work."""
-        if not self.layout.skill(1).exists():
-            write_text_atomic(self.layout.skill(1), state.initial_skill)
-            write_text_atomic(self.layout.best_skill, state.best_skill)
-        self.emit("run_start", state=_brief(state), total_steps=self.total_steps)
-        while state.phase != "done":
-            if state.phase == "steps":
-                if state.step_in_epoch >= state.steps_per_epoch:
-                    state.phase = "slow_update"
-                    continue
-                reason = self.stop_reason(state)
-                if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
-                else:
-                    self.step(state)
-            elif state.phase == "slow_update":
-                if self.cfg.slow_update.enabled:
-                    self.slow_update(state)
-                state.phase = "meta_skill"
-            elif state.phase == "meta_skill":
-                if self.cfg.meta_skill.enabled:
-                    self.meta_update(state)
-                state.epoch += 1
-                state.step_in_epoch = 0
-                state.epoch_start_skill = state.current_skill
-                state.phase = "steps"
-                self.emit("epoch_end", epoch=state.epoch, state=_brief(state))
-                reason = self.stop_reason(state)
-                if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
-            elif state.phase == "test_eval":
-                if getattr(self.cfg.eval, "test", True):
-                    self.test_eval(state)
-                state.phase = "done"
-            self.save(state)
-        self.write_summary(state)
-        self.emit("run_end", state=_brief(state), test=_test_brief(state.test))
-        return state
+        """Advance `state` to the end, saving after every unit of work: the runner drives the
+        configured strategy (`strategy.name`, the skillfit loop by default) over this engine."""
+        from skillfit.runtime.runner import Runner
+        from skillfit.strategies import get_strategy
+
+        return Runner(self, get_strategy(self.cfg.strategy.name, **self.cfg.strategy.options)).run(
+            state
+        )
 
     def stop_reason(self, state: RunState) -> str | None:
         if state.epoch >= int(self.cfg.train.epochs):
@@ -191,7 +185,7 @@ class Trainer:
         started, tokens0 = time.perf_counter(), self._tokens()
         number = state.global_step + 1
         folder = fresh_dir(self.layout.step(number))
-        budget = self.schedule(state.global_step)
+        budget = self.budget_at(state.global_step)
         skill = Skill.parse(state.current_skill)
         items = self.batch(state.epoch, state.step_in_epoch)
         self.emit("step_start", step=number, epoch=state.epoch + 1, budget=budget)
@@ -258,7 +252,7 @@ class Trainer:
             minibatch_size=int(self.cfg.train.minibatch_size),
             max_edits=budget,
             buffer=state.buffer,
-            meta_skill=state.meta_skill if self.cfg.meta_skill.enabled else "",
+            meta_skill=state.meta_skill if self.uses("meta_skill") else "",
             settings=self.settings,
             map_fn=self.map,
             mode=self.reflection,
@@ -359,7 +353,7 @@ class Trainer:
             write_json_atomic(folder / "gate.json", {"skipped": record.note})
             state.steps_since_adoption += record.kind == "step"
             return
-        gate = self.gate(skill.text, candidate.text)
+        gate = ungated() if self.ablated("gate") else self.gate(skill.text, candidate.text)
         write_json_atomic(folder / "gate.json", gate.to_dict())
         # An undecidable gate (every item excluded) always stops here: it is deferred to the
         # resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
@@ -371,8 +365,11 @@ class Trainer:
         )
         self.update(state, record, candidate, applied, gate)
 
-    def gate(self, current: str, candidate: str) -> Any:
-        metric = getattr(self.cfg.gate, "metric", "hard")
+    def gate(self, current: str, candidate: str, config: Any = None) -> Any:
+        """The gate's verdict on `candidate` against `current` on the val split (`config`: a
+        GateConfig other than the run's, for strategies with their own acceptance rule)."""
+        config = self.cfg.gate if config is None else config
+        metric = getattr(config, "metric", "hard")
         errors: list[str] = []
 
         def scorer(skill_text: str) -> Callable[[Item, int], float | None]:
@@ -389,7 +386,7 @@ class Trainer:
             list(self.splits["val"]),
             scorer(current),
             scorer(candidate),
-            self.cfg.gate,
+            config,
             batch_size=max(1, int(self.cfg.train.concurrency)) * 4,
             map_fn=self.map,
         )
@@ -440,7 +437,8 @@ class Trainer:
             )
             for e in applied
         ]
-        state.buffer = buf.push(state.buffer, entries, int(self.cfg.buffer.max_items))
+        if not self.ablated("buffer"):
+            state.buffer = buf.push(state.buffer, entries, int(self.cfg.buffer.max_items))
         if record.kind == "step":
             state.steps_since_adoption += 1
 
@@ -547,7 +545,7 @@ class Trainer:
             ],
         )
         self.check_infra(f"epoch {epoch} slow update: rollouts", [*before, *after])
-        budget = max(1, self.schedule(max(0, state.global_step - 1)))
+        budget = max(1, self.budget_at(max(0, state.global_step - 1)))
         record = StepRecord(
             step=state.global_step,
             epoch=epoch,
@@ -559,7 +557,7 @@ class Trainer:
             skill_version=state.current_version,
         )
         self.emit("slow_update_start", epoch=epoch)
-        meta = state.meta_skill if self.cfg.meta_skill.enabled else ""
+        meta = state.meta_skill if self.uses("meta_skill") else ""
         if self.reflection == "diagnose":
             proposals = self.reflect(
                 state, cur, items, after, budget, context=epoch_context(prev, cur, before, after)
@@ -721,6 +719,25 @@ class Trainer:
 
 
 # ---- helpers --------------------------------------------------------------------------------
+
+# The edit budget when `edit_budget` is ablated: every selected edit is applied.
+UNBOUNDED_BUDGET = 1000
+
+
+def ungated() -> GateResult:
+    """The verdict when the gate is ablated: every candidate is adopted, nothing measured."""
+    nan = float("nan")
+    return GateResult(
+        accepted=True,
+        reason="no gate (ablated): adopted without measuring",
+        current_mean=nan,
+        candidate_mean=nan,
+        paired=PairedResult(nan, nan, nan, nan, 0, 0, 0, 0),
+        n_items=0,
+        n_scored=0,
+        n_excluded=0,
+        stopped_early=False,
+    )
 
 
 def apply_within(

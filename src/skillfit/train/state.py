@@ -88,6 +88,8 @@ class RunState(BaseModel):
     # Size of the run's call journal (calls.jsonl) when this state was saved: calls journaled
     # past it belong to the unit of work a kill interrupted (see models.accounting).
     journal_bytes: int = 0
+    # What a strategy other than the default keeps between steps (see skillfit.strategies).
+    strategy_state: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def schedule_step(self) -> int:

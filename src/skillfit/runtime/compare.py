@@ -1,0 +1,413 @@
+"""`skillfit compare`: several strategies on the same task, models, splits, cache and budget.
+
+    result = compare("configs/quickstart.yaml", ["skillfit", "gepa", "oneshot", "none", "initial"])
+
+Each (strategy, seed) is an ordinary run in `<out>/<strategy>-s<seed>/` (resumable, readable
+with `skillfit.record.load_run` and `skillfit report`). The budget of target calls for training
+is the same for every strategy: `target_calls` when given, else what the skillfit strategy
+spent in its run of the same seed (run first). The table gives per strategy: test accuracy
+(pooled over seeds, 95% Wilson interval), the paired difference against no skill and against
+skillfit on the same test items (95% interval), the training target calls spent, calls and
+tokens by role, and wall time; as markdown, CSV, JSON and a PNG plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillfit.record import load_run
+from skillfit.record.models import RunRecord
+from skillfit.train.errors import TrainError
+from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
+from skillfit.train.stats import paired_difference, wilson_interval
+
+COMPARE_FILE = "compare.json"
+DEFAULT_STRATEGIES = ("skillfit", "gepa", "oneshot", "none", "initial")
+
+
+@dataclass
+class Row:
+    strategy: str
+    seeds: list[int]
+    correct: int
+    n: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    vs_none: dict[str, Any] | None
+    vs_skillfit: dict[str, Any] | None
+    train_target_calls: int
+    calls: dict[str, int]
+    tokens: dict[str, int]
+    wall_seconds: float
+    adopted: int = 0
+    runs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass
+class CompareResult:
+    out_dir: Path
+    rows: list[Row]
+    meta: dict[str, Any]
+
+    def markdown(self) -> str:
+        return to_markdown(self.rows, self.meta)
+
+
+def _per_item(rec: RunRecord, arm: str = "best") -> dict[str, float]:
+    if rec.test is None or arm not in rec.test.arms:
+        return {}
+    out: dict[str, float] = {}
+    for item, scores in rec.test.arms[arm].per_item.items():
+        vals = [float(s) for s in scores if s is not None]
+        if vals:
+            out[item] = sum(vals) / len(vals)
+    return out
+
+
+def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+    ids = [i for i in a if i in b]
+    if not ids:
+        return None
+    res = paired_difference([a[i] for i in ids], [b[i] for i in ids])
+    clean = res.to_dict()
+    return {
+        k: clean[k]
+        for k in ("mean_diff", "ci_low", "ci_high", "p_value", "wins", "losses", "ties", "n")
+    }
+
+
+def target_calls_of(rec: RunRecord) -> int:
+    return sum(
+        int(s.tokens["target"].calls) + int(s.tokens["target"].cache_hits)
+        for s in rec.steps
+        if "target" in s.tokens
+    )
+
+
+def compare(
+    config: Any,
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    *,
+    seeds: int | Sequence[int] = 1,
+    overrides: Sequence[str] = (),
+    out_dir: str | os.PathLike[str] | None = None,
+    target_calls: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    run: Callable[..., Any] | None = None,
+) -> CompareResult:
+    """Run every strategy for every seed (skillfit first: its spending sets the budget) and
+    write compare.{md,csv,json,png} in the compare directory. `run` defaults to api.train."""
+    from skillfit import api
+    from skillfit.strategies import strategy_names
+
+    train = run or api.train
+    names = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
+    unknown = [s for s in names if s not in strategy_names()]
+    if unknown:
+        raise TrainError(
+            f"unknown strategies: {', '.join(unknown)} (known: {', '.join(strategy_names())})"
+        )
+    if not names:
+        raise TrainError("no strategy to compare")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise TrainError("--seeds must be at least 1")
+    cfg = api.load(config, overrides)
+    if out_dir is None:
+        slug = "".join(c if c.isalnum() else "-" for c in cfg.task.name).strip("-")
+        out_dir = Path(cfg.run.out_dir) / f"compare-{slug}"
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    previous = read_json(root / COMPARE_FILE) if (root / COMPARE_FILE).exists() else {}
+    walls: dict[str, float] = dict(previous.get("wall_seconds", {}))
+    order = (["skillfit"] if "skillfit" in names else []) + [n for n in names if n != "skillfit"]
+    budgets: dict[int, int | None] = {}
+    records: dict[tuple[str, int], RunRecord] = {}
+    meta: dict[str, Any] = {
+        "task": cfg.task.name,
+        "target": cfg.target.model,
+        "optimizer": cfg.optimizer.model,
+        "strategies": names,
+        "seeds": seed_list,
+        "overrides": list(overrides),
+        "config": str(config) if not hasattr(config, "model_dump") else "(object)",
+    }
+
+    def save() -> None:
+        write_json_atomic(
+            root / COMPARE_FILE,
+            {
+                "meta": meta,
+                "budgets": {str(k): v for k, v in budgets.items()},
+                "wall_seconds": walls,
+            },
+        )
+
+    for seed in seed_list:
+        budgets[seed] = target_calls
+        for name in order:
+            key = f"{name}-s{seed}"
+            sets = [*overrides, f"strategy.name={name}", f"train.seed={seed}", f"run.name={key}"]
+            if budgets[seed] is not None and name != "skillfit":
+                sets.append(f"strategy.target_calls={budgets[seed]}")
+            elif target_calls is not None:
+                sets.append(f"strategy.target_calls={target_calls}")
+            if progress:
+                progress(
+                    {
+                        "event": "compare_start",
+                        "strategy": name,
+                        "seed": seed,
+                        "budget": budgets[seed],
+                    }
+                )
+            started = time.perf_counter()
+            done_before = (root / key / "summary.json").exists() and key in walls
+            result = train(config, overrides=sets, out_dir=root / key)
+            if not done_before or key not in walls:
+                walls[key] = round(time.perf_counter() - started, 1)
+            rec = load_run(result.run_dir, with_events=False)
+            records[(name, seed)] = rec
+            if name == "skillfit" and budgets[seed] is None:
+                budgets[seed] = max(1, target_calls_of(rec))
+            save()
+            if progress:
+                progress(
+                    {"event": "compare_end", "strategy": name, "seed": seed, "wall": walls[key]}
+                )
+    meta["budgets"] = {str(k): v for k, v in budgets.items()}
+    rows = [_row(name, seed_list, records, walls) for name in names]
+    result = CompareResult(out_dir=root, rows=rows, meta=meta)
+    write_outputs(result)
+    return result
+
+
+def _row(
+    name: str,
+    seeds: list[int],
+    records: dict[tuple[str, int], RunRecord],
+    walls: dict[str, float],
+) -> Row:
+    correct = n = calls_used = adopted = 0
+    vs_none_a: list[float] = []
+    vs_none_b: list[float] = []
+    vs_sf_a: list[float] = []
+    vs_sf_b: list[float] = []
+    calls: dict[str, int] = {}
+    tokens: dict[str, int] = {}
+    wall = 0.0
+    runs = []
+    for seed in seeds:
+        rec = records[(name, seed)]
+        runs.append(rec.meta.run_dir)
+        best = _per_item(rec)
+        correct += int(round(sum(best.values())))
+        n += len(best)
+        none = (
+            _per_item(records[("none", seed)])
+            if ("none", seed) in records
+            else _per_item(rec, "none")
+        )
+        for i in best:
+            if i in none:
+                vs_none_a.append(best[i])
+                vs_none_b.append(none[i])
+        if ("skillfit", seed) in records:
+            sf = _per_item(records[("skillfit", seed)])
+            for i in best:
+                if i in sf:
+                    vs_sf_a.append(best[i])
+                    vs_sf_b.append(sf[i])
+        calls_used += target_calls_of(rec)
+        adopted += sum(1 for s in rec.steps if s.adopted)
+        for role, use in rec.tokens.items():
+            calls[role] = calls.get(role, 0) + int(use.calls) + int(use.cache_hits)
+            tokens[role] = tokens.get(role, 0) + use.tokens
+        wall += float(walls.get(f"{name}-s{seed}", 0.0))
+    acc = correct / n if n else None
+    lo, hi = wilson_interval(correct, n) if n else (None, None)
+
+    def diff(a: list[float], b: list[float]) -> dict[str, Any] | None:
+        if not a:
+            return None
+        res = paired_difference(a, b).to_dict()
+        return {
+            k: res[k]
+            for k in ("mean_diff", "ci_low", "ci_high", "p_value", "wins", "losses", "ties", "n")
+        }
+
+    return Row(
+        strategy=name,
+        seeds=list(seeds),
+        correct=correct,
+        n=n,
+        accuracy=acc,
+        ci_low=lo,
+        ci_high=hi,
+        vs_none=diff(vs_none_a, vs_none_b) if name != "none" else None,
+        vs_skillfit=diff(vs_sf_a, vs_sf_b) if name != "skillfit" else None,
+        train_target_calls=calls_used,
+        calls=calls,
+        tokens=tokens,
+        wall_seconds=round(wall, 1),
+        adopted=adopted,
+        runs=runs,
+    )
+
+
+HEADERS = [
+    "strategy",
+    "test accuracy [95% CI]",
+    "vs none (points) [95% CI]",
+    "vs skillfit (points) [95% CI]",
+    "training target calls",
+    "calls (target / optimizer)",
+    "tokens (target / optimizer)",
+    "adopted",
+    "wall time",
+]
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}"
+
+
+def _diff_cell(d: dict[str, Any] | None) -> str:
+    if not d or d.get("mean_diff") is None:
+        return "–"
+    star = " *" if (d.get("ci_low") or 0) > 0 or (d.get("ci_high") or 0) < 0 else ""
+    return (
+        f"{100 * d['mean_diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]{star}"
+    )
+
+
+def _k(x: int) -> str:
+    return f"{x / 1000:.0f}k" if x >= 10_000 else f"{x / 1000:.1f}k" if x >= 1000 else str(x)
+
+
+def _wall(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
+
+
+def table_rows(rows: Sequence[Row]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        acc = (
+            "–"
+            if r.accuracy is None
+            else f"{r.correct}/{r.n} = {r.accuracy:.3f} [{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
+        )
+        out.append(
+            [
+                r.strategy,
+                acc,
+                _diff_cell(r.vs_none),
+                _diff_cell(r.vs_skillfit),
+                str(r.train_target_calls),
+                f"{r.calls.get('target', 0)} / {r.calls.get('optimizer', 0)}",
+                f"{_k(r.tokens.get('target', 0))} / {_k(r.tokens.get('optimizer', 0))}",
+                str(r.adopted),
+                _wall(r.wall_seconds),
+            ]
+        )
+    return out
+
+
+def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
+    lines = [
+        f"# Compare: {meta.get('task')} — target `{meta.get('target')}`, optimizer "
+        f"`{meta.get('optimizer')}`, seeds {meta.get('seeds')}, training target-call budget "
+        f"{meta.get('budgets')}",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(rows)]
+    lines += [
+        "",
+        "Test accuracy pooled over seeds with a 95% Wilson interval (%); differences in points on "
+        "the same test items with 95% paired intervals (* = the interval excludes zero). "
+        "Training target calls: rollouts spent before the test (cache hits included); calls "
+        "and tokens by role cover the whole run, test included.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: Sequence[Row]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(
+        [
+            "strategy", "correct", "n", "accuracy", "ci_low", "ci_high",
+            "vs_none", "vs_none_low", "vs_none_high", "vs_none_p",
+            "vs_skillfit", "vs_skillfit_low", "vs_skillfit_high", "vs_skillfit_p",
+            "train_target_calls", "target_calls", "optimizer_calls", "target_tokens",
+            "optimizer_tokens", "adopted", "wall_seconds",
+        ]
+    )  # fmt: skip
+    for r in rows:
+
+        def d(x: dict[str, Any] | None) -> list[Any]:
+            return (
+                [x.get(k) for k in ("mean_diff", "ci_low", "ci_high", "p_value")]
+                if x
+                else ["", "", "", ""]
+            )
+
+        w.writerow(
+            [r.strategy, r.correct, r.n, r.accuracy, r.ci_low, r.ci_high, *d(r.vs_none),
+             *d(r.vs_skillfit), r.train_target_calls, r.calls.get("target", 0),
+             r.calls.get("optimizer", 0), r.tokens.get("target", 0),
+             r.tokens.get("optimizer", 0), r.adopted, r.wall_seconds]
+        )  # fmt: skip
+    return buf.getvalue()
+
+
+def plot(rows: Sequence[Row], meta: dict[str, Any], path: Path) -> None:
+    """Test accuracy with 95% intervals, and training target calls, per strategy (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.strategy for r in rows]
+    acc = [r.accuracy or 0.0 for r in rows]
+    lo = [max(0.0, (r.accuracy or 0.0) - (r.ci_low or 0.0)) for r in rows]
+    hi = [max(0.0, (r.ci_high or 0.0) - (r.accuracy or 0.0)) for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a1.bar(names, acc, yerr=[lo, hi], capsize=4, color="#4C72B0")
+    a1.set_ylim(0, 1)
+    a1.set_ylabel("test accuracy (95% CI)")
+    a1.set_title(str(meta.get("task", "")))
+    a2.bar(names, [r.train_target_calls for r in rows], color="#DD8452")
+    a2.set_ylabel("training target calls")
+    a2.set_title(f"budget {meta.get('budgets')}")
+    for ax in (a1, a2):
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(result: CompareResult) -> None:
+    root = result.out_dir
+    write_text_atomic(root / "compare.md", result.markdown())
+    write_text_atomic(root / "compare.csv", to_csv(result.rows))
+    data = read_json(root / COMPARE_FILE) if (root / COMPARE_FILE).exists() else {}
+    data.update({"meta": result.meta, "rows": [r.to_dict() for r in result.rows]})
+    write_json_atomic(root / COMPARE_FILE, data)
+    plot(result.rows, result.meta, root / "compare.png")

@@ -1,0 +1,47 @@
+"""Strategies by name: one file plus one `@register` per strategy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skillfit.strategies.base import Strategy
+from skillfit.train.errors import TrainError
+
+_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+_HELP: dict[str, str] = {}
+
+
+def register(name: str, help: str = "") -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        _REGISTRY[name] = cls
+        _HELP[name] = help or (cls.__doc__ or "").strip().splitlines()[0]
+        return cls
+
+    return deco
+
+
+def strategy_names() -> list[str]:
+    _load_builtin()
+    return list(_REGISTRY)
+
+
+def describe() -> dict[str, str]:
+    _load_builtin()
+    return dict(_HELP)
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    _load_builtin()
+    if name not in _REGISTRY:
+        import difflib
+
+        near = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise TrainError(f"unknown strategy {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name](**options)
+
+
+def _load_builtin() -> None:
+    # Imported for their registrations.
+    from skillfit.strategies import baselines, gepa_strategy, skillfit_loop, textgrad  # noqa: F401
