@@ -111,7 +111,10 @@ def test_cli_unknown_harness_is_one_clear_line(cli_cfg: Path, tmp_path: Path) ->
     ):
         result = runner.invoke(app, argv)
         assert result.exit_code == 2, result.output
-        assert "unknown harness 'codx'; known harnesses: agent, chat" in result.output
+        assert (
+            "unknown harness 'codx'; known harnesses: agent, chat, claude-code, codex"
+            in result.output
+        )
         assert "Traceback" not in result.output
     assert not (tmp_path / "cli").exists()  # refused before anything was written
 

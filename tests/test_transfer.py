@@ -117,8 +117,8 @@ def test_transfer_errors_are_one_clear_line(trained: dict[str, Any]) -> None:
         (["transfer", str(empty)], "holds no skillfit run"),
         (
             ["transfer", str(trained["run"]), "--targets", trained["learner"]]
-            + ["--harnesses", "chat,codex", "--out", str(trained["root"] / "bad")],
-            "unknown harness 'codex'; known harnesses: agent, chat",
+            + ["--harnesses", "chat,codx", "--out", str(trained["root"] / "bad")],
+            "unknown harness 'codx'; known harnesses: agent, chat, claude-code, codex",
         ),
         (["transfer", str(trained["run"]), "--targets", "nonsense"], "unknown model provider"),
         (["transfer", str(trained["run"]), "--split", "dev"], "--split must be"),

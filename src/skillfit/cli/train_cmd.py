@@ -241,7 +241,10 @@ def train_command(
     ] = False,
     harness: Annotated[
         str | None,
-        typer.Option("--harness", help="How the target acts: chat or agent (sets target.harness)."),
+        typer.Option(
+            "--harness",
+            help="How the target acts: chat, agent, codex or claude-code (sets target.harness).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
@@ -317,7 +320,10 @@ def eval_command(
     ] = None,
     harness: Annotated[
         str | None,
-        typer.Option("--harness", help="chat or agent (default: the config's target.harness)."),
+        typer.Option(
+            "--harness",
+            help="chat, agent, codex or claude-code (default: the config's target.harness).",
+        ),
     ] = None,
     samples: Annotated[int | None, typer.Option("--samples", help="Samples per item.")] = None,
     set_: Annotated[

@@ -23,7 +23,8 @@ def transfer_command(
     harnesses: Annotated[
         str | None,
         typer.Option(
-            "--harnesses", help="Comma-separated harnesses, e.g. chat,agent (default: the run's)."
+            "--harnesses",
+            help="Comma-separated harnesses: chat, agent, codex, claude-code (default: the run's).",
         ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="test, val, train or all.")] = "test",

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from skillfit.harness.agent import AgentHarness
 from skillfit.harness.base import Harness, HarnessError
 from skillfit.harness.chat import ChatHarness
+from skillfit.harness.claude_code import claude_code_harness
+from skillfit.harness.codex import codex_harness
 
 DEFAULT_HARNESS = "chat"
 
@@ -49,3 +51,5 @@ def get_harness(name: str | Harness) -> Harness:
 
 register_harness("chat", ChatHarness)
 register_harness("agent", AgentHarness)
+register_harness("codex", codex_harness)
+register_harness("claude-code", claude_code_harness)

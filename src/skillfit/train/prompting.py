@@ -14,7 +14,7 @@ from typing import Any
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
 
-PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill")
+PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
 
 
 @cache
@@ -87,6 +87,35 @@ def render_example(
     ]
     if traj.score.feedback:
         lines.append(f"Feedback: {clip(traj.score.feedback, 300)}")
+    actions = render_actions(traj.tool_calls)
+    if actions:
+        lines.append(f"Agent actions:\n{actions}")
+    return "\n".join(lines)
+
+
+def render_actions(
+    calls: Sequence[dict[str, Any]],
+    *,
+    limit: int = 8,
+    arg_chars: int = 120,
+    result_chars: int = 160,
+) -> str:
+    """What an agent did before answering (its tool calls, each with the start of its result),
+    so reflection sees the actions and not only the final answer. The answer action itself and
+    calls beyond `limit` (the first ones are kept) are left out."""
+    shown = [c for c in calls if c.get("tool") not in ("answer",)]
+    lines = []
+    for call in shown[:limit]:
+        args = call.get("args")
+        arg_text = json.dumps(args, ensure_ascii=False, default=str) if args else ""
+        status = "ok" if call.get("ok") else "failed"
+        result = clip(str(call.get("result", "")), result_chars).replace("\n", " / ")
+        lines.append(
+            f"{call.get('step', '?')}. {call.get('tool') or 'invalid reply'}"
+            f"({clip(arg_text, arg_chars)}) -> {status}: {result or '(empty)'}"
+        )
+    if len(shown) > limit:
+        lines.append(f"[... {len(shown) - limit} more actions]")
     return "\n".join(lines)
 
 

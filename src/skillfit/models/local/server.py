@@ -11,7 +11,7 @@ import atexit
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,9 @@ class LocalServer:
         p.cpuparams.n_threads = self.options.threads
         p.cpuparams_batch.n_threads = self.options.threads
         p.cache_prompt = True
+        # skillfit's own requests always send a temperature; agent CLIs may send none, and
+        # llama.cpp's default (0.8) would make their runs differ from one try to the next.
+        p.sampling.temp = 0.0
         p.warmup = False
         p.hostnames = ["127.0.0.1"]  # never reachable from another machine
         p.port = 0
@@ -111,6 +114,21 @@ class LocalServer:
                 ) from exc
             self.load_seconds = time.perf_counter() - begin
             self._server = server
+
+    def ensure_context(self, ctx_per_slot: int) -> None:
+        """Give each slot at least `ctx_per_slot` tokens (agent CLIs send long prompts). Only
+        before the server starts: a started server keeps its context, and saying so is an
+        InfraError naming SKILLFIT_LOCAL_CTX."""
+        with self._lock:
+            if self.options.ctx_per_slot >= ctx_per_slot:
+                return
+            if self._server is not None:
+                raise InfraError(
+                    f"the local model server for {self.model_path.name} started with "
+                    f"{self.options.ctx_per_slot} tokens per slot, fewer than {ctx_per_slot}: "
+                    f"set SKILLFIT_LOCAL_CTX={ctx_per_slot}"
+                )
+            self.options = replace(self.options, ctx_per_slot=ctx_per_slot)
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,446 @@
+"""What the agent-CLI harnesses (`codex`, `claude-code`) share: finding the pinned CLI, the
+endpoint a target model is reached at, a fresh workspace per item with the skill installed where
+the CLI discovers skills, and running the CLI with a wall-clock limit.
+
+Per item the harness makes one run directory (removed afterwards unless `keep_workspace`):
+
+    <run>/home/         HOME of the CLI (nothing of the user's own home is visible)
+    <run>/config/       CODEX_HOME or CLAUDE_CONFIG_DIR
+    <run>/tmp/          TMPDIR
+    <run>/work/         the CLI's working directory: the task's files, and the skill at
+                        .agents/skills/<name>/SKILL.md (Codex) or .claude/skills/<name>/SKILL.md
+                        (Claude Code)
+
+The CLI gets a minimal environment (PATH, locale, the run's directories, and the one API key
+variable a real endpoint needs), never the caller's whole environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillfit.harness.base import HarnessError
+from skillfit.models.base import ChatModel, InfraError, Message
+from skillfit.models.registry import parse_spec
+from skillfit.skill.skilldir import SkillDir, skill_name
+from skillfit.tasks.base import Environment
+
+# Tokens of context each slot of the embedded server needs for an agent CLI: Codex's prompt is
+# about 5,000 tokens with the quiet configuration, Claude Code's 1,400-3,500 with few tools; an
+# invoked skill, the item and a few tool turns come on top.
+LOCAL_CONTEXT = 16384
+DEFAULT_TIMEOUT = 600.0  # seconds of wall clock per item
+
+
+@dataclass(frozen=True)
+class CliSpec:
+    """An agent CLI as skillfit pins it."""
+
+    label: str  # "Codex CLI"
+    command: str  # executable name on PATH
+    package: str  # npm package
+    version: str  # the pinned version
+    env_var: str  # variable naming the executable's path, overriding PATH
+
+    @property
+    def install(self) -> str:
+        return f"npm install -g {self.package}@{self.version}"
+
+
+_checked: dict[tuple[str, str], str] = {}
+_checked_lock = threading.Lock()
+
+
+def find_cli(spec: CliSpec, executable: str | None = None) -> str:
+    """The path of the CLI: `executable`, else $<env_var>, else PATH. HarnessError naming the
+    install command when it is absent."""
+    given = executable or os.environ.get(spec.env_var, "").strip() or None
+    path = shutil.which(given) if given else shutil.which(spec.command)
+    if path is None:
+        where = f"{given} (from {spec.env_var})" if given and not executable else given
+        raise HarnessError(
+            f"the {spec.label} ({spec.command} {spec.version}) was not found"
+            + (f" at {where}" if where else " on PATH")
+            + f": install it with `{spec.install}` (or set {spec.env_var} to its path)"
+        )
+    return path
+
+
+def installed_version(path: str) -> str:
+    """The first version number `<path> --version` prints."""
+    try:
+        proc = subprocess.run(
+            [path, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env=_base_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarnessError(f"{path} --version failed: {exc}") from None
+    match = re.search(r"\d+\.\d+\.\d+\S*", proc.stdout + proc.stderr)
+    if match is None:
+        raise HarnessError(f"{path} --version printed no version: {proc.stdout.strip()!r}")
+    return match.group(0)
+
+
+def check_cli(spec: CliSpec, executable: str | None = None) -> str:
+    """The CLI's path after checking it is the pinned version (once per path and process).
+    SKILLFIT_AGENT_CLI_ANY_VERSION=1 accepts another version (at your own risk: the JSON
+    output the harness parses changes between versions)."""
+    path = find_cli(spec, executable)
+    key = (spec.command, path)
+    with _checked_lock:
+        if key in _checked:
+            return path
+    version = installed_version(path)
+    if version != spec.version and os.environ.get("SKILLFIT_AGENT_CLI_ANY_VERSION") != "1":
+        raise HarnessError(
+            f"{path} is {spec.label} {version}, but skillfit is pinned to {spec.version}, the "
+            f"version whose output it parses: install it with `{spec.install}` (or set "
+            "SKILLFIT_AGENT_CLI_ANY_VERSION=1 to try this one)"
+        )
+    with _checked_lock:
+        _checked[key] = version
+    return path
+
+
+def checked_version(spec: CliSpec, path: str) -> str:
+    """The version `check_cli` found at `path` (the pinned one if it was not checked)."""
+    with _checked_lock:
+        return _checked.get((spec.command, path), spec.version)
+
+
+# --- the endpoint --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a CLI reaches the target. `base_url` is the server's root (no /v1)."""
+
+    provider: str  # "local" | "openai" | "anthropic"
+    base_url: str
+    model: str  # the model name the CLI sends
+    key_var: str | None = None  # the environment variable holding the API key, if any
+
+    @property
+    def local(self) -> bool:
+        return self.provider == "local"
+
+
+def ensure_local_context(target: ChatModel, tokens: int = LOCAL_CONTEXT) -> None:
+    """Give each slot of an embedded server at least `tokens` of context (agent CLIs send
+    prompts of thousands of tokens). A server already started with less is a HarnessError."""
+    server = getattr(target, "server", None)
+    options = getattr(server, "options", None)
+    if server is None or options is None or options.ctx_per_slot >= tokens:
+        return
+    ensure = getattr(server, "ensure_context", None)
+    if callable(ensure):
+        try:
+            ensure(tokens)
+        except InfraError as exc:
+            raise HarnessError(str(exc)) from None
+        return
+    raise HarnessError(
+        f"the embedded model's server has {options.ctx_per_slot} tokens of context per slot; "
+        f"agent CLIs need {tokens}: set SKILLFIT_LOCAL_CTX={tokens}"
+    )
+
+
+def endpoint_for(target: ChatModel, *, wire: str) -> Endpoint:
+    """The endpoint of `target` for a CLI speaking `wire` ("openai" or "anthropic").
+
+    An embedded model (`local:`) is reached on its loopback server, which answers both wires;
+    `openai:<model>[@url]` only by an OpenAI-wire CLI, `anthropic:<model>[@url]` only by an
+    Anthropic-wire one."""
+    base_url = getattr(target, "base_url", None)
+    if isinstance(base_url, str) and base_url.startswith("http://127.0.0.1"):
+        ensure_local_context(target)
+        return Endpoint("local", base_url.rstrip("/"), target.name.partition(":")[2] or "local")
+    try:
+        spec = parse_spec(target.name)
+    except ValueError:
+        spec = None
+    if spec is not None and spec.provider == "openai" and wire == "openai":
+        url = (spec.base_url or "https://api.openai.com/v1").rstrip("/")
+        return Endpoint("openai", url.removesuffix("/v1"), spec.model, "OPENAI_API_KEY")
+    if spec is not None and spec.provider == "anthropic" and wire == "anthropic":
+        url = (spec.base_url or "https://api.anthropic.com").rstrip("/")
+        return Endpoint("anthropic", url, spec.model, "ANTHROPIC_API_KEY")
+    want = "openai:<model>[@url]" if wire == "openai" else "anthropic:<model>[@url]"
+    raise HarnessError(
+        f"target {target.name} cannot be reached by this agent CLI: use an embedded model "
+        f"(local:...) or {want}"
+    )
+
+
+# --- the skill and the workspace -----------------------------------------------------------
+
+
+def skill_bundle(
+    skill: str, environment: Environment, template: SkillDir | None
+) -> SkillDir | None:
+    """The skill directory a harness installs: `template`'s name, description and files with
+    `skill` as the body, or a name and description made from the task. None for an empty
+    skill (nothing is installed: the no-skill arm)."""
+    if not skill.strip():
+        return None
+    if template is not None:
+        return template.with_body(skill)
+    task = environment.task or "the task"
+    description = (
+        f"How to solve {task} items: the method and answer format to follow. Use it when "
+        f"answering {task} questions."
+    )
+    return SkillDir(skill_name(environment.task or "skill"), description[:1024], skill)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    home: Path
+    config: Path
+    tmp: Path
+    work: Path
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def make_workspace(
+    environment: Environment,
+    bundle: SkillDir | None,
+    *,
+    skills_dir: str,
+    prefix: str,
+    parent: str | os.PathLike[str] | None = None,
+) -> Workspace:
+    """A fresh run directory: the task's files copied into `work/`, and `bundle` (when given)
+    saved as `work/<skills_dir>/<name>/`."""
+    base = parent or os.environ.get("SKILLFIT_AGENT_WORKDIR") or None
+    if base is not None:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    ws = Workspace(root, root / "home", root / "config", root / "tmp", root / "work")
+    for d in (ws.home, ws.config, ws.tmp, ws.work):
+        d.mkdir()
+    try:
+        for rel, source in environment.files.items():
+            dest = ws.work / rel
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise HarnessError(f"task file path {rel!r} leaves the workspace")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if Path(source).is_dir():
+                shutil.copytree(source, dest, symlinks=False)
+            else:
+                shutil.copyfile(source, dest)
+        if bundle is not None:
+            bundle.save(ws.work / skills_dir / bundle.name)
+    except BaseException:
+        ws.remove()
+        raise
+    return ws
+
+
+def task_prompt(environment: Environment) -> str:
+    """The task's instructions, then the item: what a chat harness sends as system and user."""
+    return "\n\n".join(p.strip() for p in (environment.instructions, environment.prompt) if p)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def cli_env(ws: Workspace, extra: Mapping[str, str], endpoint: Endpoint) -> dict[str, str]:
+    """The CLI's whole environment: PATH and locale, the run's directories, `extra`, and the
+    API key of a real endpoint (from the environment or .env)."""
+    env = _base_env()
+    env.update(HOME=str(ws.home), TMPDIR=str(ws.tmp), NO_COLOR="1", TERM="dumb")
+    env.update(extra)
+    if endpoint.key_var:
+        from skillfit.models.credentials import require_env
+
+        env[endpoint.key_var] = require_env(
+            endpoint.key_var, purpose=f"the agent CLI on {endpoint.provider}:{endpoint.model}"
+        )
+    return env
+
+
+@dataclass
+class CliRun:
+    argv: list[str]
+    stdout: str
+    stderr: str
+    returncode: int | None
+    seconds: float
+    timed_out: bool = False
+
+
+def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
+    """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
+    killed (the CLI's own children too)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return CliRun(list(argv), out, err, proc.returncode, time.perf_counter() - start, timed_out)
+
+
+def last_lines(text: str, n: int = 6, limit: int = 600) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-n:])[-limit:]
+
+
+def action_messages(prompt: str, calls: Sequence[dict[str, Any]], answer: str) -> list[Message]:
+    """The transcript as messages: the prompt, each action and its result, the answer."""
+    messages: list[Message] = [{"role": "user", "content": prompt}]
+    for call in calls:
+        if call.get("tool") in (None, "answer"):
+            continue
+        messages.append({"role": "assistant", "content": f"[{call['tool']}] {call['args']}"})
+        messages.append({"role": "user", "content": f"Result of {call['tool']}:\n{call['result']}"})
+    if answer:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def transcript_dir(given: str | os.PathLike[str] | None) -> Path | None:
+    """Where raw CLI outputs are kept: `given`, else $SKILLFIT_AGENT_TRANSCRIPTS, else nowhere
+    (the trajectory holds the parsed transcript either way)."""
+    value = given or os.environ.get("SKILLFIT_AGENT_TRANSCRIPTS", "").strip() or None
+    return Path(value) if value else None
+
+
+def save_transcript(
+    directory: Path | None, harness: str, environment: Environment, sample: int, run: CliRun
+) -> Path | None:
+    """Write the CLI's raw stdout (`.jsonl`) and stderr (`.stderr`) for one item."""
+    if directory is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{harness}-{environment.item_id}-s{sample}")
+    path = directory / f"{stem}.jsonl"
+    path.write_text(run.stdout, encoding="utf-8")
+    (directory / f"{stem}.stderr").write_text(run.stderr, encoding="utf-8")
+    return path
+
+
+# --- the response cache -------------------------------------------------------------------
+
+
+def _cache_of(target: ChatModel) -> Any:
+    """The response cache of a target built by skillfit (the outer `CachedModel`), or None."""
+    cache = getattr(target, "cache", None)
+    return cache if callable(getattr(cache, "get", None)) else None
+
+
+def run_key(
+    harness: str,
+    version: str,
+    target: ChatModel,
+    *,
+    argv: Sequence[str],
+    bundle: SkillDir | None,
+    environment: Environment,
+    sample: int,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """The cache key of one CLI run: the CLI and its version, the model, the command line
+    (without the executable's path and the run's directories), the installed skill and the
+    task's files (path, size and modification time)."""
+    files = {}
+    for rel, source in sorted(environment.files.items()):
+        p = Path(source)
+        paths = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        files[rel] = [
+            (q.relative_to(p).as_posix() if p.is_dir() else "", q.stat().st_size, q.stat().st_mtime)
+            for q in paths
+            if q.exists()
+        ]
+    payload = {
+        "harness": harness,
+        "version": version,
+        "model": target.name,
+        "argv": list(argv)[1:],
+        "skill": bundle.render() if bundle is not None else None,
+        "skill_files": sorted((bundle.files if bundle is not None else {}).keys()),
+        "files": files,
+        "sample": sample,
+        **(dict(extra) if extra else {}),
+    }
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return "agent-cli:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def cached_output(target: ChatModel, key: str) -> str | None:
+    """The stdout of an earlier successful run with the same key, from the target's cache."""
+    cache = _cache_of(target)
+    if cache is None:
+        return None
+    record = cache.get(key)
+    text = record.get("text") if isinstance(record, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def store_output(target: ChatModel, key: str, stdout: str, usage: Any) -> None:
+    """Keep a successful run's stdout in the target's response cache (an errored run is never
+    stored: it is tried again)."""
+    cache = _cache_of(target)
+    if cache is None or not stdout.strip():
+        return
+    cache.put(
+        key,
+        target.name,
+        {
+            "text": stdout,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cached_tokens": usage.cached_tokens,
+            },
+            "model": target.name,
+            "finish_reason": "stop",
+        },
+    )
