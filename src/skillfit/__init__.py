@@ -4,6 +4,7 @@ import skillfit
 result = skillfit.train("configs/quickstart.yaml")          # -> skillfit.api.TrainResult
 ev = skillfit.evaluate("best_skill.md", "configs/quickstart.yaml", split="test")
 grid = skillfit.transfer("outputs/run", targets="local:qwen2.5-coder-1.5b", harnesses="chat,agent")
+table = skillfit.compare("configs/quickstart.yaml", ["skillfit", "gepa", "oneshot", "none"])
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +24,10 @@ def __getattr__(name: str) -> Any:
         import skillfit.train as package  # callable: runs skillfit.api.train
 
         return package
+    if name == "compare":
+        from skillfit.runtime.compare import compare
+
+        return compare
     if name in _LAZY:
         from skillfit import api
 
@@ -35,6 +40,7 @@ __all__ = [
     "TrainResult",
     "TransferResult",
     "__version__",
+    "compare",
     "evaluate",
     "train",
     "transfer",
