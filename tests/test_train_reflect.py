@@ -58,7 +58,7 @@ def test_rules_are_asked_for_without_any_item_in_view() -> None:
         max_edits=2,
         buffer=[],
         meta_skill="",
-        settings=OptimizerSettings(),
+        settings=OptimizerSettings(procedure=False),
     )
     diagnose_calls = [r for r in seen if "You check the work" in r.system]
     rules_calls = [r for r in seen if "You write rules" in r.system]
@@ -158,3 +158,85 @@ def test_the_diagnosis_prompt_lists_answers_and_shared_feedback() -> None:
     batch = _examples(n_wrong=2)
     user = diagnosis_messages(Skill.parse(""), batch)[1]["content"]
     assert '# In short\n- answered "5", expected "9"' in user
+
+
+def _procedure_optimizer(seen: list[Request], steps: list[str]) -> Any:
+    def optimizer(request: Request) -> Any:
+        seen.append(request)
+        if "You check the work of an AI model" in request.system:
+            return {
+                "task": "counting objects of one colour",
+                "mistakes": ["counted every colour", "stopped early"],
+                "contrast": "the right answers listed each object before adding",
+            }
+        if "You design the working steps" in request.system:
+            return {"steps": steps}
+        return {
+            "analysis": "x",
+            "rules": [
+                {
+                    "fixes": "x",
+                    "title": "Colour",
+                    "rule": "Name the colour asked.",
+                    "replaces": None,
+                }
+            ],
+        }
+
+    return optimizer
+
+
+def test_a_skill_without_a_procedure_gets_one_as_its_first_edit() -> None:
+    seen: list[Request] = []
+    steps = ["Write each object of the colour asked, one per line.", "Write how many you listed."]
+    (proposal,) = reflect(
+        ScriptedModel(_procedure_optimizer(seen, steps)),
+        Skill.parse("## Colour\nCount only one colour."),
+        _examples(n_wrong=3),
+        minibatch_size=4,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+    )
+    first = proposal.edits[0].content or ""
+    assert first.startswith("## Working steps\nBefore the answer line, write `Steps:`")
+    assert "1. Write each object of the colour asked, one per line." in first
+    assert "2. Write how many you listed." in first
+    assert first.endswith("Only after the last step, write the answer line.")
+    assert [e.content for e in proposal.edits[1:]] == ["## Colour\nName the colour asked."]
+    procedure_call = next(r for r in seen if "You design the working steps" in r.system)
+    assert "marbles" not in procedure_call.last_user  # no item in view
+    assert "counted every colour" in procedure_call.last_user
+
+
+def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused() -> None:
+    with_procedure = Skill.parse(
+        "## Working steps\nBefore the answer line, write `Steps:` and then:\n1. List.\n2. Add."
+    )
+    seen: list[Request] = []
+    reflect(
+        ScriptedModel(_procedure_optimizer(seen, ["List them.", "Add them."])),
+        with_procedure,
+        _examples(n_wrong=3),
+        minibatch_size=4,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+    )
+    assert not any("You design the working steps" in r.system for r in seen)
+
+    copied = ["Write each ingredient amount the recipe lists, with its unit.", "Add them up."]
+    (proposal,) = reflect(
+        ScriptedModel(_procedure_optimizer([], copied)),
+        Skill.parse(""),
+        _examples(n_wrong=3),
+        minibatch_size=4,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+    )
+    assert all("Working steps" not in (e.content or "") for e in proposal.edits)
+    assert any("copies the prompt" in str(bad) for bad in proposal.invalid)

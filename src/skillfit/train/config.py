@@ -89,6 +89,9 @@ class OptimizerRole(ModelRole):
     # diagnose: name each mistake's kind, then write rules with no item in view; direct: one
     # call that sees the items and writes edits (see skillfit.train.reflect).
     reflection: Literal["diagnose", "direct"] = "diagnose"
+    # diagnose only: while the skill has no procedure, propose one (the lines the target writes
+    # before its answer) as one of the step's edits; false turns the procedure pass off.
+    procedure: bool = True
 
 
 class TrainConfig(_Section):

@@ -83,11 +83,7 @@ class Trainer:
         self._needles = leak_needles([*self.splits["train"], *self.splits["val"]])
         self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
-        self.settings = OptimizerSettings(
-            max_tokens=int(getattr(self.cfg.optimizer, "max_tokens", 1024)),
-            temperature=float(getattr(self.cfg.optimizer, "temperature", 0.0)),
-            retries=int(getattr(self.cfg.optimizer, "retries", 2)),
-        )
+        self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
 
     # ---- shape of the run ---------------------------------------------------------------

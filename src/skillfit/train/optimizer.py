@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
@@ -96,6 +96,44 @@ def rules_schema(section_ids: Sequence[str], max_rules: int) -> type[BaseModel]:
         analysis=(str, Field(..., max_length=ANALYSIS_CHARS)),
         rules=(list[rule], Field(..., max_length=per_reply(max_rules))),  # type: ignore[valid-type]
     )
+
+
+STEP_CHARS = 120
+MIN_STEPS, MAX_STEPS = 2, 5
+PROCEDURE_HEADING = "Working steps"
+# The target writes what a skill tells it to write, line by line; "think step by step" in prose
+# it ignores (a 0.5B answers at once). A literal `Steps:` line it must write first is what makes
+# it show its work, so the scaffold is fixed and only the steps come from the optimizer.
+PROCEDURE_MARKER = "write `Steps:`"
+PROCEDURE_OPENING = (
+    f"Before the answer line, {PROCEDURE_MARKER} and then one numbered line for each step "
+    "below, in order, each ending with what that step found:"
+)
+PROCEDURE_CLOSING = "Only after the last step, write the answer line."
+
+
+class Procedure(BaseModel):
+    """The reply of the procedure pass: the lines a solver writes before its answer."""
+
+    steps: list[Annotated[str, Field(max_length=STEP_CHARS)]] = Field(
+        ..., min_length=MIN_STEPS, max_length=MAX_STEPS
+    )
+
+
+def procedure_text(steps: Sequence[str]) -> str:
+    """A procedure section: the fixed scaffold around the optimizer's steps."""
+    lines = [f"## {PROCEDURE_HEADING}", PROCEDURE_OPENING]
+    lines += [f"{i}. {' '.join(step.split()).rstrip('.')}." for i, step in enumerate(steps, 1)]
+    lines.append(PROCEDURE_CLOSING)
+    return "\n".join(lines)
+
+
+def procedure_section(section_bodies: Sequence[tuple[str, str]]) -> str | None:
+    """The id of the section holding a procedure (see `procedure_text`), if any."""
+    for section_id, body in section_bodies:
+        if PROCEDURE_MARKER in body:
+            return section_id
+    return None
 
 
 def rules_to_edits(reply: BaseModel) -> tuple[list[Edit], list[dict[str, Any]]]:

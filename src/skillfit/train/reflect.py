@@ -27,12 +27,18 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
+from skillfit.train.guard import near_duplicate
 from skillfit.train.optimizer import (
+    MIN_STEPS,
+    RATIONALE_CHARS,
     OptimizerAnswer,
+    Procedure,
     ask,
     edits_schema,
     parroted,
     per_reply,
+    procedure_section,
+    procedure_text,
     rules_schema,
     rules_to_edits,
     to_edits,
@@ -48,6 +54,19 @@ class OptimizerSettings:
     max_tokens: int = 1024
     temperature: float = 0.0
     retries: int = 2
+    # `diagnose` only: while the skill has no procedure, one of the step's edits is a
+    # procedure (the lines to write before the answer) written by its own call.
+    procedure: bool = True
+
+    @classmethod
+    def from_config(cls, optimizer: Any) -> OptimizerSettings:
+        """Settings from a run's `optimizer` config section (defaults for missing keys)."""
+        return cls(
+            max_tokens=int(getattr(optimizer, "max_tokens", cls.max_tokens)),
+            temperature=float(getattr(optimizer, "temperature", cls.temperature)),
+            retries=int(getattr(optimizer, "retries", cls.retries)),
+            procedure=bool(getattr(optimizer, "procedure", cls.procedure)),
+        )
 
 
 ReflectionMode = Literal["diagnose", "direct"]
@@ -273,6 +292,81 @@ def rules_messages(
     ]
 
 
+def copies_prompt(text: str, prompt: str) -> bool:
+    """Whether a line of `text` (past its heading) is a copy or near copy of a line of the
+    optimizer's own prompt: a small model copies its prompt's example as its answer."""
+    flat = " ".join(prompt.split()).casefold()
+    prompt_lines = [ln.strip() for ln in prompt.splitlines() if len(ln.strip()) > 20]
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if len(line) < 20 or line.startswith("#"):
+            continue
+        if line.casefold() in flat or any(near_duplicate(line, p) for p in prompt_lines):
+            return True
+    return False
+
+
+@dataclass
+class ProcedureProposal:
+    messages: list[Message]
+    answer: OptimizerAnswer
+    edit: Edit | None = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+
+def procedure_messages(findings: Findings) -> list[Message]:
+    """The procedure pass: working steps from the step's diagnoses, no item or guide in view
+    (the guide's wording would be paraphrased back)."""
+    return [
+        {"role": "system", "content": load_prompt("procedure")},
+        {
+            "role": "user",
+            "content": f"{findings.render()}\n\nWrite the steps. Reply with JSON only.",
+        },
+    ]
+
+
+def ask_procedure(
+    optimizer: ChatModel, findings: Findings, settings: OptimizerSettings
+) -> ProcedureProposal:
+    """A procedure section proposed from `findings`; steps copied from the prompt's own
+    example are dropped (a small model copies examples), and fewer than two left is no edit."""
+    messages = procedure_messages(findings)
+    answer = ask(
+        optimizer,
+        messages,
+        Procedure,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        retries=settings.retries,
+    )
+    proposal = ProcedureProposal(messages=messages, answer=answer)
+    if not answer.ok:
+        return proposal
+    prompt_lines = [ln for ln in load_prompt("procedure").splitlines() if ln.strip()]
+    example = " ".join(prompt_lines)
+    steps: list[str] = []
+    for step in answer.parsed.steps:
+        text = " ".join(str(step).split())
+        if (
+            not text
+            or text.casefold() in example.casefold()
+            or any(near_duplicate(text, other) for other in [*steps, *prompt_lines])
+        ):
+            proposal.invalid.append({"step": text, "reason": "copies the prompt or repeats a step"})
+            continue
+        steps.append(text)
+    if len(steps) < MIN_STEPS:
+        proposal.invalid.append({"steps": steps, "reason": f"fewer than {MIN_STEPS} usable steps"})
+        return proposal
+    proposal.edit = Edit(
+        op="add",
+        content=procedure_text(steps),
+        rationale=f"the lines to write before the answer: {findings.task}"[:RATIONALE_CHARS],
+    )
+    return proposal
+
+
 def reflect(
     optimizer: ChatModel,
     skill: Skill,
@@ -315,6 +409,14 @@ def reflect(
         if not answer.ok:
             return answer, [], []
         edits, invalid = rules_to_edits(answer.parsed) if as_rules else to_edits(answer.parsed)
+        if as_rules:
+            kept = [e for e in edits if not copies_prompt(e.content or "", load_prompt("rules"))]
+            invalid += [
+                {"edit": e.model_dump(mode="json"), "reason": "copies the prompt's example"}
+                for e in edits
+                if e not in kept
+            ]
+            edits = kept
         return answer, edits, invalid
 
     def failures(batch: Sequence[Example]) -> int:
@@ -377,6 +479,18 @@ def reflect(
         answer, edits, invalid = OptimizerAnswer(), list[Edit](), list[Any]()
     else:
         answer, edits, invalid = ask_edits(messages, as_rules=True)
+        if (
+            settings.procedure
+            and procedure_section([(sec.id, sec.body) for sec in skill.sections]) is None
+        ):
+            procedure = ask_procedure(optimizer, findings, settings)
+            records.append(
+                {"procedure": procedure.answer.to_dict(), "messages": procedure.messages}
+            )
+            if procedure.edit is not None:
+                # The procedure is the step's first edit; the rules fill the rest of the budget.
+                edits = [procedure.edit, *edits][: max(1, max_edits)]
+            invalid += procedure.invalid
     if findings.dropped:
         records.append({"dropped_for_quoting_an_item": findings.dropped})
     return [
