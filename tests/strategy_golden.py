@@ -25,6 +25,9 @@ def scenario(tmp_path: Path, *overrides: str) -> Path:
         "slow_update.enabled=true",
         "slow_update.n_items=3",
         "meta_skill.enabled=true",
+        # The reflection's own passes change what the optimizer is asked, not the loop around
+        # it: the golden pins the loop, so the procedure pass (added later) stays off.
+        "optimizer.procedure=false",
         *overrides,
     )
     run(cfg, AddTask(initial="# Guide\n\nBe careful.\n"), target_model(), opt.model)

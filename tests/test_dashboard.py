@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,23 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = write_scenario(base / "scenario")
     runs = base / "outputs"
     train_cli(cfg, runs / "group" / "done")
-    cmp_dir = runs / "cmp"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skillfit",
+            "compare",
+            "--config",
+            str(cfg),
+            "--out",
+            str(runs / "cmp"),
+        ]
+        + ["--strategies", "skillfit,none", "--no-report"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    cmp_dir = runs / "other"
     cmp_dir.mkdir()
     (cmp_dir / "compare.json").write_text(
         json.dumps(
@@ -68,7 +86,7 @@ def test_runs_table_lists_the_run_with_its_figures(client: TestClient) -> None:
     assert "badge done" in html
     assert "0.300" in html  # test accuracy of the best skill, 3/10
     assert "n=10" in html
-    assert "cmp" in html  # the comparison is listed
+    assert "/compare?name=cmp" in html  # the comparison is listed
     # Security headers on every page.
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
@@ -104,8 +122,16 @@ def test_trajectories_behind_an_edit(client: TestClient) -> None:
 
 
 def test_compare_directory(client: TestClient) -> None:
+    """What `skillfit compare` wrote: a row per strategy, its runs linked; any other row list
+    is shown column by column."""
     html = client.get("/compare", params={"name": "cmp"}).text
-    assert "one-shot" in html and "test.accuracy" in html and 'class="chart bars"' in html
+    assert "skillfit" in html and "none" in html and 'class="chart bars"' in html
+    assert "training target calls" in html and "bbh/web_of_lies" in html
+    assert "/run?name=cmp/skillfit-s0" in html  # the strategy's run, linked by name
+    run = client.get("/run", params={"name": "cmp/skillfit-s0"})
+    assert run.status_code == 200 and "validation curve" in run.text
+    other = client.get("/compare", params={"name": "other"}).text
+    assert "one-shot" in other and "test.accuracy" in other and 'class="chart bars"' in other
 
 
 @pytest.mark.parametrize(
@@ -135,7 +161,8 @@ def test_traversal_is_refused(client: TestClient, name: str) -> None:
 
 def test_names_are_looked_up_never_joined(root: Path, tmp_path: Path) -> None:
     listing = list_root(root)
-    assert set(listing.runs) == {"group/done"} and set(listing.compares) == {"cmp"}
+    assert set(listing.runs) == {"group/done", "cmp/skillfit-s0", "cmp/none-s0"}
+    assert set(listing.compares) == {"cmp", "other"}
     with pytest.raises(BadName):
         listing.run("group/missing")  # well-formed, but not listed
     # A symlink leading out of the root is not followed.
@@ -263,3 +290,53 @@ def test_line_diff_folds_unchanged_runs() -> None:
     assert kinds.count("del") == 1 and kinds.count("add") == 1 and "fold" in kinds
     assert len(lines) < 20
     assert RULE  # the scenario's rule, used by the browser test
+
+
+def test_a_run_started_in_a_terminal_can_be_stopped_from_the_page(tmp_path: Path) -> None:
+    """The record's process_start names the process; the page offers Stop and sends it ^C."""
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "outputs"
+    cfg = write_scenario(
+        tmp_path / "s", extra="train: {epochs: 60, batch_size: 2, minibatch_size: 2}\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "skillfit",
+            "train",
+            "--config",
+            str(cfg),
+            "--out",
+            str(runs / "term"),
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        c = TestClient(create_app(runs), base_url=LOCAL)
+        deadline = time.monotonic() + 30
+        page = ""
+        while time.monotonic() < deadline:
+            page = c.get("/run", params={"name": "term"}).text
+            if 'id="stop"' in page:
+                break
+            time.sleep(0.2)
+        assert 'id="stop"' in page and "badge running" in page
+        dash = c.app.state.dashboard  # type: ignore[attr-defined]
+        resp = c.post(
+            "/stop", data={"name": "term", "csrf": dash.access.csrf}, follow_redirects=False
+        )
+        assert resp.status_code == 303
+        assert proc.wait(timeout=20) == 130  # interrupted, as ^C: resumable
+        after = c.get("/run", params={"name": "term"}).text
+        assert "badge stale" in after and "interrupted" in after
+        assert 'id="resume"' in after
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

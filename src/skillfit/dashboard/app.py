@@ -51,6 +51,7 @@ def _env() -> Environment:
     )
     env.filters["num"] = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"
     env.filters["signed"] = lambda x, d=3: "–" if x is None else f"{x:+.{d}f}"
+    env.filters["pval"] = lambda p: "–" if p is None else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
     env.filters["tokens"] = _tokens
     env.filters["duration"] = _duration
     env.filters["ago"] = _ago
@@ -118,6 +119,9 @@ class Dashboard:
         """The record's status, told more exactly for runs this dashboard started."""
         launch = self.launcher.get(name)
         status, reason = rec.status, rec.status_reason
+        if status == "failed" and reason.startswith("interrupted"):
+            # ^C or Stop: nothing went wrong, and the run resumes where it stopped.
+            status, reason = "stale", "interrupted: resume it to go on"
         if launch is None:
             return status, reason
         if launch.exit_code is None and status != "done":
@@ -184,8 +188,13 @@ class Dashboard:
         b = request.query_params.get("b") or (f"v{rec.best_version}" if refs else "")
         status, reason = self.status_of(name, rec)
         launch = self.launcher.get(name)
+        can_stop = status == "running" and (
+            (launch is not None and launch.exit_code is None)
+            or self.launcher.external_pid(rec.events, Path(rec.meta.run_dir)) is not None
+        )
         return self.page(
             "run.html",
+            can_stop=can_stop,
             name=name,
             rec=rec,
             live=self.live_context(name, rec),
@@ -217,7 +226,15 @@ class Dashboard:
                 tokens_by_role[role] = tokens_by_role.get(role, 0) + u.tokens
         if rec.tokens:
             tokens_by_role = {role: u.tokens for role, u in rec.tokens.items()}
+        cost = sum(u.cost for s in rec.steps for u in s.tokens.values())
+        if rec.tokens:
+            cost = sum(u.cost for u in rec.tokens.values())
+        infra = sum(s.n_infra_errors + (s.gate.n_excluded if s.gate else 0) for s in rec.steps)
+        if rec.test is not None:
+            infra += sum(a.n_errors for a in rec.test.arms.values())
         return {
+            "cost": cost,
+            "infra_errors": infra,
             "name": name,
             "status": status,
             "status_reason": reason,
@@ -227,6 +244,7 @@ class Dashboard:
             "pct": int(100 * done / total) if total else (100 if status == "done" else 0),
             "epoch": rec.epoch,
             "tokens": vm.tokens_of(rec),
+            "cache_hits": vm.cache_hits_of(rec),
             "tokens_by_role": tokens_by_role,
             "seconds": vm.wall_seconds(rec),
             "eta": eta,
@@ -347,8 +365,15 @@ class Dashboard:
             return PlainTextResponse("missing or wrong form token", status_code=403)
         name = str(form.get("name", ""))
         try:
-            self.listing().run(name)
-            self.launcher.stop(name)
+            path = self.listing().run(name)
+            launch = self.launcher.get(name)
+            if launch is not None and launch.exit_code is None:
+                self.launcher.stop(name)
+            else:
+                pid = self.launcher.external_pid(vm.load(path).events, path)
+                if pid is None:
+                    raise LaunchError(f"{name} is not running")
+                self.launcher.stop_external(name, pid)
         except (LaunchError, BadName) as exc:
             return self.error(str(exc), 400)
         return RedirectResponse(f"/run?{urlencode({'name': name})}", status_code=303)
@@ -372,11 +397,17 @@ class Dashboard:
 
     async def compare(self, request: Request) -> Response:
         name = request.query_params.get("name", "")
+        listing = self.listing()
         try:
-            path = self.listing().compare(name)
+            path = listing.compare(name)
         except BadName as exc:
             return self.error(str(exc), 404)
-        return self.page("compare.html", name=name, view=compare_view.read(path))
+        names = {p.resolve(): n for n, p in listing.runs.items()}
+        # A moved comparison still links its runs: by their folder names inside it.
+        names.update(
+            {Path(n).relative_to(name): n for n in listing.runs if n.startswith(name + "/")}
+        )
+        return self.page("compare.html", name=name, view=compare_view.read(path, names))
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")

@@ -150,7 +150,7 @@ def validation_curve(points: Sequence[CurvePoint], *, start: float | None = None
             f'<g transform="translate({x},{ly})">{icon}<text x="22" y="4" font-size="11" '
             f'fill="#24292f">{escape(label)}</text></g>'
         )
-        x += 32 + 6.4 * len(label)
+        x += 30 + 5.9 * len(label)
     if not points:
         out.append(
             f'<text x="{left + pw / 2:.1f}" y="{top + ph / 2:.1f}" text-anchor="middle" '

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -268,6 +269,41 @@ class Launcher:
 
         threading.Thread(target=escalate, daemon=True).start()
         return launch
+
+    @staticmethod
+    def external_pid(events: list[Any], run_dir: Path) -> int | None:
+        """The process of a run started elsewhere (a terminal) that is still going, from the
+        record's last `process_start` event: same host, alive, and a `skillfit` command line
+        (a reused pid is not taken for the run)."""
+        starts = [e for e in events if getattr(e, "event", "") == "process_start"]
+        if not starts:
+            return None
+        data = starts[-1].data
+        pid = data.get("pid")
+        if not isinstance(pid, int) or pid <= 1 or data.get("host") != socket.gethostname():
+            return None
+        if any(
+            getattr(e, "event", "") in ("run_end", "run_failed")
+            for e in events[events.index(starts[-1]) :]
+        ):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        if not any(b"skillfit" in part for part in cmdline) or b"train" not in cmdline:
+            return None
+        return pid
+
+    def stop_external(self, name: str, pid: int) -> None:
+        """Ask a run started elsewhere to stop, as ^C in its terminal would (SIGINT only)."""
+        check_name(name)
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError as exc:
+            raise LaunchError(
+                f"{name}: process {pid} cannot be signalled ({exc.strerror})"
+            ) from None
 
     def wait(self, name: str, timeout: float) -> Launch | None:
         """The launch once it has ended (or as it is after `timeout` seconds)."""

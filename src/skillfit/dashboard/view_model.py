@@ -41,6 +41,7 @@ class RunRow:
     test_high: float | None
     test_n: int
     tokens: int
+    cache_hits: int
     seconds: float
     last_activity: float | None
 
@@ -56,6 +57,13 @@ def tokens_of(rec: RunRecord) -> int:
     return total
 
 
+def cache_hits_of(rec: RunRecord) -> int:
+    """Calls answered from the response cache (paid by an earlier run, free in this one)."""
+    if rec.tokens:
+        return sum(u.cache_hits for u in rec.tokens.values())
+    return sum(u.cache_hits for s in rec.steps for u in s.tokens.values())
+
+
 def run_row(name: str, rec: RunRecord) -> RunRow:
     best = rec.test.arms.get("best") if rec.test is not None else None
     return RunRow(
@@ -66,7 +74,7 @@ def run_row(name: str, rec: RunRecord) -> RunRow:
         strategy=rec.meta.strategy,
         status=rec.status,
         status_reason=redact(rec.status_reason),
-        phase=rec.phase,
+        phase=live_phase(rec) if rec.status == "running" else rec.phase,
         steps_done=rec.global_step,
         steps_total=rec.total_steps,
         adopted=len(rec.adopted_steps),
@@ -76,6 +84,7 @@ def run_row(name: str, rec: RunRecord) -> RunRow:
         test_high=best.ci_high if best is not None else None,
         test_n=best.n_items if best is not None else 0,
         tokens=tokens_of(rec),
+        cache_hits=cache_hits_of(rec),
         seconds=wall_seconds(rec),
         last_activity=rec.last_activity,
     )
@@ -103,21 +112,22 @@ def live_phase(rec: RunRecord) -> str:
     for e in reversed(rec.events):
         d = e.data
         if e.event == "step_start":
-            return (
-                f"step {d.get('step')}: rollouts on the train batch (edit budget {d.get('budget')})"
-            )
+            return f"step {d.get('step')}: rollouts"
         if e.event == "rollouts":
-            return f"step {d.get('step')}: the optimizer reflects on the train batch"
+            return f"step {d.get('step')}: optimizer reflecting"
         if e.event == "gate":
             return f"step {d.get('step')}: gate decided"
         if e.event == "step_end":
-            return f"step {(d.get('record') or {}).get('step')} finished"
+            unit = d.get("record") or {}
+            if unit.get("kind") == "slow_update":
+                return f"epoch {unit.get('epoch')}: slow update done"
+            return f"step {unit.get('step')} done"
         if e.event == "slow_update_start":
-            return f"epoch {d.get('epoch')}: epoch-end slow update"
+            return f"epoch {d.get('epoch')}: slow update"
         if e.event == "meta_skill":
             return f"epoch {d.get('epoch')}: meta-skill notes"
         if e.event == "test_eval":
-            return f"test evaluation: {d.get('arm')} skill"
+            return f"test: {d.get('arm')} skill"
         if e.event == "run_start":
             return "starting"
         if e.event == "run_failed":

@@ -17,6 +17,7 @@ from typing import Any
 
 from skillfit.models.base import ChatModel
 from skillfit.models.redact import redact
+from skillfit.optim.pipeline import EditBatch, run_pipeline
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
@@ -25,14 +26,12 @@ from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, traje
 from skillfit.train.gate import GateResult, run_gate
 from skillfit.train.guard import (
     Rejection,
-    drop_overlaps,
     feedback_needles,
-    guard,
     leak_needles,
 )
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import RunLayout, fresh_dir
-from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
+from skillfit.train.merge import Candidate
 from skillfit.train.notes import clean_notes
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
 from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
@@ -298,24 +297,25 @@ class Trainer:
         extra_rejected: Sequence[Rejection] = (),
         feedback: Sequence[str] = (),
     ) -> None:
-        max_tokens = int(self.cfg.skill.max_tokens)
-        pooled = [(src, address_by_heading(e, skill.section_ids)) for src, e in pooled]
         tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
-        kept, rejected = guard(
-            pooled,
-            skill,
-            needles=self._needles,
-            max_tokens=max_tokens,
-            tried=tried,
-            feedback=feedback,
+        batch = run_pipeline(
+            EditBatch(
+                skill=skill,
+                pooled=list(pooled),
+                failures=failures,
+                budget=budget,
+                max_tokens=int(self.cfg.skill.max_tokens),
+                needles=self._needles,
+                tried=tried,
+                feedback=feedback,
+                rejected=list(extra_rejected),
+            )
         )
-        rejected = [*extra_rejected, *rejected]
-        ranked, repeats = drop_overlaps(merge(kept, failures))
-        rejected += repeats
-        resolved, conflicts = resolve_conflicts(ranked)
-        selected, over_budget = select(resolved, budget)
-        candidate, outcomes, too_big = apply_within(skill, selected, max_tokens)
-        applied = [o.edit for o in outcomes if o.applied]
+        rejected, ranked, conflicts = batch.rejected, batch.ranked, batch.conflicts
+        selected, over_budget, too_big = batch.selected, batch.over_budget, batch.too_big
+        outcomes, applied = batch.outcomes, batch.applied
+        assert batch.candidate is not None
+        candidate = batch.candidate
         write_json_atomic(
             folder / "merged.json",
             {
