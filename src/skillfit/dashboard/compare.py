@@ -60,6 +60,10 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
+def _dict(x: Any) -> dict[str, Any]:
+    return dict(x) if isinstance(x, dict) else {}
+
+
 def _strategy_rows(rows: list[dict[str, Any]], names: dict[Path, str]) -> list[StrategyRow]:
     out = []
     for r in rows:
@@ -85,8 +89,8 @@ def _strategy_rows(rows: list[dict[str, Any]], names: dict[Path, str]) -> list[S
                 if isinstance(r.get("vs_skillfit"), dict)
                 else None,
                 train_target_calls=r.get("train_target_calls"),
-                calls=r.get("calls") if isinstance(r.get("calls"), dict) else {},
-                tokens=r.get("tokens") if isinstance(r.get("tokens"), dict) else {},
+                calls=_dict(r.get("calls")),
+                tokens=_dict(r.get("tokens")),
                 adopted=r.get("adopted"),
                 wall_seconds=_num(r.get("wall_seconds")),
                 runs=runs,
