@@ -108,10 +108,15 @@ def scrub(obj: Any) -> Any:
 def build_task(cfg: RunConfig) -> Task:
     """The task the config names. The target's temperature and max_tokens reach the task (it
     makes the target's calls) unless the task options set them."""
+    from skillfit.tasks.plugins import import_task_modules
     from skillfit.tasks.registry import option_names
 
+    base_dir = getattr(cfg.task, "base_dir", None)
+    import_task_modules(getattr(cfg.task, "module", None), base_dir)
     options = dict(cfg.task.options or {})
     accepted = set(option_names(cfg.task.name))
+    if base_dir and "base_dir" in accepted and "base_dir" not in options:
+        options["base_dir"] = base_dir  # relative paths in the options: from the config's folder
     for key in ("temperature", "max_tokens"):
         value = getattr(cfg.target, key, None)
         if value is not None and key in accepted and key not in options:
@@ -162,6 +167,13 @@ def _model(
     return get_model(spec, role=role, cache=cache, ledger=ledger)
 
 
+def bind_task_models(task: Task, cache: ResponseCache | None, ledger: Ledger | None) -> None:
+    """Give a task that calls models itself (an LLM judge) the run's cache and accounting."""
+    bind = getattr(task, "bind_models", None)
+    if callable(bind):
+        bind(lambda spec, role: get_model(spec, role=role, cache=cache, ledger=ledger))
+
+
 def train(
     config: RunConfig | str | os.PathLike[str],
     *,
@@ -201,6 +213,7 @@ def train(
     decision, moved = prepare(layout, digest, resume=resume, force=force)
 
     ledger = Ledger()
+    bind_task_models(task, cache, ledger)
     parts = Parts(
         task=task,
         target=_model(target, cfg.target.model, "target", cache, ledger),
@@ -374,6 +387,7 @@ def evaluate(
         raise TrainError(f"the {split} split is empty")
     ledger = Ledger()
     cache = _cache(cfg)
+    bind_task_models(task, cache, ledger)
     if isinstance(target, str) or target is None:
         model = get_model(target or cfg.target.model, role="target", cache=cache, ledger=ledger)
     else:
@@ -470,6 +484,7 @@ def transfer(
         raise TrainError(f"the {split} split is empty")
     ledger = Ledger()
     cache = _cache(cfg)
+    bind_task_models(task, cache, ledger)
 
     def model_for(spec: str) -> ChatModel:
         if models is not None and spec in models:

@@ -31,12 +31,28 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    imports: list[str] = typer.Option(  # noqa: B008 -- typer declares options by default value
+        [],
+        "--import",
+        help="Import a module (a name, or a .py file) that registers your own tasks; repeatable.",
+    ),
 ) -> None:
     """skillfit command line."""
+    if imports:
+        from skillfit.tasks.base import TaskDataError
+        from skillfit.tasks.plugins import import_task_modules
+
+        try:
+            import_task_modules(imports, base_dir=".")
+        except TaskDataError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
 
 
 # Imported for their side effect of adding commands to `app`.
 from skillfit.cli import (  # noqa: E402, F401
+    init_cmd,
+    judge_cmd,
     models_cmd,
     tasks_cmd,
     train_cmd,

@@ -18,7 +18,9 @@ A *family* registers a prefix ending in "/"; its factory takes the member name f
 
 The bundled tasks (bbh, gsm8k, reasoning_gym) are imported on first use, and so is the
 optional `skillfit.tasks.paper` package, whose absence or failure does not affect the others.
-A module outside skillfit registers by being imported before `get_task` is called.
+A module outside skillfit registers by being imported before `get_task` is called: an
+installed package through the `skillfit.tasks` entry-point group, a user's module through
+`task.module` in a config or `skillfit --import` (see skillfit.tasks.plugins).
 See docs/adding-a-task.md.
 """
 
@@ -40,7 +42,12 @@ F = TypeVar("F", bound=Factory)
 Count = int | None | Callable[[], int | None] | Callable[[str], int | None]
 
 # Modules that register the bundled tasks, imported on first use of the registry.
-_BUILTIN_MODULES = ("skillfit.tasks.bbh", "skillfit.tasks.gsm8k", "skillfit.tasks.rgym")
+_BUILTIN_MODULES = (
+    "skillfit.tasks.bbh",
+    "skillfit.tasks.gsm8k",
+    "skillfit.tasks.rgym",
+    "skillfit.tasks.userfile",
+)
 # Registered by other parts of skillfit that may be absent from an installation.
 _OPTIONAL_MODULES = ("skillfit.tasks.paper",)
 
@@ -142,6 +149,10 @@ def _ensure_loaded() -> None:
                 warnings.warn(f"tasks from {module} unavailable: {exc}", stacklevel=3)
         except Exception as exc:  # another package's bug must not hide the bundled tasks
             warnings.warn(f"tasks from {module} unavailable: {exc!r}", stacklevel=3)
+    # Installed packages' tasks (the `skillfit.tasks` entry-point group).
+    from skillfit.tasks.plugins import load_entry_points
+
+    load_entry_points()
 
 
 def _count(entry: _Entry, member: str | None = None) -> int | None:

@@ -65,6 +65,12 @@ class _Section(BaseModel):
 class TaskConfig(_Section):
     name: str = "bbh/boolean_expressions"
     options: dict[str, Any] = Field(default_factory=dict)  # passed to get_task(name, **options)
+    # Modules that register the user's own tasks, imported before the task is built: dotted
+    # names or .py paths (relative to base_dir). See skillfit.tasks.plugins.
+    module: str | list[str] | None = None
+    # The folder relative paths in task options are read from: set to the config file's
+    # folder when a config file sets task options or modules. Not part of the run's identity.
+    base_dir: str | None = None
 
 
 class ModelRole(_Section):
@@ -319,6 +325,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     data = _load_tree(Path(path)) if path is not None else {}
     for override in overrides:
         _apply_override(data, override)
+    task = data.get("task")
+    # Relative paths in task options and modules are read from the config file's folder.
+    if not isinstance(task, dict):
+        task = {}
+    if path is not None and (task.get("options") or task.get("module")):
+        task.setdefault("base_dir", None)
+        task["base_dir"] = task["base_dir"] or str(Path(path).resolve().parent)
     return validate_config(data)
 
 
@@ -327,6 +340,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # Settings that change how a run executes or where it writes, not what it computes: resuming
 # with more concurrency or a moved cache is fine.
 HASH_EXCLUDED_KEYS: tuple[str, ...] = (
+    "task.base_dir",
     "train.concurrency",
     "train.max_infra_error_rate",
     "cache",
@@ -334,7 +348,7 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 )
 # Keys added after runs were made, left out of the hash at the value runs made before them
 # behave as, so such runs still resume: target.harness=chat is what every earlier run used.
-_HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"),)
+_HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"), ("task.module", None))
 # The strategy section at its defaults is the skillfit loop every earlier run used.
 _HASH_NEUTRAL += (
     ("strategy", {"name": "skillfit", "options": {}, "ablate": [], "target_calls": None}),

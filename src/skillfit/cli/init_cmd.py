@@ -1,0 +1,230 @@
+"""`skillfit init [DIR]`: a starter project for your own task.
+
+Writes `skillfit.yaml` (a run config for the `file` task), an example data file (or points the
+config at yours with `--data`), a starting skill and a README with the commands to evaluate and
+train. The data is read back before anything is written, so a bad file is refused at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skillfit.cli import app
+
+CONFIG_NAME = "skillfit.yaml"
+
+EXAMPLE_ROWS = [
+    ("Australia", "Canberra"),
+    ("Canada", "Ottawa"),
+    ("Turkey", "Ankara"),
+    ("Switzerland", "Bern"),
+    ("New Zealand", "Wellington"),
+    ("Morocco", "Rabat"),
+    ("Nigeria", "Abuja"),
+    ("Vietnam", "Hanoi"),
+    ("Pakistan", "Islamabad"),
+    ("Kazakhstan", "Astana"),
+    ("Myanmar", "Naypyidaw"),
+    ("Tanzania", "Dodoma"),
+    ("Bolivia", "Sucre"),
+    ("South Africa", "Pretoria"),
+    ("Sri Lanka", "Sri Jayawardenepura Kotte"),
+    ("Ivory Coast", "Yamoussoukro"),
+    ("Malta", "Valletta"),
+    ("Slovenia", "Ljubljana"),
+    ("Mongolia", "Ulaanbaatar"),
+    ("Ecuador", "Quito"),
+    ("Norway", "Oslo"),
+    ("Kenya", "Nairobi"),
+    ("Peru", "Lima"),
+    ("Egypt", "Cairo"),
+    ("Japan", "Tokyo"),
+    ("Portugal", "Lisbon"),
+    ("Chile", "Santiago"),
+    ("Hungary", "Budapest"),
+    ("Ireland", "Dublin"),
+    ("Thailand", "Bangkok"),
+    ("Ghana", "Accra"),
+    ("Finland", "Helsinki"),
+    ("Belarus", "Minsk"),
+    ("Latvia", "Riga"),
+    ("Uruguay", "Montevideo"),
+    ("Nepal", "Kathmandu"),
+]
+
+EXAMPLE_SKILL = """# Capital cities
+
+## Answer format
+Give the capital's usual English name alone on the answer line: `Answer: <city>`.
+"""
+
+GENERIC_SKILL = """# My task
+
+## Answer format
+End with one line `Answer: <your answer>` holding only the answer, with no extra words.
+"""
+
+CONFIG_TEMPLATE = """# skillfit run config for your own task (docs/your-own-task.md).
+# Paths in task.options are relative to this file. Change the scorer to fit your answers:
+#   exact | numeric (tolerance: 0.01) | choice | regex | contains | json_field
+#   {{kind: python, function: grader.py:grade}}
+#   {{kind: judge, model: "openai:gpt-5.4-mini", rubric_file: rubric.md, samples: 3}}
+task:
+  name: file
+  options:
+    path: {path}
+    input: {input}
+    target: {target}
+    initial_skill: skill.md
+    scorer: {scorer}
+    seed: 0
+
+target:
+  model: {model}
+  max_tokens: 256
+
+optimizer:
+  model: {optimizer}
+
+train:
+  epochs: 1
+  batch_size: 8
+  minibatch_size: 4
+
+run:
+  name: {name}
+  out_dir: outputs
+"""
+
+README_TEMPLATE = """# {name}: a skillfit project
+
+`skillfit.yaml` trains a skill (`skill.md` is where it starts) for the target model on the
+rows of `{path}` (column `{input}` is asked, column `{target}` is the reference answer, scored
+with `{scorer}`). The splits are drawn from the file by seed: {sizes}.
+
+Run these from this folder.
+
+How well does the starting skill do on the validation split?
+
+```bash
+skillfit eval --config skillfit.yaml --skill skill.md --split val
+```
+
+Train (one epoch; the run resumes if interrupted), then measure the trained skill on the
+held-out test split:
+
+```bash
+skillfit train --config skillfit.yaml
+skillfit eval --config skillfit.yaml --skill outputs/{name}/best_skill.md
+```
+
+The trained skill is `outputs/{name}/best_skill.md` (and an Agent Skills folder beside it).
+To grade with an LLM judge, set the scorer to `{{kind: judge, model: ..., rubric: ...}}` and
+check it against replies you labelled yourself:
+`skillfit judge check --config skillfit.yaml --labels labels.jsonl`.
+"""
+
+
+def _slug(text: str) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    return "-".join(p for p in slug.split("-") if p) or "my-task"
+
+
+@app.command("init")
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")] = Path("."),
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Your data file (.jsonl .json .csv .tsv .parquet)."),
+    ] = None,
+    input_col: Annotated[
+        str, typer.Option("--input", help="The column the target model is asked.")
+    ] = "question",
+    target_col: Annotated[
+        str, typer.Option("--target", help="The column holding the reference answer.")
+    ] = "answer",
+    scorer: Annotated[
+        str,
+        typer.Option("--scorer", help="exact, numeric, choice, regex, contains or json_field."),
+    ] = "exact",
+    model: Annotated[
+        str, typer.Option("--model", help="Target model (default: the embedded 0.5B model).")
+    ] = "local:qwen2.5-coder-0.5b",
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="Optimizer model (default: the target).")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run name.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a starter project: a config, an example data file (or yours, with --data), a
+    starting skill and a README with the commands to evaluate and train."""
+    from skillfit.tasks.base import TaskDataError
+    from skillfit.tasks.registry import get_task
+
+    def fail(message: str) -> None:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
+
+    directory = directory.expanduser()
+    if directory.exists() and not directory.is_dir():
+        fail(f"{directory} is a file; give a folder")
+    files: dict[str, str] = {}
+    if data is None:
+        data_rel = "data.csv"
+        lines = [f"{input_col},{target_col}"]
+        lines += [f"What is the capital of {c}?,{a}" for c, a in EXAMPLE_ROWS]
+        files[data_rel] = "\n".join(lines) + "\n"
+        files["skill.md"] = EXAMPLE_SKILL
+        run_name = name or "capitals"
+    else:
+        if not data.is_file():
+            fail(f"{data}: data file not found")
+        target_dir = directory.resolve()
+        data_rel = Path(os.path.relpath(data.resolve(), target_dir)).as_posix()
+        files["skill.md"] = GENERIC_SKILL
+        run_name = name or _slug(data.stem)
+    settings = {
+        "path": data_rel,
+        "input": input_col,
+        "target": target_col,
+        "scorer": scorer,
+        "model": model,
+        "optimizer": optimizer or model,
+        "name": run_name,
+    }
+    files[CONFIG_NAME] = CONFIG_TEMPLATE.format(**settings)
+    clashes = [f for f in files if (directory / f).exists()]
+    if clashes and not force:
+        fail(f"{', '.join(str(directory / f) for f in clashes)} exist; use --force to overwrite")
+
+    # Read the data back through the task before writing anything: a bad file fails here.
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        if rel != CONFIG_NAME and rel != "skill.md":
+            (directory / rel).write_text(text, encoding="utf-8")
+    try:
+        task = get_task(
+            "file",
+            path=data_rel,
+            input=input_col,
+            target=target_col,
+            scorer=scorer,
+            base_dir=str(directory.resolve()),
+        )
+    except TaskDataError as exc:
+        fail(str(exc))
+        return
+    splits = task.splits()
+    sizes = ", ".join(f"{s} {len(splits[s])}" for s in ("train", "val", "test"))
+    files["README.md"] = README_TEMPLATE.format(**settings, sizes=sizes)
+    if (directory / "README.md").exists() and not force:
+        files.pop("README.md")
+    for rel, text in files.items():
+        (directory / rel).write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {', '.join(sorted(files))} in {directory}")
+    typer.echo(f"data: {data_rel} ({sizes})")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    typer.echo(f"next: {where}skillfit train --config {CONFIG_NAME}")
