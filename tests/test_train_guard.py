@@ -14,7 +14,15 @@ from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.tasks.scoring import extract_answer, feedback
 from skillfit.train.buffer import push
-from skillfit.train.guard import check_edit, feedback_needles, guard, leak_needles, near_duplicate
+from skillfit.train.guard import (
+    check_edit,
+    feedback_needles,
+    guard,
+    item_words,
+    leak_needles,
+    names_an_item,
+    near_duplicate,
+)
 from skillfit.train.notes import clean_notes
 from skillfit.train.state import BufferEntry
 
@@ -416,3 +424,61 @@ def test_notes_drop_a_near_copy_of_the_prompts_example() -> None:
     assert clean_notes(raw, needles=[]) == (
         "- Procedures written before the answer changed answers."
     )
+
+
+def _birds() -> list[Item]:
+    """Items in one template whose particulars (the birds) vary."""
+    birds = [
+        "hummingbird",
+        "cardinal",
+        "robin",
+        "crow",
+        "owl",
+        "falcon",
+        "quail",
+        "heron",
+        "swan",
+        "goose",
+        "duck",
+        "stork",
+        "eagle",
+        "kite",
+        "wren",
+        "lark",
+    ]
+    items = []
+    for i in range(40):
+        a, b = birds[i % 16], birds[(i + 5) % 16]
+        items.append(
+            Item(
+                id=f"b{i}",
+                input=f"On a branch, there are three birds: a {a}, a {b} and item {i}. "
+                f"The {a} is to the left of the {b}. Which bird is second from the left?",
+                target="(A)",
+            )
+        )
+    items.append(
+        Item(id="rare", input="A hummingbird sits beside a cardinal on the fence.", target="x")
+    )
+    return items
+
+
+def test_a_rule_naming_two_particulars_of_one_item_is_refused() -> None:
+    words = item_words(_birds(), common="Write each object with its position.")
+    assert names_an_item("Specify the order of hummingbird and cardinal.", words)
+    assert (
+        names_an_item("Put the hummingbird left of the heron.", words) is None
+    )  # no item has both
+    skill = Skill.parse("## Order\nWrite each object with its position.")
+    naming = Edit(op="add", content="## Birds\nPut the hummingbird left of the cardinal.")
+    general = Edit(op="add", content="## Left\nWrite the birds from left to right, one per line.")
+    assert check_edit(naming, skill, needles=(), max_tokens=500, words=words)
+    assert check_edit(general, skill, needles=(), max_tokens=500, words=words) is None
+
+
+def test_the_tasks_vocabulary_is_free_to_use() -> None:
+    words = item_words(_birds(), common="")
+    # Words of most items ("branch", "left", "bird") are the task's vocabulary, not particulars.
+    assert names_an_item("Write which bird sits on the branch to the left of each.", words) is None
+    assert names_an_item("", words) is None
+    assert names_an_item("anything at all", item_words([])) is None

@@ -25,8 +25,10 @@ from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.gate import GateResult, run_gate
 from skillfit.train.guard import (
+    ItemWords,
     Rejection,
     feedback_needles,
+    item_words,
     leak_needles,
 )
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
@@ -34,7 +36,13 @@ from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.merge import Candidate
 from skillfit.train.notes import clean_notes
 from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
-from skillfit.train.prompting import load_prompt, render_edit, render_skill, render_target
+from skillfit.train.prompting import (
+    load_prompt,
+    optimizer_prompts,
+    render_edit,
+    render_skill,
+    render_target,
+)
 from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
@@ -75,15 +83,26 @@ class Trainer:
     config_hash: str
     progress: Progress | None = None
     _needles: tuple[str, ...] = field(default=(), init=False)
+    _words: ItemWords | None = field(default=None, init=False)
     forced_ablations: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         # The guard knows every item the optimizer may ever see or the gate measures on.
         self._needles = leak_needles([*self.splits["train"], *self.splits["val"]])
+        self._words = item_words(
+            [*self.splits["train"], *self.splits["val"]],
+            common=self._common_vocabulary(),
+        )
         self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
+
+    def _common_vocabulary(self) -> str:
+        """Words a rule may use freely: the task's own instructions and initial skill, and the
+        optimizer's prompts (function words, "each", "line"...)."""
+        task = self.parts.task
+        return f"{task.initial_skill}\n{getattr(task, 'instructions', '')}\n{optimizer_prompts()}"
 
     # ---- shape of the run ---------------------------------------------------------------
 
@@ -308,6 +327,7 @@ class Trainer:
                 needles=self._needles,
                 tried=tried,
                 feedback=feedback,
+                guard_options={"words": self._words},
                 rejected=list(extra_rejected),
             )
         )
@@ -636,7 +656,7 @@ class Trainer:
         note = "kept the previous notes: the optimizer gave no valid reply"
         if answer.ok:
             raw = answer.parsed.notes.strip()
-            notes = clean_notes(raw, needles=self._needles)
+            notes = clean_notes(raw, needles=self._needles, words=self._words)
             if notes:
                 state.meta_skill = notes
                 note = "updated" if notes == raw else "updated (cleaned)"

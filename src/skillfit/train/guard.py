@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +136,62 @@ def leak_needles(items: Iterable[Item], shingle: int = SHINGLE) -> tuple[str, ..
     return tuple(sorted(k for k, ids in owners.items() if len(ids) == 1))
 
 
+RARE_SHARE = 0.03  # a word (or pair of words) in at most this share of the items is particular
+UNCOMMON_SHARE = 0.15  # words in more of the items are the task's vocabulary
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+@dataclass(frozen=True)
+class ItemWords:
+    """Words particular to few items, to tell a rule that names an item's particulars ("the
+    hummingbird is left of the cardinal") from one in the task's vocabulary, when no run of
+    the item's words is quoted. `owners` maps each uncommon word to the items holding it."""
+
+    owners: Mapping[str, frozenset[str]]
+    limit: int
+
+    def particular(self, a: str, b: str | None = None) -> bool:
+        ids = self.owners.get(a, frozenset())
+        if b is not None:
+            ids = ids & self.owners.get(b, frozenset())
+        return 0 < len(ids) <= self.limit
+
+
+def item_words(items: Iterable[Item], *, common: str = "") -> ItemWords:
+    """The uncommon words of the items' inputs (in at most UNCOMMON_SHARE of them, and not in
+    `common`, e.g. the task's instructions and initial skill), with the items holding each."""
+    items = list(items)
+    owners: dict[str, set[str]] = {}
+    for item in items:
+        for word in set(_WORD.findall(item.input.casefold())):
+            owners.setdefault(word, set()).add(item.id)
+    allowed = set(_WORD.findall(common.casefold()))
+    uncommon = max(1, int(UNCOMMON_SHARE * len(items)))
+    return ItemWords(
+        owners={
+            w: frozenset(ids)
+            for w, ids in owners.items()
+            if len(ids) <= uncommon and w not in allowed
+        },
+        limit=max(1, int(RARE_SHARE * len(items))),
+    )
+
+
+def names_an_item(text: str, words: ItemWords | None) -> str | None:
+    """The first sentence of `text` naming an item's particulars, as "w1 … w2": two uncommon
+    words that occur together in at most a few items (see item_words), one of them
+    particular to those items; None when there is none."""
+    if words is None or not words.owners:
+        return None
+    for sentence in re.split(r"\n+|(?<=[.!?;:])\s+", text.casefold()):
+        found = [w for w in dict.fromkeys(_WORD.findall(sentence)) if w in words.owners]
+        for i, a in enumerate(found):
+            for b in found[i + 1 :]:
+                if words.particular(a, b):
+                    return f"{a} … {b}"
+    return None
+
+
 def feedback_needles(trajectories: Iterable[Trajectory]) -> tuple[str, ...]:
     """What an edit must not copy from the scorer: each sentence (of at least MIN_QUOTE
     characters) of the feedback of `trajectories` -- pass the rollouts the optimizer was
@@ -240,6 +296,7 @@ def check_edit(
     max_tokens: int,
     rejected: Sequence[Edit] = (),
     feedback: Sequence[str] = (),
+    words: ItemWords | None = None,
 ) -> str | None:
     """Why `edit` must be rejected, or None when it may go on. `rejected` holds edits the gate
     already turned down on this very skill: trying one again would only repeat the verdict.
@@ -251,6 +308,8 @@ def check_edit(
         return "empty content"
     if content and mentions_any(content, needles, min_len=MIN_QUOTE):
         return "quotes a training or validation item (input or expected answer)"
+    if edit.op != "delete" and words and names_an_item(_fresh(content, skill), words):
+        return "names the particulars of a training or validation item"
     if content and mentions_any(content, boilerplate_needles(), min_len=MIN_QUOTE):
         return "repeats the optimizer prompt"
     if content and SCAFFOLDING.search(content):
@@ -288,6 +347,7 @@ def guard(
     max_tokens: int,
     tried: Sequence[Edit] = (),
     feedback: Sequence[str] = (),
+    words: ItemWords | None = None,
 ) -> tuple[list[tuple[int, Edit]], list[Rejection]]:
     """Split (source, edit) pairs into those that pass and those rejected with a reason.
     `feedback`: feedback_needles(...) of the rollouts the optimizer saw (see check_edit)."""
@@ -295,7 +355,13 @@ def guard(
     rejected: list[Rejection] = []
     for source, edit in proposals:
         reason = check_edit(
-            edit, skill, needles=needles, max_tokens=max_tokens, rejected=tried, feedback=feedback
+            edit,
+            skill,
+            needles=needles,
+            max_tokens=max_tokens,
+            rejected=tried,
+            feedback=feedback,
+            words=words,
         )
         if reason is None:
             kept.append((source, edit))

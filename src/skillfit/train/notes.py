@@ -13,8 +13,10 @@ from skillfit.skill import mentions_any
 from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
+    ItemWords,
     feedback_needles,
     line_key,
+    names_an_item,
     near_duplicate,
     overlapping,
 )
@@ -68,6 +70,7 @@ def clean_notes(
     feedback: Sequence[str] = (),
     max_lines: int = 8,
     max_chars: int = 1200,
+    words: ItemWords | None = None,
 ) -> str:
     """The notes as at most `max_lines` distinct "- " bullet lines of at most `max_chars`
     characters in all ("" when nothing is left).
@@ -75,7 +78,8 @@ def clean_notes(
     Dropped: lines that are not bullet points (unless the notes have none, then each sentence
     is a point), sentences repeated within a line, lines that repeat an earlier one exactly or
     nearly (guard.near_duplicate), lines quoting an item (`needles`, see guard.leak_needles)
-    or the scorer's feedback (`feedback`, see guard.feedback_needles; the fixed scorer
+    or naming one's particulars (`words`, see guard.item_words) or the scorer's feedback
+    (`feedback`, see guard.feedback_needles; the fixed scorer
     phrases are always refused)."""
     copied = (*feedback_needles(()), *feedback)
     kept: list[str] = []
@@ -86,7 +90,9 @@ def clean_notes(
         key = line_key(point)
         if not re.search(r"\w", key):
             continue
-        if mentions_any(point, needles, min_len=MIN_QUOTE):
+        if mentions_any(point, needles, min_len=MIN_QUOTE) or (
+            words and names_an_item(point, words)
+        ):
             continue
         if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
             continue

@@ -17,6 +17,11 @@ from skillfit.tasks.base import Item, Trajectory
 PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
 
 
+def optimizer_prompts() -> str:
+    """All the optimizer's prompts: their words are the common vocabulary of any rule."""
+    return "\n".join(load_prompt(name) for name in PROMPT_NAMES)
+
+
 @cache
 def load_prompt(name: str) -> str:
     """The instructions for one optimizer role, from `skillfit/train/prompts/<name>.md`."""
