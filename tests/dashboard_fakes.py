@@ -114,11 +114,12 @@ class SlowChat:
                         "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22},
                     }
                 ).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(200)  # a stopped run may have hung up
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -24,7 +24,7 @@ from skillfit.dashboard import compare as compare_view
 from skillfit.dashboard import view_model as vm
 from skillfit.dashboard.charts import Bar, interval_bars, validation_curve
 from skillfit.dashboard.diffs import counts, line_diff
-from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in, describe
+from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in
 from skillfit.dashboard.names import BadName, Listing, list_root
 from skillfit.dashboard.security import Access, AccessMiddleware
 from skillfit.models.redact import redact, redact_obj
@@ -146,11 +146,17 @@ class Dashboard:
             row = vm.run_row(name, rec)
             row.status, row.status_reason = self.status_of(name, rec)
             rows.append(row)
+        running = any(getattr(r, "status", "") == "running" for r in rows)
+        template = "runs_table.html" if request.query_params.get("fragment") else "index.html"
         return self.page(
-            "index.html",
+            template,
             rows=rows,
             compares=sorted(listing.compares),
-            active=[describe(x) | {"name": x.name} for x in self.launcher.running()],  # type: ignore[operator]
+            running=running,
+            # Reload the page when a run starts or ends; update the figures in place meanwhile.
+            signature=",".join(
+                f"{getattr(r, 'name', '')}={getattr(r, 'status', '')}" for r in rows
+            ),
         )
 
     def _run(self, request: Request) -> tuple[str, Any]:
@@ -254,6 +260,8 @@ class Dashboard:
             "gated": sum(1 for s in rec.steps if s.gate is not None),
             "chart": validation_curve(points, start=start),
             "steps": rec.steps,
+            "units": len(rec.steps),
+            "best_skill": rec.best_skill,
             "last_activity": rec.last_activity,
             "refreshing": status == "running",
         }

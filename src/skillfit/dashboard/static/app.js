@@ -1,5 +1,5 @@
 // Refreshes the live part of a running run's page in place (no full reload, so scroll and
-// open details stay); reloads the page once when the run's status changes (finished, stopped).
+// open details stay); reloads the page when the run's status changes or a step finishes.
 (function () {
   function schedule() {
     var live = document.getElementById("live");
@@ -14,10 +14,19 @@
             box.innerHTML = html;
             var fresh = box.querySelector("#live");
             if (fresh && fresh.dataset.status !== live.dataset.status) {
-              location.reload(); // a new status brings new parts (results, buttons)
+              // A new status or a finished step brings new parts (lineage, results, buttons).
+              location.reload();
               return;
             }
-            if (fresh) live.replaceWith(fresh);
+            if (fresh) {
+              var open = live.querySelector("details[open]");
+              if (open && open.id) {
+                var same = fresh.querySelector("#" + open.id);
+                if (same) same.open = true;
+              }
+              live.replaceWith(fresh);
+              if (fresh.dataset.title) document.title = fresh.dataset.title;
+            }
           }
           schedule();
         })
