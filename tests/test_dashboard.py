@@ -119,6 +119,9 @@ def test_trajectories_behind_an_edit(client: TestClient) -> None:
     html = client.get("/edit", params={"name": "group/done", "unit": "s1", "edit": "0"}).text
     assert "The rollouts the optimizer read" in html
     assert "I am not sure." in html and "wrong" in html
+    assert "What the optimizer made of them" in html  # the reply's analysis
+    missing = client.get("/edit", params={"name": "group/done", "unit": "../s1", "edit": "0"})
+    assert missing.status_code == 404
 
 
 def test_compare_directory(client: TestClient) -> None:

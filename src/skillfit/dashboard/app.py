@@ -122,13 +122,13 @@ class Dashboard:
         if status == "failed" and reason.startswith("interrupted"):
             # ^C or Stop: nothing went wrong, and the run resumes where it stopped.
             status, reason = "stale", "interrupted: resume it to go on"
-        if launch is None:
-            return status, reason
-        if launch.exit_code is None and status != "done":
+        if launch is not None and launch.exit_code is None and status != "done":
             return "running", f"started here (process {launch.pid})"
-        if launch.outcome == "stopped" and status != "done":
+        if launch is None or status in ("running", "done"):
+            return status, reason  # e.g. resumed in a terminal after a stop here
+        if launch.outcome == "stopped":
             return "stale", "stopped from the dashboard: resume it to go on"
-        if launch.outcome == "failed" and status != "done":
+        if launch.outcome == "failed":
             return "failed", f"exit code {launch.exit_code}"
         return status, reason
 
@@ -329,10 +329,10 @@ class Dashboard:
             index = int(request.query_params.get("edit", "0"))
         except ValueError:
             index = -1
-        unit, edit, trajs = vm.behind_edit(rec, key, index)
+        unit, edit, trajs, reading = vm.behind_edit(rec, key, index)
         if unit is None:
             return self.error(f"no step {key!r} in {name}", 404)
-        return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs)
+        return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs, reading=reading)
 
     async def launch_form(self, request: Request) -> Response:
         return self.launch_page()

@@ -355,15 +355,41 @@ class TrajRow:
     version: str = ""
 
 
+@dataclass
+class Reading:
+    """What the optimizer wrote about the rollouts behind an edit: its analysis, and in the
+    `diagnose` reflection the diagnosis of each minibatch's mistakes."""
+
+    analysis: list[str] = field(default_factory=list)
+    diagnoses: list[str] = field(default_factory=list)
+
+
+def _plain(x: Any) -> str:
+    """A parsed optimizer reply as readable lines (`key: value`, lists one item a line)."""
+    if isinstance(x, dict):
+        lines = []
+        for k, v in x.items():
+            if isinstance(v, list):
+                lines.append(f"{k}:")
+                lines += [f"  - {_plain(i)}" for i in v]
+            else:
+                lines.append(f"{k}: {_plain(v)}")
+        return "\n".join(lines)
+    if isinstance(x, list):
+        return "\n".join(f"- {_plain(i)}" for i in x)
+    return str(x)
+
+
 def behind_edit(
     rec: RunRecord, key: str, index: int
-) -> tuple[Unit | None, dict[str, Any] | None, list[TrajRow]]:
-    """The unit, its edit `index` and the rollouts of the minibatches the edit came from,
-    failures first (what the optimizer read)."""
+) -> tuple[Unit | None, dict[str, Any] | None, list[TrajRow], Reading]:
+    """The unit, its edit `index`, the rollouts of the minibatches the edit came from
+    (failures first: what the optimizer read) and what the optimizer said about them."""
+    reading = Reading()
     unit_list = units(rec)
     unit = next((u for u in unit_list if u.key == key), None)
     if unit is None:
-        return None, None, []
+        return None, None, [], reading
     edit = next((e for e in unit.edits if e["index"] == index), None)
     kind, number = _parse_key(key)
     root = Path(rec.meta.run_dir)
@@ -378,12 +404,20 @@ def behind_edit(
     for p in proposals:
         if sources and p.index not in sources:
             continue
-        ids = (p.model_extra or {}).get("item_ids") or []
-        wanted.update(str(i) for i in ids)
+        extra = p.model_extra or {}
+        wanted.update(str(i) for i in extra.get("item_ids") or [])
+        if extra.get("analysis"):
+            reading.analysis.append(redact(str(extra["analysis"])))
+        for d in extra.get("diagnoses") or []:
+            parsed = (
+                ((d or {}).get("optimizer") or {}).get("parsed") if isinstance(d, dict) else None
+            )
+            if parsed:
+                reading.diagnoses.append(redact(_plain(parsed)))
     picked = [r for r in rows if not wanted or str(r.get("item_id")) in wanted]
     out = [_traj(r) for r in picked]
     out.sort(key=lambda t: (t.hard if t.hard is not None else -1.0, t.item_id))
-    return unit, edit, out
+    return unit, edit, out, reading
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
