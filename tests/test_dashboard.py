@@ -343,3 +343,36 @@ def test_a_run_started_in_a_terminal_can_be_stopped_from_the_page(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cli_binds_loopback_and_asks_a_token_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`skillfit ui` serves 127.0.0.1 by default; another host gets a token and says so."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from skillfit.cli import app as cli
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.append(kw))
+    monkeypatch.delenv("SKILLFIT_UI_TOKEN", raising=False)
+    runner = CliRunner()
+    local = runner.invoke(cli, ["ui", "--root", str(tmp_path)])
+    assert local.exit_code == 0, local.output
+    assert served[-1]["host"] == "127.0.0.1" and served[-1]["port"] == 7860
+    assert "http://127.0.0.1:7860/" in local.output and "token" not in local.output
+    wide = runner.invoke(
+        cli, ["ui", "--root", str(tmp_path), "--host", "0.0.0.0", "--port", "8123"]
+    )
+    assert wide.exit_code == 0, wide.output
+    assert served[-1]["host"] == "0.0.0.0"
+    assert "not a loopback address" in wide.output and "?token=" in wide.output
+    chosen = runner.invoke(
+        cli,
+        ["ui", "--root", str(tmp_path), "--host", "0.0.0.0"],
+        env={"SKILLFIT_UI_TOKEN": "t0k3n-chosen"},
+    )
+    assert "?token=t0k3n-chosen" in chosen.output and "made up" not in chosen.output
+    bad = runner.invoke(cli, ["ui", "--port", "0"])
+    assert bad.exit_code == 2
