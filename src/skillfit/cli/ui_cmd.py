@@ -77,3 +77,35 @@ def ui_command(
     if access.token:
         typer.echo("(the token is in that address; it is kept in a cookie after the first visit)")
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command("track")
+def track_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding runs.")],
+    uri: Annotated[
+        str, typer.Option("--uri", help="MLflow tracking URI (a local file store by default).")
+    ] = "file:./mlruns",
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="MLflow experiment name.")
+    ] = "skillfit",
+) -> None:
+    """Log runs to MLflow from their run records (again: only what is new). Extra `mlflow`."""
+    from skillfit.dashboard.names import list_root
+    from skillfit.dashboard.tracking import TrackingError, track
+
+    dirs: list[Path] = []
+    for path in runs:
+        if (path / "config.json").is_file() or (path / "runtime_state.json").is_file():
+            dirs.append(path)
+        else:
+            dirs += list(list_root(path).runs.values())
+    if not dirs:
+        typer.echo("error: no run directory found in " + ", ".join(map(str, runs)), err=True)
+        raise typer.Exit(2)
+    for run_dir in dirs:
+        try:
+            run_id, added = track(run_dir, uri=uri, experiment=experiment)
+        except TrackingError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"{run_dir} -> MLflow run {run_id} ({added} metric values added)")
