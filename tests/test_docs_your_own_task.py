@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 from train_fakes import MAGIC, Optimizer
 from typer.testing import CliRunner
 
@@ -95,10 +96,12 @@ def test_every_command_of_the_page_runs(tmp_path: Path, monkeypatch: pytest.Monk
             result = runner.invoke(app, args[1:])
             assert result.exit_code == 0, f"{command}\n{result.output}"
             ran.append((args[1], result.output))
-            print(f"$ {command}\n{result.output}")
         else:
             pytest.fail(f"the test does not know how to run: {command}")
 
+    # The config the page shows is the one `skillfit init` wrote (same content).
+    shown = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)[0])
+    assert shown == yaml.safe_load((tmp_path / "my-task" / "skillfit.yaml").read_text())
     outputs = dict(ran)
     assert "data: ../questions.csv (train 8, val 4, test 12)" in outputs["init"]
     assert "Cohen's kappa" in outputs["judge"]

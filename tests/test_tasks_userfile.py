@@ -136,6 +136,15 @@ def test_bad_data_is_refused_naming_file_line_and_field(
     assert str(tmp_path) in str(info.value) or "extension" in str(info.value)
 
 
+def test_targets_the_scorer_cannot_use_are_refused_before_a_run(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("q,a\nx?,12\ny?,twelve\n")
+    with pytest.raises(TaskDataError, match=r"d.csv: line 3: field 'a': 'twelve' holds no number"):
+        get_task("file", path=str(path), input="q", target="a", scorer="numeric")
+    with pytest.raises(TaskDataError, match=r"line 2: field 'a': '12' is not an option letter"):
+        get_task("file", path=str(path), input="q", target="a", scorer="choice")
+
+
 def test_a_parquet_file_named_csv_and_binary_garbage_are_refused(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_bytes(b"PAR1\x00\x01binary")
     with pytest.raises(TaskDataError, match="is a Parquet file, not CSV"):

@@ -43,6 +43,7 @@ from skillfit.tasks.userfile.reader import (
     read_rows,
     splits_by_column,
     to_items,
+    where_in_file,
 )
 from skillfit.tasks.userfile.scorers import Scorer, build_scorer
 
@@ -178,6 +179,14 @@ def make_file_task(
     fmt = detect_format(data, format)
     rows = read_rows(data, fmt, delimiter=delimiter)
     mapped = to_items(data, fmt, rows, fields)
+    if fields.target is not None:
+        for m in mapped:
+            problem = the_scorer.target_problem(m.item.target)
+            if problem:
+                raise TaskDataError(
+                    f"{where_in_file(data, fmt, m.line)}: field {fields.target!r}: {problem} "
+                    f"(scorer {the_scorer.kind})"
+                )
     sizes_given = [
         check_count("file", f"n_{s}", v)
         for s, v in zip(SPLIT_NAMES, (n_train, n_val, n_test), strict=True)

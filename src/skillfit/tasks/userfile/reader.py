@@ -227,7 +227,8 @@ def _parquet_rows(path: Path, raw: bytes) -> list[Row]:
 # --- rows -> items ---------------------------------------------------------------------------
 
 
-def _where(path: Path, fmt: str, line: int) -> str:
+def where_in_file(path: Path, fmt: str, line: int) -> str:
+    """ "data.csv: line 7" ("row 7" in Parquet, "record 7" in a JSON list)."""
     unit = "row" if fmt == "parquet" else "record" if fmt == "json" else "line"
     return f"{path}: {unit} {line}"
 
@@ -278,7 +279,7 @@ def to_items(path: Path, fmt: str, rows: Sequence[Row], fields: FieldMap) -> lis
     ids: dict[str, int] = {}
     inputs: dict[str, tuple[int, SplitName | None]] = {}
     for row in rows:
-        where = _where(path, fmt, row.line)
+        where = where_in_file(path, fmt, row.line)
 
         def get(column: str, option: str, row: Row = row, where: str = where) -> Any:
             if column not in row.fields:

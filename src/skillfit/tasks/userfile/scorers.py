@@ -66,8 +66,18 @@ class Scorer:
     def __call__(self, item: Item, reply: str) -> tuple[str, Score]:
         raise NotImplementedError
 
+    def target_problem(self, target: Any) -> str | None:
+        """Why this scorer cannot use `target` (checked for every row before a run), or None."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind}
+
+
+def where(item: Item) -> str:
+    """ "item <id> (line <n>)": how a refusal names an item of the user's file."""
+    line = item.meta.get("line")
+    return f"item {item.id}" + (f" (line {line})" if line is not None else "")
 
 
 def _targets(target: Any) -> list[Any]:
@@ -142,10 +152,18 @@ class Numeric(_Binary):
         got = parse_number(answer)
         want = float(target) if isinstance(target, int | float) else parse_number(str(target))
         if want is None:
-            raise TaskDataError(f"item {item.id}: target {target!r} holds no number")
+            raise TaskDataError(f"{where(item)}: target {target!r} holds no number")
         if got is None:
             return False, "The answer should be a number."
         return math.isclose(got, want, rel_tol=self.rel_tolerance, abs_tol=self.tolerance), ""
+
+    def target_problem(self, target: Any) -> str | None:
+        bad = [
+            t
+            for t in _targets(target)
+            if not isinstance(t, int | float) and parse_number(str(t)) is None
+        ]
+        return f"{_expected(bad[0])!r} holds no number" if bad else None
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "tolerance": self.tolerance, "rel_tolerance": self.rel_tolerance}
@@ -158,11 +176,19 @@ class Choice(_Binary):
     kind = "choice"
     instructions = "End your reply with a final line of the form `Answer: (<letter>)`."
 
-    def check(self, answer: str, target: Any, item: Item) -> tuple[bool, str]:
+    @staticmethod
+    def _letter(target: Any) -> str | None:
         text = str(target).strip()
-        want = choice_letter(text) or (text.upper() if re.fullmatch(r"[A-Za-z]", text) else None)
+        return choice_letter(text) or (text.upper() if re.fullmatch(r"[A-Za-z]", text) else None)
+
+    def target_problem(self, target: Any) -> str | None:
+        bad = [t for t in _targets(target) if self._letter(t) is None]
+        return f"{_expected(bad[0])!r} is not an option letter (A or (A))" if bad else None
+
+    def check(self, answer: str, target: Any, item: Item) -> tuple[bool, str]:
+        want = self._letter(target)
         if want is None:
-            raise TaskDataError(f"item {item.id}: target {target!r} is not an option letter")
+            raise TaskDataError(f"{where(item)}: target {target!r} is not an option letter")
         got = answer_letter(answer, parse_options(item.input))
         if got is None:
             return False, "The answer should name one option, e.g. '(A)'."
@@ -192,9 +218,19 @@ class Regex(_Binary):
         self.needs_target = pattern is None
 
     def check(self, answer: str, target: Any, item: Item) -> tuple[bool, str]:
-        pattern = self.pattern or _compile(str(target), self.flags, f"item {item.id}: target")
+        pattern = self.pattern or _compile(str(target), self.flags, f"{where(item)}: target")
         found = pattern.fullmatch(answer.strip()) if self.mode == "full" else pattern.search(answer)
         return found is not None, ""
+
+    def target_problem(self, target: Any) -> str | None:
+        if self.pattern is not None:
+            return None
+        for t in _targets(target):
+            try:
+                re.compile(str(t))
+            except re.error as exc:
+                return f"{str(t)!r} is not a valid regular expression: {exc}"
+        return None
 
     def describe(self) -> dict[str, Any]:
         pat = self.pattern.pattern if self.pattern else None
@@ -262,6 +298,13 @@ class JsonField(Scorer):
             raise TaskOptionError(f"file: json_field scorer fields must be names, got {fields!r}")
         self.fields = fields
 
+    def target_problem(self, target: Any) -> str | None:
+        try:
+            self._target(Item("", "", target))
+        except TaskDataError:
+            return "not a JSON object"
+        return None
+
     def _target(self, item: Item) -> dict[str, Any]:
         target = item.target
         if isinstance(target, str):
@@ -270,7 +313,7 @@ class JsonField(Scorer):
             except json.JSONDecodeError:
                 target = None
         if not isinstance(target, dict):
-            raise TaskDataError(f"item {item.id}: the json_field scorer needs a JSON object target")
+            raise TaskDataError(f"{where(item)}: the json_field scorer needs a JSON object target")
         return target
 
     @staticmethod
@@ -386,7 +429,7 @@ class Python(Scorer):
             out = self.fn(**{p: values[p] for p in self.params})
         except Exception as exc:
             raise TaskDataError(
-                f"scorer {self.spec} raised {type(exc).__name__} on item {item.id}: {exc}"
+                f"scorer {self.spec} raised {type(exc).__name__} on {where(item)}: {exc}"
             ) from exc
         return ex.answer, self._score(out, item, ex)
 
@@ -403,7 +446,7 @@ class Python(Scorer):
             soft = float(out)
         else:
             raise TaskDataError(
-                f"scorer {self.spec} returned {out!r} for item {item.id}: return a bool, a "
+                f"scorer {self.spec} returned {out!r} for {where(item)}: return a bool, a "
                 "number in [0, 1], (score, feedback), {'score': ..., 'feedback': ...} or a Score"
             )
         hard = int(soft >= self.pass_threshold)
