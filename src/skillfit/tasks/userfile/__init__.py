@@ -10,6 +10,8 @@
         split: split              # optional: train / val / test from a column (else drawn by seed)
         initial_skill: skill.md   # optional: the starting skill (a file, or text)
         scorer: exact             # exact numeric choice regex contains json_field python judge
+        name: capitals            # optional: the task's name (default: the file's stem), which
+                                  # names the trained skill
         n_train: 20               # optional sizes; seed: 0
 
 Without a split column the splits are drawn by `seed` (test first, so the test set of a seed
@@ -24,7 +26,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from skillfit.models.base import ChatModel
 from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError
 from skillfit.tasks.common import (
     SingleTurnTask,
@@ -73,9 +74,6 @@ class FileTask(SingleTurnTask):
         bind = getattr(self.scorer, "bind_models", None)
         if callable(bind):
             bind(factory)
-
-    def judge_model(self) -> ChatModel | None:
-        return getattr(self.scorer, "model", None) if self.scorer.kind == "judge" else None
 
     def split_manifest(self) -> dict[str, Any]:
         manifest = super().split_manifest()
@@ -215,7 +213,7 @@ def make_file_task(
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     task_splits: dict[SplitName, list[Item]] = dict(splits)
     return FileTask(
-        name=name or "file",
+        name=name or data.stem,  # the run's skill is named after it ("questions")
         splits=task_splits,
         scorer=the_scorer,
         data_sha256=digest,
