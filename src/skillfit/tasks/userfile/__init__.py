@@ -169,7 +169,7 @@ def make_file_task(
             f"file: the {the_scorer.kind} scorer compares with a target: set option target "
             "to the column holding the reference answers"
         )
-    if fields.target is None and the_scorer.kind == "judge" and not the_scorer.has_rubric:  # type: ignore[attr-defined]
+    if fields.target is None and not getattr(the_scorer, "has_rubric", True):
         raise TaskOptionError(
             "file: a judge with no reference answers (target: null) needs a rubric or rubric_file"
         )
