@@ -240,3 +240,33 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
     )
     assert all("Working steps" not in (e.content or "") for e in proposal.edits)
     assert any("copies the prompt" in str(bad) for bad in proposal.invalid)
+
+
+def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:
+    def optimizer(request: Request) -> Any:
+        if "You check the work of an AI model" in request.system:
+            return {"task": "sums", "mistakes": ["added wrongly"], "contrast": ""}
+        example = (
+            "Before the answer line, write each quantity converted to the unit the question "
+            "asks for, one per line."
+        )
+        return {
+            "analysis": "x",
+            "rules": [
+                {"fixes": "x", "title": "Convert first", "rule": example, "replaces": None},
+                {"fixes": "x", "title": "Carry", "rule": "Write each carry.", "replaces": None},
+            ],
+        }
+
+    (proposal,) = reflect(
+        ScriptedModel(optimizer),
+        Skill.parse(""),
+        _examples(n_wrong=2),
+        minibatch_size=4,
+        max_edits=3,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(procedure=False),
+    )
+    assert [e.content for e in proposal.edits] == ["## Carry\nWrite each carry."]
+    assert any("copies the prompt's example" in str(bad) for bad in proposal.invalid)
