@@ -89,6 +89,9 @@ def _ago(t: float | None) -> str:
 
 
 class Dashboard:
+    """The pages. GET pages are plain functions (Starlette runs them in its thread pool, so
+    reading many runs never holds up another page); forms are read asynchronously."""
+
     def __init__(
         self, root: Path, access: Access, configs: Path | None = None, refresh: float = 3.0
     ) -> None:
@@ -134,7 +137,7 @@ class Dashboard:
 
     # ---- pages --------------------------------------------------------------------------
 
-    async def index(self, request: Request) -> Response:
+    def index(self, request: Request) -> Response:
         listing = self.listing()
         rows: list[Any] = []
         for name, path in listing.runs.items():
@@ -182,7 +185,7 @@ class Dashboard:
         }
         return self.page("starting_live.html" if fragment else "starting.html", **context)
 
-    async def run(self, request: Request) -> Response:
+    def run(self, request: Request) -> Response:
         try:
             name, rec = self._run(request)
         except BadName as exc:
@@ -280,7 +283,7 @@ class Dashboard:
             "chart": interval_bars(bars, title="test accuracy"),
         }
 
-    async def live(self, request: Request) -> Response:
+    def live(self, request: Request) -> Response:
         try:
             name, rec = self._run(request)
         except BadName as exc:
@@ -289,7 +292,7 @@ class Dashboard:
             )
         return self.page("live.html", live=self.live_context(name, rec))
 
-    async def diff(self, request: Request) -> Response:
+    def diff(self, request: Request) -> Response:
         try:
             name, rec = self._run(request)
         except BadName as exc:
@@ -319,7 +322,7 @@ class Dashboard:
             same=text_a == text_b,
         )
 
-    async def edit(self, request: Request) -> Response:
+    def edit(self, request: Request) -> Response:
         try:
             name, rec = self._run(request)
         except BadName as exc:
@@ -334,7 +337,7 @@ class Dashboard:
             return self.error(f"no step {key!r} in {name}", 404)
         return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs, reading=reading)
 
-    async def launch_form(self, request: Request) -> Response:
+    def launch_form(self, request: Request) -> Response:
         return self.launch_page()
 
     def launch_page(self, error: str = "", form: dict[str, str] | None = None) -> HTMLResponse:
@@ -403,7 +406,7 @@ class Dashboard:
             return self.error(str(exc), 400)
         return RedirectResponse(f"/run?{urlencode({'name': name})}", status_code=303)
 
-    async def compare(self, request: Request) -> Response:
+    def compare(self, request: Request) -> Response:
         name = request.query_params.get("name", "")
         listing = self.listing()
         try:
@@ -417,7 +420,7 @@ class Dashboard:
         )
         return self.page("compare.html", name=name, view=compare_view.read(path, names))
 
-    async def health(self, request: Request) -> Response:
+    def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
 
