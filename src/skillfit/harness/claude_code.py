@@ -61,6 +61,7 @@ CLAUDE_CODE = CliSpec(
 SKILLS_DIR = ".claude/skills"
 READ_TOOLS = ("Read", "Glob", "Grep")
 SKILL_TOOL = "Skill"
+LOCAL_MAX_OUTPUT = 1024  # tokens per turn on the embedded model
 
 
 def tools_for(environment: Environment, extra: Sequence[str] = ()) -> list[str]:
@@ -91,6 +92,9 @@ def cli_variables(endpoint: Endpoint, config_dir: str, timeout: float) -> dict[s
     }
     if endpoint.local:
         variables["ANTHROPIC_API_KEY"] = "local"  # the loopback server checks no key
+        # Claude Code asks for up to 32,000 tokens a turn; a small model that loops would
+        # decode for many minutes before the wall-clock limit stops it.
+        variables["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(LOCAL_MAX_OUTPUT)
     return variables
 
 

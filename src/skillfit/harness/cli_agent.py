@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.harness.base import HarnessError
-from skillfit.models.base import ChatModel, InfraError, Message
+from skillfit.models.base import ChatModel, InfraError
 from skillfit.models.registry import parse_spec
 from skillfit.skill.skilldir import SkillDir, skill_name
 from skillfit.tasks.base import Environment
@@ -331,19 +331,6 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
 def last_lines(text: str, n: int = 6, limit: int = 600) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return "\n".join(lines[-n:])[-limit:]
-
-
-def action_messages(prompt: str, calls: Sequence[dict[str, Any]], answer: str) -> list[Message]:
-    """The transcript as messages: the prompt, each action and its result, the answer."""
-    messages: list[Message] = [{"role": "user", "content": prompt}]
-    for call in calls:
-        if call.get("tool") in (None, "answer"):
-            continue
-        messages.append({"role": "assistant", "content": f"[{call['tool']}] {call['args']}"})
-        messages.append({"role": "user", "content": f"Result of {call['tool']}:\n{call['result']}"})
-    if answer:
-        messages.append({"role": "assistant", "content": answer})
-    return messages
 
 
 def transcript_dir(given: str | os.PathLike[str] | None) -> Path | None:

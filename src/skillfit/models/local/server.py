@@ -36,8 +36,9 @@ def _log_level() -> int:
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS and
-    SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server log file)."""
+    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS,
+    SKILLFIT_LOCAL_MAX_PREDICT and SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server
+    log file)."""
 
     slots: int = field(default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 2)))
     ctx_per_slot: int = field(
@@ -47,6 +48,11 @@ class ServerOptions:
         default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_THREADS", os.cpu_count() or 2))
     )
     log_level: int = field(default_factory=_log_level)
+    # The most tokens any reply may take: skillfit's requests ask for fewer; an agent CLI may
+    # ask for none (or 32,000), and a small model stuck in a loop would decode for minutes.
+    max_predict: int = field(
+        default_factory=lambda: max(64, _env_int("SKILLFIT_LOCAL_MAX_PREDICT", 4096))
+    )
 
     @property
     def n_ctx(self) -> int:
@@ -81,6 +87,7 @@ class LocalServer:
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0
+        p.n_predict = self.options.max_predict
         p.warmup = False
         p.hostnames = ["127.0.0.1"]  # never reachable from another machine
         p.port = 0

@@ -1,0 +1,638 @@
+"""The agent-CLI harnesses (`codex`, `claude-code`) without a model: workspace layout, command
+lines, configuration, the missing-CLI and version errors, and parsing of RECORDED transcripts
+of both CLIs run against the embedded 0.5B model (tests/fixtures/agent_cli/, made by its
+record.py). A stub executable stands in for each CLI: it records its argv, environment and
+workspace, then prints a recorded transcript."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
+from skillfit.harness import claude_code as cc
+from skillfit.harness import codex as cx
+from skillfit.harness.claude_code import ClaudeCodeHarness
+from skillfit.harness.codex import CodexHarness
+from skillfit.models.base import Reply
+from skillfit.skill.skilldir import SkillDir, load_skill_dir
+from skillfit.tasks import get_task
+from skillfit.tasks.base import Environment, Item, Score, Trajectory
+from skillfit.train.prompting import render_actions, render_example
+
+FIX = Path(__file__).parent / "fixtures" / "agent_cli"
+SKILL = "# Boolean\n\n## Answer format\nReply with exactly one line: `Answer: True`.\n"
+
+
+class LocalTarget:
+    """Looks like the embedded model to the harness (a loopback base_url); never called."""
+
+    name = "local:qwen2.5-coder-0.5b"
+    base_url = "http://127.0.0.1:45678"
+
+    def complete(self, *args: Any, **kwargs: Any) -> Reply:
+        raise AssertionError("an agent-CLI harness never calls the model itself")
+
+
+def stub_cli(tmp_path: Path, name: str, version: str, transcript: Path | None) -> Path:
+    """An executable named `name` that prints `version` for --version; otherwise it records
+    argv, environment and the workspace's files in calls.jsonl and prints `transcript`."""
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    log = tmp_path / "calls.jsonl"
+    script = folder / name
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, os, sys
+            if sys.argv[1:] == ["--version"]:
+                print({version!r}); sys.exit(0)
+            files = sorted(
+                os.path.relpath(os.path.join(d, f), os.getcwd())
+                for d, _, fs in os.walk(os.getcwd()) for f in fs
+            )
+            skills = {{
+                f: open(f, encoding="utf-8").read() for f in files if f.endswith("SKILL.md")
+            }}
+            config = {{}}
+            for var in ("CODEX_HOME", "CLAUDE_CONFIG_DIR"):
+                path = os.path.join(os.environ.get(var, "/nonexistent"), "config.toml")
+                if os.path.exists(path):
+                    config[var] = open(path, encoding="utf-8").read()
+            with open({str(log)!r}, "a", encoding="utf-8") as f:
+                f.write(json.dumps({{"argv": sys.argv[1:], "env": dict(os.environ),
+                    "cwd": os.getcwd(), "files": files, "skills": skills,
+                    "config": config}}) + "\\n")
+            transcript = {str(transcript) if transcript else ""!r}
+            if transcript:
+                sys.stdout.write(open(transcript, encoding="utf-8").read())
+            """
+        ),
+        encoding="utf-8",
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def calls(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def bbh_env() -> tuple[Item, Environment, Any]:
+    task = get_task("bbh/boolean_expressions")
+    item = task.splits()["test"][0]
+    return item, task.environment(item), task
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("SKILLFIT_CODEX_BIN", "SKILLFIT_CLAUDE_BIN", "SKILLFIT_AGENT_CLI_ANY_VERSION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SKILLFIT_AGENT_WORKDIR", str(tmp_path / "runs"))
+    cli_agent._checked.clear()
+
+
+# --- registration, the missing CLI, the pinned version --------------------------------------
+
+
+def test_both_harnesses_are_registered() -> None:
+    assert {"codex", "claude-code"} <= set(harness_names())
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [("codex", "@openai/codex@0.171.0"), ("claude-code", "@anthropic-ai/claude-code@2.1.197")],
+)
+def test_missing_cli_names_its_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, package: str
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(HarnessError) as info:
+        get_harness(name)
+    message = str(info.value)
+    assert f"npm install -g {package}" in message
+    assert "not found" in message
+    # A run fails at the start (binding), before any model is built.
+    with pytest.raises(HarnessError, match="npm install -g"):
+        bind_harness(get_task("bbh/boolean_expressions"), name)
+
+
+def test_cli_path_from_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    stub = stub_cli(tmp_path, "my-codex", "codex-cli 0.171.0", None)
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(stub))
+    assert CodexHarness(check=True).check() == str(stub)
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(tmp_path / "nowhere"))
+    cli_agent._checked.clear()
+    with pytest.raises(HarnessError, match="SKILLFIT_CODEX_BIN"):
+        CodexHarness().check()
+
+
+def test_version_is_checked_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stub = stub_cli(tmp_path, "claude", "2.0.1 (Claude Code)", None)
+    with pytest.raises(HarnessError, match=r"2\.0\.1.*pinned to 2\.1\.197"):
+        ClaudeCodeHarness(executable=str(stub), check=True)
+    monkeypatch.setenv("SKILLFIT_AGENT_CLI_ANY_VERSION", "1")
+    assert ClaudeCodeHarness(executable=str(stub)).check() == str(stub)
+
+
+def test_bypass_is_never_possible() -> None:
+    argv = cc.command("claude", "hi", model="m", tools=["Skill"])
+    assert "bypassPermissions" not in argv and "--dangerously-skip-permissions" not in argv
+    assert argv[argv.index("--permission-mode") + 1] == "dontAsk"
+    with pytest.raises(ValueError):
+        ClaudeCodeHarness(extra_tools=["bypassPermissions"])
+    argv = cx.command("codex", "hi", work="/w", sandbox="read-only")
+    assert not any("bypass" in a or "dangerously" in a for a in argv)
+    with pytest.raises(ValueError):
+        CodexHarness(sandbox="danger-full-access")
+
+
+# --- command lines and configuration ---------------------------------------------------------
+
+
+def test_codex_command_line_and_config() -> None:
+    argv = cx.command("/bin/codex", "$my-skill Q", work="/w/work", sandbox="read-only")
+    assert argv == [
+        "/bin/codex",
+        "exec",
+        "--json",
+        "--strict-config",
+        "--ephemeral",
+        "--skip-git-repo-check",
+        "--sandbox",
+        "read-only",
+        "--cd",
+        "/w/work",
+        "$my-skill Q",
+    ]
+    local = cli_agent.Endpoint("local", "http://127.0.0.1:4000", "qwen2.5-coder-0.5b")
+    cfg = tomllib.loads(cx.config_toml(local, timeout=90))
+    assert cfg["model"] == "qwen2.5-coder-0.5b" and cfg["model_provider"] == "skillfit"
+    provider = cfg["model_providers"]["skillfit"]
+    assert provider["base_url"] == "http://127.0.0.1:4000/v1"
+    assert provider["wire_api"] == "responses" and "env_key" not in provider
+    assert provider["stream_idle_timeout_ms"] == 90_000
+    assert cfg["check_for_update_on_startup"] is False and cfg["web_search"] == "disabled"
+    assert cfg["analytics"]["enabled"] is False and cfg["feedback"]["enabled"] is False
+    assert cfg["otel"]["exporter"] == "none"
+    assert cfg["skills"]["bundled"]["enabled"] is False and cfg["agents"]["enabled"] is False
+    assert not any(cfg["features"].values())
+    real = cli_agent.Endpoint("openai", "https://api.openai.com", "gpt-5.4-mini", "OPENAI_API_KEY")
+    provider = tomllib.loads(cx.config_toml(real, timeout=60))["model_providers"]["skillfit"]
+    assert provider["base_url"] == "https://api.openai.com/v1"
+    assert provider["env_key"] == "OPENAI_API_KEY"
+
+
+def test_claude_command_line_and_environment() -> None:
+    argv = cc.command("/bin/claude", "/my-skill Q", model="qwen", tools=["Skill"])
+    assert argv == [
+        "/bin/claude",
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--permission-mode",
+        "dontAsk",
+        "--tools",
+        "Skill",
+        "--allowedTools",
+        "Skill",
+        "--no-session-persistence",
+        "--model",
+        "qwen",
+        "/my-skill Q",
+    ]
+    local = cli_agent.Endpoint("local", "http://127.0.0.1:4000", "qwen")
+    env = cc.cli_variables(local, "/cfg", 120)
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
+    assert env["ANTHROPIC_API_KEY"] == "local" and env["CLAUDE_CONFIG_DIR"] == "/cfg"
+    assert env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
+    assert env["API_TIMEOUT_MS"] == env["CLAUDE_STREAM_IDLE_TIMEOUT_MS"] == "120000"
+    for var in ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_AUTOUPDATER"):
+        assert env[var] == "1"
+    real = cli_agent.Endpoint("anthropic", "https://api.anthropic.com", "claude-x", "X_KEY")
+    assert "ANTHROPIC_API_KEY" not in cc.cli_variables(real, "/cfg", 60)  # from the env only
+
+
+def test_tools_depend_on_the_environment() -> None:
+    _, env, _ = bbh_env()
+    assert cc.tools_for(env) == ["Skill"]
+    with_files = Environment(item_id="f", prompt="p", files={"a.txt": "/x"})
+    assert cc.tools_for(with_files) == ["Read", "Glob", "Grep", "Skill"]
+
+
+def test_prompts_invoke_the_skill_by_name() -> None:
+    _, env, _ = bbh_env()
+    bundle = cli_agent.skill_bundle(SKILL, env, None)
+    assert bundle is not None and bundle.name == "bbh-boolean-expressions"
+    text = f"{env.instructions}\n\n{env.prompt}"
+    assert cx.prompt_for(env, bundle, invoke=True) == f"$bbh-boolean-expressions {text}"
+    assert cc.prompt_for(env, bundle, invoke=True) == f"/bbh-boolean-expressions {text}"
+    assert cx.prompt_for(env, bundle, invoke=False) == text
+    assert cx.prompt_for(env, None, invoke=True) == text
+    assert cli_agent.skill_bundle("  \n", env, None) is None
+
+
+def test_endpoints() -> None:
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    ep = cli_agent.endpoint_for(LocalTarget(), wire="openai")  # type: ignore[arg-type]
+    assert (ep.provider, ep.base_url, ep.model) == (
+        "local",
+        "http://127.0.0.1:45678",
+        "qwen2.5-coder-0.5b",
+    )
+    ep = cli_agent.endpoint_for(Named("openai:gpt-5.4-mini"), wire="openai")  # type: ignore[arg-type]
+    assert (ep.base_url, ep.model, ep.key_var) == (
+        "https://api.openai.com",
+        "gpt-5.4-mini",
+        "OPENAI_API_KEY",
+    )
+    ep = cli_agent.endpoint_for(
+        Named("openai:qwen@http://10.0.0.5:8000/v1"),  # type: ignore[arg-type]
+        wire="openai",
+    )
+    assert ep.base_url == "http://10.0.0.5:8000"
+    ep = cli_agent.endpoint_for(Named("anthropic:claude-x"), wire="anthropic")  # type: ignore[arg-type]
+    assert (ep.base_url, ep.key_var) == ("https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    with pytest.raises(HarnessError, match="anthropic:<model>"):
+        cli_agent.endpoint_for(Named("openai:gpt-5.4-mini"), wire="anthropic")  # type: ignore[arg-type]
+    with pytest.raises(HarnessError, match="openai:<model>"):
+        cli_agent.endpoint_for(Named("scripted:echo"), wire="openai")  # type: ignore[arg-type]
+
+
+def test_local_server_gets_enough_context() -> None:
+    from skillfit.models.local.server import LocalServer, ServerOptions
+
+    server = LocalServer(Path("/nonexistent.gguf"), ServerOptions(slots=2, ctx_per_slot=4096))
+
+    class Target(LocalTarget):
+        pass
+
+    target = Target()
+    target.server = server  # type: ignore[attr-defined]
+    cli_agent.endpoint_for(target, wire="openai")  # type: ignore[arg-type]
+    assert server.options.ctx_per_slot == cli_agent.LOCAL_CONTEXT and server.options.slots == 2
+    small = LocalServer(Path("/nonexistent.gguf"), ServerOptions(slots=1, ctx_per_slot=2048))
+    small._server = object()  # started
+    target.server = small  # type: ignore[attr-defined]
+    with pytest.raises(HarnessError, match="SKILLFIT_LOCAL_CTX=16384"):
+        cli_agent.endpoint_for(target, wire="openai")  # type: ignore[arg-type]
+
+
+# --- workspace layout, through the stub CLI ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("harness_cls", "cli", "version", "skills_dir"),
+    [
+        (CodexHarness, "codex", "codex-cli 0.171.0", ".agents/skills"),
+        (ClaudeCodeHarness, "claude", "2.1.197 (Claude Code)", ".claude/skills"),
+    ],
+)
+def test_workspace_layout(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    harness_cls: type,
+    cli: str,
+    version: str,
+    skills_dir: str,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "must-not-leak")
+    monkeypatch.setenv("SECRET_THING", "must-not-leak")
+    data = tmp_path / "data"
+    (data / "docs").mkdir(parents=True)
+    (data / "docs" / "a.txt").write_text("alpha")
+    (data / "notes.txt").write_text("beta")
+    template = SkillDir("my-skill", "Use it for tests.", "old body", files={"ref/x.md": b"ref"})
+    stub = stub_cli(tmp_path, cli, version, None)
+    harness = harness_cls(executable=str(stub), skill_dir=template)
+    env = Environment(
+        item_id="i1",
+        prompt="Which file says alpha?",
+        instructions="Answer briefly.",
+        task="files",
+        files={"docs": str(data / "docs"), "notes.txt": str(data / "notes.txt")},
+    )
+    traj = harness.run(LocalTarget(), SKILL, env)
+    (call,) = calls(tmp_path)
+    assert call["files"] == [
+        f"{skills_dir}/my-skill/SKILL.md",
+        f"{skills_dir}/my-skill/ref/x.md",
+        "docs/a.txt",
+        "notes.txt",
+    ]
+    installed = call["skills"][f"{skills_dir}/my-skill/SKILL.md"]
+    assert installed.startswith("---\nname: my-skill\ndescription: Use it for tests.\n---\n")
+    assert "`Answer: True`" in installed and "old body" not in installed
+    run_root = Path(call["cwd"]).parent
+    assert Path(call["cwd"]).name == "work" and run_root.parent == tmp_path / "runs"
+    assert call["env"]["HOME"] == str(run_root / "home")
+    assert call["env"]["TMPDIR"] == str(run_root / "tmp")
+    assert "must-not-leak" not in json.dumps(call["env"])  # no key reaches a local run
+    assert not run_root.exists()  # removed after the run
+    # No output at all: an infrastructure error, never a wrong answer.
+    assert traj.error is not None and traj.score is None
+    # No skill: nothing installed, nothing invoked.
+    harness.run(LocalTarget(), "", env)
+    second = calls(tmp_path)[1]
+    assert not any(skills_dir in f for f in second["files"])
+    assert "my-skill" not in second["argv"][-1]
+
+
+def test_codex_writes_its_config_in_codex_home(tmp_path: Path) -> None:
+    stub = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", None)
+    _, env, _ = bbh_env()
+    CodexHarness(executable=str(stub)).run(LocalTarget(), SKILL, env)
+    (call,) = calls(tmp_path)
+    cfg = tomllib.loads(call["config"]["CODEX_HOME"])
+    assert cfg["model_providers"]["skillfit"]["base_url"] == "http://127.0.0.1:45678/v1"
+    assert call["argv"][-1].startswith("$bbh-boolean-expressions ")
+
+
+def test_wall_clock_limit(tmp_path: Path) -> None:
+    stub = tmp_path / "codex"
+    stub.write_text(
+        f"#!{sys.executable}\nimport sys, time\n"
+        "if sys.argv[1:] == ['--version']:\n    print('codex-cli 0.171.0'); sys.exit(0)\n"
+        "time.sleep(60)\n"
+    )
+    stub.chmod(0o755)
+    _, env, _ = bbh_env()
+    traj = CodexHarness(executable=str(stub), timeout=1.0).run(LocalTarget(), SKILL, env)
+    assert traj.error is not None and "wall-clock limit" in traj.error
+    assert traj.seconds < 30
+
+
+def test_a_real_endpoint_key_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Remote:
+        name = "anthropic:claude-x"
+
+    stub = stub_cli(tmp_path, "claude", "2.1.197 (Claude Code)", None)
+    _, env, _ = bbh_env()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-value")
+    ClaudeCodeHarness(executable=str(stub)).run(Remote(), SKILL, env)  # type: ignore[arg-type]
+    (call,) = calls(tmp_path)
+    assert call["env"]["ANTHROPIC_API_KEY"] == "sk-test-value"
+    assert call["env"]["ANTHROPIC_BASE_URL"] == "https://api.anthropic.com"
+    assert call["argv"][call["argv"].index("--model") + 1] == "claude-x"
+    assert "OPENAI_API_KEY" not in call["env"]
+
+
+# --- parsing recorded transcripts ---------------------------------------------------------------
+
+
+def recorded(name: str) -> tuple[str, dict[str, Any]]:
+    return (FIX / f"{name}.jsonl").read_text("utf-8"), json.loads(
+        (FIX / f"{name}.json").read_text("utf-8")
+    )
+
+
+@pytest.mark.parametrize("case", ["none", "skill", "files"])
+def test_codex_recorded_transcripts(case: str) -> None:
+    stdout, expected = recorded(f"codex-{case}")
+    out = cx.parse_output(stdout, "PROMPT")
+    assert out.answer == expected["answer"]
+    usage = out.usage
+    assert [usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens] == expected["usage"]
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert [c["tool"] for c in out.tool_calls] == expected["tool_calls"]
+    assert out.errors == []  # the model-metadata warning every run prints is skipped
+    assert out.messages[0] == {"role": "user", "content": "PROMPT"}
+    assert out.messages[-1] == {"role": "assistant", "content": expected["answer"]}
+
+
+@pytest.mark.parametrize("case", ["none", "skill", "files"])
+def test_claude_recorded_transcripts(case: str) -> None:
+    stdout, expected = recorded(f"claude-code-{case}")
+    out = cc.parse_output(stdout, "PROMPT")
+    assert out.answer == expected["answer"]
+    usage = out.usage
+    assert [usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens] == expected["usage"]
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert [c["tool"] for c in out.tool_calls] == expected["tool_calls"]
+    assert not out.is_error and out.init is not None
+    assert out.init["model"] == "qwen2.5-coder-0.5b"
+    if expected["skill"]:
+        assert "bbh-boolean-expressions" in out.skills
+
+
+@pytest.mark.parametrize(
+    ("harness_cls", "cli", "version", "prefix"),
+    [
+        (CodexHarness, "codex", "codex-cli 0.171.0", "codex"),
+        (ClaudeCodeHarness, "claude", "2.1.197 (Claude Code)", "claude-code"),
+    ],
+)
+def test_recorded_runs_score_through_the_task(
+    tmp_path: Path, harness_cls: type, cli: str, version: str, prefix: str
+) -> None:
+    """The harness end to end over a replayed transcript: answer, usage, notes, the score."""
+    item, env, task = bbh_env()
+    _, expected = recorded(f"{prefix}-skill")
+    stub = stub_cli(tmp_path, cli, version, FIX / f"{prefix}-skill.jsonl")
+    harness = harness_cls(executable=str(stub), transcripts=tmp_path / "raw")
+    bound = bind_harness(task, harness)
+    traj = bound.rollout(LocalTarget(), SKILL, item)
+    assert traj.error is None and traj.score is not None
+    assert traj.usage.total_tokens == sum(expected["usage"][:2])
+    assert traj.score.hard == int(item.target in expected["answer"].split("Answer:")[-1])
+    assert traj.messages[0]["role"] == "user" and traj.messages[0]["content"].startswith(
+        "$bbh-boolean-expressions " if prefix == "codex" else "/bbh-boolean-expressions "
+    )
+    (raw,) = (tmp_path / "raw").glob("*.jsonl")
+    assert raw.read_text() == (FIX / f"{prefix}-skill.jsonl").read_text()
+
+
+@pytest.mark.parametrize("prefix", ["codex", "claude-code"])
+def test_recorded_file_run_shows_the_actions_to_reflection(prefix: str) -> None:
+    stdout, expected = recorded(f"{prefix}-files")
+    parse = cx.parse_output if prefix == "codex" else cc.parse_output
+    out = parse(stdout, "PROMPT")
+    env = Environment(item_id="file-1", prompt="Q", task="files")
+    run = cli_agent.CliRun([], stdout, "", 0, 1.0)
+    to_traj = cx.to_trajectory if prefix == "codex" else cc.to_trajectory
+    traj = to_traj(run, "PROMPT", env, sample=0, seconds=1.0)
+    assert traj.error is None
+    if out.tool_calls:
+        assert any(n.startswith("Tool use (") for n in traj.notes)
+        traj.score = Score(0, 0.0, "wrong")
+        text = render_example(1, Item("file-1", "Q", "4417"), traj)
+        assert "Agent actions:\n1. " in text
+        assert expected["tool_calls"][0] in text
+
+
+def test_no_usage_is_an_error_not_a_zero() -> None:
+    stdout = "\n".join(
+        [
+            json.dumps({"type": "thread.started"}),
+            json.dumps(
+                {"type": "item.completed", "item": {"type": "agent_message", "text": "Answer: 1"}}
+            ),
+            json.dumps({"type": "turn.completed", "usage": {}}),
+        ]
+    )
+    env = Environment(item_id="x", prompt="Q")
+    traj = cx.to_trajectory(cli_agent.CliRun([], stdout, "", 0, 1.0), "Q", env, sample=0, seconds=1)
+    assert traj.error is not None and "no token usage" in traj.error
+    result = {"type": "result", "subtype": "success", "is_error": False, "result": "A"}
+    traj = cc.to_trajectory(
+        cli_agent.CliRun([], json.dumps(result), "", 0, 1.0), "Q", env, sample=0, seconds=1
+    )
+    assert traj.error is not None and "no token usage" in traj.error
+
+
+def test_failed_runs_are_infrastructure_errors() -> None:
+    env = Environment(item_id="x", prompt="Q")
+    failed = "\n".join(
+        [
+            json.dumps({"type": "error", "message": "Reconnecting... waiting for network"}),
+            json.dumps({"type": "turn.failed", "error": {"message": "stream disconnected"}}),
+        ]
+    )
+    traj = cx.to_trajectory(cli_agent.CliRun([], failed, "", 1, 1.0), "Q", env, sample=0, seconds=1)
+    assert traj.error is not None and "stream disconnected" in traj.error
+    traj = cx.to_trajectory(
+        cli_agent.CliRun([], "", "boom\n", 2, 1.0), "Q", env, sample=0, seconds=1
+    )
+    assert traj.error is not None and "boom" in traj.error
+    result = {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "is_error": True,
+        "result": "API Error: 500",
+        "usage": {"input_tokens": 5, "output_tokens": 0},
+    }
+    traj = cc.to_trajectory(
+        cli_agent.CliRun([], json.dumps(result), "", 1, 1.0), "Q", env, sample=0, seconds=1
+    )
+    assert traj.error is not None and "API Error: 500" in traj.error
+
+
+def test_render_actions_leaves_out_the_answer_action() -> None:
+    calls_ = [
+        {
+            "step": 1,
+            "tool": "shell",
+            "args": {"command": "cat notes.txt"},
+            "ok": True,
+            "result": "The code is 4417.",
+        },
+        {"step": 2, "tool": "answer", "args": {"answer": "4417"}, "ok": True, "result": ""},
+    ]
+    text = render_actions(calls_)
+    assert text == '1. shell({"command": "cat notes.txt"}) -> ok: The code is 4417.'
+    assert render_actions([calls_[1]]) == ""
+    traj = Trajectory(item_id="x", messages=[], answer="4417", tool_calls=calls_[1:])
+    traj.score = Score(1, 1.0, "")
+    assert "Agent actions" not in render_example(1, Item("x", "Q", "4417"), traj)
+
+
+def test_skill_directory_template_is_validated(tmp_path: Path) -> None:
+    bundle = SkillDir("my-skill", "d", "b")
+    saved = bundle.save(tmp_path / "my-skill")
+    assert load_skill_dir(saved).name == "my-skill"
+    assert os.path.basename(cx.SKILLS_DIR) == "skills" and cc.SKILLS_DIR == ".claude/skills"
+
+
+def test_transfer_grid_runs_the_cli_harnesses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`skillfit transfer --harnesses codex,claude-code`: every cell replays a recorded run;
+    tokens come from the CLIs' own usage, never zero."""
+    from skillfit.train.transfer import run_grid, to_markdown
+
+    codex = stub_cli(tmp_path / "c", "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    claude = stub_cli(
+        tmp_path / "a", "claude", "2.1.197 (Claude Code)", FIX / "claude-code-skill.jsonl"
+    )
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
+    monkeypatch.setenv("SKILLFIT_CLAUDE_BIN", str(claude))
+    task = get_task("bbh/boolean_expressions", n_train=1, n_val=1, n_test=2)
+    items = task.splits()["test"]
+    cells = run_grid(
+        task,
+        SKILL,
+        items,
+        ["local:qwen2.5-coder-0.5b"],
+        ["codex", "claude-code"],
+        lambda spec: LocalTarget(),  # type: ignore[arg-type, return-value]
+    )
+    assert [c.harness for c in cells] == ["codex", "claude-code"]
+    for cell in cells:
+        assert cell.none.result.n_errors == 0 and cell.skill.result.n_errors == 0
+        assert cell.none.usage.total_tokens > 0 and cell.skill.usage.total_tokens > 0
+    table = to_markdown(
+        cells,
+        {
+            "skill": "s",
+            "task": task.name,
+            "split": "test",
+            "n_items": 2,
+            "samples": 1,
+            "trained_target": "local:qwen2.5-coder-0.5b",
+            "trained_harness": "chat",
+        },
+    )
+    assert "| local:qwen2.5-coder-0.5b | codex |" in table
+    assert "| local:qwen2.5-coder-0.5b | claude-code |" in table
+
+
+@pytest.mark.parametrize(
+    ("harness_cls", "cli", "version", "prefix"),
+    [
+        (CodexHarness, "codex", "codex-cli 0.171.0", "codex"),
+        (ClaudeCodeHarness, "claude", "2.1.197 (Claude Code)", "claude-code"),
+    ],
+)
+def test_runs_are_kept_in_the_response_cache(
+    tmp_path: Path, harness_cls: type, cli: str, version: str, prefix: str
+) -> None:
+    """A run repeated with the same CLI, model, prompt, skill and files replays its output from
+    the target's response cache (with the tokens it cost); another skill runs the CLI again."""
+    from skillfit.models.cache import ResponseCache
+    from skillfit.models.stack import wrap
+
+    target = wrap(LocalTarget(), cache=ResponseCache(tmp_path / "cache.sqlite"))  # type: ignore[arg-type]
+    stub = stub_cli(tmp_path, cli, version, FIX / f"{prefix}-skill.jsonl")
+    _, env, _ = bbh_env()
+    harness = harness_cls(executable=str(stub))
+    first = harness.run(target, SKILL, env)
+    again = harness.run(target, SKILL, env)
+    assert first.error is None and again.error is None
+    assert len(calls(tmp_path)) == 1
+    assert (again.answer, again.usage, again.messages) == (
+        first.answer,
+        first.usage,
+        first.messages,
+    )
+    harness.run(target, SKILL + "\nOne more rule.\n", env)
+    harness_cls(executable=str(stub), cache=False).run(target, SKILL, env)
+    assert len(calls(tmp_path)) == 3
+
+
+def test_recorded_embedded_model_run_of_claude_code() -> None:
+    """A real Claude Code run on the embedded 0.5B ("What is 17+25?", the Skill tool listed):
+    the model printed a tool call as text instead of making one, and the usage is counted."""
+    out = cc.parse_output((FIX / "claude-code-embedded-0.5b.jsonl").read_text("utf-8"), "Q")
+    assert out.answer is not None and '"name": "Skill"' in out.answer
+    assert out.tool_calls == []  # no structured tool call
+    assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (2587 + 438, 25)
+    assert out.usage.cached_tokens == 438
+    assert out.init is not None and out.init["tools"] == ["Skill"]
