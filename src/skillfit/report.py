@@ -301,8 +301,15 @@ def _md_table(lines: Sequence[str]) -> str:
         cells = [c.strip() for c in ln.strip().strip("|").split("|")]
         tag = "th" if i == 0 else "td"
         out.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
-    rest = [html.escape(ln) for ln in lines if ln and not ln.startswith("|")]
-    return "<table>" + "".join(out) + "</table>" + "".join(f"<p>{r}</p>" for r in rest)
+    head = [html.escape(ln.lstrip("# ")) for ln in lines if ln.startswith("#")]
+    rest = [html.escape(ln) for ln in lines if ln and not ln.startswith(("|", "#"))]
+    return (
+        "".join(f"<p><b>{h}</b></p>" for h in head)
+        + "<table>"
+        + "".join(out)
+        + "</table>"
+        + "".join(f"<p>{r}</p>" for r in rest)
+    )
 
 
 def write_compare_report(

@@ -282,6 +282,17 @@ HEADERS = [
 ]
 
 
+def budget_text(meta: dict[str, Any]) -> str:
+    """ "288 per run" or "288 (seed 0), 301 (seed 1)"."""
+    budgets = meta.get("budgets") or {}
+    values = set(budgets.values())
+    if not budgets or values == {None}:
+        return "none"
+    if len(values) == 1:
+        return f"{next(iter(values))} per run"
+    return ", ".join(f"{v} (seed {k})" for k, v in budgets.items())
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}"
 
@@ -331,7 +342,7 @@ def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     lines = [
         f"# Compare: {meta.get('task')} — target `{meta.get('target')}`, optimizer "
         f"`{meta.get('optimizer')}`, seeds {meta.get('seeds')}, training target-call budget "
-        f"{meta.get('budgets')}",
+        f"{budget_text(meta)}",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
@@ -395,7 +406,7 @@ def plot(rows: Sequence[Row], meta: dict[str, Any], path: Path) -> None:
     a1.set_title(str(meta.get("task", "")))
     a2.bar(names, [r.train_target_calls for r in rows], color="#DD8452")
     a2.set_ylabel("training target calls")
-    a2.set_title(f"budget {meta.get('budgets')}")
+    a2.set_title(f"budget: {budget_text(meta)}")
     for ax in (a1, a2):
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
