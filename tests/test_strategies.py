@@ -179,3 +179,26 @@ def test_gepa_through_its_package(tmp_path: Path) -> None:
     assert MAGIC in rec.best_skill and rec.test is not None
     assert rec.test.arms["best"].accuracy == 1.0
     assert rec.meta.strategy == "gepa"
+
+
+def test_a_baseline_run_resumes_without_repeating_its_work(tmp_path: Path) -> None:
+    from skillfit.train.state import RunState
+
+    calls: list[str] = []
+
+    def writer(request: Request) -> Any:
+        calls.append(request.last_user)
+        return {"skill": f"# Adding\n\n{MAGIC}"}
+
+    cfg = config(tmp_path, "strategy.name=oneshot", "strategy.options={n_items: 2}")
+    task = AddTask(initial="# Guide\n\nBe careful.\n")
+    run(cfg, task, target_model(), ScriptedModel(writer))
+    assert len(calls) == 1
+    # Killed after init, before the test: the resumed run tests and never writes again.
+    state_path = tmp_path / "run" / "runtime_state.json"
+    state = RunState.load(state_path)
+    state.phase, state.test = "test_eval", None
+    state.save(state_path)
+    (tmp_path / "run" / "summary.json").unlink()
+    result = run(cfg, task, target_model(), ScriptedModel(writer))
+    assert len(calls) == 1 and result.resumed and result.test["best"]["accuracy"] == 1.0
