@@ -227,7 +227,7 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
     )
     assert not any("You design the working steps" in r.system for r in seen)
 
-    copied = ["Write each ingredient amount the recipe lists, with its unit.", "Add them up."]
+    copied = ["Write each ingredient amount the recipe lists, with its unit.", "Write the total."]
     (proposal,) = reflect(
         ScriptedModel(_procedure_optimizer([], copied)),
         Skill.parse(""),
@@ -270,3 +270,20 @@ def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:
     )
     assert [e.content for e in proposal.edits] == ["## Carry\nWrite each carry."]
     assert any("copies the prompt's example" in str(bad) for bad in proposal.invalid)
+
+
+def test_steps_of_reviewing_answers_are_not_the_targets_steps() -> None:
+    steps = ["Write the mistakes made in the wrong answers.", "Write each count.", "Write the sum."]
+    (proposal,) = reflect(
+        ScriptedModel(_procedure_optimizer([], steps)),
+        Skill.parse(""),
+        _examples(n_wrong=3),
+        minibatch_size=4,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+    )
+    first = proposal.edits[0].content or ""
+    assert "mistakes" not in first
+    assert "1. Write each count." in first and "2. Write the sum." in first

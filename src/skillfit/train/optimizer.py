@@ -99,6 +99,7 @@ def rules_schema(section_ids: Sequence[str], max_rules: int) -> type[BaseModel]:
 
 
 STEP_CHARS = 120
+STEP_PATTERN = rf"^Write [^\n]{{3,{STEP_CHARS - 6}}}$"
 MIN_STEPS, MAX_STEPS = 2, 5
 PROCEDURE_HEADING = "Working steps"
 # The target writes what a skill tells it to write, line by line; "think step by step" in prose
@@ -115,7 +116,9 @@ PROCEDURE_CLOSING = "Only after the last step, write the answer line."
 class Procedure(BaseModel):
     """The reply of the procedure pass: the lines a solver writes before its answer."""
 
-    steps: list[Annotated[str, Field(max_length=STEP_CHARS)]] = Field(
+    # Each step a line the target writes: the pattern holds decoding to "Write …" (a small
+    # model otherwise gives "Read the question carefully", which writes nothing).
+    steps: list[Annotated[str, Field(pattern=STEP_PATTERN)]] = Field(
         ..., min_length=MIN_STEPS, max_length=MAX_STEPS
     )
 

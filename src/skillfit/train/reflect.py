@@ -306,6 +306,15 @@ def copies_prompt(text: str, prompt: str) -> bool:
     return False
 
 
+# A small optimizer asked for the target's steps from a list of its mistakes writes its own
+# job instead ("Analyze the wrong answers provided", "Identify the mistakes made").
+REVIEWER_STEP = re.compile(
+    r"\b(?:wrong|right|correct|incorrect|given|expected|provided) answers?\b|\bmistakes?\b"
+    r"|\bfeedback\b|\bthe model\b|\bmodel's\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass
 class ProcedureProposal:
     messages: list[Message]
@@ -321,7 +330,8 @@ def procedure_messages(findings: Findings) -> list[Message]:
         {"role": "system", "content": load_prompt("procedure")},
         {
             "role": "user",
-            "content": f"{findings.render()}\n\nWrite the steps. Reply with JSON only.",
+            "content": f"{findings.render()}\n\nWrite the steps a solver of these tasks writes "
+            'out, each beginning with "Write". Reply with JSON only.',
         },
     ]
 
@@ -354,6 +364,9 @@ def ask_procedure(
             or any(near_duplicate(text, other) for other in [*steps, *prompt_lines])
         ):
             proposal.invalid.append({"step": text, "reason": "copies the prompt or repeats a step"})
+            continue
+        if REVIEWER_STEP.search(text):
+            proposal.invalid.append({"step": text, "reason": "a step of reviewing answers"})
             continue
         steps.append(text)
     if len(steps) < MIN_STEPS:
