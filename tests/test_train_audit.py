@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,40 @@ def test_repeated_lines_ignore_list_marks_case_and_short_lines() -> None:
     assert repeated_lines(text) == ["2. check the UNITS"]
 
 
+# Written before the audit looked for an item's particulars; the audit now finds them ("the
+# order of hummingbird and cardinal"). Strict: the suite's rerun must make this test pass.
+KNOWN_DEFECTS = {"bbh__logical_deduction_three_objects"}
+
+
+def _suite_runs() -> list[Any]:
+    if not SUITE.is_dir():
+        return []
+    return [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(strict=True, reason="meta-skill names an item's particulars"),
+        )
+        if name in KNOWN_DEFECTS
+        else name
+        for name in sorted(p.name for p in SUITE.iterdir())
+    ]
+
+
+def test_a_note_naming_two_particulars_of_one_item_is_caught() -> None:
+    items = [
+        Item(id=f"i{n}", input=f"A {a} sits left of a {b}. Which is leftmost?", target="(A)")
+        for n, (a, b) in enumerate(
+            [("hummingbird", "cardinal"), ("robin", "crow"), ("owl", "quail"), ("heron", "swan")]
+            + [("kite", "wren")] * 40
+        )
+    ]
+    note = "- Added rules on the order of hummingbird and cardinal."
+    assert any("particulars" in p for p in audit_text(note, items=items, what="meta-skill"))
+    assert audit_text("- Rules on the order of objects helped.", items=items) == []
+
+
 @pytest.mark.skipif(not SUITE.is_dir(), reason="bench/suite.py has not been run")
-@pytest.mark.parametrize("run", sorted(p.name for p in SUITE.iterdir()) if SUITE.is_dir() else [])
+@pytest.mark.parametrize("run", _suite_runs())
 def test_the_benchmark_suites_trained_skills_are_clean(run: str) -> None:
     from skillfit.api import build_task
     from skillfit.train.config import validate_config

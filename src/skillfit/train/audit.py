@@ -15,10 +15,13 @@ from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
     feedback_sentences,
+    item_words,
     leak_needles,
     line_keys,
+    names_an_item,
     overlapping,
 )
+from skillfit.train.prompting import optimizer_prompts
 
 
 def repeated_lines(text: str) -> list[str]:
@@ -39,15 +42,24 @@ def repeated_lines(text: str) -> list[str]:
 
 
 def audit_text(
-    text: str, *, items: Sequence[Item], feedback: Sequence[str] = (), what: str = "skill"
+    text: str,
+    *,
+    items: Sequence[Item],
+    feedback: Sequence[str] = (),
+    what: str = "skill",
+    common: str = "",
 ) -> list[str]:
     """What is wrong with `text` as a deployed skill (or meta-skill); empty when clean.
     `feedback` holds feedback texts the run's optimizer saw; the phrases every scorer and
-    harness writes are always checked."""
+    harness writes are always checked. `common` is text whose words any rule may use (the
+    task's instructions and initial skill)."""
     problems = []
     quoted = mentions_any(text, leak_needles(items), min_len=MIN_QUOTE)
     if quoted:
         problems.append(f"{what} quotes a task item: {quoted[:80]!r}")
+    named = names_an_item(text, item_words(items, common=f"{common}\n{optimizer_prompts()}"))
+    if named:
+        problems.append(f"{what} names an item's particulars: {named!r}")
     label = FEEDBACK_LABELS.search(text)
     copied = label.group(0) if label else mentions_any(text, feedback_sentences(feedback))
     if copied:
@@ -71,18 +83,23 @@ def audit_run(run_dir: str | Path, items: Sequence[Item] | None = None) -> list[
     """Audit a run directory's best skill and latest meta-skill against the task's items
     (rebuilt from the run's config when not given) and the feedback its rollouts received."""
     run_dir = Path(run_dir)
+    common = ""
     if items is None:
         from skillfit.api import build_task  # the composition root, only for this lookup
         from skillfit.train.config import validate_config
 
         data = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        splits = build_task(validate_config(data)).splits()
+        task = build_task(validate_config(data))
+        splits = task.splits()
         items = [*splits["train"], *splits["val"], *splits["test"]]
+        common = f"{task.initial_skill}\n{getattr(task, 'instructions', '')}"
     feedback = _run_feedback(run_dir)
     problems = []
     best = run_dir / "best_skill.md"
     if best.is_file():
-        problems += audit_text(best.read_text(encoding="utf-8"), items=items, feedback=feedback)
+        problems += audit_text(
+            best.read_text(encoding="utf-8"), items=items, feedback=feedback, common=common
+        )
     metas = sorted(run_dir.glob("meta_skill/epoch_*/meta_skill.md"))
     if metas:
         problems += audit_text(
@@ -90,5 +107,6 @@ def audit_run(run_dir: str | Path, items: Sequence[Item] | None = None) -> list[
             items=items,
             feedback=feedback,
             what="meta-skill",
+            common=common,
         )
     return problems
