@@ -239,7 +239,8 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
         settings=OptimizerSettings(),
     )
     assert all("Working steps" not in (e.content or "") for e in proposal.edits)
-    assert any("copies the prompt" in str(bad) for bad in proposal.invalid)
+    assert any("copies the prompt" in str(r.get("refused_steps")) for r in proposal.diagnoses)
+    assert proposal.invalid == []  # refused steps are not edits: nothing for the buffer
 
 
 def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:
@@ -287,3 +288,5 @@ def test_steps_of_reviewing_answers_are_not_the_targets_steps() -> None:
     first = proposal.edits[0].content or ""
     assert "mistakes" not in first
     assert "1. Write each count." in first and "2. Write the sum." in first
+    # The engine turns every invalid entry into a rejected edit: each must hold one.
+    assert all("edit" in bad for bad in proposal.invalid)

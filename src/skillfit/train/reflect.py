@@ -497,13 +497,18 @@ def reflect(
             and procedure_section([(sec.id, sec.body) for sec in skill.sections]) is None
         ):
             procedure = ask_procedure(optimizer, findings, settings)
+            # Refused steps stay with the procedure's record: they are not edits, so they
+            # never reach the rejected-edit buffer.
             records.append(
-                {"procedure": procedure.answer.to_dict(), "messages": procedure.messages}
+                {
+                    "procedure": procedure.answer.to_dict(),
+                    "messages": procedure.messages,
+                    "refused_steps": procedure.invalid,
+                }
             )
             if procedure.edit is not None:
                 # The procedure is the step's first edit; the rules fill the rest of the budget.
                 edits = [procedure.edit, *edits][: max(1, max_edits)]
-            invalid += procedure.invalid
     if findings.dropped:
         records.append({"dropped_for_quoting_an_item": findings.dropped})
     return [
