@@ -97,7 +97,9 @@ class Launcher:
     def _save(self, launch: Launch) -> None:
         path = self._record_path(launch.name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # One temp file per writer: the watcher thread and a request may save the same launch
+        # at once, and a shared temp name lets one rename the other's file away.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(asdict(launch), indent=1), encoding="utf-8")
         tmp.replace(path)
 
