@@ -48,7 +48,7 @@ class Runner:
                 "target_calls": eng.cfg.strategy.target_calls,
             },
         )
-        eng.emit("run_start", state=brief(state), total_steps=state.total_steps)
+        eng.emit("run_start", state=state.brief(), total_steps=state.total_steps)
         if not state.strategy_state.get("initialized"):
             strat.init(eng, state)
             state.strategy_state["initialized"] = True
@@ -73,7 +73,7 @@ class Runner:
                 state.step_in_epoch = 0
                 state.epoch_start_skill = state.current_skill
                 state.phase = "steps"
-                eng.emit("epoch_end", epoch=state.epoch, state=brief(state))
+                eng.emit("epoch_end", epoch=state.epoch, state=state.brief())
                 reason = self.stop_reason(state)
                 if reason:
                     state.stopped = reason
@@ -84,7 +84,7 @@ class Runner:
                 state.phase = "done"
             eng.save(state)
         eng.write_summary(state)
-        eng.emit("run_end", state=brief(state), test=test_brief(state.test))
+        eng.emit("run_end", state=state.brief(), test=test_brief(state.test))
         return state
 
     def stop_reason(self, state: RunState) -> str | None:
@@ -95,20 +95,6 @@ class Runner:
         if budget and target_calls_used(state) >= int(budget):
             return "target_calls"
         return None
-
-
-def brief(state: RunState) -> dict[str, Any]:
-    return {
-        "phase": state.phase,
-        "epoch": state.epoch,
-        "global_step": state.global_step,
-        "total_steps": state.total_steps,
-        "current_version": state.current_version,
-        "current_score": state.current_score,
-        "best_score": state.best_score,
-        "best_version": state.best_version,
-        "stopped": state.stopped,
-    }
 
 
 def test_brief(test: Any) -> dict[str, Any] | None:

@@ -464,7 +464,7 @@ class Trainer:
         record.tokens = _token_delta(tokens0, self._tokens())
         record.seconds = round(time.perf_counter() - started, 3)
         state.history.append(record)
-        self.emit("step_end", record=record.model_dump(mode="json"), state=_brief(state))
+        self.emit("step_end", record=record.model_dump(mode="json"), state=state.brief())
 
     def _tokens(self) -> Any:
         if self.parts.ledger is None:
@@ -942,29 +942,6 @@ def _gate_brief(gate: Any) -> dict[str, Any]:
         "n_scored": full["n_scored"],
         "n_excluded": full["n_excluded"],
         "stopped_early": full["stopped_early"],
-    }
-
-
-def _brief(state: RunState) -> dict[str, Any]:
-    return {
-        "phase": state.phase,
-        "epoch": state.epoch,
-        "global_step": state.global_step,
-        "total_steps": state.total_steps,
-        "current_version": state.current_version,
-        "current_score": state.current_score,
-        "best_score": state.best_score,
-        "best_version": state.best_version,
-        "stopped": state.stopped,
-    }
-
-
-def _test_brief(test: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not test:
-        return None
-    return {
-        k: ({kk: vv for kk, vv in v.items() if kk != "per_item"} if isinstance(v, dict) else v)
-        for k, v in test.items()
     }
 
 

@@ -96,6 +96,20 @@ class RunState(BaseModel):
         """The schedule's step counter: the number of finished steps."""
         return self.global_step
 
+    def brief(self) -> dict[str, Any]:
+        """Where the run stands, for progress events."""
+        return {
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "total_steps": self.total_steps,
+            "current_version": self.current_version,
+            "current_score": self.current_score,
+            "best_score": self.best_score,
+            "best_version": self.best_version,
+            "stopped": self.stopped,
+        }
+
     def save(self, path: Path) -> None:
         write_text_atomic(path, self.model_dump_json(indent=2) + "\n")
 
