@@ -186,18 +186,34 @@ def _procedure_optimizer(seen: list[Request], steps: list[str]) -> Any:
     return optimizer
 
 
+def _reflect_once(
+    optimizer: ScriptedModel,
+    skill: Skill,
+    *,
+    n_wrong: int,
+    max_edits: int = 2,
+    procedure: bool = True,
+) -> Any:
+    """One `diagnose` reflection over `n_wrong` failures in one minibatch."""
+    return reflect(
+        optimizer,
+        skill,
+        _examples(n_wrong=n_wrong),
+        minibatch_size=4,
+        max_edits=max_edits,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(procedure=procedure),
+    )
+
+
 def test_a_skill_without_a_procedure_gets_one_as_its_first_edit() -> None:
     seen: list[Request] = []
     steps = ["Write each object of the colour asked, one per line.", "Write how many you listed."]
-    (proposal,) = reflect(
+    (proposal,) = _reflect_once(
         ScriptedModel(_procedure_optimizer(seen, steps)),
         Skill.parse("## Colour\nCount only one colour."),
-        _examples(n_wrong=3),
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
+        n_wrong=3,
     )
     first = proposal.edits[0].content or ""
     assert first.startswith("## Working steps\nBefore the answer line, write `Steps:`")
@@ -215,28 +231,16 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
         "## Working steps\nBefore the answer line, write `Steps:` and then:\n1. List.\n2. Add."
     )
     seen: list[Request] = []
-    reflect(
+    _reflect_once(
         ScriptedModel(_procedure_optimizer(seen, ["List them.", "Add them."])),
         with_procedure,
-        _examples(n_wrong=3),
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
+        n_wrong=3,
     )
     assert not any("You design the working steps" in r.system for r in seen)
 
     copied = ["Write each ingredient amount the recipe lists, with its unit.", "Write the total."]
-    (proposal,) = reflect(
-        ScriptedModel(_procedure_optimizer([], copied)),
-        Skill.parse(""),
-        _examples(n_wrong=3),
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
+    (proposal,) = _reflect_once(
+        ScriptedModel(_procedure_optimizer([], copied)), Skill.parse(""), n_wrong=3
     )
     assert all("Working steps" not in (e.content or "") for e in proposal.edits)
     assert any("copies the prompt" in str(r.get("refused_steps")) for r in proposal.diagnoses)
@@ -259,15 +263,8 @@ def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:
             ],
         }
 
-    (proposal,) = reflect(
-        ScriptedModel(optimizer),
-        Skill.parse(""),
-        _examples(n_wrong=2),
-        minibatch_size=4,
-        max_edits=3,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(procedure=False),
+    (proposal,) = _reflect_once(
+        ScriptedModel(optimizer), Skill.parse(""), n_wrong=2, max_edits=3, procedure=False
     )
     assert [e.content for e in proposal.edits] == ["## Carry\nWrite each carry."]
     assert any("copies the prompt's example" in str(bad) for bad in proposal.invalid)
@@ -275,15 +272,8 @@ def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:
 
 def test_steps_of_reviewing_answers_are_not_the_targets_steps() -> None:
     steps = ["Write the mistakes made in the wrong answers.", "Write each count.", "Write the sum."]
-    (proposal,) = reflect(
-        ScriptedModel(_procedure_optimizer([], steps)),
-        Skill.parse(""),
-        _examples(n_wrong=3),
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
+    (proposal,) = _reflect_once(
+        ScriptedModel(_procedure_optimizer([], steps)), Skill.parse(""), n_wrong=3
     )
     first = proposal.edits[0].content or ""
     assert "mistakes" not in first
