@@ -288,6 +288,22 @@ def _repeats_skill(edit: Edit, candidate: Skill) -> bool:
     return any(near_duplicate(k, o) for k in mine for o in others)
 
 
+def echoes_prompt(text: str) -> bool:
+    """Whether `text` repeats a line of the optimizer's prompts or of their examples, word for
+    word or nearly (headings and short lines aside): a small model copies its prompt's example
+    as its answer ("Convert first: write each quantity converted to the unit ...")."""
+    needles = boilerplate_needles()
+    if mentions_any(text, needles, min_len=MIN_QUOTE):
+        return True
+    keys = [line_key(n) for n in needles]
+    return any(
+        near_duplicate(line_key(line), k)
+        for line in text.splitlines()
+        if len(line.strip()) >= 20 and not _HEADING.match(line)
+        for k in keys
+    )
+
+
 def check_edit(
     edit: Edit,
     skill: Skill,

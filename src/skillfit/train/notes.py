@@ -14,13 +14,13 @@ from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
     ItemWords,
+    echoes_prompt,
     feedback_needles,
     line_key,
     names_an_item,
     near_duplicate,
     overlapping,
 )
-from skillfit.train.prompting import boilerplate_needles
 
 # The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
 # score change -0.02)"): a small model copies its lines back instead of naming kinds of edits.
@@ -96,11 +96,7 @@ def clean_notes(
             continue
         if FEEDBACK_LABELS.search(point) or mentions_any(point, copied, min_len=MIN_QUOTE):
             continue
-        if (
-            BOOKKEEPING.search(point)
-            or mentions_any(point, boilerplate_needles())
-            or any(near_duplicate(key, line_key(b)) for b in boilerplate_needles())
-        ):
+        if BOOKKEEPING.search(point) or echoes_prompt(point):
             continue  # the edit listing or the prompt's own example, copied back
         if any(key == k or near_duplicate(key, k) or overlapping(key, k) for k in keys):
             continue

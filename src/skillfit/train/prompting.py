@@ -32,8 +32,8 @@ def load_prompt(name: str) -> str:
 
 @cache
 def boilerplate_needles() -> tuple[str, ...]:
-    """Strings an edit must not repeat: the prompts' rule lines and their JSON examples'
-    texts. A small model that parrots its instructions produces exactly these."""
+    """Strings an edit must not repeat: the prompts' rule lines and every quoted text of
+    their examples. A small model that parrots its instructions produces exactly these."""
     needles: set[str] = set()
     for name in PROMPT_NAMES:
         text = load_prompt(name)
@@ -41,9 +41,8 @@ def boilerplate_needles() -> tuple[str, ...]:
             line = line.strip().lstrip("-").strip()
             if len(line) >= 24 and not line.startswith("{"):
                 needles.add(line)
-        for match in re.finditer(
-            r'"(?:analysis|content|rationale|notes)": "((?:[^"\\]|\\.)*)"', text
-        ):
+        # Every string of the JSON examples (a rule, a step, a note), wrapped lines joined.
+        for match in re.finditer(r'"((?:[^"\\]|\\.)*)"', " ".join(text.split())):
             for part in json.loads(f'"{match.group(1)}"').split("\n"):
                 part = part.strip().lstrip("-#").strip()
                 if len(part) >= 12:

@@ -27,7 +27,7 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
-from skillfit.train.guard import near_duplicate
+from skillfit.train.guard import echoes_prompt, near_duplicate
 from skillfit.train.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
@@ -292,20 +292,6 @@ def rules_messages(
     ]
 
 
-def copies_prompt(text: str, prompt: str) -> bool:
-    """Whether a line of `text` (past its heading) is a copy or near copy of a line of the
-    optimizer's own prompt: a small model copies its prompt's example as its answer."""
-    flat = " ".join(prompt.split()).casefold()
-    prompt_lines = [ln.strip() for ln in prompt.splitlines() if len(ln.strip()) > 20]
-    for line in text.splitlines():
-        line = " ".join(line.split())
-        if len(line) < 20 or line.startswith("#"):
-            continue
-        if line.casefold() in flat or any(near_duplicate(line, p) for p in prompt_lines):
-            return True
-    return False
-
-
 # A small optimizer asked for the target's steps from a list of its mistakes writes its own
 # job instead ("Analyze the wrong answers provided", "Identify the mistakes made").
 REVIEWER_STEP = re.compile(
@@ -353,16 +339,10 @@ def ask_procedure(
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
         return proposal
-    prompt_lines = [ln for ln in load_prompt("procedure").splitlines() if ln.strip()]
-    example = " ".join(prompt_lines)
     steps: list[str] = []
     for step in answer.parsed.steps:
         text = " ".join(str(step).split())
-        if (
-            not text
-            or text.casefold() in example.casefold()
-            or any(near_duplicate(text, other) for other in [*steps, *prompt_lines])
-        ):
+        if echoes_prompt(text) or any(near_duplicate(text, other) for other in steps):
             proposal.invalid.append({"step": text, "reason": "copies the prompt or repeats a step"})
             continue
         if REVIEWER_STEP.search(text):
@@ -423,7 +403,7 @@ def reflect(
             return answer, [], []
         edits, invalid = rules_to_edits(answer.parsed) if as_rules else to_edits(answer.parsed)
         if as_rules:
-            kept = [e for e in edits if not copies_prompt(e.content or "", load_prompt("rules"))]
+            kept = [e for e in edits if not echoes_prompt(e.content or "")]
             invalid += [
                 {"edit": e.model_dump(mode="json"), "reason": "copies the prompt's example"}
                 for e in edits
