@@ -229,8 +229,11 @@ def test_claude_command_line_and_environment() -> None:
 def test_tools_depend_on_the_environment() -> None:
     _, env, _ = bbh_env()
     assert cc.tools_for(env) == ["Skill"]
+    # An invoked skill (or none at all) needs no Skill tool: no tools for a tool-free item.
+    assert cc.tools_for(env, skill_tool=False) == []
     with_files = Environment(item_id="f", prompt="p", files={"a.txt": "/x"})
     assert cc.tools_for(with_files) == ["Read", "Glob", "Grep", "Skill"]
+    assert cc.tools_for(with_files, skill_tool=False) == ["Read", "Glob", "Grep"]
 
 
 def test_prompts_invoke_the_skill_by_name() -> None:

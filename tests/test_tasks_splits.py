@@ -78,3 +78,35 @@ def test_split_manifest_records_name_options_seed_and_ids() -> None:
     assert manifest["splits"] == _ids(task)
     rebuilt = get_task(manifest["task"], **manifest["options"])
     assert rebuilt.split_manifest() == manifest  # type: ignore[attr-defined]
+
+
+def test_labels_are_spread_evenly_over_the_splits() -> None:
+    """A validation split that happens to hold mostly one label would make the gate adopt a
+    skill that always gives it: with few distinct answers, each split mirrors the whole."""
+    items = [Item(f"i{n}", f"q{n}", "Yes" if n % 4 else "No") for n in range(400)]
+    for seed in range(5):
+        parts = split_items(items, (40, 40, 100), seed, salt="t")
+        for split, size in (("train", 40), ("val", 40), ("test", 100)):
+            no = sum(it.target == "No" for it in parts[split])
+            assert abs(no - size / 4) <= 1.5, (seed, split, no)
+    real = get_task("bbh/web_of_lies", n_train=32, n_val=40, n_test=60, seed=0).splits()
+    for split, part in real.items():
+        yes = sum(it.target == "Yes" for it in part)
+        assert abs(yes - len(part) / 2) <= 0.1 * len(part), (split, yes)
+
+
+def test_numeric_answers_keep_the_splits_earlier_versions_drew() -> None:
+    """Numbers are not labels: their tasks keep the plain seeded shuffle, so runs and cached
+    replies made before splits were stratified stay valid."""
+    gsm = get_task("gsm8k", n_train=32, n_val=40, n_test=60, seed=0).splits()
+    assert [it.id for it in gsm["test"][:4]] == [
+        "gsm8k-3282",
+        "gsm8k-6082",
+        "gsm8k-6236",
+        "gsm8k-2139",
+    ]
+    arith = get_task("bbh/multistep_arithmetic_two", n_train=32, n_val=40, n_test=60, seed=0)
+    assert [it.id for it in arith.splits()["val"][:2]] == [
+        "multistep_arithmetic_two-106",
+        "multistep_arithmetic_two-228",
+    ]

@@ -64,11 +64,19 @@ SKILL_TOOL = "Skill"
 LOCAL_MAX_OUTPUT = 1024  # tokens per turn on the embedded model
 
 
-def tools_for(environment: Environment, extra: Sequence[str] = ()) -> list[str]:
+def tools_for(
+    environment: Environment, extra: Sequence[str] = (), *, skill_tool: bool = True
+) -> list[str]:
     """The tools Claude Code may use: read-only file tools when the task gives files, and the
-    Skill tool. Fewer tools, a shorter prompt (about 1,400 tokens instead of 18,800)."""
+    Skill tool when a skill is installed but not invoked by the prompt (with no skill of ours
+    it only offers Claude Code's bundled ones). Fewer tools, a shorter prompt (about
+    1,400 tokens instead of 18,800). With the Skill tool in view the embedded models answer a
+    tool-free item by printing a call to one of Claude Code's bundled skills as text (measured,
+    0.5B and 1.5B); the invoked skill's body reaches the model without it."""
     tools = list(READ_TOOLS) if environment.files or environment.tools else []
-    tools += [SKILL_TOOL, *extra]
+    if skill_tool:
+        tools.append(SKILL_TOOL)
+    tools += list(extra)
     return list(dict.fromkeys(tools))
 
 
@@ -291,7 +299,7 @@ class ClaudeCodeHarness:
         endpoint = endpoint_for(target, wire="anthropic")
         bundle = skill_bundle(skill, env, self.skill_dir)
         prompt = prompt_for(env, bundle, invoke=self.invoke)
-        tools = tools_for(env, self.extra_tools)
+        tools = tools_for(env, self.extra_tools, skill_tool=bundle is not None and not self.invoke)
         start = time.perf_counter()
         key = run_key(
             self.name,

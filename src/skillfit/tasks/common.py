@@ -106,7 +106,8 @@ def split_items(
     items: Sequence[Item], sizes: tuple[int, int, int], seed: int, *, salt: str = ""
 ) -> dict[SplitName, list[Item]]:
     """Shuffle with `seed` (and `salt`, usually the task name, so that two tasks of the same size
-    are not shuffled alike) and cut test first, then val, then train: the test set of a seed does
+    are not shuffled alike), interleave by answer when answers are few labels (`stratified_order`),
+    and cut test first, then val, then train: the test set of a seed does
     not change when n_train or n_val change. `items` must already be free of duplicate inputs
     (see `dedupe_by_input`), so no input can straddle two splits."""
     n_train, n_val, n_test = sizes
@@ -116,11 +117,32 @@ def split_items(
         )
     order = list(items)
     # A string seed is hashed with SHA-512 by `random`: stable across runs and platforms.
-    random.Random(f"{salt}:{seed}").shuffle(order)
+    rng = random.Random(f"{salt}:{seed}")
+    rng.shuffle(order)
+    order = stratified_order(order, rng)
     test = order[:n_test]
     val = order[n_test : n_test + n_val]
     train = order[n_test + n_val : n_test + n_val + n_train]
     return {"train": train, "val": val, "test": test}
+
+
+def stratified_order(shuffled: Sequence[Item], rng: random.Random) -> list[Item]:
+    """`shuffled` interleaved so that every prefix holds each answer about as often as the whole
+    does, when the answers are few labels (yes/no, option letters): a validation split that
+    happens to hold mostly "No" makes the gate adopt a skill that says "No". Answers with more
+    distinct values than `len(items) // 10` (numbers, free text) keep the plain shuffle."""
+    groups: dict[str, list[Item]] = {}
+    for item in shuffled:
+        groups.setdefault(json.dumps(item.target, sort_keys=True, default=str), []).append(item)
+    if len(groups) < 2 or len(groups) > len(shuffled) // 10:
+        return list(shuffled)
+    keyed: list[tuple[float, float, Item]] = []
+    for members in groups.values():
+        # Systematic sampling within each label: member k sits at (k + u) / n on [0, 1).
+        offset = rng.random()
+        keyed += [((k + offset) / len(members), rng.random(), it) for k, it in enumerate(members)]
+    keyed.sort(key=lambda entry: (entry[0], entry[1]))
+    return [item for _, _, item in keyed]
 
 
 def dedupe_by_input(items: Iterable[Item]) -> tuple[list[Item], list[str]]:
