@@ -10,7 +10,7 @@ from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_mod
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Score, Trajectory
-from skillfit.train.guard import leak_needles
+from skillfit.train.guard import item_words, leak_needles
 from skillfit.train.reflect import OptimizerSettings, reflect
 
 
@@ -78,7 +78,8 @@ def test_a_diagnosis_quoting_an_item_never_reaches_the_rules_call() -> None:
     seen: list[str] = []
 
     def optimizer(request: Request) -> Any:
-        seen.append(request.last_user)
+        if "You write rules" in request.system:
+            seen.append(request.last_user)
         if "You check the work of an AI model" in request.system:
             return {
                 "task": "counting",
@@ -98,7 +99,8 @@ def test_a_diagnosis_quoting_an_item_never_reaches_the_rules_call() -> None:
         settings=OptimizerSettings(),
         needles=needles,
     )
-    assert "marbles" not in seen[-1] and "added the wrong colour" in seen[-1]
+    assert len(seen) == 1
+    assert "marbles" not in seen[0] and "added the wrong colour" in seen[0]
     assert proposal.diagnoses[-1]["dropped_for_quoting_an_item"]
 
 
@@ -222,8 +224,44 @@ def test_a_skill_without_a_procedure_gets_one_as_its_first_edit() -> None:
     assert first.endswith("Only after the last step, write the answer line.")
     assert [e.content for e in proposal.edits[1:]] == ["## Colour\nName the colour asked."]
     procedure_call = next(r for r in seen if "You design the working steps" in r.system)
-    assert "marbles" not in procedure_call.last_user  # no item in view
-    assert "counted every colour" in procedure_call.last_user
+    shown = procedure_call.last_user
+    assert "counted every colour" in shown
+    # Two questions for the task's shape, never an answer, reply or feedback.
+    assert shown.count("red marbles") == 2 and "Question 2:" in shown
+    assert "Expected" not in shown and "Wrong." not in shown and "answer: 5" not in shown.lower()
+
+
+def test_steps_naming_a_shown_questions_particulars_are_refused() -> None:
+    items = [
+        Item(id=f"q{i}", input=f"Does {a} tell the truth? {b} lies.", target="No")
+        for i, (a, b) in enumerate(
+            [("Fidel", "Osvaldo"), ("Jaymie", "Kandi")] + [(f"P{i}", f"Q{i}") for i in range(40)]
+        )
+    ]
+    examples = [
+        (it, Trajectory(item_id=it.id, messages=[], answer="Yes", score=Score(hard=0, soft=0.0)))
+        for it in items[:4]
+    ]
+    steps = [
+        "Write whether Fidel and Osvaldo tell the truth.",
+        "Write each person and whether they lie.",
+        "Write what the last person does.",
+    ]
+    (proposal,) = reflect(
+        ScriptedModel(_procedure_optimizer([], steps)),
+        Skill.parse(""),
+        examples,
+        minibatch_size=4,
+        max_edits=2,
+        buffer=[],
+        meta_skill="",
+        settings=OptimizerSettings(),
+        words=item_words(items),
+    )
+    first = proposal.edits[0].content or ""
+    assert "Fidel" not in first and "1. Write each person and whether they lie." in first
+    refused = str([r.get("refused_steps") for r in proposal.diagnoses])
+    assert "names an item's particulars" in refused
 
 
 def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused() -> None:

@@ -272,6 +272,7 @@ class Trainer:
             mode=self.reflection,
             needles=self._needles,
             context=context,
+            words=self._words,
         )
 
     def land_proposals(

@@ -27,7 +27,7 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
-from skillfit.train.guard import echoes_prompt, near_duplicate
+from skillfit.train.guard import MIN_QUOTE, ItemWords, echoes_prompt, names_an_item, near_duplicate
 from skillfit.train.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
@@ -309,25 +309,51 @@ class ProcedureProposal:
     invalid: list[dict[str, Any]] = field(default_factory=list)
 
 
-def procedure_messages(findings: Findings) -> list[Message]:
-    """The procedure pass: working steps from the step's diagnoses, no item or guide in view
-    (the guide's wording would be paraphrased back)."""
+QUESTIONS_SHOWN, QUESTION_CHARS = 2, 700
+
+
+def shape_questions(examples: Sequence[Example]) -> list[str]:
+    """The shortest distinct questions of the step, clipped: what a person designing the steps
+    would read to see the task's shape (diagnoses alone leave a small model guessing it)."""
+    inputs = sorted({it.input.strip() for it, _ in examples if it.input.strip()}, key=len)
+    return [clip(text, QUESTION_CHARS) for text in inputs[:QUESTIONS_SHOWN]]
+
+
+def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> list[Message]:
+    """The procedure pass: working steps from the step's diagnoses and the shape of a few of its
+    questions (no answer, reply or guide in view: the guide's wording would be paraphrased
+    back). Steps naming a shown question's particulars are refused (`ask_procedure`)."""
+    parts = [findings.render()]
+    if questions:
+        shown = "\n\n".join(f"Question {i}:\n{q}" for i, q in enumerate(questions, 1))
+        parts.append(
+            "# Two of the questions, for their shape only\n"
+            "The steps must work for every question of this kind: never copy a name, number "
+            f"or phrase from these.\n\n{shown}"
+        )
+    parts.append(
+        'Write the steps a solver of these tasks writes out, each beginning with "Write". '
+        "Reply with JSON only."
+    )
     return [
         {"role": "system", "content": load_prompt("procedure")},
-        {
-            "role": "user",
-            "content": f"{findings.render()}\n\nWrite the steps a solver of these tasks writes "
-            'out, each beginning with "Write". Reply with JSON only.',
-        },
+        {"role": "user", "content": "\n\n".join(parts)},
     ]
 
 
 def ask_procedure(
-    optimizer: ChatModel, findings: Findings, settings: OptimizerSettings
+    optimizer: ChatModel,
+    findings: Findings,
+    settings: OptimizerSettings,
+    *,
+    questions: Sequence[str] = (),
+    needles: Sequence[str] = (),
+    words: ItemWords | None = None,
 ) -> ProcedureProposal:
-    """A procedure section proposed from `findings`; steps copied from the prompt's own
-    example are dropped (a small model copies examples), and fewer than two left is no edit."""
-    messages = procedure_messages(findings)
+    """A procedure section proposed from `findings` and the shape of `questions`; steps copied
+    from the prompt's own example, quoting an item (`needles`) or naming an item's particulars
+    (`words`) are dropped, and fewer than two left is no edit."""
+    messages = procedure_messages(findings, questions)
     answer = ask(
         optimizer,
         messages,
@@ -347,6 +373,9 @@ def ask_procedure(
             continue
         if REVIEWER_STEP.search(text):
             proposal.invalid.append({"step": text, "reason": "a step of reviewing answers"})
+            continue
+        if mentions_any(text, needles, min_len=MIN_QUOTE) or names_an_item(text, words):
+            proposal.invalid.append({"step": text, "reason": "names an item's particulars"})
             continue
         steps.append(text)
     if len(steps) < MIN_STEPS:
@@ -374,13 +403,15 @@ def reflect(
     mode: ReflectionMode = "diagnose",
     needles: Sequence[str] = (),
     context: str = "",
+    words: ItemWords | None = None,
 ) -> list[MinibatchProposal]:
     """Edits proposed for `skill` from `examples` (see the module docstring for the modes).
 
     `direct`: one proposal per minibatch, in minibatch order. `diagnose`: one proposal for the
     step, whose `diagnoses` keep every stage-one reply; diagnoses quoting an item of `needles`
     are dropped before the rules are asked for. `context` (e.g. the skill's earlier version at
-    an epoch end) is shown to the rules call."""
+    an epoch end) is shown to the rules call. `words` (guard.item_words) refuse procedure
+    steps naming an item's particulars."""
     batches = make_minibatches(examples, minibatch_size)
     if not batches:
         return []
@@ -476,7 +507,14 @@ def reflect(
             settings.procedure
             and procedure_section([(sec.id, sec.body) for sec in skill.sections]) is None
         ):
-            procedure = ask_procedure(optimizer, findings, settings)
+            procedure = ask_procedure(
+                optimizer,
+                findings,
+                settings,
+                questions=shape_questions(all_examples),
+                needles=needles,
+                words=words,
+            )
             # Refused steps stay with the procedure's record: they are not edits, so they
             # never reach the rejected-edit buffer.
             records.append(
