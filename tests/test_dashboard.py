@@ -84,7 +84,7 @@ def test_runs_table_lists_the_run_with_its_figures(client: TestClient) -> None:
     html = page.text
     assert "group/done" in html and "bbh/web_of_lies" in html
     assert "badge done" in html
-    assert "0.300" in html  # test accuracy of the best skill, 3/10
+    assert "0.500" in html  # test accuracy of the best skill, 5/10 (the "Yes" items)
     assert "n=10" in html
     assert "/compare?name=cmp" in html  # the comparison is listed
     # Security headers on every page.
