@@ -16,6 +16,7 @@ from agent_cli_stub import stub_server
 from skillfit.harness import HarnessError, bind_harness
 from skillfit.harness.claude_code import ClaudeCodeHarness
 from skillfit.harness.codex import CodexHarness
+from skillfit.models.accounting import Ledger
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Environment
 
@@ -93,3 +94,23 @@ def test_the_cli_reads_the_tasks_files_with_its_own_tools(
         assert "4417" in call["result"]
     assert traj.answer.endswith("Answer: 4417")
     assert any(n.startswith("Tool use (1 steps)") for n in traj.notes)
+
+
+@pytest.mark.parametrize("cls", [CodexHarness, ClaudeCodeHarness])
+def test_cli_runs_are_counted_in_the_runs_ledger(cls: type, tmp_path: Path) -> None:
+    """The CLI calls the model itself, so the harness books each run as one call of the
+    target's role: calls.jsonl and the token totals include agent-CLI work."""
+    harness = _harness(cls)
+    task = get_task("bbh/boolean_expressions")
+    item = task.splits()["test"][0]
+    ledger = Ledger()
+    ledger.attach(tmp_path / "calls.jsonl")
+    with stub_server() as (url, _):
+        target = Loopback(url)
+        target.ledger, target.role = ledger, "target"  # type: ignore[attr-defined]
+        traj = bind_harness(task, harness).rollout(target, SKILL, item)  # type: ignore[arg-type]
+    assert traj.error is None, traj.error
+    stats = ledger.snapshot()["target"]
+    assert stats["calls"] == 1 and stats["prompt_tokens"] == traj.usage.prompt_tokens > 1000
+    assert stats["completion_tokens"] == traj.usage.completion_tokens > 0
+    assert len((tmp_path / "calls.jsonl").read_text().splitlines()) == 1

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.harness.base import HarnessError
-from skillfit.models.base import ChatModel, InfraError
+from skillfit.models.base import ChatModel, InfraError, Reply
 from skillfit.models.registry import parse_spec
 from skillfit.skill.skilldir import SkillDir, skill_name
-from skillfit.tasks.base import Environment
+from skillfit.tasks.base import Environment, Trajectory
 
 # Tokens of context each slot of the embedded server needs for an agent CLI: Codex's prompt is
 # about 5,000 tokens with the quiet configuration, Claude Code's 1,400-3,500 with few tools; an
@@ -431,3 +431,20 @@ def store_output(target: ChatModel, key: str, stdout: str, usage: Any) -> None:
             "finish_reason": "stop",
         },
     )
+
+
+def account_run(target: ChatModel, key: str, traj: Trajectory, *, replayed: bool) -> None:
+    """One CLI run in the run's ledger (calls.jsonl, tokens and cost per role) as one call of
+    the target's role: the CLI talks to the model itself, past skillfit's accounting wrapper.
+    A replay from the response cache counts as a cache hit, a failed run as an error."""
+    ledger = getattr(target, "ledger", None)
+    role = getattr(target, "role", None)
+    if ledger is None or not isinstance(role, str):
+        return
+    if traj.error is not None:
+        ledger.record_error(role, traj.seconds)
+    elif replayed:
+        ledger.record_hit(role, key)
+    else:
+        reply = Reply(text=traj.answer or "", usage=traj.usage, latency=traj.seconds)
+        ledger.record(role, target.name, reply, traj.seconds, key=key)

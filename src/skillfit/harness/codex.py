@@ -29,6 +29,7 @@ from skillfit.harness.cli_agent import (
     CliRun,
     CliSpec,
     Endpoint,
+    account_run,
     cached_output,
     check_cli,
     checked_version,
@@ -312,6 +313,7 @@ class CodexHarness:
             traj = to_trajectory(replay, prompt, env, sample=sample, seconds=0.0)
             if traj.error is None:
                 traj.seconds = time.perf_counter() - start
+                account_run(target, key, traj, replayed=True)
                 return traj
         ws = make_workspace(env, bundle, skills_dir=SKILLS_DIR, prefix="skillfit-codex-")
         try:
@@ -328,6 +330,7 @@ class CodexHarness:
         traj = to_trajectory(run, prompt, env, sample=sample, seconds=time.perf_counter() - start)
         if traj.error is None and self.cache:
             store_output(target, key, run.stdout, traj.usage)
+        account_run(target, key, traj, replayed=False)
         return traj
 
 
