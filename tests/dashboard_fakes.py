@@ -21,6 +21,7 @@ from typing import Any
 
 RULE = "## Answer\nEnd the reply with the word Yes."
 JUNK = "## Tone\nStay calm and friendly."
+STEP_JUNK = "## Style\nWrite in full sentences."
 # A fake key, assembled at run time so the source holds nothing shaped like a real one.
 FAKE_KEY = "sk-" + "dashboardsecret0123456789"
 URL_KEY = "Qx7url-secret-9d2e4b"
@@ -51,7 +52,13 @@ def write_scenario(root: Path, *, target: str | None = None, extra: str = "") ->
                     "system": "short notes for an optimizer",
                     "reply": {"notes": "- ok"},
                 },
-                {"match": "End the reply with the word Yes", "reply": edits(JUNK)},
+                # The epoch end's own idea, so its candidate is new and the gate rejects it.
+                {
+                    "match": ".",
+                    "system": "changed from an earlier version",
+                    "reply": edits(JUNK),
+                },
+                {"match": "End the reply with the word Yes", "reply": edits(STEP_JUNK)},
                 {"match": ".", "reply": edits(RULE)},
             ]
         )

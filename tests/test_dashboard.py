@@ -99,7 +99,7 @@ def test_run_page_curve_lineage_and_test(client: TestClient) -> None:
     assert "step 1" in html and "adopted" in html and "rejected" in html
     assert "End the reply with the word Yes." in html  # the adopted edit
     assert "v1" in html and "v2" in html and "diff v1 → v2" in html
-    assert "trained (best)" in html and "[0.108, 0.603]" in html
+    assert "trained (best)" in html and "[0.237, 0.763]" in html
     assert "data-refresh" not in html  # a finished run does not refresh itself
 
 
