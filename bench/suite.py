@@ -90,8 +90,22 @@ def _reply_lengths(run_dir: Path) -> str:
     return f"{median} / {100 * cut / max(1, len(rows)):.0f}%"
 
 
+def _one_answer(run_dir: Path) -> str:
+    """The test accuracy of the best single answer given to every item (the commonest test
+    answer): the most a skill can score by making the target repeat one label (web_of_lies'
+    "No") without any reasoning."""
+    from collections import Counter
+
+    from skillfit.tasks import get_task
+
+    task_cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["task"]
+    test = get_task(task_cfg["name"], **(task_cfg.get("options") or {})).splits()["test"]
+    labels = Counter(json.dumps(it.target, sort_keys=True) for it in test)
+    return f"{labels.most_common(1)[0][1]}/{len(test)}" if labels else "n/a"
+
+
 HEADER = (
-    "| task | none | initial | trained | trained − initial | trained − none "
+    "| task | none | initial | trained | one answer for all | trained − initial | trained − none "
     "| valid format % (none / initial / trained) | accuracy among valid % (none / initial / "
     "trained) | adopted | trained reply tokens (median / cut) | tokens (target / optimizer) "
     "| wall time |"
@@ -106,6 +120,7 @@ def table_row(task: str, summary: dict[str, Any], seconds: float, run_dir: Path)
         _arm(test, "none"),
         _arm(test, "initial"),
         _arm(test, "best"),
+        _one_answer(run_dir),
         _diff(test, "best_vs_initial"),
         _diff(test, "best_vs_none"),
         rates,
@@ -177,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Test accuracy as correct/scored [95% Wilson interval, %]; differences in points with",
         "95% paired intervals (* = interval above zero). Valid format: an `Answer:` line holding",
-        "an answer of the kind the task wants. Wall time per task is the run's own (a cached",
+        "an answer of the kind the task wants. One answer for all: the test accuracy of giving",
+        "every item the commonest test answer, the most a skill earns by making the target",
+        "repeat one label. Wall time per task is the run's own (a cached",
         f"rerun is shorter); the whole suite took {wall:.1f} min here.",
     ]
     audit = [f"- {t}: {'; '.join(p)}" for t, p in problems.items() if p]
