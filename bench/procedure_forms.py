@@ -59,7 +59,8 @@ def main() -> None:
     first = numbered.replace(
         f"Before the answer line, {PROCEDURE_MARKER}", "Begin your reply with the line `Steps:`"
     )
-    base = task.initial_skill() if args.initial else ""
+    initial = getattr(task, "initial_skill", "")
+    base = (initial() if callable(initial) else initial) if args.initial else ""
     forms = {"none": "", "numbered": numbered, "inline": inline, "first": first}
     forms = {k: "\n\n".join(p for p in (base, v) if p) for k, v in forms.items()}
     forms = {k: forms[k] for k in args.forms.split(",")}
