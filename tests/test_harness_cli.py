@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import textwrap
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -639,3 +642,43 @@ def test_recorded_embedded_model_run_of_claude_code() -> None:
     assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (2587 + 438, 25)
     assert out.usage.cached_tokens == 438
     assert out.init is not None and out.init["tools"] == ["Skill"]
+
+
+def test_an_agent_cli_does_not_outlive_a_terminated_run(tmp_path: Path) -> None:
+    """Each CLI runs in its own session, so SIGTERM to skillfit would not reach it: the CLI
+    harness kills the CLIs still running before skillfit ends."""
+    pid_file = tmp_path / "cli.pid"
+    script = f"""
+import threading, time
+from pathlib import Path
+from skillfit.harness.cli_agent import reap_clis_on_exit, run_cli
+reap_clis_on_exit()
+argv = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 300"]
+threading.Thread(
+    target=run_cli, args=(argv,), kwargs={{"cwd": Path("."), "env": {{}}, "timeout": 300}},
+    daemon=True,
+).start()
+time.sleep(300)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    cli = int(pid_file.read_text())
+    assert _alive(cli)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while _alive(cli) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(cli)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status

@@ -62,6 +62,9 @@ from skillfit.cli import (  # noqa: E402, F401
 
 
 def main() -> None:
+    from skillfit.harness.cli_agent import reap_clis_on_exit
+
+    reap_clis_on_exit()
     app()
 
 

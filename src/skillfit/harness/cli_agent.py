@@ -17,6 +17,7 @@ variable a real endpoint needs), never the caller's whole environment.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -296,6 +297,38 @@ class CliRun:
     timed_out: bool = False
 
 
+# Process groups of the agent CLIs running now. Each CLI runs in its own session, so a signal
+# that ends skillfit does not reach it: `kill_live_clis` does.
+_LIVE: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_live_clis() -> None:
+    """Kill every agent CLI still running (its whole process group)."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def reap_clis_on_exit() -> None:
+    """From the main thread: on SIGTERM (the dashboard's stop, a scheduler's kill) and at exit,
+    kill the agent CLIs still running before skillfit ends, so none is left working alone."""
+    atexit.register(kill_live_clis)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        kill_live_clis()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
     """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
     killed (the CLI's own children too)."""
@@ -312,6 +345,8 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
         errors="replace",
         start_new_session=True,
     )
+    with _LIVE_LOCK:
+        _LIVE.add(proc.pid)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -325,6 +360,9 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc.pid)
     return CliRun(list(argv), out, err, proc.returncode, time.perf_counter() - start, timed_out)
 
 
