@@ -281,8 +281,32 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
         ScriptedModel(_procedure_optimizer([], copied)), Skill.parse(""), n_wrong=3
     )
     assert all("Working steps" not in (e.content or "") for e in proposal.edits)
-    assert any("copies the prompt" in str(r.get("refused_steps")) for r in proposal.diagnoses)
+    # Asked again (1 + retries samples), every reply copied: no procedure, and the record says why.
+    assert any("copies the prompt's example" in str(r.get("procedure")) for r in proposal.diagnoses)
     assert proposal.invalid == []  # refused steps are not edits: nothing for the buffer
+
+
+def test_a_procedure_copying_the_prompts_example_is_asked_for_again() -> None:
+    """A small optimizer sometimes hands back the prompt's own example; another sample is asked
+    for, and its steps are used."""
+    example = [
+        "Write each ingredient amount the recipe lists, with its unit.",
+        "Write the factor between the servings asked for and the servings the recipe makes.",
+        "Write each amount times that factor.",
+    ]
+    own = ["Write each number of the expression.", "Write each result, innermost first."]
+    seen: list[Request] = []
+
+    def optimizer(request: Request) -> Any:
+        if "You design the working steps" in request.system:
+            seen.append(request)
+            return {"steps": example if request.sample == 0 else own}
+        return _procedure_optimizer([], own)(request)
+
+    (proposal,) = _reflect_once(ScriptedModel(optimizer), Skill.parse(""), n_wrong=3)
+    assert len(seen) == 2 and seen[1].sample == 1
+    first = proposal.edits[0].content or ""
+    assert "1. Write each number of the expression." in first and "recipe" not in first
 
 
 def test_a_rule_copying_the_rules_prompts_example_is_refused() -> None:

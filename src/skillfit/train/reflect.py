@@ -341,6 +341,13 @@ def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> lis
     ]
 
 
+def copies_the_example(reply: Procedure) -> str | None:
+    """Why a procedure reply is asked for again: a small optimizer sometimes returns the prompt's
+    own example (scaling recipes, for an arithmetic task) and another sample usually does not."""
+    own = [step for step in reply.steps if not echoes_prompt(" ".join(str(step).split()))]
+    return None if len(own) >= MIN_STEPS else "copies the prompt's example steps"
+
+
 def ask_procedure(
     optimizer: ChatModel,
     findings: Findings,
@@ -361,6 +368,7 @@ def ask_procedure(
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
         retries=settings.retries,
+        check=copies_the_example,
     )
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
