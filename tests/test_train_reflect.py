@@ -282,7 +282,7 @@ def test_no_second_procedure_once_the_skill_has_one_and_copied_steps_are_refused
     )
     assert all("Working steps" not in (e.content or "") for e in proposal.edits)
     # Asked again (1 + retries samples), every reply copied: no procedure, and the record says why.
-    assert any("copies the prompt's example" in str(r.get("procedure")) for r in proposal.diagnoses)
+    assert any("copies the prompt" in str(r.get("procedure")) for r in proposal.diagnoses)
     assert proposal.invalid == []  # refused steps are not edits: nothing for the buffer
 
 

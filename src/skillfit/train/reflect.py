@@ -341,11 +341,25 @@ def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> lis
     ]
 
 
-def copies_the_example(reply: Procedure) -> str | None:
-    """Why a procedure reply is asked for again: a small optimizer sometimes returns the prompt's
-    own example (scaling recipes, for an arithmetic task) and another sample usually does not."""
-    own = [step for step in reply.steps if not echoes_prompt(" ".join(str(step).split()))]
-    return None if len(own) >= MIN_STEPS else "copies the prompt's example steps"
+def usable_steps(
+    raw: Sequence[str], *, needles: Sequence[str] = (), words: ItemWords | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
+    example, repeats, steps of reviewing answers, and steps quoting an item (`needles`) or
+    naming an item's particulars (`words`)."""
+    steps: list[str] = []
+    refused: list[dict[str, Any]] = []
+    for step in raw:
+        text = " ".join(str(step).split())
+        if echoes_prompt(text) or any(near_duplicate(text, other) for other in steps):
+            refused.append({"step": text, "reason": "copies the prompt or repeats a step"})
+        elif REVIEWER_STEP.search(text):
+            refused.append({"step": text, "reason": "a step of reviewing answers"})
+        elif mentions_any(text, needles, min_len=MIN_QUOTE) or names_an_item(text, words):
+            refused.append({"step": text, "reason": "names an item's particulars"})
+        else:
+            steps.append(text)
+    return steps, refused
 
 
 def ask_procedure(
@@ -357,10 +371,19 @@ def ask_procedure(
     needles: Sequence[str] = (),
     words: ItemWords | None = None,
 ) -> ProcedureProposal:
-    """A procedure section proposed from `findings` and the shape of `questions`; steps copied
-    from the prompt's own example, quoting an item (`needles`) or naming an item's particulars
-    (`words`) are dropped, and fewer than two left is no edit."""
+    """A procedure section proposed from `findings` and the shape of `questions`. A reply with
+    fewer than two usable steps (see `usable_steps`) is asked for again with another sample: a
+    small optimizer sometimes hands back the prompt's own example (scaling recipes, for an
+    arithmetic task) or a shown question, and another sample often does not."""
     messages = procedure_messages(findings, questions)
+
+    def too_few(reply: Procedure) -> str | None:
+        steps, refused = usable_steps(reply.steps, needles=needles, words=words)
+        if len(steps) >= MIN_STEPS:
+            return None
+        reasons = "; ".join(sorted({r["reason"] for r in refused}))
+        return f"fewer than {MIN_STEPS} usable steps ({reasons})"
+
     answer = ask(
         optimizer,
         messages,
@@ -368,27 +391,12 @@ def ask_procedure(
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
         retries=settings.retries,
-        check=copies_the_example,
+        check=too_few,
     )
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
         return proposal
-    steps: list[str] = []
-    for step in answer.parsed.steps:
-        text = " ".join(str(step).split())
-        if echoes_prompt(text) or any(near_duplicate(text, other) for other in steps):
-            proposal.invalid.append({"step": text, "reason": "copies the prompt or repeats a step"})
-            continue
-        if REVIEWER_STEP.search(text):
-            proposal.invalid.append({"step": text, "reason": "a step of reviewing answers"})
-            continue
-        if mentions_any(text, needles, min_len=MIN_QUOTE) or names_an_item(text, words):
-            proposal.invalid.append({"step": text, "reason": "names an item's particulars"})
-            continue
-        steps.append(text)
-    if len(steps) < MIN_STEPS:
-        proposal.invalid.append({"steps": steps, "reason": f"fewer than {MIN_STEPS} usable steps"})
-        return proposal
+    steps, proposal.invalid = usable_steps(answer.parsed.steps, needles=needles, words=words)
     proposal.edit = Edit(
         op="add",
         content=procedure_text(steps),
