@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +345,25 @@ def test_steps_of_reviewing_answers_are_not_the_targets_steps() -> None:
     assert "1. Write each count." in first and "2. Write the sum." in first
     # The engine turns every invalid entry into a rejected edit: each must hold one.
     assert all("edit" in bad for bad in proposal.invalid)
+
+
+def test_the_questions_shown_do_not_depend_on_the_hash_seed() -> None:
+    """Equal-length questions are chosen by text, not by a set's order (which changes with
+    PYTHONHASHSEED), so a rerun sends the same prompt and replays from the cache."""
+    code = (
+        "from skillfit.tasks.base import Item, Trajectory\n"
+        "from skillfit.train.reflect import shape_questions\n"
+        "items = [Item(f'i{n}', f'Question {n:02d} here', '1') for n in range(30)]\n"
+        "print(shape_questions([(it, Trajectory(item_id=it.id, messages=[])) for it in items]))"
+    )
+    shown = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert shown == {"['Question 00 here', 'Question 01 here']\n"}

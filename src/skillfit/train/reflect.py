@@ -315,7 +315,11 @@ QUESTIONS_SHOWN, QUESTION_CHARS = 2, 700
 def shape_questions(examples: Sequence[Example]) -> list[str]:
     """The shortest distinct questions of the step, clipped: what a person designing the steps
     would read to see the task's shape (diagnoses alone leave a small model guessing it)."""
-    inputs = sorted({it.input.strip() for it, _ in examples if it.input.strip()}, key=len)
+    # Ties in length go by text: a set's order changes with each process's hash seed, and the
+    # prompt must be the same in every run (the response cache, exact resume).
+    inputs = sorted(
+        {it.input.strip() for it, _ in examples if it.input.strip()}, key=lambda t: (len(t), t)
+    )
     return [clip(text, QUESTION_CHARS) for text in inputs[:QUESTIONS_SHOWN]]
 
 
