@@ -14,7 +14,7 @@ from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.train.guard import item_words, leak_needles
-from skillfit.train.reflect import OptimizerSettings, reflect
+from skillfit.train.reflect import OptimizerSettings, question_names, reflect, usable_steps
 
 
 def _examples(n_wrong: int, n_right: int = 1) -> list[tuple[Item, Trajectory]]:
@@ -367,3 +367,24 @@ def test_the_questions_shown_do_not_depend_on_the_hash_seed() -> None:
         for seed in (1, 2, 3)
     }
     assert shown == {"['Question 00 here', 'Question 01 here']\n"}
+
+
+def test_a_step_naming_someone_from_a_shown_question_is_refused() -> None:
+    questions = [
+        "Question: Osvaldo lies. Gwenn says Osvaldo lies. Does Gwenn tell the truth?",
+        "Janet has 3 apples and buys 2 more. How many apples does Janet have?",
+    ]
+    steps, refused = usable_steps(
+        [
+            "Write each person and whether they lie.",
+            "Write whether Gwenn tells the truth.",
+            "Write what Janet buys.",
+            "Write the answer to the Question.",
+        ],
+        names=question_names(questions),
+    )
+    assert steps == ["Write each person and whether they lie.", "Write the answer to the Question."]
+    assert [r["step"] for r in refused] == [
+        "Write whether Gwenn tells the truth.",
+        "Write what Janet buys.",
+    ]

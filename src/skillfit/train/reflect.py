@@ -345,12 +345,29 @@ def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> lis
     ]
 
 
+# A capitalized word that does not begin the text or a sentence: in a question, a name.
+_NAME = re.compile(r"(?<![.?!:] )(?<!^)\b[A-Z][a-z]+\b")
+
+
+def question_names(questions: Sequence[str]) -> frozenset[str]:
+    """Capitalized words of the shown questions that the procedure prompt does not use:
+    names ("Sal", "Fidel"), which a step for every question of the kind never needs."""
+    own = set(re.findall(r"[A-Za-z]+", load_prompt("procedure")))
+    return frozenset(
+        w for q in questions for w in _NAME.findall(q) if w not in own and w != "Question"
+    )
+
+
 def usable_steps(
-    raw: Sequence[str], *, needles: Sequence[str] = (), words: ItemWords | None = None
+    raw: Sequence[str],
+    *,
+    needles: Sequence[str] = (),
+    words: ItemWords | None = None,
+    names: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
-    example, repeats, steps of reviewing answers, and steps quoting an item (`needles`) or
-    naming an item's particulars (`words`)."""
+    example, repeats, steps of reviewing answers, and steps quoting an item (`needles`), naming
+    an item's particulars (`words`) or a name from a shown question (`names`)."""
     steps: list[str] = []
     refused: list[dict[str, Any]] = []
     for step in raw:
@@ -359,7 +376,11 @@ def usable_steps(
             refused.append({"step": text, "reason": "copies the prompt or repeats a step"})
         elif REVIEWER_STEP.search(text):
             refused.append({"step": text, "reason": "a step of reviewing answers"})
-        elif mentions_any(text, needles, min_len=MIN_QUOTE) or names_an_item(text, words):
+        elif (
+            mentions_any(text, needles, min_len=MIN_QUOTE)
+            or names_an_item(text, words)
+            or names.intersection(_NAME.findall(text))
+        ):
             refused.append({"step": text, "reason": "names an item's particulars"})
         else:
             steps.append(text)
@@ -380,9 +401,10 @@ def ask_procedure(
     small optimizer sometimes hands back the prompt's own example (scaling recipes, for an
     arithmetic task) or a shown question, and another sample often does not."""
     messages = procedure_messages(findings, questions)
+    names = question_names(questions)
 
     def too_few(reply: Procedure) -> str | None:
-        steps, refused = usable_steps(reply.steps, needles=needles, words=words)
+        steps, refused = usable_steps(reply.steps, needles=needles, words=words, names=names)
         if len(steps) >= MIN_STEPS:
             return None
         reasons = "; ".join(sorted({r["reason"] for r in refused}))
@@ -400,7 +422,9 @@ def ask_procedure(
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
         return proposal
-    steps, proposal.invalid = usable_steps(answer.parsed.steps, needles=needles, words=words)
+    steps, proposal.invalid = usable_steps(
+        answer.parsed.steps, needles=needles, words=words, names=names
+    )
     proposal.edit = Edit(
         op="add",
         content=procedure_text(steps),
