@@ -380,11 +380,20 @@ def test_a_step_naming_someone_from_a_shown_question_is_refused() -> None:
             "Write whether Gwenn tells the truth.",
             "Write what Janet buys.",
             "Write the answer to the Question.",
+            "Write the expression inside the parentheses for question 1.",
+            "Write the resulting values: 7 * 8 = 56, 1 + 3 = 4.",
+            "Write each sum inside the parentheses, innermost first.",
         ],
         names=question_names(questions),
     )
-    assert steps == ["Write each person and whether they lie.", "Write the answer to the Question."]
+    assert steps == [
+        "Write each person and whether they lie.",
+        "Write the answer to the Question.",
+        "Write each sum inside the parentheses, innermost first.",
+    ]
     assert [r["step"] for r in refused] == [
         "Write whether Gwenn tells the truth.",
         "Write what Janet buys.",
+        "Write the expression inside the parentheses for question 1.",
+        "Write the resulting values: 7 * 8 = 56, 1 + 3 = 4.",
     ]

@@ -345,6 +345,11 @@ def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> lis
     ]
 
 
+# A step for every question never points at one shown question or works one item's numbers
+# ("for question 1", "7 * 8 = 56"): the 1.5B wrote both into an arithmetic task's steps.
+ONE_QUESTION = re.compile(
+    r"\b(?:question|task|item|example)\s*#?\d|\d\s*[-+*/×÷=]\s*-?\d", re.IGNORECASE
+)
 # A capitalized word that does not begin the text or a sentence: in a question, a name.
 _NAME = re.compile(r"(?<![.?!:] )(?<!^)\b[A-Z][a-z]+\b")
 
@@ -380,6 +385,7 @@ def usable_steps(
             mentions_any(text, needles, min_len=MIN_QUOTE)
             or names_an_item(text, words)
             or names.intersection(_NAME.findall(text))
+            or ONE_QUESTION.search(text)
         ):
             refused.append({"step": text, "reason": "names an item's particulars"})
         else:
