@@ -34,6 +34,29 @@ def _log_level() -> int:
     return _LEVELS.get(os.environ.get("SKILLFIT_LOCAL_LOG_LEVEL", "info").strip().lower(), 3)
 
 
+def gguf_header_problem(path: Path) -> str | None:
+    """What is wrong with a GGUF file's fixed header (magic, version, tensor and metadata
+    counts), or None. Asked only after the server failed to start: the native log that says
+    why may have gone elsewhere (any code that owns file descriptor 2, such as a test runner's
+    capture, takes it)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(24)
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot read the file: {exc}"
+    if len(head) < 24 or head[:4] != b"GGUF":
+        return "not a GGUF file (no GGUF header)"
+    version = int.from_bytes(head[4:8], "little")
+    n_tensors = int.from_bytes(head[8:16], "little")
+    n_kv = int.from_bytes(head[16:24], "little")
+    if version not in (2, 3):
+        return f"unsupported GGUF version {version}"
+    if n_tensors > size or n_kv > size:
+        return f"truncated or corrupt header ({n_tensors} tensors, {n_kv} metadata entries)"
+    return None
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS,
@@ -110,9 +133,11 @@ class LocalServer:
                 # Only this start's part of the log: earlier failures must not be blamed.
                 log = logs.since(self.log_path, offset)
                 where = f" (full log: {self.log_path})" if self.log_path else ""
-                if "failed to load model" in log or "magic" in log:
+                header = gguf_header_problem(Path(self.model_path))
+                if header or "failed to load model" in log or "magic" in log:
                     raise WeightsError(
                         f"{self.model_path} could not be loaded as a GGUF model{where}:\n"
+                        + (f"{header}\n" if header else "")
                         + logs.errors(log)
                     ) from exc
                 raise InfraError(
