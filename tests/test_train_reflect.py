@@ -91,16 +91,8 @@ def test_a_diagnosis_quoting_an_item_never_reaches_the_rules_call() -> None:
             }
         return {"analysis": "x", "rules": []}
 
-    (proposal,) = reflect(
-        ScriptedModel(optimizer),
-        Skill.parse(""),
-        examples,
-        minibatch_size=8,
-        max_edits=1,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
-        needles=needles,
+    (proposal,) = _reflect_once(
+        ScriptedModel(optimizer), Skill.parse(""), examples=examples, max_edits=1, needles=needles
     )
     assert len(seen) == 1
     assert "marbles" not in seen[0] and "added the wrong colour" in seen[0]
@@ -195,20 +187,24 @@ def _reflect_once(
     optimizer: ScriptedModel,
     skill: Skill,
     *,
-    n_wrong: int,
+    n_wrong: int = 3,
+    examples: list[tuple[Item, Trajectory]] | None = None,
     max_edits: int = 2,
     procedure: bool = True,
+    **guard: Any,
 ) -> Any:
-    """One `diagnose` reflection over `n_wrong` failures in one minibatch."""
+    """One `diagnose` reflection over `examples` (default: `n_wrong` failures and one success)
+    in one minibatch; `guard` passes reflect's needles or words."""
     return reflect(
         optimizer,
         skill,
-        _examples(n_wrong=n_wrong),
+        examples if examples is not None else _examples(n_wrong=n_wrong),
         minibatch_size=4,
         max_edits=max_edits,
         buffer=[],
         meta_skill="",
         settings=OptimizerSettings(procedure=procedure),
+        **guard,
     )
 
 
@@ -250,15 +246,10 @@ def test_steps_naming_a_shown_questions_particulars_are_refused() -> None:
         "Write each person and whether they lie.",
         "Write what the last person does.",
     ]
-    (proposal,) = reflect(
+    (proposal,) = _reflect_once(
         ScriptedModel(_procedure_optimizer([], steps)),
         Skill.parse(""),
-        examples,
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(),
+        examples=examples,
         words=item_words(items),
     )
     first = proposal.edits[0].content or ""

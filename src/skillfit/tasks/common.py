@@ -106,8 +106,8 @@ def split_items(
     items: Sequence[Item], sizes: tuple[int, int, int], seed: int, *, salt: str = ""
 ) -> dict[SplitName, list[Item]]:
     """Shuffle with `seed` (and `salt`, usually the task name, so that two tasks of the same size
-    are not shuffled alike), interleave by answer when answers are few labels (`stratified_order`),
-    and cut test first, then val, then train: the test set of a seed does
+    are not shuffled alike), interleave by answer when answers are few labels
+    (`stratified_order`), and cut test first, then val, then train: the test set of a seed does
     not change when n_train or n_val change. `items` must already be free of duplicate inputs
     (see `dedupe_by_input`), so no input can straddle two splits."""
     n_train, n_val, n_test = sizes
