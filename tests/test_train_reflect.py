@@ -191,6 +191,7 @@ def _reflect_once(
     examples: list[tuple[Item, Trajectory]] | None = None,
     max_edits: int = 2,
     procedure: bool = True,
+    example: bool = False,
     **guard: Any,
 ) -> Any:
     """One `diagnose` reflection over `examples` (default: `n_wrong` failures and one success)
@@ -203,7 +204,7 @@ def _reflect_once(
         max_edits=max_edits,
         buffer=[],
         meta_skill="",
-        settings=OptimizerSettings(procedure=procedure),
+        settings=OptimizerSettings(procedure=procedure, example=example),
         **guard,
     )
 
@@ -388,3 +389,87 @@ def test_a_step_naming_someone_from_a_shown_question_is_refused() -> None:
         "Write the expression inside the parentheses for question 1.",
         "Write the resulting values: 7 * 8 = 56, 1 + 3 = 4.",
     ]
+
+
+def _example_optimizer(seen: list[Request], examples: list[dict[str, Any]]) -> Any:
+    """The procedure optimizer, answering the example pass with `examples` in turn (the last
+    one again once they run out); `seen` gets the example pass's requests."""
+    steps = ["Write each object of the colour asked, one per line.", "Write how many you listed."]
+    base = _procedure_optimizer([], steps)
+    calls = iter(examples)
+    last: list[dict[str, Any]] = []
+
+    def optimizer(request: Request) -> Any:
+        if "You write one worked example" in request.system:
+            seen.append(request)
+            last[:] = [next(calls, last[0] if last else examples[-1])]
+            return last[0]
+        return base(request)
+
+    return optimizer
+
+
+def test_the_example_pass_adds_a_made_up_worked_example_after_the_procedure() -> None:
+    seen: list[Request] = []
+    made_up = {
+        "question": "Lee has 2 green pens and 5 yellow pens. How many yellow pens?",
+        "working": ["Yellow pens: 5"],
+        "answer": "5",
+    }
+    (proposal,) = _reflect_once(
+        ScriptedModel(_example_optimizer(seen, [made_up])),
+        Skill.parse(""),
+        example=True,
+        max_edits=3,
+    )
+    contents = [e.content or "" for e in proposal.edits]
+    assert contents[0].startswith("## Working steps")
+    assert contents[1] == (
+        "## Worked example\nQuestion: Lee has 2 green pens and 5 yellow pens. How many yellow "
+        "pens?\nReply:\nYellow pens: 5\nAnswer: 5\n\nReply in the same way: your working, "
+        "one line per step, then the answer line."
+    )
+    assert contents[2] == "## Colour\nName the colour asked."
+    # The example call sees the diagnoses, two questions' shape and the proposed steps, never
+    # an answer, reply or feedback.
+    shown = seen[-1].last_user
+    assert "counted every colour" in shown and shown.count("red marbles") == 2
+    assert "1. Write each object of the colour asked" in shown
+    assert "Expected" not in shown and "Wrong." not in shown
+
+
+def test_an_example_quoting_a_question_or_naming_its_people_is_asked_for_again() -> None:
+    batch = [
+        (Item(id=it.id, input=f"Count for Sam: {it.input}", target=it.target), tr)
+        for it, tr in _examples(n_wrong=3)
+    ]
+    copied = {"question": batch[0][0].input, "working": ["Red: 3"], "answer": "3"}
+    named = {"question": "Today Sam has 4 pens. How many pens?", "working": ["4"], "answer": "4"}
+    fresh = {"question": "Kim has 4 pens. How many pens?", "working": ["Pens: 4"], "answer": "4"}
+    seen: list[Request] = []
+    (proposal,) = _reflect_once(
+        ScriptedModel(_example_optimizer(seen, [copied, named, fresh])),
+        Skill.parse(""),
+        examples=batch,
+        example=True,
+        max_edits=3,
+        needles=leak_needles(it for it, _ in batch),
+    )
+    assert len(seen) == 3
+    assert "Question: Kim has 4 pens." in (proposal.edits[1].content or "")
+    record = next(r for r in proposal.diagnoses if "example" in r)
+    errors = [a["error"] for a in record["example"]["attempts"]]
+    assert errors[:2] == ["quotes an item", "names an item's particulars"]
+
+
+def test_no_example_pass_unless_asked_or_once_the_skill_has_one() -> None:
+    made_up = {"question": "Kim has 4 pens. How many pens?", "working": ["4"], "answer": "4"}
+    seen: list[Request] = []
+    _reflect_once(ScriptedModel(_example_optimizer(seen, [made_up])), Skill.parse(""))
+    assert seen == []
+    skill = Skill.parse(
+        "## Worked example\nQuestion: q\nReply:\nx\nAnswer: 1\n\n"
+        "Reply in the same way: your working, one line per step, then the answer line."
+    )
+    _reflect_once(ScriptedModel(_example_optimizer(seen, [made_up])), skill, example=True)
+    assert seen == []

@@ -98,6 +98,9 @@ class OptimizerRole(ModelRole):
     # diagnose only: while the skill has no procedure, propose one (the lines the target writes
     # before its answer) as one of the step's edits; false turns the procedure pass off.
     procedure: bool = True
+    # diagnose only: while the skill has no worked example, propose one (a made-up question of
+    # the task's kind, solved line by line) as one of the step's edits.
+    example: bool = False
 
 
 class TrainConfig(_Section):

@@ -131,6 +131,40 @@ def procedure_text(steps: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+EXAMPLE_HEADING = "Worked example"
+# The closing line marks the section as the worked example (one per skill) and tells the
+# target what to copy from it: the shape of the reply, not its content.
+EXAMPLE_CLOSING = "Reply in the same way: your working, one line per step, then the answer line."
+EXAMPLE_QUESTION_CHARS, EXAMPLE_LINES = 400, 6
+
+
+class WorkedExample(BaseModel):
+    """The reply of the example pass: a made-up question of the task's kind, solved."""
+
+    question: str = Field(..., min_length=10, max_length=EXAMPLE_QUESTION_CHARS)
+    working: list[Annotated[str, Field(min_length=1, max_length=STEP_CHARS)]] = Field(
+        ..., min_length=1, max_length=EXAMPLE_LINES
+    )
+    answer: str = Field(..., min_length=1, max_length=60)
+
+
+def example_text(example: WorkedExample) -> str:
+    """A worked-example section: the made-up question, its working and answer line, and the
+    fixed closing line."""
+    lines = [f"## {EXAMPLE_HEADING}", f"Question: {' '.join(example.question.split())}", "Reply:"]
+    lines += [" ".join(line.split()) for line in example.working if line.strip()]
+    lines += [f"Answer: {' '.join(example.answer.split())}", "", EXAMPLE_CLOSING]
+    return "\n".join(lines)
+
+
+def example_section(section_bodies: Sequence[tuple[str, str]]) -> str | None:
+    """The id of the section holding a worked example (see `example_text`), if any."""
+    for section_id, body in section_bodies:
+        if EXAMPLE_CLOSING in body:
+            return section_id
+    return None
+
+
 def procedure_section(section_bodies: Sequence[tuple[str, str]]) -> str | None:
     """The id of the section holding a procedure (see `procedure_text`), if any."""
     for section_id, body in section_bodies:

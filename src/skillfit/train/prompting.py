@@ -15,6 +15,9 @@ from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
 
 PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
+# Prompts of passes that are off by default: loadable, but their words stay out of the common
+# vocabulary and the guard's needles, so a run that does not use them trains as before.
+OPTIONAL_PROMPTS = ("example",)
 
 
 def optimizer_prompts() -> str:
@@ -25,17 +28,19 @@ def optimizer_prompts() -> str:
 @cache
 def load_prompt(name: str) -> str:
     """The instructions for one optimizer role, from `skillfit/train/prompts/<name>.md`."""
-    if name not in PROMPT_NAMES:
-        raise ValueError(f"unknown optimizer prompt {name!r}; known: {', '.join(PROMPT_NAMES)}")
+    known = (*PROMPT_NAMES, *OPTIONAL_PROMPTS)
+    if name not in known:
+        raise ValueError(f"unknown optimizer prompt {name!r}; known: {', '.join(known)}")
     return resources.files("skillfit.train").joinpath(f"prompts/{name}.md").read_text("utf-8")
 
 
 @cache
-def boilerplate_needles() -> tuple[str, ...]:
-    """Strings an edit must not repeat: the prompts' rule lines and every quoted text of
-    their examples. A small model that parrots its instructions produces exactly these."""
+def boilerplate_needles(names: tuple[str, ...] = PROMPT_NAMES) -> tuple[str, ...]:
+    """Strings an edit must not repeat: the rule lines of the prompts `names` and every quoted
+    text of their examples. A small model that parrots its instructions produces exactly
+    these."""
     needles: set[str] = set()
-    for name in PROMPT_NAMES:
+    for name in names:
         text = load_prompt(name)
         for line in text.splitlines():
             line = line.strip().lstrip("-").strip()

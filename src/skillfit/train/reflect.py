@@ -33,8 +33,11 @@ from skillfit.train.optimizer import (
     RATIONALE_CHARS,
     OptimizerAnswer,
     Procedure,
+    WorkedExample,
     ask,
     edits_schema,
+    example_section,
+    example_text,
     parroted,
     per_reply,
     procedure_section,
@@ -43,7 +46,14 @@ from skillfit.train.optimizer import (
     rules_to_edits,
     to_edits,
 )
-from skillfit.train.prompting import clip, load_prompt, render_examples, render_skill, render_target
+from skillfit.train.prompting import (
+    boilerplate_needles,
+    clip,
+    load_prompt,
+    render_examples,
+    render_skill,
+    render_target,
+)
 from skillfit.train.state import BufferEntry
 
 Example = tuple[Item, Trajectory]
@@ -57,6 +67,9 @@ class OptimizerSettings:
     # `diagnose` only: while the skill has no procedure, one of the step's edits is a
     # procedure (the lines to write before the answer) written by its own call.
     procedure: bool = True
+    # `diagnose` only: while the skill has no worked example, one of the step's edits is a
+    # made-up question of the task's kind, solved line by line (see `ask_example`).
+    example: bool = False
 
     @classmethod
     def from_config(cls, optimizer: Any) -> OptimizerSettings:
@@ -66,6 +79,7 @@ class OptimizerSettings:
             temperature=float(getattr(optimizer, "temperature", cls.temperature)),
             retries=int(getattr(optimizer, "retries", cls.retries)),
             procedure=bool(getattr(optimizer, "procedure", cls.procedure)),
+            example=bool(getattr(optimizer, "example", cls.example)),
         )
 
 
@@ -439,6 +453,96 @@ def ask_procedure(
     return proposal
 
 
+@dataclass
+class ExampleProposal:
+    messages: list[Message]
+    answer: OptimizerAnswer
+    edit: Edit | None = None
+
+
+def example_messages(
+    findings: Findings, questions: Sequence[str] = (), steps: str = ""
+) -> list[Message]:
+    """The example pass: one made-up question of the task's kind, solved, from the step's
+    diagnoses, the shape of a few of its questions and the skill's working steps (no answer,
+    reply or feedback in view)."""
+    parts = [findings.render()]
+    if questions:
+        shown = "\n\n".join(f"Question {i}:\n{q}" for i, q in enumerate(questions, 1))
+        parts.append(
+            "# Two of the questions, for their shape only\n"
+            "Make up a new question: never copy a name, number or sentence from these.\n\n"
+            f"{shown}"
+        )
+    if steps.strip():
+        parts.append(f"# The working steps the example's lines follow\n{steps.strip()}")
+    parts.append("Write the worked example. Reply with JSON only.")
+    return [
+        {"role": "system", "content": load_prompt("example")},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+def example_problem(
+    example: WorkedExample,
+    *,
+    needles: Sequence[str] = (),
+    words: ItemWords | None = None,
+    names: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why a worked example may not go into the skill, or None: it must be made up, so it
+    quotes no item (`needles`), names no item's particulars (`words`) and no name from a shown
+    question (`names`), and it does not copy the prompt's own example."""
+    text = "\n".join([example.question, *example.working, example.answer])
+    if echoes_prompt(text) or mentions_any(
+        text, boilerplate_needles(("example",)), min_len=MIN_QUOTE
+    ):
+        return "copies the prompt's example"
+    if mentions_any(text, needles, min_len=MIN_QUOTE):
+        return "quotes an item"
+    if names_an_item(text, words) or names.intersection(_NAME.findall(example.question)):
+        return "names an item's particulars"
+    return None
+
+
+def ask_example(
+    optimizer: ChatModel,
+    findings: Findings,
+    settings: OptimizerSettings,
+    *,
+    questions: Sequence[str] = (),
+    steps: str = "",
+    needles: Sequence[str] = (),
+    words: ItemWords | None = None,
+) -> ExampleProposal:
+    """A worked-example section made up from `findings` and the shape of `questions` (see
+    `example_problem` for what is refused; a refused reply is asked for again with another
+    sample)."""
+    messages = example_messages(findings, questions, steps)
+    names = question_names(questions)
+
+    def refuse(reply: WorkedExample) -> str | None:
+        return example_problem(reply, needles=needles, words=words, names=names)
+
+    answer = ask(
+        optimizer,
+        messages,
+        WorkedExample,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        retries=settings.retries,
+        check=refuse,
+    )
+    proposal = ExampleProposal(messages=messages, answer=answer)
+    if answer.ok:
+        proposal.edit = Edit(
+            op="add",
+            content=example_text(answer.parsed),
+            rationale=f"a worked example: {findings.task}"[:RATIONALE_CHARS],
+        )
+    return proposal
+
+
 def reflect(
     optimizer: ChatModel,
     skill: Skill,
@@ -577,6 +681,26 @@ def reflect(
             if procedure.edit is not None:
                 # The procedure is the step's first edit; the rules fill the rest of the budget.
                 edits = [procedure.edit, *edits][: max(1, max_edits)]
+        sections = [(sec.id, sec.body) for sec in skill.sections]
+        if settings.example and example_section(sections) is None:
+            held = procedure_section(sections)
+            steps = next((body for sid, body in sections if sid == held), "") if held else ""
+            if not steps and edits and procedure_section([("new", edits[0].content or "")]):
+                steps = edits[0].content or ""
+            example = ask_example(
+                optimizer,
+                findings,
+                settings,
+                questions=shape_questions(all_examples),
+                steps=steps,
+                needles=needles,
+                words=words,
+            )
+            records.append({"example": example.answer.to_dict(), "messages": example.messages})
+            if example.edit is not None:
+                # After the procedure (which it illustrates), before the rules.
+                lead = 1 if steps and edits and edits[0].content == steps else 0
+                edits = [*edits[:lead], example.edit, *edits[lead:]][: max(1, max_edits)]
     if findings.dropped:
         records.append({"dropped_for_quoting_an_item": findings.dropped})
     return [
