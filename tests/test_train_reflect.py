@@ -14,7 +14,16 @@ from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.train.guard import item_words, leak_needles
-from skillfit.train.reflect import OptimizerSettings, question_names, reflect, usable_steps
+from skillfit.train.reflect import (
+    Diagnosis,
+    Findings,
+    OptimizerSettings,
+    holds_particular,
+    particular_words,
+    question_names,
+    reflect,
+    usable_steps,
+)
 
 
 def _examples(n_wrong: int, n_right: int = 1) -> list[tuple[Item, Trajectory]]:
@@ -473,3 +482,47 @@ def test_no_example_pass_unless_asked_or_once_the_skill_has_one() -> None:
     )
     _reflect_once(ScriptedModel(_example_optimizer(seen, [made_up])), skill, example=True)
     assert seen == []
+
+
+def _word_problems() -> list[Item]:
+    nouns = ["park", "ingredient", "bottle", "ticket", "garden", "marble", "candle", "stamp"]
+    return [
+        Item(id=f"w{i}", input=f"A {n} costs {i + 12} dollars. How much do 2,400 of them cost?")
+        for i, n in enumerate(nouns * 3)
+    ][:20]
+
+
+def test_diagnoses_naming_a_shown_items_things_or_numbers_are_dropped() -> None:
+    items = _word_problems()
+    words = item_words(items)
+    shown = particular_words([items[0].input, items[1].input], words)
+    findings = Findings()
+    findings.add(
+        Diagnosis(
+            task="word problems about prices",
+            mistakes=[
+                "missed the second ingredient",
+                "skipped the multiplication of 2,400 and 12",
+                "added where it had to multiply",
+            ],
+        ),
+        needles=(),
+        particular=shown,
+    )
+    assert list(findings.mistakes) == ["added where it had to multiply"]
+    assert "missed the second ingredient" in findings.dropped
+    # A word of an item the optimizer was not shown is no evidence of copying.
+    assert not holds_particular("counted every candle", shown)
+
+
+def test_a_step_naming_a_shown_questions_thing_is_refused() -> None:
+    items = _word_problems()
+    shown = particular_words([items[0].input], item_words(items))
+    steps, refused = usable_steps(
+        ["Write the area of the park.", "Write each price times how many are bought."],
+        particular=shown,
+    )
+    assert steps == ["Write each price times how many are bought."]
+    assert refused == [
+        {"step": "Write the area of the park.", "reason": "names an item's particulars"}
+    ]

@@ -228,6 +228,33 @@ def diagnosis_messages(skill: Skill, batch: Sequence[Example]) -> list[Message]:
     ]
 
 
+# Numbers of two or more digits ("98", "2,400", "0.50"): one item's quantities.
+_NUMBER = re.compile(r"\d[\d,.]*\d")
+_LOWER_WORD = re.compile(r"[a-z]{4,}")
+
+
+def particular_words(texts: Sequence[str], words: ItemWords | None) -> frozenset[str]:
+    """What in `texts` (items the optimizer was shown) belongs to those items rather than to
+    the task: their uncommon words (see guard.item_words: "park", "ingredient", a name) and
+    their numbers of two or more digits. Text the optimizer writes holding one of these
+    describes an item it saw, not a kind of task or mistake."""
+    found: set[str] = set()
+    for text in texts:
+        low = text.casefold()
+        if words is not None:
+            found.update(w for w in _LOWER_WORD.findall(low) if w in words.owners)
+        found.update(_NUMBER.findall(low))
+    return frozenset(found)
+
+
+def holds_particular(text: str, particular: frozenset[str]) -> bool:
+    """Whether `text` holds a word or number of `particular` (see `particular_words`)."""
+    if not particular:
+        return False
+    low = text.casefold()
+    return any(t in particular for t in (*_LOWER_WORD.findall(low), *_NUMBER.findall(low)))
+
+
 @dataclass
 class Findings:
     """What the diagnoses of one step say, pooled over minibatches; item quotes dropped."""
@@ -237,17 +264,25 @@ class Findings:
     contrasts: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # quoted an item: never shown again
 
-    def add(self, diagnosis: Diagnosis, needles: Sequence[str], echo: str = "") -> None:
-        """Pool one diagnosis. Text quoting an item (`needles`) is dropped and remembered;
-        text found in `echo` (the instructions and the guide the optimizer was shown) is
-        dropped too: a small model copies its prompt's examples instead of diagnosing."""
+    def add(
+        self,
+        diagnosis: Diagnosis,
+        needles: Sequence[str],
+        echo: str = "",
+        particular: frozenset[str] = frozenset(),
+    ) -> None:
+        """Pool one diagnosis. Text quoting an item (`needles`) or holding the particulars of
+        an item the optimizer was shown (`particular`, see `particular_words`) is dropped and
+        remembered; text found in `echo` (the instructions and the guide the optimizer was
+        shown) is dropped too: a small model copies its prompt's examples instead of
+        diagnosing."""
         echoed = " ".join(echo.split()).casefold()
 
         def clean(text: str) -> str | None:
             text = " ".join(text.split()).strip(" -.")
             if not text:
                 return None
-            if needles and mentions_any(text, needles):
+            if (needles and mentions_any(text, needles)) or holds_particular(text, particular):
                 self.dropped.append(text)
                 return None
             if len(text) >= 12 and text.casefold() in echoed:
@@ -383,10 +418,12 @@ def usable_steps(
     needles: Sequence[str] = (),
     words: ItemWords | None = None,
     names: frozenset[str] = frozenset(),
+    particular: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
     example, repeats, steps of reviewing answers, and steps quoting an item (`needles`), naming
-    an item's particulars (`words`) or a name from a shown question (`names`)."""
+    an item's particulars (`words`), a name from a shown question (`names`) or an uncommon word
+    or number of a shown question (`particular`, see `particular_words`)."""
     steps: list[str] = []
     refused: list[dict[str, Any]] = []
     for step in raw:
@@ -400,6 +437,7 @@ def usable_steps(
             or names_an_item(text, words)
             or names.intersection(_NAME.findall(text))
             or ONE_QUESTION.search(text)
+            or holds_particular(text, particular)
         ):
             refused.append({"step": text, "reason": "names an item's particulars"})
         else:
@@ -422,9 +460,13 @@ def ask_procedure(
     arithmetic task) or a shown question, and another sample often does not."""
     messages = procedure_messages(findings, questions)
     names = question_names(questions)
+    particular = particular_words(questions, words)
+
+    def usable(raw: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
+        return usable_steps(raw, needles=needles, words=words, names=names, particular=particular)
 
     def too_few(reply: Procedure) -> str | None:
-        steps, refused = usable_steps(reply.steps, needles=needles, words=words, names=names)
+        steps, refused = usable(reply.steps)
         if len(steps) >= MIN_STEPS:
             return None
         reasons = "; ".join(sorted({r["reason"] for r in refused}))
@@ -442,9 +484,7 @@ def ask_procedure(
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
         return proposal
-    steps, proposal.invalid = usable_steps(
-        answer.parsed.steps, needles=needles, words=words, names=names
-    )
+    steps, proposal.invalid = usable(answer.parsed.steps)
     proposal.edit = Edit(
         op="add",
         content=procedure_text(steps),
@@ -489,10 +529,12 @@ def example_problem(
     needles: Sequence[str] = (),
     words: ItemWords | None = None,
     names: frozenset[str] = frozenset(),
+    particular: frozenset[str] = frozenset(),
 ) -> str | None:
     """Why a worked example may not go into the skill, or None: it must be made up, so it
-    quotes no item (`needles`), names no item's particulars (`words`) and no name from a shown
-    question (`names`), and it does not copy the prompt's own example."""
+    quotes no item (`needles`), names no item's particulars (`words`), no name, uncommon word
+    or number of a shown question (`names`, `particular`), and it does not copy the prompt's
+    own example."""
     text = "\n".join([example.question, *example.working, example.answer])
     if echoes_prompt(text) or mentions_any(
         text, boilerplate_needles(("example",)), min_len=MIN_QUOTE
@@ -500,7 +542,11 @@ def example_problem(
         return "copies the prompt's example"
     if mentions_any(text, needles, min_len=MIN_QUOTE):
         return "quotes an item"
-    if names_an_item(text, words) or names.intersection(_NAME.findall(example.question)):
+    if (
+        names_an_item(text, words)
+        or names.intersection(_NAME.findall(example.question))
+        or holds_particular(text, particular)
+    ):
         return "names an item's particulars"
     return None
 
@@ -520,9 +566,12 @@ def ask_example(
     sample)."""
     messages = example_messages(findings, questions, steps)
     names = question_names(questions)
+    particular = particular_words(questions, words)
 
     def refuse(reply: WorkedExample) -> str | None:
-        return example_problem(reply, needles=needles, words=words, names=names)
+        return example_problem(
+            reply, needles=needles, words=words, names=names, particular=particular
+        )
 
     answer = ask(
         optimizer,
@@ -635,7 +684,12 @@ def reflect(
     records: list[dict[str, Any]] = []
     for batch, (messages, answer) in zip(batches, run(diagnose, batches), strict=True):
         if answer.ok:
-            findings.add(answer.parsed, needles, echo=f"{load_prompt('diagnose')}\n{skill.text}")
+            findings.add(
+                answer.parsed,
+                needles,
+                echo=f"{load_prompt('diagnose')}\n{skill.text}",
+                particular=particular_words([it.input for it, _ in batch], words),
+            )
         records.append(
             {
                 "item_ids": [it.id for it, _ in batch],
@@ -657,6 +711,9 @@ def reflect(
         answer, edits, invalid = OptimizerAnswer(), list[Edit](), list[Any]()
     else:
         answer, edits, invalid = ask_edits(messages, as_rules=True)
+    # The working steps and the example need only what the task asks and its questions'
+    # shape: a step whose mistakes all named an item's particulars still gets them.
+    if findings.task or findings.mistakes or findings.contrasts:
         if (
             settings.procedure
             and procedure_section([(sec.id, sec.body) for sec in skill.sections]) is None
