@@ -482,3 +482,50 @@ def test_the_tasks_vocabulary_is_free_to_use() -> None:
     assert names_an_item("Write which bird sits on the branch to the left of each.", words) is None
     assert names_an_item("", words) is None
     assert names_an_item("anything at all", item_words([])) is None
+
+
+def test_a_worked_examples_state_lines_are_not_repeats_but_a_line_written_twice_is() -> None:
+    from skillfit.train.optimizer import EXAMPLE_CLOSING
+
+    first = "Cy and Ben swap: Ann (green), Cy (yellow), Ben (blue)"
+    second = "Cy and Ben swap: Ann (green), Cy (blue), Ben (yellow)"
+    states = (
+        f"## Worked example\nQuestion: Who has the red ball at the end?\nReply:\n{first}\n"
+        f"{second}\nAnswer: Ann\n\n"
+    )
+    skill = Skill.parse("")
+
+    def why(content: str) -> str | None:
+        return check_edit(Edit(op="add", content=content), skill, needles=(), max_tokens=500)
+
+    assert why(states + EXAMPLE_CLOSING) is None
+    # The same lines as a rule are near-duplicates of each other.
+    assert why(states.replace("## Worked example", "## Balls")) == "repeats a line within the edit"
+    twice = states.replace("Answer: Ann", f"{second}\nAnswer: Ann")
+    assert why(twice + EXAMPLE_CLOSING) == "repeats a line within the edit"
+
+
+def test_a_rule_about_the_prompts_example_topic_is_refused_unless_the_task_has_it() -> None:
+    from skillfit.train.guard import EXAMPLE_TOPIC, borrows_example_topic, item_words
+    from skillfit.train.prompting import OPTIONAL_PROMPTS, PROMPT_NAMES, load_prompt
+
+    prompts = " ".join(load_prompt(n) for n in (*PROMPT_NAMES, *OPTIONAL_PROMPTS)).casefold()
+    assert all(word in prompts for word in EXAMPLE_TOPIC)
+    swaps = [
+        Item(id=f"s{i}", input=f"Ann and Cy swap balls, then Ben and Ann swap {i}.", target="A")
+        for i in range(5)
+    ]
+    cooking = [
+        Item(id=f"c{i}", input=f"A soup needs {i} cups of stock for 4 people.", target="6")
+        for i in range(5)
+    ]
+    rule = Edit(op="add", content="## Soup\nWrite the cups of stock before the answer line.")
+
+    def why(items: list[Item]) -> str | None:
+        words = item_words(items)
+        return check_edit(rule, Skill.parse(""), needles=(), max_tokens=500, words=words)
+
+    assert why(swaps) == "writes about the optimizer prompt's example topic, not the task"
+    assert borrows_example_topic("Write each swap in order.", item_words(swaps)) is None
+    # On a task about soups, the same words are the task's own.
+    assert why(swaps + cooking) is None

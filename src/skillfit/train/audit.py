@@ -14,6 +14,7 @@ from skillfit.tasks.base import Item
 from skillfit.train.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
+    borrows_example_topic,
     feedback_sentences,
     item_words,
     leak_needles,
@@ -57,9 +58,13 @@ def audit_text(
     quoted = mentions_any(text, leak_needles(items), min_len=MIN_QUOTE)
     if quoted:
         problems.append(f"{what} quotes a task item: {quoted[:80]!r}")
-    named = names_an_item(text, item_words(items, common=f"{common}\n{optimizer_prompts()}"))
+    words = item_words(items, common=f"{common}\n{optimizer_prompts()}", task_text=common)
+    named = names_an_item(text, words)
     if named:
         problems.append(f"{what} names an item's particulars: {named!r}")
+    borrowed = borrows_example_topic(text, words)
+    if borrowed:
+        problems.append(f"{what} writes about the optimizer prompts' example topic: {borrowed!r}")
     label = FEEDBACK_LABELS.search(text)
     copied = label.group(0) if label else mentions_any(text, feedback_sentences(feedback))
     if copied:

@@ -92,17 +92,21 @@ class Trainer:
         self._words = item_words(
             [*self.splits["train"], *self.splits["val"]],
             common=self._common_vocabulary(),
+            task_text=self._task_text(),
         )
         self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
 
+    def _task_text(self) -> str:
+        task = self.parts.task
+        return f"{task.initial_skill}\n{getattr(task, 'instructions', '')}"
+
     def _common_vocabulary(self) -> str:
         """Words a rule may use freely: the task's own instructions and initial skill, and the
         optimizer's prompts (function words, "each", "line"...)."""
-        task = self.parts.task
-        return f"{task.initial_skill}\n{getattr(task, 'instructions', '')}\n{optimizer_prompts()}"
+        return f"{self._task_text()}\n{optimizer_prompts()}"
 
     # ---- shape of the run ---------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
 from skillfit.train.merge import Candidate, similar
+from skillfit.train.optimizer import EXAMPLE_CLOSING
 from skillfit.train.prompting import boilerplate_needles, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
@@ -149,6 +150,9 @@ class ItemWords:
 
     owners: Mapping[str, frozenset[str]]
     limit: int
+    # Every word of the items and of the task's own text (instructions, initial skill), for
+    # telling a rule about the task from one about the optimizer prompts' example topic.
+    vocabulary: frozenset[str] = frozenset()
 
     def particular(self, a: str, b: str | None = None) -> bool:
         ids = self.owners.get(a, frozenset())
@@ -157,12 +161,15 @@ class ItemWords:
         return 0 < len(ids) <= self.limit
 
 
-def item_words(items: Iterable[Item], *, common: str = "") -> ItemWords:
+def item_words(items: Iterable[Item], *, common: str = "", task_text: str = "") -> ItemWords:
     """The uncommon words of the items' inputs (in at most UNCOMMON_SHARE of them, and not in
-    `common`, e.g. the task's instructions and initial skill), with the items holding each."""
+    `common`, e.g. the task's instructions and initial skill), with the items holding each;
+    the vocabulary is every word of the items (inputs and answers) and of `task_text`."""
     items = list(items)
     owners: dict[str, set[str]] = {}
+    vocabulary: set[str] = set(_WORD.findall(task_text.casefold()))
     for item in items:
+        vocabulary.update(_WORD.findall(f"{item.input}\n{item.target}".casefold()))
         for word in set(_WORD.findall(item.input.casefold())):
             owners.setdefault(word, set()).add(item.id)
     allowed = set(_WORD.findall(common.casefold()))
@@ -174,7 +181,48 @@ def item_words(items: Iterable[Item], *, common: str = "") -> ItemWords:
             if len(ids) <= uncommon and w not in allowed
         },
         limit=max(1, int(RARE_SHARE * len(items))),
+        vocabulary=frozenset(_stem(w) for w in vocabulary),
     )
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 4 else word
+
+
+# The topics of the optimizer prompts' made-up examples (recipes, units): a small optimizer
+# writes them into rules for any task ("Convert cups to grams" on a task about swapping balls).
+# A test checks that every word here occurs in the prompts.
+EXAMPLE_TOPIC = frozenset(
+    [
+        "cups",
+        "grams",
+        "ingredient",
+        "recipe",
+        "recipes",
+        "scaling",
+        "servings",
+        "soup",
+        "stock",
+        "unit",
+        "units",
+        "convert",
+    ]
+)
+
+
+_TOPIC_STEMS = frozenset(_stem(w) for w in EXAMPLE_TOPIC)
+
+
+def borrows_example_topic(text: str, words: ItemWords | None) -> str | None:
+    """The first word of `text` that comes from an optimizer prompt's example topic and from
+    no item or task text ("Convert cups to grams" on a task about swapping balls: the small
+    optimizer wrote the rules prompt's unit-conversion example over again), or None."""
+    if words is None or not words.vocabulary:
+        return None
+    for word in _WORD.findall(text.casefold()):
+        if _stem(word) in _TOPIC_STEMS and _stem(word) not in words.vocabulary:
+            return word
+    return None
 
 
 def names_an_item(text: str, words: ItemWords | None) -> str | None:
@@ -261,6 +309,11 @@ def _fresh(content: str, skill: Skill) -> str:
 
 def _repeats_itself(content: str) -> bool:
     keys = line_keys(content)
+    if EXAMPLE_CLOSING in content:
+        # A worked example's lines track one state changing a little at a time ("Ann and Cy
+        # swap: Ann green, Ben blue, Cy red"): near-duplicates by nature, so only a line
+        # written twice is a repeat.
+        return len(set(keys)) < len(keys)
     sentences = [
         s
         for line in content.splitlines()
@@ -328,6 +381,8 @@ def check_edit(
         return "names the particulars of a training or validation item"
     if content and mentions_any(content, boilerplate_needles(), min_len=MIN_QUOTE):
         return "repeats the optimizer prompt"
+    if edit.op != "delete" and borrows_example_topic(_fresh(content, skill), words):
+        return "writes about the optimizer prompt's example topic, not the task"
     if content and SCAFFOLDING.search(content):
         return "copies the listing of attempted tasks instead of stating a lesson"
     fresh = _fresh(content, skill) if edit.op != "delete" else ""

@@ -27,7 +27,14 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
-from skillfit.train.guard import MIN_QUOTE, ItemWords, echoes_prompt, names_an_item, near_duplicate
+from skillfit.train.guard import (
+    MIN_QUOTE,
+    ItemWords,
+    borrows_example_topic,
+    echoes_prompt,
+    names_an_item,
+    near_duplicate,
+)
 from skillfit.train.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
@@ -270,12 +277,13 @@ class Findings:
         needles: Sequence[str],
         echo: str = "",
         particular: frozenset[str] = frozenset(),
+        words: ItemWords | None = None,
     ) -> None:
         """Pool one diagnosis. Text quoting an item (`needles`) or holding the particulars of
         an item the optimizer was shown (`particular`, see `particular_words`) is dropped and
         remembered; text found in `echo` (the instructions and the guide the optimizer was
-        shown) is dropped too: a small model copies its prompt's examples instead of
-        diagnosing."""
+        shown) or about the prompts' example topic (`words`, see guard.borrows_example_topic)
+        is dropped too: a small model copies its prompt's examples instead of diagnosing."""
         echoed = " ".join(echo.split()).casefold()
 
         def clean(text: str) -> str | None:
@@ -285,7 +293,9 @@ class Findings:
             if (needles and mentions_any(text, needles)) or holds_particular(text, particular):
                 self.dropped.append(text)
                 return None
-            if len(text) >= 12 and text.casefold() in echoed:
+            if (len(text) >= 12 and text.casefold() in echoed) or borrows_example_topic(
+                text, words
+            ):
                 return None
             if re.search(r"['\"“”‘’]|\btask \d", text, re.IGNORECASE):
                 return None  # quotes an answer, or names the listing instead of a mistake
@@ -428,7 +438,11 @@ def usable_steps(
     refused: list[dict[str, Any]] = []
     for step in raw:
         text = " ".join(str(step).split())
-        if echoes_prompt(text) or any(near_duplicate(text, other) for other in steps):
+        if (
+            echoes_prompt(text)
+            or borrows_example_topic(text, words)
+            or any(near_duplicate(text, other) for other in steps)
+        ):
             refused.append({"step": text, "reason": "copies the prompt or repeats a step"})
         elif REVIEWER_STEP.search(text):
             refused.append({"step": text, "reason": "a step of reviewing answers"})
@@ -689,6 +703,7 @@ def reflect(
                 needles,
                 echo=f"{load_prompt('diagnose')}\n{skill.text}",
                 particular=particular_words([it.input for it, _ in batch], words),
+                words=words,
             )
         records.append(
             {
