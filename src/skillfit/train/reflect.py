@@ -254,6 +254,11 @@ def particular_words(texts: Sequence[str], words: ItemWords | None) -> frozenset
     return frozenset(found)
 
 
+def item_numbers(texts: Sequence[str]) -> frozenset[str]:
+    """The numbers of two or more digits in `texts`: in a diagnosis, one item's quantities."""
+    return frozenset(n for text in texts for n in _NUMBER.findall(text.casefold()))
+
+
 def holds_particular(text: str, particular: frozenset[str]) -> bool:
     """Whether `text` holds a word or number of `particular` (see `particular_words`)."""
     if not particular:
@@ -279,9 +284,9 @@ class Findings:
         particular: frozenset[str] = frozenset(),
         words: ItemWords | None = None,
     ) -> None:
-        """Pool one diagnosis. Text quoting an item (`needles`) or holding the particulars of
-        an item the optimizer was shown (`particular`, see `particular_words`) is dropped and
-        remembered; text found in `echo` (the instructions and the guide the optimizer was
+        """Pool one diagnosis. Text quoting an item (`needles`), naming an item's particulars
+        (`words`, see guard.names_an_item) or holding a number of an item the optimizer was
+        shown (`particular`, see `item_numbers`) is dropped and remembered; text found in `echo` (the instructions and the guide the optimizer was
         shown) or about the prompts' example topic (`words`, see guard.borrows_example_topic)
         is dropped too: a small model copies its prompt's examples instead of diagnosing."""
         echoed = " ".join(echo.split()).casefold()
@@ -290,7 +295,11 @@ class Findings:
             text = " ".join(text.split()).strip(" -.")
             if not text:
                 return None
-            if (needles and mentions_any(text, needles)) or holds_particular(text, particular):
+            if (
+                (needles and mentions_any(text, needles))
+                or holds_particular(text, particular)
+                or names_an_item(text, words)
+            ):
                 self.dropped.append(text)
                 return None
             if (len(text) >= 12 and text.casefold() in echoed) or borrows_example_topic(
@@ -702,7 +711,7 @@ def reflect(
                 answer.parsed,
                 needles,
                 echo=f"{load_prompt('diagnose')}\n{skill.text}",
-                particular=particular_words([it.input for it, _ in batch], words),
+                particular=item_numbers([it.input for it, _ in batch]),
                 words=words,
             )
         records.append(
