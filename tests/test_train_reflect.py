@@ -522,3 +522,31 @@ def test_a_step_naming_a_shown_questions_thing_is_refused() -> None:
     assert refused == [
         {"step": "Write the area of the park.", "reason": "names an item's particulars"}
     ]
+
+
+def test_steps_fixed_on_a_shown_question_are_asked_for_again_without_the_questions() -> None:
+    items = _word_problems()
+    batch = [
+        (it, Trajectory(item_id=it.id, messages=[], answer="1", score=Score(hard=0, soft=0.0)))
+        for it in items[:4]
+    ]
+    shown: list[bool] = []
+
+    def optimizer(request: Request) -> Any:
+        if "You design the working steps" in request.system:
+            with_questions = "for their shape only" in request.last_user
+            shown.append(with_questions)
+            if with_questions:
+                return {"steps": ["Write the price of the park.", "Write the park's area."]}
+            return {"steps": ["Write each price given.", "Write each product with its result."]}
+        return _procedure_optimizer([], [])(request)
+
+    (proposal,) = _reflect_once(
+        ScriptedModel(optimizer), Skill.parse(""), examples=batch, words=item_words(items)
+    )
+    # Every sample with the questions in view (1 + retries) named the park; then one without.
+    assert shown == [True, True, True, False]
+    first = proposal.edits[0].content or ""
+    assert "1. Write each price given." in first and "park" not in first
+    record = next(r for r in proposal.diagnoses if "procedure" in r)
+    assert len(record["procedure"]["attempts"]) == 4

@@ -480,7 +480,8 @@ def ask_procedure(
     """A procedure section proposed from `findings` and the shape of `questions`. A reply with
     fewer than two usable steps (see `usable_steps`) is asked for again with another sample: a
     small optimizer sometimes hands back the prompt's own example (scaling recipes, for an
-    arithmetic task) or a shown question, and another sample often does not."""
+    arithmetic task) or a shown question, and another sample often does not. When no sample
+    gives two, the steps are asked for once more from the diagnoses alone."""
     messages = procedure_messages(findings, questions)
     names = question_names(questions)
     particular = particular_words(questions, words)
@@ -495,15 +496,25 @@ def ask_procedure(
         reasons = "; ".join(sorted({r["reason"] for r in refused}))
         return f"fewer than {MIN_STEPS} usable steps ({reasons})"
 
-    answer = ask(
-        optimizer,
-        messages,
-        Procedure,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        retries=settings.retries,
-        check=too_few,
-    )
+    def ask_with(shown: list[Message]) -> OptimizerAnswer:
+        return ask(
+            optimizer,
+            shown,
+            Procedure,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            retries=settings.retries,
+            check=too_few,
+        )
+
+    answer = ask_with(messages)
+    if not answer.ok and questions:
+        # The 1.5B can fixate on a shown question and work it out in every sample ("Write the
+        # area of the park"); from the diagnoses alone it writes steps for the kind of task.
+        earlier = answer.attempts
+        messages = procedure_messages(findings, ())
+        answer = ask_with(messages)
+        answer.attempts = [*earlier, *answer.attempts]
     proposal = ProcedureProposal(messages=messages, answer=answer)
     if not answer.ok:
         return proposal
