@@ -535,6 +535,8 @@ def test_steps_fixed_on_a_shown_question_are_asked_for_again_without_the_questio
     def optimizer(request: Request) -> Any:
         if "You design the working steps" in request.system:
             with_questions = "for their shape only" in request.last_user
+            # The last try sees neither the questions nor the prompt's recipe example.
+            assert with_questions == ("scaling recipes" in request.system)
             shown.append(with_questions)
             if with_questions:
                 return {"steps": ["Write the price of the park.", "Write the park's area."]}

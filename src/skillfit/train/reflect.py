@@ -391,10 +391,20 @@ def shape_questions(examples: Sequence[Example]) -> list[str]:
     return [clip(text, QUESTION_CHARS) for text in inputs[:QUESTIONS_SHOWN]]
 
 
-def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> list[Message]:
+def without_example(prompt: str) -> str:
+    """`prompt` cut before its example ("This example is about a different task ...")."""
+    cut = re.search(r"^This example is about", prompt, re.MULTILINE)
+    return prompt[: cut.start()].rstrip() + "\n" if cut else prompt
+
+
+def procedure_messages(
+    findings: Findings, questions: Sequence[str] = (), *, example: bool = True
+) -> list[Message]:
     """The procedure pass: working steps from the step's diagnoses and the shape of a few of its
     questions (no answer, reply or guide in view: the guide's wording would be paraphrased
-    back). Steps naming a shown question's particulars are refused (`ask_procedure`)."""
+    back). Steps naming a shown question's particulars are refused (`ask_procedure`).
+    `example=False` leaves out the prompt's example (the schema still holds each step to a
+    "Write ..." line)."""
     parts = [findings.render()]
     if questions:
         shown = "\n\n".join(f"Question {i}:\n{q}" for i, q in enumerate(questions, 1))
@@ -408,7 +418,12 @@ def procedure_messages(findings: Findings, questions: Sequence[str] = ()) -> lis
         "Reply with JSON only."
     )
     return [
-        {"role": "system", "content": load_prompt("procedure")},
+        {
+            "role": "system",
+            "content": load_prompt("procedure")
+            if example
+            else without_example(load_prompt("procedure")),
+        },
         {"role": "user", "content": "\n\n".join(parts)},
     ]
 
@@ -510,9 +525,10 @@ def ask_procedure(
     answer = ask_with(messages)
     if not answer.ok and questions:
         # The 1.5B can fixate on a shown question and work it out in every sample ("Write the
-        # area of the park"); from the diagnoses alone it writes steps for the kind of task.
+        # area of the park"). Asked from the diagnoses alone, with no example either (with only
+        # the prompt's recipe example in view it wrote recipe-scaling steps every time).
         earlier = answer.attempts
-        messages = procedure_messages(findings, ())
+        messages = procedure_messages(findings, (), example=False)
         answer = ask_with(messages)
         answer.attempts = [*earlier, *answer.attempts]
     proposal = ProcedureProposal(messages=messages, answer=answer)
