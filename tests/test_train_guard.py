@@ -529,3 +529,17 @@ def test_a_rule_about_the_prompts_example_topic_is_refused_unless_the_task_has_i
     assert borrows_example_topic("Write each swap in order.", item_words(swaps)) is None
     # On a task about soups, the same words are the task's own.
     assert why(swaps + cooking) is None
+
+
+def test_a_rule_restating_a_line_of_the_skill_with_one_word_changed_is_a_repeat() -> None:
+    skill = Skill.parse(
+        "## Answer format\nFinish with one line `Answer: <answer>`, giving the answer in the form "
+        "the question asks for."
+    )
+    restated = Edit(
+        op="add",
+        content="## Use the correct answer format\nFinish with one line `Answer: <correct "
+        "answer>`, giving the answer in the form the question asks for.",
+    )
+    why = check_edit(restated, skill, needles=(), max_tokens=500)
+    assert why == "repeats a line already in the skill"

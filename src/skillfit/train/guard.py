@@ -327,8 +327,9 @@ def _repeats_itself(content: str) -> bool:
 
 
 def _repeats_skill(edit: Edit, candidate: Skill) -> bool:
-    """Whether a line of the edit occurs elsewhere in the skill it produces, exactly or
-    nearly. Lines a replace removed are gone from `candidate`, so keeping them is fine."""
+    """Whether a line of the edit occurs elsewhere in the skill it produces, exactly, nearly
+    or as a long shared run of words (see `overlapping`). Lines a replace removed are gone
+    from `candidate`, so keeping them is fine."""
     mine = Counter(line_keys(edit.content))
     if not mine:
         return False
@@ -338,7 +339,9 @@ def _repeats_skill(edit: Edit, candidate: Skill) -> bool:
     others = list((all_lines - mine).elements())
     if edit.anchor:  # the content may sit inside a longer line, which then holds it
         others = [o for o in others if not any(k in o for k in mine)]
-    return any(near_duplicate(k, o) for k in mine for o in others)
+    # A run of SHARED_RUN words in common is a paraphrase too ("Finish with one line `Answer:
+    # <correct answer>`, giving the answer in the form ..." beside the same line with `<answer>`).
+    return any(overlapping(k, o) for k in mine for o in others)
 
 
 def echoes_prompt(text: str) -> bool:
