@@ -78,6 +78,24 @@ class OptimizerSettings:
     # made-up question of the task's kind, solved line by line (see `ask_example`).
     example: bool = False
 
+    def ask(
+        self,
+        optimizer: ChatModel,
+        messages: list[Message],
+        schema: type[BaseModel],
+        check: Callable[[Any], str | None] | None = None,
+    ) -> OptimizerAnswer:
+        """`optimizer.ask` with these settings' token cap, temperature and retries."""
+        return ask(
+            optimizer,
+            messages,
+            schema,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            retries=self.retries,
+            check=check,
+        )
+
     @classmethod
     def from_config(cls, optimizer: Any) -> OptimizerSettings:
         """Settings from a run's `optimizer` config section (defaults for missing keys)."""
@@ -512,15 +530,7 @@ def ask_procedure(
         return f"fewer than {MIN_STEPS} usable steps ({reasons})"
 
     def ask_with(shown: list[Message]) -> OptimizerAnswer:
-        return ask(
-            optimizer,
-            shown,
-            Procedure,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-            retries=settings.retries,
-            check=too_few,
-        )
+        return settings.ask(optimizer, shown, Procedure, too_few)
 
     answer = ask_with(messages)
     if not answer.ok and questions:
@@ -623,15 +633,7 @@ def ask_example(
             reply, needles=needles, words=words, names=names, particular=particular
         )
 
-    answer = ask(
-        optimizer,
-        messages,
-        WorkedExample,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        retries=settings.retries,
-        check=refuse,
-    )
+    answer = settings.ask(optimizer, messages, WorkedExample, refuse)
     proposal = ExampleProposal(messages=messages, answer=answer)
     if answer.ok:
         proposal.edit = Edit(
@@ -721,14 +723,7 @@ def reflect(
 
     def diagnose(batch: list[Example]) -> tuple[list[Message], OptimizerAnswer]:
         messages = diagnosis_messages(skill, batch)
-        return messages, ask(
-            optimizer,
-            messages,
-            Diagnosis,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-            retries=settings.retries,
-        )
+        return messages, settings.ask(optimizer, messages, Diagnosis)
 
     findings = Findings()
     records: list[dict[str, Any]] = []
