@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_model
+from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, solve, target_model
 
 from skillfit.models.base import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
@@ -271,3 +271,48 @@ def test_edits_that_change_nothing_skip_the_gate(tmp_path: Path) -> None:
     assert record["applied"] == 0 and record["unapplied"] == 1 and record["gate"] is None
     selected = read(tmp_path / "run" / "steps" / "step_0001" / "selected.json")
     assert "changes nothing" in selected["outcomes"][0]["reason"]
+
+
+def _helpful_with_harmful(tmp_path: Path, *overrides: str) -> list[dict[str, object]]:
+    """One update holding a harmful edit (ranked first) and the helpful one."""
+    both = {
+        "analysis": "x",
+        "edits": [edit(content="## Doubt\nAlways answer 'unsure'."), edit()],
+    }
+
+    def target(request: Request) -> str:
+        if "unsure" in request.system:
+            return "unsure"
+        return solve(request)
+
+    cfg = config(
+        tmp_path,
+        "gate.kind=paired_unconditional",
+        "train.batch_size=6",
+        "train.minibatch_size=6",
+        "optimizer.reflection=direct",
+        *overrides,
+    )
+    run(cfg, AddTask(n_val=20), ScriptedModel(target), Optimizer([both]).model)
+    return read(tmp_path / "run" / "history.json")  # type: ignore[return-value]
+
+
+def test_one_candidate_lets_a_harmful_edit_sink_a_helpful_one(tmp_path: Path) -> None:
+    (record,) = _helpful_with_harmful(tmp_path)
+    assert record["applied"] == 2 and record["adopted"] is False
+    assert not (tmp_path / "run" / "steps" / "step_0001" / "candidates.json").exists()
+
+
+def test_several_candidates_adopt_the_helpful_edit_alone(tmp_path: Path) -> None:
+    (record,) = _helpful_with_harmful(tmp_path, "gate.candidates=3")
+    assert record["adopted"] is True
+    assert len(record["applied_edits"]) == 1  # type: ignore[arg-type]
+    step = tmp_path / "run" / "steps" / "step_0001"
+    tried = read(step / "candidates.json")
+    assert [c["label"] for c in tried] == ["all edits", "edit 1 alone", "edit 2 alone"]  # type: ignore[index]
+    assert [c["chosen"] for c in tried] == [False, False, True]  # type: ignore[index]
+    # Three candidates share the false-adoption bound: each is tested at alpha / 3.
+    assert all("p <= 0.0166667" in c["gate"]["reason"] for c in tried)  # type: ignore[index]
+    best = (tmp_path / "run" / "best_skill.md").read_text()
+    assert MAGIC in best and "unsure" not in best
+    assert (step / "candidate_skill.md").read_text() == best

@@ -359,7 +359,6 @@ class Trainer:
                 "outcomes": [o.model_dump(mode="json") for o in outcomes],
             },
         )
-        write_text_atomic(folder / "candidate_skill.md", candidate.text)
         record.proposed = len(pooled) + len(extra_rejected)
         record.guard_rejected = len(rejected)
         record.merged = len(ranked)
@@ -370,21 +369,55 @@ class Trainer:
         if applied and candidate.text == skill.text:
             record.note = "the applied edits change nothing"
         if not applied or candidate.text == skill.text:
+            write_text_atomic(folder / "candidate_skill.md", candidate.text)
             record.note = record.note or "no edit applied"
             write_json_atomic(folder / "gate.json", {"skipped": record.note})
             state.steps_since_adoption += record.kind == "step"
             return
-        gate = ungated() if self.ablated("gate") else self.gate(skill.text, candidate.text)
-        write_json_atomic(folder / "gate.json", gate.to_dict())
-        # An undecidable gate (every item excluded) always stops here: it is deferred to the
-        # resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
-        self.check_infra(
-            f"step {record.step} ({record.kind}): gate",
-            failed=gate.n_excluded,
-            total=gate.n_scored,
-            first=gate.first_error,
+        if self.ablated("gate"):
+            write_text_atomic(folder / "candidate_skill.md", candidate.text)
+            gate = ungated()
+            write_json_atomic(folder / "gate.json", gate.to_dict())
+            self.update(state, record, candidate, applied, gate)
+            return
+        tries = variants(
+            skill, candidate, applied, int(self.cfg.gate.candidates), int(self.cfg.skill.max_tokens)
         )
-        self.update(state, record, candidate, applied, gate)
+        # Each of k candidates is tested at alpha / k, so the chance that noise is adopted
+        # somewhere among them stays at most alpha (Bonferroni).
+        config = self.cfg.gate.model_copy(update={"alpha": self.cfg.gate.alpha / len(tries)})
+        gates = []
+        for v in tries:
+            gate = self.gate(skill.text, v.skill.text, config)
+            # An undecidable gate (every item excluded) always stops here: it is deferred to
+            # the resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
+            self.check_infra(
+                f"step {record.step} ({record.kind}): gate ({v.label})",
+                failed=gate.n_excluded,
+                total=gate.n_scored,
+                first=gate.first_error,
+            )
+            gates.append(gate)
+        chosen = choose(gates)
+        if len(tries) > 1:
+            write_json_atomic(
+                folder / "candidates.json",
+                [
+                    {
+                        "label": v.label,
+                        "edits": [e.model_dump(mode="json") for e in v.applied],
+                        "chosen": i == chosen,
+                        "gate": g.to_dict(),
+                    }
+                    for i, (v, g) in enumerate(zip(tries, gates, strict=True))
+                ],
+            )
+        pick, gate = tries[chosen], gates[chosen]
+        write_text_atomic(folder / "candidate_skill.md", pick.skill.text)
+        write_json_atomic(folder / "gate.json", gate.to_dict())
+        if gate.accepted:
+            record.applied_edits = [e.describe() for e in pick.applied]
+        self.update(state, record, pick.skill, applied, gate)
 
     def gate(self, current: str, candidate: str, config: Any = None) -> Any:
         """The gate's verdict on `candidate` against `current` on the val split (`config`: a
@@ -743,6 +776,44 @@ class Trainer:
 
 # The edit budget when `edit_budget` is ablated: every selected edit is applied.
 UNBOUNDED_BUDGET = 1000
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One candidate skill the gate tests: a label, the skill, and the edits that made it."""
+
+    label: str
+    skill: Skill
+    applied: list[Edit]
+
+
+def variants(
+    skill: Skill, whole: Skill, applied: Sequence[Edit], n: int, max_tokens: int
+) -> list[Variant]:
+    """Up to `n` distinct candidates: the whole update first, then each applied edit alone in
+    rank order. A helpful edit that travels with a harmful one can then still be adopted."""
+    out = [Variant("all edits", whole, list(applied))]
+    if n <= 1 or len(applied) < 2:
+        return out
+    seen = {skill.text, whole.text}
+    for i, edit in enumerate(applied, start=1):
+        if len(out) >= n:
+            break
+        alone = skill.apply([edit]).skill
+        if alone.text in seen or alone.n_tokens() > max_tokens:
+            continue
+        seen.add(alone.text)
+        out.append(Variant(f"edit {i} alone", alone, [edit]))
+    return out
+
+
+def choose(gates: Sequence[GateResult]) -> int:
+    """The index of the adopted candidate with the highest validation mean (the earliest on a
+    tie), or 0 (the whole update) when none passed."""
+    passed = [i for i, g in enumerate(gates) if g.accepted]
+    if not passed:
+        return 0
+    return max(passed, key=lambda i: (gates[i].candidate_mean, -i))
 
 
 def ungated() -> GateResult:

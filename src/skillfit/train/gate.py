@@ -110,6 +110,13 @@ class GateConfig(BaseModel):
     metric: Literal["hard", "soft"] = "hard"
     early_stop: bool = True
     confidence: float = Field(default=0.95, gt=0, lt=1, description="for reported intervals")
+    candidates: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="candidate skills per update: the whole update, then its edits alone; "
+        "each is gated at alpha / candidates and the best passing one is adopted",
+    )
 
 
 @dataclass
