@@ -552,3 +552,66 @@ def test_steps_fixed_on_a_shown_question_are_asked_for_again_without_the_questio
     assert "1. Write each price given." in first and "park" not in first
     record = next(r for r in proposal.diagnoses if "procedure" in r)
     assert len(record["procedure"]["attempts"]) == 4
+
+
+def _sales(i: int, when: str) -> Item:
+    return Item(id=f"s{i}", input=f"A shop sells {i + 30} cups of tea in the {when}.", target="9")
+
+
+def test_a_step_naming_a_particular_of_a_diagnosed_but_unshown_item_is_refused() -> None:
+    # The two shortest questions are shown for the task's shape; the longer one, about the
+    # evening, only reached the optimizer through its diagnosis.
+    shown = [_sales(i, "day") for i in range(2)]
+    unshown = Item(
+        id="s9",
+        input="A shop sells 55 cups of tea in the morning and 55 in the evening.",
+        target="9",
+    )
+    pool = [*shown, unshown, *(_sales(i, "week") for i in range(10, 40))]
+    examples = [
+        (it, Trajectory(item_id=it.id, messages=[], answer="7", score=Score(hard=0, soft=0.0)))
+        for it in [*shown, unshown]
+    ]
+    steps = [
+        "Write each quantity the question gives, one per line.",
+        "Write the earnings for the evening.",
+        "Write the total the question asks for.",
+    ]
+    (proposal,) = _reflect_once(
+        ScriptedModel(_procedure_optimizer([], steps)),
+        Skill.parse(""),
+        examples=examples,
+        words=item_words(pool),
+    )
+    first = proposal.edits[0].content or ""
+    assert "evening" not in first and "2. Write the total the question asks for." in first
+    assert "names an item's particulars" in str(
+        [r.get("refused_steps") for r in proposal.diagnoses]
+    )
+
+
+def test_diagnoses_holding_a_number_of_the_answers_shown_are_dropped() -> None:
+    item = Item(id="m0", input="Ann sells 55 cups in the morning and 55 at night.", target="275")
+    wrong = Trajectory(
+        item_id="m0", messages=[], answer="110 cups, so 110", score=Score(hard=0, soft=0.0)
+    )
+
+    def optimizer(request: Request) -> Any:
+        if "You check the work of an AI model" in request.system:
+            return {
+                "task": "word problems about sales",
+                "mistakes": ["the result of 110 was not used", "expected 275 but gave less"],
+                "contrast": "",
+            }
+        return {"analysis": "x", "rules": []}
+
+    (proposal,) = _reflect_once(
+        ScriptedModel(optimizer),
+        Skill.parse(""),
+        examples=[(item, wrong)],
+        procedure=False,
+    )
+    assert proposal.diagnoses[-1]["dropped_for_quoting_an_item"] == [
+        "the result of 110 was not used",
+        "expected 275 but gave less",
+    ]

@@ -509,15 +509,18 @@ def ask_procedure(
     questions: Sequence[str] = (),
     needles: Sequence[str] = (),
     words: ItemWords | None = None,
+    seen: Sequence[str] = (),
 ) -> ProcedureProposal:
     """A procedure section proposed from `findings` and the shape of `questions`. A reply with
     fewer than two usable steps (see `usable_steps`) is asked for again with another sample: a
     small optimizer sometimes hands back the prompt's own example (scaling recipes, for an
     arithmetic task) or a shown question, and another sample often does not. When no sample
-    gives two, the steps are asked for once more from the diagnoses alone."""
+    gives two, the steps are asked for once more from the diagnoses alone. `seen`: the inputs
+    of every item the step diagnosed; a step holding one of their particulars (see
+    `particular_words`) came through a diagnosis, and is refused like one from a question."""
     messages = procedure_messages(findings, questions)
     names = question_names(questions)
-    particular = particular_words(questions, words)
+    particular = particular_words([*questions, *seen], words)
 
     def usable(raw: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
         return usable_steps(raw, needles=needles, words=words, names=names, particular=particular)
@@ -733,7 +736,11 @@ def reflect(
                 answer.parsed,
                 needles,
                 echo=f"{load_prompt('diagnose')}\n{skill.text}",
-                particular=item_numbers([it.input for it, _ in batch]),
+                # Numbers of the answers shown count too: "the result of 110 was not used" is
+                # about one reply, and led to a step about "the earnings for the evening".
+                particular=item_numbers(
+                    [f"{it.input}\n{tr.answer}\n{it.target}" for it, tr in batch]
+                ),
                 words=words,
             )
         records.append(
@@ -771,6 +778,7 @@ def reflect(
                 questions=shape_questions(all_examples),
                 needles=needles,
                 words=words,
+                seen=[it.input for it, _ in all_examples],
             )
             # Refused steps stay with the procedure's record: they are not edits, so they
             # never reach the rejected-edit buffer.
