@@ -303,6 +303,29 @@ def test_one_candidate_lets_a_harmful_edit_sink_a_helpful_one(tmp_path: Path) ->
     assert not (tmp_path / "run" / "steps" / "step_0001" / "candidates.json").exists()
 
 
+def test_when_no_candidate_passes_none_is_marked_adopted(tmp_path: Path) -> None:
+    def harmless(request: Request) -> str:
+        return "unsure"
+
+    both = {"analysis": "x", "edits": [edit(content="## Doubt\nAlways answer 'unsure'."), edit()]}
+    cfg = config(
+        tmp_path,
+        "gate.kind=paired_unconditional",
+        "gate.candidates=2",
+        "train.batch_size=6",
+        "train.minibatch_size=6",
+        "optimizer.reflection=direct",
+    )
+    run(cfg, AddTask(n_val=20), ScriptedModel(harmless), Optimizer([both]).model)
+    (record,) = read(tmp_path / "run" / "history.json")  # type: ignore[misc]
+    tried = read(tmp_path / "run" / "steps" / "step_0001" / "candidates.json")
+    assert [c["label"] for c in tried] == ["all edits", "edit 1 alone"]  # type: ignore[index]
+    assert not any(c["adopted"] for c in tried) and record["adopted"] is False  # type: ignore[index]
+    # The rejected update's edits all go to the buffer, as with one candidate.
+    state = read(tmp_path / "run" / "runtime_state.json")
+    assert len(state["buffer"]) == 2  # type: ignore[index]
+
+
 def test_several_candidates_adopt_the_helpful_edit_alone(tmp_path: Path) -> None:
     (record,) = _helpful_with_harmful(tmp_path, "gate.candidates=3")
     assert record["adopted"] is True
@@ -310,7 +333,7 @@ def test_several_candidates_adopt_the_helpful_edit_alone(tmp_path: Path) -> None
     step = tmp_path / "run" / "steps" / "step_0001"
     tried = read(step / "candidates.json")
     assert [c["label"] for c in tried] == ["all edits", "edit 1 alone", "edit 2 alone"]  # type: ignore[index]
-    assert [c["chosen"] for c in tried] == [False, False, True]  # type: ignore[index]
+    assert [c["adopted"] for c in tried] == [False, False, True]  # type: ignore[index]
     # Three candidates share the false-adoption bound: each is tested at alpha / 3.
     assert all("p <= 0.0166667" in c["gate"]["reason"] for c in tried)  # type: ignore[index]
     best = (tmp_path / "run" / "best_skill.md").read_text()

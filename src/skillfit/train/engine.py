@@ -406,7 +406,7 @@ class Trainer:
                     {
                         "label": v.label,
                         "edits": [e.model_dump(mode="json") for e in v.applied],
-                        "chosen": i == chosen,
+                        "adopted": i == chosen and g.accepted,
                         "gate": g.to_dict(),
                     }
                     for i, (v, g) in enumerate(zip(tries, gates, strict=True))
