@@ -201,6 +201,7 @@ def _reflect_once(
     max_edits: int = 2,
     procedure: bool = True,
     example: bool = False,
+    knowledge: bool = False,
     **guard: Any,
 ) -> Any:
     """One `diagnose` reflection over `examples` (default: `n_wrong` failures and one success)
@@ -213,7 +214,7 @@ def _reflect_once(
         max_edits=max_edits,
         buffer=[],
         meta_skill="",
-        settings=OptimizerSettings(procedure=procedure, example=example),
+        settings=OptimizerSettings(procedure=procedure, example=example, knowledge=knowledge),
         **guard,
     )
 
@@ -615,3 +616,50 @@ def test_diagnoses_holding_a_number_of_the_answers_shown_are_dropped() -> None:
         "the result of 110 was not used",
         "expected 275 but gave less",
     ]
+
+
+def _knowing_optimizer(seen: list[Request], facts: list[str]) -> Any:
+    steps = ["Write each object of the colour asked, one per line.", "Write how many you listed."]
+    procedure = _procedure_optimizer(seen, steps)
+
+    def optimizer(request: Request) -> Any:
+        if "what a solver must know" in request.system:
+            seen.append(request)
+            return {"facts": facts}
+        return procedure(request)
+
+    return optimizer
+
+
+def test_the_knowledge_pass_states_the_facts_after_the_procedure() -> None:
+    seen: list[Request] = []
+    facts = [
+        "Objects of one colour are counted apart from the others.",
+        "A bag of 10 blue marbles holds ten.",
+        "The model should read the answer again.",
+    ]
+    (proposal,) = _reflect_once(
+        ScriptedModel(_knowing_optimizer(seen, facts)),
+        Skill.parse("## Colour\nCount only one colour."),
+        max_edits=3,
+        knowledge=True,
+        words=item_words([it for it, _ in _examples(n_wrong=3)]),
+    )
+    contents = [e.content or "" for e in proposal.edits]
+    assert contents[0].startswith("## Working steps")
+    assert contents[1] == (
+        "## What to know\n- Objects of one colour are counted apart from the others."
+    )
+    record = next(r for r in proposal.diagnoses if "knowledge" in r)
+    assert len(record["refused_facts"]) == 2  # a number of a diagnosed item; one about the model
+    shown = next(r for r in seen if "what a solver must know" in r.system).last_user
+    assert "counted every colour" in shown and "Expected" not in shown
+
+
+def test_no_knowledge_pass_once_the_skill_states_facts_or_when_off() -> None:
+    seen: list[Request] = []
+    facts = ["Objects of one colour are counted apart from the others."]
+    with_facts = Skill.parse("## What to know\n- Colours are counted apart.")
+    _reflect_once(ScriptedModel(_knowing_optimizer(seen, facts)), with_facts, knowledge=True)
+    _reflect_once(ScriptedModel(_knowing_optimizer(seen, facts)), Skill.parse(""))
+    assert seen and not any("what a solver must know" in r.system for r in seen)

@@ -101,6 +101,9 @@ class OptimizerRole(ModelRole):
     # diagnose only: while the skill has no worked example, propose one (a made-up question of
     # the task's kind, solved line by line) as one of the step's edits.
     example: bool = False
+    # diagnose only: while the skill states no facts of the subject, propose them (what a
+    # solver must know: an order, a definition, which part comes first) as one of the edits.
+    knowledge: bool = False
 
 
 class TrainConfig(_Section):

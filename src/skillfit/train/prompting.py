@@ -17,7 +17,7 @@ from skillfit.tasks.base import Item, Trajectory
 PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
 # Prompts of passes that are off by default: loadable, but their words stay out of the common
 # vocabulary and the guard's needles, so a run that does not use them trains as before.
-OPTIONAL_PROMPTS = ("example",)
+OPTIONAL_PROMPTS = ("example", "knowledge")
 
 
 def optimizer_prompts() -> str:

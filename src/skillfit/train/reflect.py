@@ -35,6 +35,7 @@ from skillfit.train.guard import (
     names_an_item,
     near_duplicate,
 )
+from skillfit.train.knowledge import ask_knowledge, has_knowledge
 from skillfit.train.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
@@ -77,6 +78,9 @@ class OptimizerSettings:
     # `diagnose` only: while the skill has no worked example, one of the step's edits is a
     # made-up question of the task's kind, solved line by line (see `ask_example`).
     example: bool = False
+    # `diagnose` only: while the skill states no facts of the subject, one of the step's edits
+    # is the facts a solver must know (see train.knowledge).
+    knowledge: bool = False
 
     def ask(
         self,
@@ -105,6 +109,7 @@ class OptimizerSettings:
             retries=int(getattr(optimizer, "retries", cls.retries)),
             procedure=bool(getattr(optimizer, "procedure", cls.procedure)),
             example=bool(getattr(optimizer, "example", cls.example)),
+            knowledge=bool(getattr(optimizer, "knowledge", cls.knowledge)),
         )
 
 
@@ -792,6 +797,34 @@ def reflect(
             if procedure.edit is not None:
                 # The procedure is the step's first edit; the rules fill the rest of the budget.
                 edits = [procedure.edit, *edits][: max(1, max_edits)]
+        if settings.knowledge and not has_knowledge(skill.section_ids):
+            shown = shape_questions(all_examples)
+            particular = particular_words([*shown, *(it.input for it, _ in all_examples)], words)
+            knowledge = ask_knowledge(
+                optimizer,
+                findings.render(),
+                findings.task,
+                settings,
+                lambda facts: usable_steps(
+                    facts,
+                    needles=needles,
+                    words=words,
+                    names=question_names(shown),
+                    particular=particular,
+                ),
+                questions=shown,
+            )
+            records.append(
+                {
+                    "knowledge": knowledge.answer.to_dict(),
+                    "messages": knowledge.messages,
+                    "refused_facts": knowledge.invalid,
+                }
+            )
+            if knowledge.edit is not None:
+                # After the procedure, before the rules.
+                lead = 1 if edits and procedure_section([("new", edits[0].content or "")]) else 0
+                edits = [*edits[:lead], knowledge.edit, *edits[lead:]][: max(1, max_edits)]
         sections = [(sec.id, sec.body) for sec in skill.sections]
         if settings.example and example_section(sections) is None:
             held = procedure_section(sections)

@@ -1,0 +1,103 @@
+"""The knowledge pass: the facts of the subject a solver applies, stated once in the skill.
+
+Rules written from diagnoses alone stay vague ("use the correct logical operator"); the
+optimizer often knows the fact behind such a mistake (the order adjectives go in, which
+operator binds first) and is asked for it directly, from what the questions ask, the mistakes
+and the shape of two questions. Each fact must pass the same filters as a procedure step: no
+item text, no particular of a diagnosed item, nothing about the model or its answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from skillfit.models.base import ChatModel, Message
+from skillfit.skill import Edit, slugify
+from skillfit.train.optimizer import RATIONALE_CHARS, OptimizerAnswer
+from skillfit.train.prompting import load_prompt
+
+if TYPE_CHECKING:
+    from skillfit.train.reflect import OptimizerSettings
+
+KNOWLEDGE_HEADING = "What to know"
+FACT_CHARS, MAX_FACTS = 200, 4
+
+# (raw facts) -> (usable facts, refused facts with why)
+FactFilter = Callable[[Sequence[str]], tuple[list[str], list[dict[str, Any]]]]
+
+
+class Knowledge(BaseModel):
+    """The reply of the knowledge pass."""
+
+    facts: list[Annotated[str, Field(min_length=10, max_length=FACT_CHARS)]] = Field(
+        ..., min_length=1, max_length=MAX_FACTS
+    )
+
+
+def knowledge_text(facts: Sequence[str]) -> str:
+    """A knowledge section: the heading, then one fact per bullet."""
+    lines = [f"## {KNOWLEDGE_HEADING}"]
+    lines += [f"- {' '.join(f.split()).rstrip('.')}." for f in facts]
+    return "\n".join(lines)
+
+
+def has_knowledge(section_ids: Sequence[str]) -> bool:
+    """Whether a skill with these section ids already states the facts (see `knowledge_text`)."""
+    return slugify(KNOWLEDGE_HEADING) in section_ids
+
+
+def knowledge_messages(findings: str, questions: Sequence[str] = ()) -> list[Message]:
+    """What the questions ask and the mistakes (`findings`, rendered), and two questions for
+    their shape; no answer, reply or feedback in view."""
+    parts = [findings]
+    if questions:
+        shown = "\n\n".join(f"Question {i}:\n{q}" for i, q in enumerate(questions, 1))
+        parts.append(f"# Two of the questions, for their shape only\n{shown}")
+    parts.append("Write the facts. Reply with JSON only.")
+    return [
+        {"role": "system", "content": load_prompt("knowledge")},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+@dataclass
+class KnowledgeProposal:
+    messages: list[Message]
+    answer: OptimizerAnswer
+    edit: Edit | None = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+
+def ask_knowledge(
+    optimizer: ChatModel,
+    findings: str,
+    task: str,
+    settings: OptimizerSettings,
+    usable: FactFilter,
+    *,
+    questions: Sequence[str] = (),
+) -> KnowledgeProposal:
+    """A knowledge section from `findings` and the shape of `questions`; facts `usable`
+    refuses are dropped, and a reply with none left is asked for again with another sample."""
+    messages = knowledge_messages(findings, questions)
+
+    def none_usable(reply: Knowledge) -> str | None:
+        kept, refused = usable(reply.facts)
+        if kept:
+            return None
+        return "no usable fact (" + "; ".join(sorted({r["reason"] for r in refused})) + ")"
+
+    answer = settings.ask(optimizer, messages, Knowledge, none_usable)
+    proposal = KnowledgeProposal(messages=messages, answer=answer)
+    if answer.ok:
+        facts, proposal.invalid = usable(answer.parsed.facts)
+        proposal.edit = Edit(
+            op="add",
+            content=knowledge_text(facts),
+            rationale=f"what a solver must know: {task}"[:RATIONALE_CHARS],
+        )
+    return proposal
