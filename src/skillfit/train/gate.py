@@ -115,7 +115,7 @@ class GateConfig(BaseModel):
         ge=1,
         le=8,
         description="candidate skills per update: the whole update, then its edits alone; "
-        "each is gated at alpha / candidates and the best passing one is adopted",
+        "each is gated at alpha / candidates and the first that passes is adopted",
     )
 
 
