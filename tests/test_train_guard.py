@@ -82,6 +82,8 @@ def test_feedback_needles_are_the_sentences_the_optimizer_saw_and_the_fixed_phra
         "Expected: No\nThink again.",
         "- Given: 'Ann lies.'",
         "Remember that THE ANSWER SHOULD   BE one word, yes or no.",
+        "If the answer exceeds 384 tokens, truncate it to the last 384 tokens.",
+        "Keep the reply under 200-token length.",
     ],
 )
 def test_edits_copying_the_feedback_are_refused(content: str) -> None:

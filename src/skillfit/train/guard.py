@@ -52,6 +52,9 @@ FEEDBACK_LABELS = re.compile(
     r"^\W*(?:expected|given)(?: one of)?:"
     r"|\b(?:expected|given)(?: one of)?: *(?:['\"\[]|nothing\b)"
     r"|\breply hit the \d+-token limit\b"
+    # A count of tokens is the harness's cap: the target cannot count them ("If the answer
+    # exceeds 384 tokens, truncate it to the last 384 tokens").
+    r"|\b\d+[- ]tokens?\b"
     r"|\bno ['\"]?answer:['\"]? line found\b",
     re.IGNORECASE | re.MULTILINE,
 )

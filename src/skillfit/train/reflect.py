@@ -740,7 +740,15 @@ def reflect(
             findings.add(
                 answer.parsed,
                 needles,
-                echo=f"{load_prompt('diagnose')}\n{skill.text}",
+                # The scorer's and harness's feedback too: "The reply hit the 384-token limit
+                # and was cut off" came back as a mistake, then as a rule to truncate replies.
+                echo="\n".join(
+                    [
+                        load_prompt("diagnose"),
+                        skill.text,
+                        *(tr.score.feedback for _, tr in batch if tr.score is not None),
+                    ]
+                ),
                 # Numbers of the answers shown count too: "the result of 110 was not used" is
                 # about one reply, and led to a step about "the earnings for the evening".
                 particular=item_numbers(
