@@ -391,6 +391,10 @@ class Trainer:
             if gates and gates[-1].accepted:
                 break
             gate = self.gate(skill.text, v.skill.text, config)
+            # Written before the infrastructure check so a stopped run keeps the verdict it
+            # stopped on; the adopted (or first) candidate's files are written last.
+            write_text_atomic(folder / "candidate_skill.md", v.skill.text)
+            write_json_atomic(folder / "gate.json", gate.to_dict())
             # An undecidable gate (every item excluded) always stops here: it is deferred to
             # the resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
             self.check_infra(
