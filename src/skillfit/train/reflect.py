@@ -520,7 +520,8 @@ def ask_procedure(
     fewer than two usable steps (see `usable_steps`) is asked for again with another sample: a
     small optimizer sometimes hands back the prompt's own example (scaling recipes, for an
     arithmetic task) or a shown question, and another sample often does not. When no sample
-    gives two, the steps are asked for once more from the diagnoses alone. `seen`: the inputs
+    gives two, the steps are asked for once more from the diagnoses alone; when that fails too,
+    the sample with the most usable steps gives them, if it has one. `seen`: the inputs
     of every item the step diagnosed; a step holding one of their particulars (see
     `particular_words`) came through a diagnosis, and is refused like one from a question."""
     messages = procedure_messages(findings, questions)
@@ -530,10 +531,17 @@ def ask_procedure(
     def usable(raw: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
         return usable_steps(raw, needles=needles, words=words, names=names, particular=particular)
 
+    # The most usable steps any sample gave, with the refused ones: the fallback's fallback.
+    best: list[tuple[list[str], list[dict[str, Any]]]] = []
+
     def too_few(reply: Procedure) -> str | None:
         steps, refused = usable(reply.steps)
         if len(steps) >= MIN_STEPS:
             return None
+        # Only a sample on the task itself: one that copied the prompt's example is not.
+        on_task = not any(r["reason"].startswith("copies the prompt") for r in refused)
+        if steps and on_task and (not best or len(steps) > len(best[0][0])):
+            best[:] = [(steps, refused)]
         reasons = "; ".join(sorted({r["reason"] for r in refused}))
         return f"fewer than {MIN_STEPS} usable steps ({reasons})"
 
@@ -550,9 +558,16 @@ def ask_procedure(
         answer = ask_with(messages)
         answer.attempts = [*earlier, *answer.attempts]
     proposal = ProcedureProposal(messages=messages, answer=answer)
-    if not answer.ok:
+    if answer.ok:
+        steps, proposal.invalid = usable(answer.parsed.steps)
+    elif best:
+        # Every sample named some item's particulars, but one usable step is still a
+        # procedure: the scaffold around it makes the target write its working (on GSM8K the
+        # only general step left, "Write the list of quantities given", came with one naming
+        # "the earnings for the evening"; refusing both lost the step its procedure).
+        steps, proposal.invalid = best[0]
+    else:
         return proposal
-    steps, proposal.invalid = usable(answer.parsed.steps)
     proposal.edit = Edit(
         op="add",
         content=procedure_text(steps),
@@ -740,15 +755,10 @@ def reflect(
             findings.add(
                 answer.parsed,
                 needles,
-                # The scorer's and harness's feedback too: "The reply hit the 384-token limit
-                # and was cut off" came back as a mistake, then as a rule to truncate replies.
-                echo="\n".join(
-                    [
-                        load_prompt("diagnose"),
-                        skill.text,
-                        *(tr.score.feedback for _, tr in batch if tr.score is not None),
-                    ]
-                ),
+                # Diagnoses repeating the feedback stay: "The answer should be yes or no" is
+                # the lesson on a task answered in sentences (dropping it lost web_of_lies its
+                # only gain); the guard keeps the feedback's words out of the rules.
+                echo=f"{load_prompt('diagnose')}\n{skill.text}",
                 # Numbers of the answers shown count too: "the result of 110 was not used" is
                 # about one reply, and led to a step about "the earnings for the evening".
                 particular=item_numbers(
