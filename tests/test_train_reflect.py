@@ -674,3 +674,20 @@ def test_no_knowledge_pass_once_the_skill_states_facts_or_when_off() -> None:
     _reflect_once(ScriptedModel(_knowing_optimizer(seen, facts)), with_facts, knowledge=True)
     _reflect_once(ScriptedModel(_knowing_optimizer(seen, facts)), Skill.parse(""))
     assert seen and not any("what a solver must know" in r.system for r in seen)
+
+
+def test_steps_pointing_at_a_shown_question_or_extending_the_prompts_example_are_refused() -> None:
+    steps, refused = usable_steps(
+        [
+            "Write the expression inside the parentheses in the first question.",
+            "Write each amount times that factor for the first question.",
+            "Write each amount times that factor, one per line.",
+            "Write the innermost parentheses and their result.",
+        ]
+    )
+    assert steps == ["Write the innermost parentheses and their result."]
+    assert [r["reason"] for r in refused] == [
+        "names an item's particulars",
+        "copies the prompt or repeats a step",
+        "copies the prompt or repeats a step",
+    ]

@@ -22,7 +22,7 @@ from skillfit.train.guard import (
     names_an_item,
     overlapping,
 )
-from skillfit.train.prompting import optimizer_prompts
+from skillfit.train.prompting import boilerplate_needles, optimizer_prompts
 
 
 def repeated_lines(text: str) -> list[str]:
@@ -69,6 +69,9 @@ def audit_text(
     copied = label.group(0) if label else mentions_any(text, feedback_sentences(feedback))
     if copied:
         problems.append(f"{what} copies scorer feedback: {copied[:80]!r}")
+    echoed = mentions_any(text, boilerplate_needles(), min_len=MIN_QUOTE)
+    if echoed:
+        problems.append(f"{what} copies the optimizer's prompt: {echoed[:80]!r}")
     for line in repeated_lines(text):
         problems.append(f"{what} repeats a line: {line[:80]!r}")
     return problems

@@ -49,7 +49,9 @@ def boilerplate_needles(names: tuple[str, ...] = PROMPT_NAMES) -> tuple[str, ...
         # Every string of the JSON examples (a rule, a step, a note), wrapped lines joined.
         for match in re.finditer(r'"((?:[^"\\]|\\.)*)"', " ".join(text.split())):
             for part in json.loads(f'"{match.group(1)}"').split("\n"):
-                part = part.strip().lstrip("-#").strip()
+                # No closing full stop: "Write each amount times that factor for the first
+                # question" copies the example as surely as the whole sentence does.
+                part = part.strip().lstrip("-#").strip().rstrip(".;:,").strip()
                 if len(part) >= 12:
                     needles.add(part)
     return tuple(sorted(needles))

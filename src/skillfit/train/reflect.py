@@ -454,7 +454,10 @@ def procedure_messages(
 # A step for every question never points at one shown question or works one item's numbers
 # ("for question 1", "7 * 8 = 56"): the 1.5B wrote both into an arithmetic task's steps.
 ONE_QUESTION = re.compile(
-    r"\b(?:question|task|item|example)\s*#?\d|\d\s*[-+*/×÷=]\s*-?\d", re.IGNORECASE
+    r"\b(?:question|task|item|example)\s*#?\d|\d\s*[-+*/×÷=]\s*-?\d"
+    # "in the first question": the procedure prompt shows two, labelled Question 1 and 2.
+    r"|\b(?:first|second|third|last|other|1st|2nd|3rd)\s+(?:question|task|item|example)s?\b",
+    re.IGNORECASE,
 )
 # A capitalized word that does not begin the text or a sentence: in a question, a name.
 _NAME = re.compile(r"(?<![.?!:] )(?<!^)\b[A-Z][a-z]+\b")
