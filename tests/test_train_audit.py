@@ -110,3 +110,10 @@ def test_two_rules_sharing_a_long_run_of_words_count_as_repeated() -> None:
         "Before the answer line, write `Answer: <yes>` or `Answer: <no>`, check the answer."
     )
     assert len(repeated_lines(text)) == 1
+
+
+def test_a_step_extending_the_optimizer_prompts_example_is_named() -> None:
+    items = [Item(id=f"i{n}", input=f"(({n} + 3) * 2) =", target=str(2 * n + 6)) for n in range(9)]
+    skill = "## Working steps\n1. Write each amount times that factor for the first question."
+    problems = audit_text(skill, items=items)
+    assert any("copies the optimizer's prompt" in p for p in problems)
