@@ -61,7 +61,7 @@ def main() -> None:
         for label, extra in {"initial": "", **additions[name]}.items():
             skill = Skill.parse("\n\n".join(p.strip() for p in (initial, extra) if p.strip())).text
 
-            def one(item, skill=skill):  # type: ignore[no-untyped-def]
+            def one(item, skill=skill, task=task):  # type: ignore[no-untyped-def]
                 return run_item(task, "chat", model, skill, item)
 
             with ThreadPoolExecutor(4) as pool:
