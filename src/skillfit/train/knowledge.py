@@ -10,14 +10,13 @@ item text, no particular of a diagnosed item, nothing about the model or its ans
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
 from skillfit.skill import Edit, slugify
-from skillfit.train.optimizer import RATIONALE_CHARS, OptimizerAnswer
+from skillfit.train.optimizer import RATIONALE_CHARS, SectionProposal
 from skillfit.train.prompting import load_prompt
 
 if TYPE_CHECKING:
@@ -64,12 +63,7 @@ def knowledge_messages(findings: str, questions: Sequence[str] = ()) -> list[Mes
     ]
 
 
-@dataclass
-class KnowledgeProposal:
-    messages: list[Message]
-    answer: OptimizerAnswer
-    edit: Edit | None = None
-    invalid: list[dict[str, Any]] = field(default_factory=list)
+KnowledgeProposal = SectionProposal
 
 
 def ask_knowledge(

@@ -123,6 +123,17 @@ class Procedure(BaseModel):
     )
 
 
+@dataclass
+class SectionProposal:
+    """One optimizer pass that writes one section (the procedure, the facts): the messages,
+    the answer, the edit when usable, and the refused lines with why."""
+
+    messages: list[Message]
+    answer: OptimizerAnswer
+    edit: Edit | None = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+
 def procedure_text(steps: Sequence[str]) -> str:
     """A procedure section: the fixed scaffold around the optimizer's steps."""
     lines = [f"## {PROCEDURE_HEADING}", PROCEDURE_OPENING]

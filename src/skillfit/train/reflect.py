@@ -41,6 +41,7 @@ from skillfit.train.optimizer import (
     RATIONALE_CHARS,
     OptimizerAnswer,
     Procedure,
+    SectionProposal,
     WorkedExample,
     ask,
     edits_schema,
@@ -392,12 +393,7 @@ REVIEWER_STEP = re.compile(
 )
 
 
-@dataclass
-class ProcedureProposal:
-    messages: list[Message]
-    answer: OptimizerAnswer
-    edit: Edit | None = None
-    invalid: list[dict[str, Any]] = field(default_factory=list)
+ProcedureProposal = SectionProposal
 
 
 QUESTIONS_SHOWN, QUESTION_CHARS = 2, 700
