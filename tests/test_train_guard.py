@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from train_fakes import AddTask, Optimizer, config, run, target_model
+from train_fakes import AddTask, Optimizer, config, edit, run, target_model
 
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Score, Trajectory
@@ -321,6 +321,25 @@ def test_notes_are_bounded_in_lines_and_characters() -> None:
     assert clean_notes("- Expected: 'No'.", needles=()) == ""
 
 
+def test_notes_claiming_help_are_dropped_when_no_edit_was_adopted() -> None:
+    # Seen on formal_fallacies: nothing was adopted, yet the notes said steps "helped".
+    text = "\n".join(
+        [
+            "- Adding working steps before the answer line helped.",
+            "- Applying logical rules improved the validation score.",
+            "- Checking for contradictions did not improve the score.",
+            "- No kind of edit has helped yet.",
+            "- Try a shorter answer rule next.",
+        ]
+    )
+    assert clean_notes(text, needles=(), adopted=False).splitlines() == [
+        "- Checking for contradictions did not improve the score.",
+        "- No kind of edit has helped yet.",
+        "- Try a shorter answer rule next.",
+    ]
+    assert len(clean_notes(text, needles=(), adopted=True).splitlines()) == 5
+
+
 # --- the rejected-edit buffer ----------------------------------------------------------------
 
 
@@ -358,6 +377,19 @@ def test_the_meta_update_keeps_cleaned_notes_or_the_previous_ones(tmp_path: Path
         folder = tmp_path / str(len(meta)) / "run" / "meta_skill" / "epoch_01"
         assert (folder / "meta_skill.md").read_text() == expected
         assert json.loads((folder / "reply.json").read_text())["result"] == result
+
+
+def test_the_meta_update_drops_claims_of_help_when_the_gate_adopted_nothing(
+    tmp_path: Path,
+) -> None:
+    useless = {"analysis": "unclear", "edits": [edit(content="Read each question twice.")]}
+    meta = "- Adding a reading rule helped.\n- Try a rule about the sum next."
+    cfg = config(tmp_path, "meta_skill.enabled=true")
+    run(cfg, AddTask(), target_model(), Optimizer([useless], meta=meta).model)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert not any(r["adopted"] for r in history)
+    notes = tmp_path / "run" / "meta_skill" / "epoch_01" / "meta_skill.md"
+    assert notes.read_text() == "- Try a rule about the sum next.\n"
 
 
 def test_a_heading_with_no_rule_under_it_is_refused() -> None:

@@ -700,7 +700,8 @@ class Trainer:
         note = "kept the previous notes: the optimizer gave no valid reply"
         if answer.ok:
             raw = answer.parsed.notes.strip()
-            notes = clean_notes(raw, needles=self._needles, words=self._words)
+            adopted = any(r.adopted for r in state.history if r.applied_edits)
+            notes = clean_notes(raw, needles=self._needles, words=self._words, adopted=adopted)
             if notes:
                 state.meta_skill = notes
                 note = "updated" if notes == raw else "updated (cleaned)"

@@ -28,6 +28,12 @@ BOOKKEEPING = re.compile(
     r"\bval(?:idation)? score (?:change|by)\b|\((?:adopted|rejected)\b|^\W*step \d+\s*:",
     re.IGNORECASE,
 )
+# "Adding steps helped": a claim of success. Only an adopted edit helped; a small model claims
+# success for edits the gate rejected, and later reflections would believe it.
+_SUCCESS = re.compile(
+    r"\b(?:helped|helps|improved|improves|increased|raised|boosted|worked|paid off)\b", re.I
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without)\b|n't", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.*\S)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -71,6 +77,7 @@ def clean_notes(
     max_lines: int = 8,
     max_chars: int = 1200,
     words: ItemWords | None = None,
+    adopted: bool = True,
 ) -> str:
     """The notes as at most `max_lines` distinct "- " bullet lines of at most `max_chars`
     characters in all ("" when nothing is left).
@@ -80,7 +87,8 @@ def clean_notes(
     nearly (guard.near_duplicate), lines quoting an item (`needles`, see guard.leak_needles)
     or naming one's particulars (`words`, see guard.item_words) or the scorer's feedback
     (`feedback`, see guard.feedback_needles; the fixed scorer
-    phrases are always refused)."""
+    phrases are always refused). When no edit was `adopted`, lines claiming an edit helped are
+    dropped too: they are false."""
     copied = (*feedback_needles(()), *feedback)
     kept: list[str] = []
     keys: list[str] = []
@@ -98,6 +106,8 @@ def clean_notes(
             continue
         if BOOKKEEPING.search(point) or echoes_prompt(point):
             continue  # the edit listing or the prompt's own example, copied back
+        if not adopted and _SUCCESS.search(point) and not _NEGATION.search(point):
+            continue
         if any(key == k or near_duplicate(key, k) or overlapping(key, k) for k in keys):
             continue
         line = _clip(f"- {point}", max_chars - used - (1 if kept else 0))
