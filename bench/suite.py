@@ -104,11 +104,20 @@ def _one_answer(run_dir: Path) -> str:
     return f"{labels.most_common(1)[0][1]}/{len(test)}" if labels else "n/a"
 
 
+def _moved(summary: dict[str, Any]) -> str:
+    """Validation outcomes the candidates changed (won or lost) of those compared, over every
+    gate: near zero, the target ignores what the optimizer writes."""
+    moved = summary.get("val_outcomes_moved") or {}
+    if not moved.get("compared"):
+        return "n/a"
+    return f"{moved['moved']} / {moved['compared']}"
+
+
 HEADER = (
     "| task | none | initial | trained | one answer for all | trained − initial | trained − none "
     "| valid format % (none / initial / trained) | accuracy among valid % (none / initial / "
-    "trained) | adopted | trained reply tokens (median / cut) | tokens (target / optimizer) "
-    "| wall time |"
+    "trained) | adopted | val outcomes moved by candidates | trained reply tokens (median / cut) "
+    "| tokens (target / optimizer) | wall time |"
 )
 
 
@@ -126,6 +135,7 @@ def table_row(task: str, summary: dict[str, Any], seconds: float, run_dir: Path)
         rates,
         accs,
         f"{summary.get('adoptions', 0)} of {summary.get('steps', 0)} steps",
+        _moved(summary),
         _reply_lengths(run_dir),
         _tokens(summary),
         f"{seconds / 60:.1f} min",
@@ -192,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Test accuracy as correct/scored [95% Wilson interval, %]; differences in points with",
         "95% paired intervals (* = interval above zero). Valid format: an `Answer:` line holding",
-        "an answer of the kind the task wants. One answer for all: the test accuracy of giving",
-        "every item the commonest test answer, the most a skill earns by making the target",
-        "repeat one label. Wall time per task is the run's own (a cached",
+        "an answer of the kind the task wants. Val outcomes moved: validation items, over every",
+        "gate, that a candidate won or lost against the current skill, of those compared (a gate",
+        "stops scoring once its candidate cannot pass). One answer for all: the test accuracy",
+        "of giving every item the commonest test answer, the most a skill earns by making the",
+        "target repeat one label. Wall time per task is the run's own (a cached",
         f"rerun is shorter); the whole suite took {wall:.1f} min here.",
     ]
     audit = [f"- {t}: {'; '.join(p)}" for t, p in problems.items() if p]

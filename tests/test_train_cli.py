@@ -115,3 +115,15 @@ def test_eval_command(cfg_file: Path, tmp_path: Path) -> None:
     assert big.exit_code == 2 and "Traceback" not in big.output
     wrong = runner.invoke(app, ["eval", "-s", str(skill), "-c", str(cfg_file), "--split", "dev"])
     assert wrong.exit_code == 2
+
+
+def test_a_run_whose_candidates_moved_no_answer_says_so() -> None:
+    from skillfit.cli.train_cmd import unreactive_hint
+
+    flat = {"adoptions": 0, "val_outcomes_moved": {"moved": 2, "compared": 80}}
+    assert "only 2 of 80 validation items" in (unreactive_hint(flat) or "")
+    assert unreactive_hint({**flat, "adoptions": 1}) is None
+    assert unreactive_hint({"adoptions": 0, "val_outcomes_moved": {"moved": 7, "compared": 80}})
+    assert not unreactive_hint({"adoptions": 0, "val_outcomes_moved": {"moved": 8, "compared": 80}})
+    assert not unreactive_hint({"adoptions": 0, "val_outcomes_moved": {"moved": 0, "compared": 12}})
+    assert not unreactive_hint({"adoptions": 0})  # a summary written before the counts existed

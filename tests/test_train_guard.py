@@ -388,6 +388,9 @@ def test_the_meta_update_drops_claims_of_help_when_the_gate_adopted_nothing(
     run(cfg, AddTask(), target_model(), Optimizer([useless], meta=meta).model)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert not any(r["adopted"] for r in history)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    moved = summary["val_outcomes_moved"]  # the target ignores the rule: no outcome changed
+    assert moved["moved"] == 0 and moved["compared"] > 0
     notes = tmp_path / "run" / "meta_skill" / "epoch_01" / "meta_skill.md"
     assert notes.read_text() == "- Try a rule about the sum next.\n"
 

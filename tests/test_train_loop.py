@@ -24,6 +24,8 @@ def test_a_helpful_edit_is_adopted_and_the_layout_is_complete(tmp_path: Path) ->
     assert result.run_dir == root
     assert MAGIC in result.best_skill
     assert result.best_val_score == 1.0
+    moved = result.summary["val_outcomes_moved"]
+    assert 0 < moved["moved"] <= moved["compared"]
     for name in (
         "config.json",
         "history.json",

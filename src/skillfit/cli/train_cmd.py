@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -284,12 +284,38 @@ def train_command(
         highlight=False,
     )
     console.print(final_table(result.test))
+    if hint := unreactive_hint(s):
+        console.print(hint, highlight=False)
     if s.get("infra_errors"):
         err.print(
             f"[yellow]warning:[/] {s['infra_errors']} rollouts failed for infrastructure reasons "
             "and were excluded from every figure (see history.json and test_eval/)",
             highlight=False,
         )
+
+
+# Below this share of validation outcomes changed by all candidates together, no candidate
+# could have been adopted on merit: the skill barely reaches the target's answers.
+UNREACTIVE_SHARE = 0.1
+
+
+def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
+    """A note for a run that adopted nothing because its candidates hardly changed the target's
+    answers (see engine.outcomes_moved), or None."""
+    moved = summary.get("val_outcomes_moved") or {}
+    compared = int(moved.get("compared") or 0)
+    if summary.get("adoptions") or compared < 20:
+        return None
+    share = int(moved.get("moved") or 0) / compared
+    if share >= UNREACTIVE_SHARE:
+        return None
+    return (
+        f"Nothing was adopted, and the candidates changed the outcome of only "
+        f"{moved.get('moved', 0)} of {compared} validation items compared ({100 * share:.0f}%): "
+        "this target hardly reacts to what its skill says. A larger target model gives "
+        "training room; `skillfit eval --skill FILE --split val` tells whether a skill you "
+        "write by hand moves it."
+    )
 
 
 @app.command("eval")

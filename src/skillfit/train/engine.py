@@ -962,6 +962,7 @@ def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
         # never hides how much of it went unscored.
         "infra_errors": sum(r.n_infra_errors + _gate_excluded(r) for r in state.history)
         + sum(int((test or {}).get(arm, {}).get("n_errors", 0)) for arm in _ARMS if test),
+        "val_outcomes_moved": outcomes_moved(state.history),
         "test": test,
         "tokens": tokens,
         "seconds": round(
@@ -971,6 +972,20 @@ def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
 
 
 _ARMS = ("none", "initial", "best")
+
+
+def outcomes_moved(history: Sequence[StepRecord]) -> dict[str, int]:
+    """Over every gate of the run: validation items compared on both sides, and those whose
+    outcome the candidate changed (won or lost). Few moved means the target hardly reacts to
+    its skill, whatever the optimizer writes: training has no room on that target."""
+    moved = compared = 0
+    for r in history:
+        gate = r.gate or {}
+        if gate.get("wins") is None or gate.get("losses") is None:
+            continue  # a gate recorded before these counts were kept
+        moved += int(gate["wins"]) + int(gate["losses"])
+        compared += int(gate.get("n_compared") or 0)
+    return {"moved": moved, "compared": compared}
 
 
 def _gate_excluded(record: StepRecord) -> int:
@@ -1018,6 +1033,11 @@ def _gate_brief(gate: Any) -> dict[str, Any]:
         "n_items": full["n_items"],
         "n_scored": full["n_scored"],
         "n_excluded": full["n_excluded"],
+        "n_compared": full["n_compared"],
+        # Items whose outcome the candidate changed, either way: how much the target reacts to
+        # what the optimizer writes at all.
+        "wins": paired.get("wins"),
+        "losses": paired.get("losses"),
         "stopped_early": full["stopped_early"],
     }
 
