@@ -158,6 +158,35 @@ def test_diagnoses_copying_the_prompt_or_the_guide_are_dropped() -> None:
     assert list(findings.mistakes) == ["stopped after the first clue"]
 
 
+def test_diagnoses_retelling_shown_items_or_their_answers_are_dropped() -> None:
+    from skillfit.train.reflect import Diagnosis, Findings
+
+    # A GSM8K diagnosis, as the 1.5B wrote it: its rules asked for "the total cost, not the
+    # total number of servings", one question's particulars.
+    findings = Findings()
+    findings.add(
+        Diagnosis(
+            task="In the first three tasks, the AI model misread what was asked",
+            mistakes=["misread what was asked", "skipped the second question's units"],
+            contrast="The correct answer should be the total cost, not the number of servings.",
+        ),
+        needles=[],
+    )
+    assert findings.task == ""
+    assert list(findings.mistakes) == ["misread what was asked"]
+    assert findings.contrasts == []
+    findings.add(
+        Diagnosis(
+            task="word problems asking for one number",
+            mistakes=["answered a different question than the one asked"],
+            contrast="The right answers wrote each quantity before computing.",
+        ),
+        needles=[],
+    )
+    assert findings.task == "word problems asking for one number"
+    assert findings.contrasts == ["The right answers wrote each quantity before computing"]
+
+
 def test_the_diagnosis_prompt_lists_answers_and_shared_feedback() -> None:
     from skillfit.train.reflect import diagnosis_messages
 

@@ -291,6 +291,22 @@ def holds_particular(text: str, particular: frozenset[str]) -> bool:
     return any(t in particular for t in (*_LOWER_WORD.findall(low), *_NUMBER.findall(low)))
 
 
+# "In the first three tasks, the model ...": one diagnosis retelling a few shown items, not a
+# kind of mistake (the rules written from it name those items' particulars: "find the total
+# cost, not the total number of servings" came from one GSM8K question about servings).
+_POINTS_AT_ITEMS = re.compile(
+    r"\b(?:first|second|third|last|one|two|three|four|\d+)\s+(?:\w+\s+)?(?:tasks|questions)\b"
+    r"|\b(?:first|second|third|last)\s+(?:task|question)\b",
+    re.IGNORECASE,
+)
+# "The correct answer should be the total cost": what one item's answer is, which the
+# diagnosis prompt asks not to write.
+_STATES_THE_ANSWER = re.compile(
+    r"\b(?:correct|right|expected)\s+(?:answer|result)\s+(?:should|would|is|was|must)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass
 class Findings:
     """What the diagnoses of one step say, pooled over minibatches; item quotes dropped."""
@@ -332,6 +348,8 @@ class Findings:
                 return None
             if re.search(r"['\"“”‘’]|\btask \d", text, re.IGNORECASE):
                 return None  # quotes an answer, or names the listing instead of a mistake
+            if _POINTS_AT_ITEMS.search(text) or _STATES_THE_ANSWER.search(text):
+                return None
             return text
 
         task = clean(diagnosis.task)
