@@ -977,8 +977,8 @@ _ARMS = ("none", "initial", "best")
 def outcomes_moved(history: Sequence[StepRecord]) -> dict[str, int]:
     """Over the run's updates (one gate each: with `gate.candidates` > 1, the adopted
     candidate's or else the whole update's): validation items compared on both sides, and
-    those whose outcome the candidate changed (won or lost). Few moved means the target hardly reacts to
-    its skill, whatever the optimizer writes: training has no room on that target."""
+    those whose outcome the candidate changed (won or lost). Few moved means the target hardly
+    reacts to its skill, whatever the optimizer writes: training has no room on that target."""
     moved = compared = 0
     for r in history:
         gate = r.gate or {}
