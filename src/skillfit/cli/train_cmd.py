@@ -248,11 +248,26 @@ def train_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            help="Train once per seed (train.seed, +1, ...) into <out>/seed-<s>/ on the same "
+            "splits, and report each seed, the spread and a pooled paired interval.",
+        ),
+    ] = None,
 ) -> None:
     """Train a skill document: rollout → reflect → edit → gate, epoch after epoch."""
     from skillfit.api import train
 
     set_ = [*(set_ or []), *([f"target.harness={harness}"] if harness else [])]
+    if seeds is not None:
+        if seeds < 1:
+            _say(f"--seeds must be 1 or more, not {seeds}")
+            raise typer.Exit(EXIT_USER)
+        _train_seeds(config, set_, out, seeds, resume=resume, force=force, quiet=quiet, jsonl=jsonl)
+        return
+    started = time.monotonic()
 
     console = Console()
     progress: Callable[[dict[str, Any]], None] | None = None
@@ -280,7 +295,8 @@ def train_command(
     console.print(
         f"Run {result.run_dir}: {s['steps']} steps, {s['adoptions']} adopted, "
         f"stopped by {s['stopped'] or '–'}; best skill v{s['best_version']} "
-        f"(val {_fmt(s['best_val_score'])}) → {result.run_dir / 'best_skill.md'}",
+        f"(val {_fmt(s['best_val_score'])}) → {result.run_dir / 'best_skill.md'}; "
+        f"{_minutes(time.monotonic() - started)}",
         highlight=False,
     )
     console.print(final_table(result.test))
@@ -292,6 +308,54 @@ def train_command(
             "and were excluded from every figure (see history.json and test_eval/)",
             highlight=False,
         )
+
+
+def _minutes(seconds: float) -> str:
+    return f"wall time {seconds / 60:.1f} min" if seconds >= 60 else f"wall time {seconds:.0f} s"
+
+
+def _train_seeds(
+    config: Path,
+    set_: list[str],
+    out: Path | None,
+    seeds: int,
+    *,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    jsonl: bool,
+) -> None:
+    from skillfit.runtime.seeds import to_markdown, train_seeds
+
+    console = Console()
+    started = time.monotonic()
+
+    def progress(event: dict[str, Any]) -> None:
+        if jsonl:
+            _jsonl(event)
+        elif event["event"] == "seed_start" and not quiet:
+            console.print(f"seed {event['seed']} ({event['of']} seeds in all)", highlight=False)
+        elif event["event"] == "step_end" and not quiet:
+            console.print("  " + _step_line(event["record"]), highlight=False, markup=False)
+
+    with _clear_errors():
+        result = train_seeds(
+            config,
+            seeds,
+            overrides=set_,
+            out_dir=out,
+            progress=progress,
+            resume=resume or None,
+            force=force,
+        )
+    if jsonl:
+        _jsonl({"event": "seeds_summary", **result.to_dict(), "out_dir": str(result.out_dir)})
+        return
+    console.print(
+        f"{seeds} seeds in {result.out_dir} (seeds.json); {_minutes(time.monotonic() - started)}",
+        highlight=False,
+    )
+    console.print(to_markdown(result), highlight=False, markup=False, soft_wrap=True)
 
 
 # Below this share of validation outcomes changed by all candidates together, no candidate
