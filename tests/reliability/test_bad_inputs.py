@@ -109,3 +109,36 @@ def test_read_only_output_and_resume(cfg: Path, tmp_path: Path) -> None:
     assert again.returncode == 2, again.stderr
     one_clear_line(again.stderr, "not writable")
     assert (tmp_path / "r" / "summary.json").is_file()
+
+
+# ---- issue 23: paths that are not regular files ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ("pipe.jsonl", "pipe.jsonl: is a named pipe (FIFO); a data file must be a regular file"),
+        ("/dev/zero", "/dev/zero: is a device; a data file must be a regular file"),
+        ("big.jsonl", "big.jsonl: is 2 KB, more than the 1 KB a data file may hold"),
+    ],
+)
+def test_a_data_path_that_is_no_regular_file_gives_one_line(
+    cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str, needle: str
+) -> None:
+    import os
+
+    from skillfit.tasks.userfile import reader
+
+    monkeypatch.setattr(reader, "MAX_DATA_BYTES", 1024)
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    rows = "".join(json.dumps({"q": f"question {i}?", "a": "x"}) + "\n" for i in range(100))
+    (tmp_path / "big.jsonl").write_text(rows[:2048])
+    options = f"task.options={{path: {data}, input: q, target: a, format: jsonl}}"
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(cfg), "-q", "--out", str(tmp_path / "run")]
+        + ["--set", "task.name=file", "--set", options],
+    )
+    assert result.exit_code == 2, result.output
+    one_clear_line(result.output, needle)
+    assert not (tmp_path / "run").exists()

@@ -41,7 +41,8 @@ from skillfit.tasks.registry import register_task
 from skillfit.tasks.userfile.reader import (
     FieldMap,
     detect_format,
-    read_rows,
+    parse_rows,
+    read_data_file,
     splits_by_column,
     to_items,
     where_in_file,
@@ -175,7 +176,8 @@ def make_file_task(
         )
     data = resolve_path(path, base)
     fmt = detect_format(data, format)
-    rows = read_rows(data, fmt, delimiter=delimiter)
+    raw = read_data_file(data)  # read once: the digest is of the very bytes the items came from
+    rows = parse_rows(data, raw, fmt, delimiter=delimiter)
     mapped = to_items(data, fmt, rows, fields)
     if fields.target is not None:
         for m in mapped:
@@ -210,7 +212,7 @@ def make_file_task(
             f"{data}: the {' and '.join(empty)} split would be empty ({len(mapped)} rows); "
             "add rows or set n_train / n_val"
         )
-    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     task_splits: dict[SplitName, list[Item]] = dict(splits)
     return FileTask(
         name=name or data.stem,  # the run's skill is named after it ("questions")
