@@ -142,3 +142,26 @@ def test_a_data_path_that_is_no_regular_file_gives_one_line(
     assert result.exit_code == 2, result.output
     one_clear_line(result.output, needle)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "is empty: it would train every default"),
+        ("train: {epochs: 1}\ntrain: {epochs: 3}\n", "key 'train' given twice, at lines 1 and 2"),
+        ("_base_: pipe\n", "pipe: is a named pipe (FIFO)"),
+        ("_base_: /dev/zero\n", "/dev/zero: is a device"),
+        ("_base_: shadow\n", "shadow at line 1: unknown key (text that is no config key)"),
+    ],
+)
+def test_a_config_that_is_not_one_gives_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "shadow").write_text("root:$6$Zq8Salt$h:20228:0:99999:7:::\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["train", "--config", str(path), "-q"])
+    assert result.exit_code == 2, result.output
+    one_clear_line(result.output, needle)
+    assert "Zq8Salt" not in result.output

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from skillfit.train.config_file import ConfigFileError, read_config_file, shown_key
 from skillfit.train.errors import TrainError
 from skillfit.train.gate import GateConfig
 from skillfit.train.schedules import ScheduleConfig
@@ -195,33 +196,25 @@ class RunConfig(_Section):
     run: RunSection = Field(default_factory=RunSection)
 
 
+_SECTIONS = ", ".join(sorted(RunConfig.model_fields))
+
 # --- loading --------------------------------------------------------------------------
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML in {path}: {_yaml_problem(exc)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+        data, lines = read_config_file(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    # Checked per file so the error names the file and line: an unrelated file given as a
+    # config (or a `_base_`) is named without its lines being quoted back.
+    for key in data:
+        if key != BASE_KEY and key not in RunConfig.model_fields:
+            close = difflib.get_close_matches(str(key), list(RunConfig.model_fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {_SECTIONS}"
+            where = f" at line {lines[str(key)]}" if str(key) in lines else ""
+            raise ConfigError(f"{path}{where}: unknown key {shown_key(key)}: {hint}")
     return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line report as one line: what is wrong and where."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{problem}{where}"
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,12 +298,16 @@ def _describe(error: Mapping[str, Any]) -> str:
             hint = f"did you mean '{prefix + '.' if prefix else ''}{close[0]}'?"
         else:
             hint = f"valid keys{' in ' + repr(prefix) if prefix else ''}: {', '.join(valid)}"
+        if shown_key(loc[-1]) != repr(loc[-1]):
+            return f"unknown key {prefix + '.' if prefix else ''}{shown_key(loc[-1])}: {hint}"
         return f"unknown key '{key}': {hint}"
     msg = str(error["msg"]).removeprefix("Value error, ")
     if not loc:
         return msg
     if "input" in error and error["type"] != "missing" and not isinstance(error["input"], dict):
-        return f"invalid value for '{key}': {msg} (got {error['input']!r})"
+        got = repr(error["input"])
+        got = got if len(got) <= 80 else got[:77] + "..."
+        return f"invalid value for '{key}': {msg} (got {got})"
     return f"invalid value for '{key}': {msg}"
 
 
