@@ -236,6 +236,15 @@ def test_config_hash_is_stable_and_meaningful() -> None:
 # --- hardening (issue 23): types, duplicate keys, bounds, files that are not configs -------
 
 
+def test_a_bool_is_not_a_number(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'train\.epochs'.*valid integer.*got True"):
+        load_config(write(tmp_path / "a.yaml", "train: {epochs: true}\n"))
+    for override in ("train.epochs=true", "gate.samples=2.0", "target.temperature=true"):
+        with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+            load_config(None, [override])
+    assert load_config(None, ["target.temperature=1"]).target.temperature == 1.0
+
+
 def test_a_key_given_twice_is_refused_naming_it_and_its_lines(tmp_path: Path) -> None:
     path = write(tmp_path / "twice.yaml", "train: {epochs: 1}\ngate: {}\ntrain: {epochs: 3}\n")
     with pytest.raises(
@@ -245,6 +254,21 @@ def test_a_key_given_twice_is_refused_naming_it_and_its_lines(tmp_path: Path) ->
     nested = write(tmp_path / "nested.yaml", "train:\n  epochs: 1\n  epochs: 2\n")
     with pytest.raises(ConfigError, match=r"'epochs' given twice, at lines 2 and 3"):
         load_config(nested)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("eval.samples=1000000000", "eval.samples"),
+        ("gate.samples=1000", "gate.samples"),
+        ("train.epochs=100000", "train.epochs"),
+        ("train.concurrency=100000", "train.concurrency"),
+        ("target.max_tokens=10000000000", "target.max_tokens"),
+    ],
+)
+def test_absurd_numbers_are_bounded(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"'{key}'.*less than or equal to"):
+        load_config(None, [override])
 
 
 def test_only_regular_files_of_sane_size_are_read_as_configs(tmp_path: Path) -> None:

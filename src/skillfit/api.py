@@ -24,6 +24,7 @@ from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
+    MAX_SAMPLES,
     ConfigError,
     RunConfig,
     _apply_override,
@@ -326,6 +327,12 @@ def skill_text(skill: str | os.PathLike[str] | Skill) -> str:
     return read_skill(path).text
 
 
+def check_samples(n: int) -> None:
+    """TrainError unless `n` samples per item is between 1 and MAX_SAMPLES."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise TrainError(f"samples must be between 1 and {MAX_SAMPLES}, not {n}")
+
+
 def split_items(splits: dict[str, list[Item]], split: str) -> list[Item]:
     if split == "all":
         return [*splits["train"], *splits["val"], *splits["test"]]
@@ -393,8 +400,7 @@ def evaluate(
     else:
         model = wrap(target, role="target", cache=cache, ledger=ledger)
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
-    if n < 1:
-        raise TrainError(f"samples must be 1 or more, not {n}")
+    check_samples(n)
     result, _ = evaluate_skill(
         task,
         model,
@@ -492,8 +498,7 @@ def transfer(
         return get_model(spec, role="target", cache=cache, ledger=ledger)
 
     n = samples if samples is not None else int(cfg.eval.samples)
-    if n < 1:
-        raise TrainError(f"samples must be 1 or more, not {n}")
+    check_samples(n)
     confidence = float(cfg.gate.confidence)
     cells = run_grid(
         task,

@@ -74,15 +74,15 @@ def test_file_system_mistakes(cfg: Path, tmp_path: Path, args: list[str], needle
     assert afile.read_text() == "keep me" and bad.read_text() == "not a database"
 
 
-@pytest.mark.parametrize("samples", ["0", "-1"])
-def test_eval_refuses_fewer_than_one_sample(cfg: Path, tmp_path: Path, samples: str) -> None:
+@pytest.mark.parametrize("samples", ["0", "-1", "1000000000"])
+def test_eval_refuses_a_sample_count_out_of_bounds(cfg: Path, tmp_path: Path, samples: str) -> None:
     skill = tmp_path / "skill.md"
     skill.write_text("# Rule\nAnswer Yes or No.\n")
     result = runner.invoke(
         app, ["eval", "--skill", str(skill), "--config", str(cfg), "--samples", samples]
     )
     assert result.exit_code == 2, result.output
-    one_clear_line(result.output, "--samples must be 1 or more")
+    one_clear_line(result.output, "--samples must be between 1 and 100")
 
 
 def _in_read_only(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -149,6 +149,7 @@ def test_a_data_path_that_is_no_regular_file_gives_one_line(
     [
         ("", "is empty: it would train every default"),
         ("train: {epochs: 1}\ntrain: {epochs: 3}\n", "key 'train' given twice, at lines 1 and 2"),
+        ("train: {epochs: true}\n", "'train.epochs': Input should be a valid integer"),
         ("_base_: pipe\n", "pipe: is a named pipe (FIFO)"),
         ("_base_: /dev/zero\n", "/dev/zero: is a device"),
         ("_base_: shadow\n", "shadow at line 1: unknown key (text that is no config key)"),
@@ -165,3 +166,11 @@ def test_a_config_that_is_not_one_gives_one_line(tmp_path: Path, text: str, need
     assert result.exit_code == 2, result.output
     one_clear_line(result.output, needle)
     assert "Zq8Salt" not in result.output
+
+
+def test_an_absurd_sample_count_is_refused_at_once(cfg: Path) -> None:
+    result = runner.invoke(
+        app, ["train", "--config", str(cfg), "-q", "--set", "eval.samples=1000000000"]
+    )
+    assert result.exit_code == 2, result.output
+    one_clear_line(result.output, "'eval.samples': Input should be less than or equal to 100")

@@ -53,6 +53,11 @@ __all__ = [
 
 DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 BASE_KEY = "_base_"
+# Upper bounds, far above any useful setting, so that a slip (`eval.samples=1000000000`) is an
+# error at once rather than a run that never ends.
+MAX_SAMPLES = 100  # samples per item: each multiplies every evaluation's calls
+MAX_ITEMS = 100_000  # items per batch, slow update or buffer
+MAX_REPLY_TOKENS = 1_000_000
 
 
 class ConfigError(TrainError, ValueError):
@@ -60,7 +65,8 @@ class ConfigError(TrainError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: YAML's `true` is not the integer 1, nor `2.0` the epoch count 2.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TaskConfig(_Section):
@@ -77,7 +83,7 @@ class TaskConfig(_Section):
 class ModelRole(_Section):
     model: str = DEFAULT_MODEL
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, ge=1)
+    max_tokens: int = Field(default=256, ge=1, le=MAX_REPLY_TOKENS)
 
 
 class TargetRole(ModelRole):
@@ -92,7 +98,7 @@ class OptimizerRole(ModelRole):
     """The model that reads rollouts and proposes edits (samples, so it runs warm)."""
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=768, ge=1)
+    max_tokens: int = Field(default=768, ge=1, le=MAX_REPLY_TOKENS)
     # diagnose: name each mistake's kind, then write rules with no item in view; direct: one
     # call that sees the items and writes edits (see skillfit.train.reflect).
     reflection: Literal["diagnose", "direct"] = "diagnose"
@@ -108,13 +114,13 @@ class OptimizerRole(ModelRole):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(default=2, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    minibatch_size: int = Field(default=8, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    patience: int | None = Field(default=None, ge=1)
+    epochs: int = Field(default=2, ge=1, le=1000)
+    batch_size: int = Field(default=16, ge=1, le=MAX_ITEMS)
+    minibatch_size: int = Field(default=8, ge=1, le=MAX_ITEMS)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    patience: int | None = Field(default=None, ge=1, le=1_000_000)
     seed: int = 0
-    concurrency: int = Field(default=2, ge=1)
+    concurrency: int = Field(default=2, ge=1, le=256)
     # Stop (resumably, exit code 3) when more than this share of one unit's rollouts fail for
     # infrastructure reasons; a unit where every call failed always stops.
     max_infra_error_rate: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -131,12 +137,12 @@ class TrainConfig(_Section):
 
 class SkillConfig(_Section):
     initial: str | None = None  # path to a skill file; None = the task's initial skill
-    max_tokens: int = Field(default=2000, ge=1)
+    max_tokens: int = Field(default=2000, ge=1, le=MAX_REPLY_TOKENS)
 
 
 class SlowUpdateConfig(_Section):
     enabled: bool = True
-    n_items: int = Field(default=8, ge=1)
+    n_items: int = Field(default=8, ge=1, le=MAX_ITEMS)
 
 
 class MetaSkillConfig(_Section):
@@ -144,12 +150,12 @@ class MetaSkillConfig(_Section):
 
 
 class BufferConfig(_Section):
-    max_items: int = Field(default=20, ge=0)
+    max_items: int = Field(default=20, ge=0, le=MAX_ITEMS)
 
 
 class EvalConfig(_Section):
     test: bool = True
-    samples: int = Field(default=1, ge=1)
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
 
 
 class CacheConfig(_Section):
@@ -171,7 +177,7 @@ class StrategyConfig(_Section):
     ablate: list[Ablation] = Field(default_factory=list)
     # Target calls (rollouts; cache hits included) training may spend, test evaluation not
     # counted; null: no limit beyond epochs and steps.
-    target_calls: int | None = Field(default=None, ge=1)
+    target_calls: int | None = Field(default=None, ge=1, le=10**9)
 
 
 class RunSection(_Section):
