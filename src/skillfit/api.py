@@ -38,7 +38,8 @@ from skillfit.train.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
 from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_skill_dir
 from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
-from skillfit.train.layout import RunLayout, check_splits, prepare
+from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
+from skillfit.train.runlock import RunLock
 from skillfit.train.state import RunState
 from skillfit.train.transfer import Cell, run_grid, to_csv, to_markdown
 
@@ -192,6 +193,7 @@ def train(
     An output directory holding the same run (same config hash) is resumed from its last
     finished step; one holding a different run is refused unless `force=True`, which moves it
     aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
+    A directory another process is training in is refused at once (RunLocked, naming it).
     `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
@@ -211,55 +213,61 @@ def train(
     layout = RunLayout(run_dir_for(cfg, out_dir, digest))
     config_dict = scrub(config_to_dict(cfg))
     cache = _cache(cfg)  # a bad cache path fails before the run directory is touched
-    decision, moved = prepare(layout, digest, resume=resume, force=force)
-
-    ledger = Ledger()
-    bind_task_models(task, cache, ledger)
-    parts = Parts(
-        task=task,
-        target=_model(target, cfg.target.model, "target", cache, ledger),
-        optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
-        ledger=ledger,
-    )
-    trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
-    if decision == "fresh":
-        layout.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(layout.config, config_dict)
-        manifest = getattr(task, "split_manifest", None)
-        write_json_atomic(
-            layout.splits,
-            manifest() if callable(manifest) else _manifest(task.name, splits),
+    check_writable_dir(layout.root)
+    # One process per run directory: a second one is refused here, naming the holder.
+    with RunLock(layout.root) as lock:
+        decision, moved = prepare(layout, digest, resume=resume, force=force)
+        if moved is not None:
+            lock.renew()  # --force moved the held folder aside; hold the new one
+        ledger = Ledger()
+        bind_task_models(task, cache, ledger)
+        parts = Parts(
+            task=task,
+            target=_model(target, cfg.target.model, "target", cache, ledger),
+            optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
+            ledger=ledger,
         )
-        ledger.attach(layout.journal)
-        state = trainer.initial_state(initial)
-        trainer.save(state)
-    else:
-        state = (
-            RunState.load(layout.state) if layout.state.exists() else trainer.initial_state(initial)
+        trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+        if decision == "fresh":
+            layout.root.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(layout.config, config_dict)
+            manifest = getattr(task, "split_manifest", None)
+            write_json_atomic(
+                layout.splits,
+                manifest() if callable(manifest) else _manifest(task.name, splits),
+            )
+            ledger.attach(layout.journal)
+            state = trainer.initial_state(initial)
+            trainer.save(state)
+        else:
+            state = (
+                RunState.load(layout.state)
+                if layout.state.exists()
+                else trainer.initial_state(initial)
+            )
+            # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
+            ledger.attach(layout.journal, accounted=state.journal_bytes)
+        try:
+            # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
+            with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
+                trainer.progress = recorder
+                state = trainer.run(state)
+        finally:
+            ledger.close()
+        # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
+        write_best_skill_dir(
+            layout.root,
+            best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
         )
-        # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
-        ledger.attach(layout.journal, accounted=state.journal_bytes)
-    try:
-        # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
-        with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
-            trainer.progress = recorder
-            state = trainer.run(state)
-    finally:
-        ledger.close()
-    # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
-    write_best_skill_dir(
-        layout.root,
-        best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
-    )
-    return TrainResult(
-        run_dir=layout.root,
-        best_skill=state.best_skill,
-        best_val_score=state.best_score,
-        test=state.test,
-        summary=read_json(layout.summary),
-        resumed=decision == "resume",
-        moved_aside=moved,
-    )
+        return TrainResult(
+            run_dir=layout.root,
+            best_skill=state.best_skill,
+            best_val_score=state.best_score,
+            test=state.test,
+            summary=read_json(layout.summary),
+            resumed=decision == "resume",
+            moved_aside=moved,
+        )
 
 
 def _manifest(name: str, splits: dict[str, list[Item]]) -> dict[str, Any]:
