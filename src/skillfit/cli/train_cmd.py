@@ -359,7 +359,7 @@ def eval_command(
 ) -> None:
     """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task, for any
     target model and harness."""
-    from skillfit.api import eval_config, evaluate
+    from skillfit.api import eval_config, evaluate, on_run_task
     from skillfit.train.config import MAX_SAMPLES
 
     if split not in ("test", "val", "train", "all"):
@@ -373,6 +373,7 @@ def eval_command(
         result = evaluate(
             skill,
             cfg,
+            run_config=config is None and on_run_task(set_ or [], task),
             split=split,  # type: ignore[arg-type]
             target=target,
             samples=samples,

@@ -66,10 +66,13 @@ class FileTask(SingleTurnTask):
     Its judge, when it has one, is built through `bind_models` (the run's cache and token
     accounting)."""
 
-    def __init__(self, *, scorer: Scorer, data_sha256: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, scorer: Scorer, data_sha256: str, data_path: Path | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(score=scorer, **kwargs)
         self.scorer = scorer
         self.data_sha256 = data_sha256
+        self.data_path = data_path  # named when a resumed run finds the file changed
 
     def bind_models(self, factory: Any) -> None:
         bind = getattr(self.scorer, "bind_models", None)
@@ -219,6 +222,7 @@ def make_file_task(
         splits=task_splits,
         scorer=the_scorer,
         data_sha256=digest,
+        data_path=data,
         instructions=instructions or the_scorer.instructions,
         initial_skill=_read_initial_skill(initial_skill, base),
         options=recorded,
