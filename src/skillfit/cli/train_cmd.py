@@ -423,19 +423,21 @@ def eval_command(
 ) -> None:
     """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task, for any
     target model and harness."""
-    from skillfit.api import eval_config, evaluate
+    from skillfit.api import eval_config, evaluate, on_run_task
+    from skillfit.train.config import MAX_SAMPLES
 
     if split not in ("test", "val", "train", "all"):
         err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
         raise typer.Exit(2)
-    if samples is not None and samples < 1:
-        err.print(f"[red]error:[/] --samples must be 1 or more, not {samples}")
+    if samples is not None and not 1 <= samples <= MAX_SAMPLES:
+        err.print(f"[red]error:[/] --samples must be between 1 and {MAX_SAMPLES}, not {samples}")
         raise typer.Exit(2)
     with _clear_errors():
         cfg = eval_config(skill, config, set_ or [], task_name=task, harness=harness)
         result = evaluate(
             skill,
             cfg,
+            run_config=config is None and on_run_task(set_ or [], task),
             split=split,  # type: ignore[arg-type]
             target=target,
             samples=samples,
