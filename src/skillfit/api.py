@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from skillfit.harness import bind_harness
+from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
@@ -220,6 +220,7 @@ def train(
         optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
         ledger=ledger,
     )
+    prepare_run(task, parts.target)
     trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
     if decision == "fresh":
         layout.root.mkdir(parents=True, exist_ok=True)
@@ -392,6 +393,7 @@ def evaluate(
         model = get_model(target or cfg.target.model, role="target", cache=cache, ledger=ledger)
     else:
         model = wrap(target, role="target", cache=cache, ledger=ledger)
+    prepare_run(task, model)
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
     if n < 1:
         raise TrainError(f"samples must be 1 or more, not {n}")

@@ -71,6 +71,7 @@ def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
     import sqlite3
 
+    from skillfit.harness.cli_agent import EndpointUnreachable
     from skillfit.train.errors import InfraFailure
 
     try:
@@ -78,7 +79,7 @@ def _clear_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
         raise typer.Exit(130) from None
-    except InfraFailure as exc:
+    except (InfraFailure, EndpointUnreachable) as exc:
         _say(str(exc))
         raise typer.Exit(EXIT_INFRA) from None
     except _user_errors() as exc:
