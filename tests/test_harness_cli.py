@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -885,3 +886,64 @@ def test_transcripts_of_arms_skills_and_targets_are_kept_apart(tmp_path: Path) -
     assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(
         SkillDir("s", "d", SKILL, files={"ref.md": b"b"})
     )
+
+
+def test_a_hung_version_check_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI whose --version hangs (a wrapper script starting the real CLI) is stopped with
+    everything it started."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "codex"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        f"open({str(pid_file)!r} + '.tmp', 'w').write(str(child.pid))\n"
+        f"os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n"
+        "time.sleep(300)\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setattr(cli_agent, "VERSION_TIMEOUT", 3.0)
+    with pytest.raises(HarnessError, match="--version did not finish within 3 s"):
+        CodexHarness(executable=str(script)).check()
+    assert pid_file.exists(), "the stub did not start its child within the limit"
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import skillfit.api
+    from skillfit.cli import app
+
+    codex = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
+    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    _, expected = recorded("codex-skill")
+    skill = tmp_path / "skill.md"
+    skill.write_text(SKILL)
+    args = [
+        "eval",
+        "--skill",
+        str(skill),
+        "--task",
+        "bbh/boolean_expressions",
+        "--harness",
+        "codex",
+        "--set",
+        "cache.enabled=false",
+        "--set",
+        "task.options={n_test: 2}",
+    ]
+    plain = CliRunner().invoke(app, args)
+    assert plain.exit_code == 0, plain.output
+    total = 2 * sum(expected["usage"][:2])
+    assert f"{total:,} tokens ({2 * expected['usage'][0]:,} prompt" in plain.output
+    assert re.search(r"completion\), \d+\.\ds", plain.output)
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    data = json.loads(as_json.output)
+    assert data["tokens"]["total"] == total and data["seconds"] > 0

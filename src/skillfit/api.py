@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
+from skillfit.models.base import Usage
 from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
@@ -397,7 +399,8 @@ def evaluate(
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
     if n < 1:
         raise TrainError(f"samples must be 1 or more, not {n}")
-    result, _ = evaluate_skill(
+    start = time.perf_counter()
+    result, trajs = evaluate_skill(
         task,
         model,
         text,
@@ -406,6 +409,14 @@ def evaluate(
         concurrency=int(cfg.train.concurrency),
         name=split,
     )
+    usage = sum((t.usage for t in trajs), Usage())
+    result.tokens = {
+        "prompt": usage.prompt_tokens,
+        "completion": usage.completion_tokens,
+        "cached": usage.cached_tokens,
+        "total": usage.total_tokens,
+    }
+    result.seconds = time.perf_counter() - start
     return result
 
 

@@ -86,20 +86,42 @@ def find_cli(spec: CliSpec, executable: str | None = None) -> str:
 def installed_version(path: str) -> str:
     """The first version number `<path> --version` prints."""
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [path, "--version"],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=60,
             stdin=subprocess.DEVNULL,
             env=_base_env(),
+            # Its own process group: a wrapper script that hangs may have started the real CLI
+            # as a child, which killing the wrapper alone would leave running.
+            start_new_session=True,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
         raise HarnessError(f"{path} --version failed: {exc}") from None
-    match = re.search(r"\d+\.\d+\.\d+\S*", proc.stdout + proc.stderr)
+    try:
+        out, err = proc.communicate(timeout=VERSION_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise HarnessError(
+            f"{path} --version did not finish within {VERSION_TIMEOUT:g} s (it was stopped, "
+            "with any process it started)"
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    match = re.search(r"\d+\.\d+\.\d+\S*", out + err)
     if match is None:
-        raise HarnessError(f"{path} --version printed no version: {proc.stdout.strip()!r}")
+        raise HarnessError(f"{path} --version printed no version: {out.strip()!r}")
     return match.group(0)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill `proc`'s whole process group (it was started in its own session) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.communicate(timeout=10)
 
 
 def check_cli(spec: CliSpec, executable: str | None = None) -> str:
