@@ -729,16 +729,21 @@ def test_recorded_embedded_model_run_of_claude_code() -> None:
 
 def test_an_agent_cli_does_not_outlive_a_terminated_run(tmp_path: Path) -> None:
     """Each CLI runs in its own session, so SIGTERM to skillfit would not reach it: the CLI
-    harness kills the CLIs still running before skillfit ends."""
+    harness kills the CLIs still running, and removes their workspaces, before skillfit ends."""
     pid_file = tmp_path / "cli.pid"
     script = f"""
 import threading, time
 from pathlib import Path
-from skillfit.harness.cli_agent import reap_clis_on_exit, run_cli
+from skillfit.harness.cli_agent import make_workspace, reap_clis_on_exit, run_cli
+from skillfit.tasks.base import Environment
 reap_clis_on_exit()
+ws = make_workspace(
+    Environment(item_id="x", prompt="Q"), None, skills_dir=".agents/skills",
+    prefix="skillfit-codex-", parent={str(tmp_path)!r},
+)
 argv = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 300"]
 threading.Thread(
-    target=run_cli, args=(argv,), kwargs={{"cwd": Path("."), "env": {{}}, "timeout": 300}},
+    target=run_cli, args=(argv,), kwargs={{"cwd": ws.work, "env": {{}}, "timeout": 300}},
     daemon=True,
 ).start()
 time.sleep(300)
@@ -752,6 +757,7 @@ time.sleep(300)
     assert _alive(cli)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert not list(tmp_path.glob("skillfit-codex-*"))
     deadline = time.monotonic() + 10
     while _alive(cli) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -947,3 +953,85 @@ def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyP
     as_json = CliRunner().invoke(app, [*args, "--json"])
     data = json.loads(as_json.output)
     assert data["tokens"]["total"] == total and data["seconds"] > 0
+
+
+def test_ctrl_c_stops_the_clis_and_the_run_resumes(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C, the dashboard's Stop) during CLI runs: skillfit ends within seconds,
+    the CLIs with it, no workspace is left in the temp folder, nothing of the interrupted
+    items is kept, and the same command run again does them all."""
+    from agent_cli_stub import stub_server
+
+    sleeper = sleeping_cli(tmp_path / "slow", "codex", "codex-cli 0.171.0")
+    answering = stub_cli(tmp_path / "ok", "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    skill = tmp_path / "skill.md"
+    skill.write_text(SKILL)
+    src = Path(cli_agent.__file__).parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        "TMPDIR": str(temp),
+        "OPENAI_API_KEY": "sk-test-not-a-key-000000000",
+        "SKILLFIT_CODEX_BIN": str(sleeper),
+    }
+    env.pop("SKILLFIT_AGENT_WORKDIR", None)
+    with stub_server() as (url, _):
+        argv = [
+            sys.executable,
+            "-m",
+            "skillfit",
+            "eval",
+            "--skill",
+            str(skill),
+            "--task",
+            "bbh/boolean_expressions",
+            "--harness",
+            "codex",
+            "--target",
+            f"openai:qwen@{url}/v1",
+            "--set",
+            f"cache.path={tmp_path / 'cache.sqlite'}",
+            "--set",
+            "train.concurrency=2",
+            "--set",
+            "task.options={n_test: 4}",
+        ]
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            _interrupt(proc, tmp_path, temp)
+        finally:
+            if proc.poll() is None:  # a failed check: SIGTERM takes the CLIs with it
+                proc.terminate()
+                proc.wait(timeout=30)
+        # Run again: every item runs (none was cached half-done) and the evaluation finishes.
+        env["SKILLFIT_CODEX_BIN"] = str(answering)
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(4 items" in again.stdout
+    assert len(calls(tmp_path / "ok")) == 4
+    assert not list(temp.glob("skillfit-codex-*"))
+
+
+def _interrupt(proc: subprocess.Popen[bytes], tmp_path: Path, temp: Path) -> None:
+    """Ctrl-C once two CLIs have started (each writes a file when it starts), then check that
+    skillfit, the CLIs and their workspaces are gone."""
+    started = tmp_path / "slow" / "started"
+    deadline = time.monotonic() + 120
+    while len(list(started.iterdir())) < 2:
+        assert proc.poll() is None, proc.communicate()[0].decode()
+        assert time.monotonic() < deadline, "the CLIs did not start"
+        time.sleep(0.1)
+    clis = [int(p.name) for p in started.iterdir()]
+    workspaces = [Path(p.read_text()).parent for p in started.iterdir()]
+    assert all(w.parent == temp and w.name.startswith("skillfit-codex-") for w in workspaces)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and "Traceback" not in out
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in clis) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in clis)
+    assert len(list(started.iterdir())) == 2  # no CLI started after Ctrl-C
+    assert not list(temp.glob("skillfit-codex-*"))

@@ -325,6 +325,8 @@ class Workspace:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        with _LIVE_LOCK:
+            _LIVE_WORKSPACES.discard(self.root)
 
 
 def make_workspace(
@@ -337,10 +339,13 @@ def make_workspace(
 ) -> Workspace:
     """A fresh run directory: the task's files copied into `work/`, and `bundle` (when given)
     saved as `work/<skills_dir>/<name>/`."""
+    stop_if_stopping()
     base = parent or os.environ.get("SKILLFIT_AGENT_WORKDIR") or None
     if base is not None:
         Path(base).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    with _LIVE_LOCK:
+        _LIVE_WORKSPACES.add(root)
     ws = Workspace(root, root / "home", root / "config", root / "tmp", root / "work")
     for d in (ws.home, ws.config, ws.tmp, ws.work):
         d.mkdir()
@@ -400,10 +405,20 @@ class CliRun:
     timed_out: bool = False
 
 
-# Process groups of the agent CLIs running now. Each CLI runs in its own session, so a signal
-# that ends skillfit does not reach it: `kill_live_clis` does.
+# Process groups of the agent CLIs running now, and their run directories. Each CLI runs in
+# its own session, so neither Ctrl-C nor a signal that ends skillfit reaches it: `stop_clis`
+# kills them.
 _LIVE: set[int] = set()
+_LIVE_WORKSPACES: set[Path] = set()
 _LIVE_LOCK = threading.Lock()
+# Set once skillfit is stopping: no CLI starts after it, and a CLI killed by it raises
+# KeyboardInterrupt in its thread instead of returning a run to score.
+_STOPPING = threading.Event()
+
+
+def stop_if_stopping() -> None:
+    if _STOPPING.is_set():
+        raise KeyboardInterrupt("skillfit is stopping: no agent CLI is started")
 
 
 def kill_live_clis() -> None:
@@ -415,14 +430,33 @@ def kill_live_clis() -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
+def remove_live_workspaces() -> None:
+    """Remove the run directories of CLIs that were running (their threads may never get to)."""
+    with _LIVE_LOCK:
+        roots = list(_LIVE_WORKSPACES)
+        _LIVE_WORKSPACES.clear()
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_clis() -> None:
+    """Stop now: start no other CLI, kill the running ones and remove their workspaces."""
+    _STOPPING.set()
+    kill_live_clis()
+    remove_live_workspaces()
+
+
 def reap_clis_on_exit() -> None:
-    """From the main thread: on SIGTERM (the dashboard's stop, a scheduler's kill) and at exit,
-    kill the agent CLIs still running before skillfit ends, so none is left working alone."""
-    atexit.register(kill_live_clis)
+    """From the main thread: on Ctrl-C (SIGINT: also the dashboard's Stop), SIGTERM (a
+    scheduler's kill) and at exit, kill the agent CLIs still running and remove their
+    workspaces before skillfit ends, so none is left working alone. Ctrl-C then raises
+    KeyboardInterrupt as usual; the threads waiting on the killed CLIs raise it too, so no
+    interrupted run is scored, cached or booked, and the run resumes where it stopped."""
+    atexit.register(stop_clis)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
-        kill_live_clis()
+        stop_clis()
         if callable(previous):
             previous(signum, frame)
             return
@@ -430,11 +464,23 @@ def reap_clis_on_exit() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.SIG_IGN:
+        return  # started with Ctrl-C ignored (nohup, a background job): keep it so
+
+    def on_int(signum: int, frame: Any) -> None:
+        stop_clis()
+        if callable(previous_int):
+            previous_int(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_int)
 
 
 def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
     """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
-    killed (the CLI's own children too)."""
+    killed (the CLI's own children too). KeyboardInterrupt when skillfit is stopping."""
+    stop_if_stopping()
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(argv),
@@ -452,6 +498,8 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
         _LIVE.add(proc.pid)
     timed_out = False
     try:
+        if _STOPPING.is_set():  # stop_clis ran between the start and the line above
+            os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
@@ -466,6 +514,8 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(proc.pid)
+    # Killed by stop_clis: an interrupted run, not an answer.
+    stop_if_stopping()
     return CliRun(list(argv), out, err, proc.returncode, time.perf_counter() - start, timed_out)
 
 
