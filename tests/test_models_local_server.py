@@ -57,9 +57,7 @@ def test_one_server_per_file_started_once(
 def test_server_parameters(fake_native: type[FakeNativeServer], tmp_path: Path) -> None:
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF")
-    options = server_mod.ServerOptions(
-        decoding="batched", slots=3, ctx_per_slot=2048, threads=2
-    )
+    options = server_mod.ServerOptions(decoding="batched", slots=3, ctx_per_slot=2048, threads=2)
     srv = server_mod.shared_server(path, options)
     srv.start()
     params = srv._server.params

@@ -159,9 +159,10 @@ def test_train_seeds_resumes_finished_seeds_for_free(cfg_file: Path, tmp_path: P
     first = (out / "seeds.json").read_text()
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert json.loads((out / "seeds.json").read_text())["runs"][0]["correct"] == json.loads(
-        first
-    )["runs"][0]["correct"]
+    assert (
+        json.loads((out / "seeds.json").read_text())["runs"][0]["correct"]
+        == json.loads(first)["runs"][0]["correct"]
+    )
 
 
 def test_train_seeds_refuses_zero(cfg_file: Path) -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from skillfit.harness import bind_harness
+from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
+from skillfit.models.base import Usage
 from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
@@ -237,6 +239,7 @@ def train(
             optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
             ledger=ledger,
         )
+        prepare_run(task, parts.target)
         trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
         if decision == "fresh":
             layout.root.mkdir(parents=True, exist_ok=True)
@@ -475,9 +478,11 @@ def evaluate(
         model = get_model(target or cfg.target.model, role="target", cache=cache, ledger=ledger)
     else:
         model = wrap(target, role="target", cache=cache, ledger=ledger)
+    prepare_run(task, model)
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
     check_samples(n)
-    result, _ = evaluate_skill(
+    start = time.perf_counter()
+    result, trajs = evaluate_skill(
         task,
         model,
         text,
@@ -486,6 +491,14 @@ def evaluate(
         concurrency=int(cfg.train.concurrency),
         name=split,
     )
+    usage = sum((t.usage for t in trajs), Usage())
+    result.tokens = {
+        "prompt": usage.prompt_tokens,
+        "completion": usage.completion_tokens,
+        "cached": usage.cached_tokens,
+        "total": usage.total_tokens,
+    }
+    result.seconds = time.perf_counter() - start
     return result
 
 

@@ -71,6 +71,7 @@ def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
     import sqlite3
 
+    from skillfit.harness.cli_agent import EndpointUnreachable
     from skillfit.train.errors import InfraFailure
 
     try:
@@ -78,7 +79,7 @@ def _clear_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
         raise typer.Exit(130) from None
-    except InfraFailure as exc:
+    except (InfraFailure, EndpointUnreachable) as exc:
         _say(str(exc))
         raise typer.Exit(EXIT_INFRA) from None
     except _user_errors() as exc:
@@ -382,6 +383,22 @@ def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
     )
 
 
+def cost_text(result: Any) -> str:
+    """`; 12,345 tokens (12,000 prompt, 345 completion), 1m 03s` for an evaluation's line."""
+    from skillfit.train.transfer import duration_text
+
+    tokens, seconds = getattr(result, "tokens", None), getattr(result, "seconds", None)
+    parts = []
+    if tokens:
+        parts.append(
+            f"{tokens['total']:,} tokens ({tokens['prompt']:,} prompt, "
+            f"{tokens['completion']:,} completion)"
+        )
+    if seconds is not None:
+        parts.append(duration_text(seconds))
+    return "; " + ", ".join(parts) if parts else ""
+
+
 @app.command("eval")
 def eval_command(
     skill: Annotated[
@@ -456,7 +473,8 @@ def eval_command(
         f"{skill} on {cfg.task.name} {split} ({result.n_items} items × {result.samples} "
         f"samples), target {target or cfg.target.model}, harness {cfg.target.harness}: "
         f"accuracy {result.line()}"
-        + (f", {result.n_errors} infra errors excluded" if result.n_errors else ""),
+        + (f", {result.n_errors} infra errors excluded" if result.n_errors else "")
+        + cost_text(result),
         highlight=False,
         soft_wrap=True,
     )
