@@ -137,7 +137,8 @@ def train_seeds(
         raise TrainError(f"--seeds must be 1 or more, not {seeds}")
     train = run or api.train
     cfg = api.load(config, overrides)
-    root = Path(out_dir) if out_dir is not None else Path(cfg.run.out_dir) / cfg.run.name
+    # The seed is left out of the folder's name: every seed's run lies under the same root.
+    root = api.run_dir_for(cfg, out_dir, api.config_hash(api.load(cfg, ["train.seed=0"])))
     first = int(cfg.train.seed)
     records: list[RunRecord] = []
     walls: list[float] = []
@@ -200,13 +201,13 @@ def to_markdown(result: SeedsResult) -> str:
             f"| {accuracy_cell(r.correct['best'], r.n)} | {diff_cell(r.vs_initial)} "
             f"| {r.adopted} | {r.wall_seconds / 60:.1f} min |"
         )
-    s = result.spread()
-    if s["mean"] is not None:
-        sd = "–" if s["sd"] is None else f"{100 * s['sd']:.1f}"
+    d = result.diffs
+    if d:
+        sd = f"{100 * statistics.stdev(d):.1f}" if len(d) > 1 else "–"
         lines += [
             "",
-            f"trained − initial over {len(result.diffs)} seeds: mean {100 * s['mean']:+.1f} "
-            f"points, sd {sd}, from {100 * s['min']:+.1f} to {100 * s['max']:+.1f}; pooled over "
+            f"trained − initial over {len(d)} seeds: mean {100 * statistics.fmean(d):+.1f} "
+            f"points, sd {sd}, from {100 * min(d):+.1f} to {100 * max(d):+.1f}; pooled over "
             f"the test items (each item's trained score averaged over the seeds): "
             f"{diff_cell(result.pooled_vs_initial)}; against no skill "
             f"{diff_cell(result.pooled_vs_none)}.",
