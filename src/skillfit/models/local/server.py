@@ -146,6 +146,9 @@ class LocalServer:
         if self.options.decoding == "exact":
             p.flash_attn_type = 0  # disabled: its prompt-batch kernel rounds unlike one token's
             p.no_extra_bufts = True  # no repacked weights: one kernel for one row and many
+            # No prompt states restored from host memory: a restored state made the first
+            # token of a greedy reply differ from the same prompt's reply after another one.
+            p.cache_ram_mib = 0
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0
