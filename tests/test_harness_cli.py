@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waits import HANG_S
 
 from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
 from skillfit.harness import claude_code as cc
@@ -375,13 +376,13 @@ def test_wall_clock_limit(tmp_path: Path) -> None:
     stub.write_text(
         f"#!{sys.executable}\nimport sys, time\n"
         "if sys.argv[1:] == ['--version']:\n    print('codex-cli 0.171.0'); sys.exit(0)\n"
-        "time.sleep(60)\n"
+        f"time.sleep({2 * HANG_S})\n"
     )
     stub.chmod(0o755)
     _, env, _ = bbh_env()
     traj = CodexHarness(executable=str(stub), timeout=1.0).run(LocalTarget(), SKILL, env)
     assert traj.error is not None and "wall-clock limit" in traj.error
-    assert traj.seconds < 30
+    assert traj.seconds < HANG_S  # ended by the limit, long before the CLI would have
 
 
 def test_a_real_endpoint_key_comes_from_the_environment(
@@ -661,15 +662,17 @@ threading.Thread(
 time.sleep(300)
 """
     proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 30
+    # The bounds only end a hang: each wait is for an event (the pid file, an exit, a death).
+    deadline = time.monotonic() + HANG_S
     while not (pid_file.exists() and pid_file.read_text().strip()):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     cli = int(pid_file.read_text())
     assert _alive(cli)
+    # The CLI may have written its pid before run_cli registered it: the handler waits for that.
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == -signal.SIGTERM
-    deadline = time.monotonic() + 10
+    assert proc.wait(timeout=HANG_S) == -signal.SIGTERM
+    deadline = time.monotonic() + HANG_S
     while _alive(cli) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(cli)
@@ -682,3 +685,34 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_sigterm_while_a_cli_starts_still_reaches_it(tmp_path: Path) -> None:
+    """A SIGTERM that comes after the CLI started but before run_cli registered it (here: on the
+    main thread, inside Popen) is held until the registration, so that CLI is killed too."""
+    pid_file = tmp_path / "cli.pid"
+    script = f"""
+import os, signal, subprocess
+from pathlib import Path
+from skillfit.harness import cli_agent
+cli_agent.reap_clis_on_exit()
+
+class Popen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Path({str(pid_file)!r}).write_text(str(self.pid))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+cli_agent.subprocess.Popen = Popen
+cli_agent.run_cli(["sleep", "{2 * HANG_S:.0f}"], cwd=Path("."), env={{}}, timeout={HANG_S})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    assert proc.wait(timeout=HANG_S) == -signal.SIGTERM
+    cli = int(pid_file.read_text())
+    deadline = time.monotonic() + HANG_S
+    while _alive(cli) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(cli)
+    if alive:
+        os.kill(cli, signal.SIGKILL)
+    assert not alive

@@ -298,9 +298,13 @@ class CliRun:
 
 
 # Process groups of the agent CLIs running now. Each CLI runs in its own session, so a signal
-# that ends skillfit does not reach it: `kill_live_clis` does.
+# that ends skillfit does not reach it: `kill_live_clis` does. A CLI is started and registered
+# under the lock, so a SIGTERM that comes in between waits for the registration instead of
+# missing the new CLI. Reentrant: the SIGTERM handler runs on the main thread, which may hold it.
 _LIVE: set[int] = set()
-_LIVE_LOCK = threading.Lock()
+_LIVE_LOCK = threading.RLock()
+_spawning = threading.local()
+_term_deferred = False
 
 
 def kill_live_clis() -> None:
@@ -319,6 +323,12 @@ def reap_clis_on_exit() -> None:
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
+        global _term_deferred
+        if getattr(_spawning, "active", False):
+            # The main thread was stopped between starting a CLI and registering it: finish the
+            # registration first (`_start_cli` signals again), or that CLI would outlive us.
+            _term_deferred = True
+            return
         kill_live_clis()
         if callable(previous):
             previous(signum, frame)
@@ -329,24 +339,38 @@ def reap_clis_on_exit() -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
+def _start_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """Start a CLI in its own session and register it in one step no SIGTERM can split."""
+    global _term_deferred
+    try:
+        with _LIVE_LOCK:
+            _spawning.active = True
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
+            )
+            _LIVE.add(proc.pid)
+    finally:
+        _spawning.active = False
+        if _term_deferred:
+            _term_deferred = False
+            os.kill(os.getpid(), signal.SIGTERM)
+    return proc
+
+
 def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
     """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
     killed (the CLI's own children too)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    )
-    with _LIVE_LOCK:
-        _LIVE.add(proc.pid)
+    proc = _start_cli(argv, cwd=cwd, env=env)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
