@@ -12,7 +12,11 @@ Everything runs offline on scripted models and on a loopback fault server (127.0
   (the retry layer must get the answer), persistently (it must end as an infrastructure error,
   never another exception), and mixed into a whole training run through the CLI;
 - bad inputs refused: wrong configs, file-system mistakes and bad numbers, each one line on
-  stderr and exit code 2, never a traceback;
+  stderr and exit code 2, never a traceback; a named pipe or a device as a config, a base or a
+  data file refused without hanging, a file that is no config named but never quoted;
+- run directories guarded: a second `skillfit train` on a run another process holds is refused
+  at once naming it, a holder killed with SIGKILL leaves nothing in the way, and a run whose
+  data file changed is neither resumed nor evaluated on the new data;
 - sandbox attacks contained: bench/sandbox_attacks.py under bubblewrap, with the audit hook on
   and off; without bubblewrap, running code must be refused;
 - secrets found in artifacts: keys in a base URL, in the environment and echoed back by the
@@ -44,6 +48,7 @@ URL_KEY = "Zq8url-secret-4f1c9e2b7a"
 # A fake key, assembled so the source holds nothing shaped like a real one.
 ENV_KEY = "sk-" + "envsecret0123456789abcdef"
 RULE = "## Answer\nEnd the reply with the word Yes."
+SECRET_SALT = "Zq8shadowsalt"  # in a file given as a config base: must never be printed
 JUNK = "## Tone\nStay calm and friendly."
 
 
@@ -335,6 +340,21 @@ def bad_inputs(root: Path) -> dict[str, Any]:
     skill.write_text("# Rule\nAnswer Yes.\n")
     existing = root / "inputs" / "existing"
     out = str(root / "inputs" / "out")
+    # Issue 23: files that are not what they seem.
+    pipe = root / "inputs" / "pipe.yaml"
+    if not pipe.exists():
+        os.mkfifo(pipe)
+    secret = root / "inputs" / "shadow"
+    secret.write_text(f"root:$6${SECRET_SALT}$h:20228:0:99999:7:::\n")
+    bases = {}
+    for name, base in (("pipe", pipe), ("zero", "/dev/zero"), ("shadow", secret)):
+        bases[name] = root / "inputs" / f"base-{name}.yaml"
+        bases[name].write_text(f"_base_: {base}\n")
+    empty = root / "inputs" / "empty.yaml"
+    empty.write_text("# nothing set\n")
+    twice = root / "inputs" / "twice.yaml"
+    twice.write_text(cfg.read_text() + "train: {epochs: 1}\n")
+    data_at = "task.options={{path: {}, input: q, target: a, format: jsonl}}"
     c = str(cfg)
     runner = CliRunner()
     first = runner.invoke(app, ["train", "--config", c, "-q", "--out", str(existing)])
@@ -406,6 +426,31 @@ def bad_inputs(root: Path) -> dict[str, Any]:
         "eval a missing skill": ["eval", "--skill", str(root / "none.md"), "--config", c],
         "eval without a task": ["eval", "--skill", str(skill)],
         "transfer of a non-run": ["transfer", str(folder)],
+        "config is a named pipe": ["train", "--config", str(pipe)],
+        "_base_ is a named pipe": ["train", "--config", str(bases["pipe"])],
+        "_base_ is /dev/zero": ["train", "--config", str(bases["zero"])],
+        "_base_ is no config (not quoted)": ["train", "--config", str(bases["shadow"])],
+        "config is empty": ["train", "--config", str(empty)],
+        "a key given twice": ["train", "--config", str(twice)],
+        "a bool as a count": ["train", "--config", c, "--set", "train.epochs=true"],
+        "a billion samples": ["train", "--config", c, "--set", "eval.samples=1000000000"],
+        "eval --samples 1000000000": [
+            "eval",
+            "--skill",
+            str(skill),
+            "--config",
+            c,
+            "--samples",
+            "1000000000",
+        ],
+        "data file is a named pipe": [
+            *("train", "--config", c, "--out", out, "--set", "task.name=file"),
+            *("--set", data_at.format(pipe)),
+        ],
+        "data file is /dev/zero": [
+            *("train", "--config", c, "--out", out, "--set", "task.name=file"),
+            *("--set", data_at.format("/dev/zero")),
+        ],
     }
     refused, one_line, failures = 0, 0, {}
     for name, args in cases.items():
@@ -416,6 +461,7 @@ def bad_inputs(root: Path) -> dict[str, Any]:
             and "Traceback" not in result.output
             and bool(lines)
             and lines[0].startswith("error")
+            and SECRET_SALT not in result.output  # a file's content is never quoted
         )
         refused += ok
         one_line += ok and len(lines) == 1
@@ -435,6 +481,106 @@ def bad_inputs(root: Path) -> dict[str, Any]:
         if not ok:
             failures["read-only output folder"] = done.stderr[-300:]
     return {"cases": len(cases), "refused": refused, "one_line": one_line, "failures": failures}
+
+
+# ---- run directories ---------------------------------------------------------------------
+
+
+def _data_rows(last_answer: str) -> str:
+    rows = [{"q": f"Is statement {i} true?", "a": "Yes"} for i in range(16)]
+    rows[-1]["a"] = last_answer
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def run_dirs(root: Path) -> dict[str, Any]:
+    """Issue 23: two processes on one run directory, a holder killed with SIGKILL, and a run
+    whose data file changed after a kill. Each case holds or is named in `failures`."""
+    failures: dict[str, str] = {}
+    cfg = write_scenario(root / "scenario")
+    run = root / "held"
+    train = cli("train", "--config", str(cfg), "--out", str(run), "-q")
+
+    # A second train while the first holds the run (stopped mid-run, so it surely does).
+    first = subprocess.Popen(train, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(run / "runtime_state.json", first)
+    first.send_signal(signal.SIGSTOP)
+    started = time.perf_counter()
+    second = subprocess.run(train, capture_output=True, text=True, timeout=120)
+    refused_in = time.perf_counter() - started
+    first.send_signal(signal.SIGCONT)
+    _, first_err = first.communicate(timeout=600)
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    if not (
+        second.returncode == 2
+        and len(lines) == 1
+        and f"in use by process {first.pid} on" in lines[0]
+    ):
+        failures["second train on a held run"] = f"exit {second.returncode}: {second.stderr[-300:]}"
+    if first.returncode != 0:
+        failures["the holder went on"] = f"exit {first.returncode}: {first_err[-300:]}"
+
+    # The holder killed with SIGKILL: the next train resumes, no cleanup asked.
+    killed = root / "killed"
+    proc = subprocess.Popen(
+        cli("train", "--config", str(cfg), "--out", str(killed), "-q"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for(killed / "runtime_state.json", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(
+        cli("train", "--config", str(cfg), "--out", str(killed), "-q"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if again.returncode != 0:
+        failures["resume after a SIGKILLed holder"] = again.stderr[-300:]
+
+    # A file task killed mid-run, its data rewritten with as many rows: not resumed on it.
+    data = root / "data" / "rows.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(_data_rows("Yes"))
+    file_cfg = data.parent / "cfg.yaml"
+    file_cfg.write_text(
+        cfg.read_text().replace(
+            "task: {name: bbh/web_of_lies, options: {n_train: 12, n_val: 8, n_test: 10, seed: 0}}",
+            "task: {name: file, options: {path: rows.jsonl, input: q, target: a, n_train: 6, "
+            "n_val: 4, n_test: 6}}",
+        )
+    )
+    changed = root / "changed"
+    file_train = cli("train", "--config", str(file_cfg), "--out", str(changed), "-q")
+    proc = subprocess.Popen(file_train, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(changed / "runtime_state.json", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    data.write_text(_data_rows("No"))
+    resumed = subprocess.run(file_train, capture_output=True, text=True, timeout=600)
+    if not (resumed.returncode == 2 and f"{data} changed since the run started" in resumed.stderr):
+        failures["resume on a changed data file"] = f"exit {resumed.returncode}: {resumed.stderr}"
+    data.write_text(_data_rows("Yes"))  # restored: the run resumes and finishes
+    finished = subprocess.run(file_train, capture_output=True, text=True, timeout=600)
+    if finished.returncode != 0:
+        failures["resume on the restored data file"] = finished.stderr[-300:]
+    data.write_text(_data_rows("No"))
+    evaluated = subprocess.run(
+        cli("eval", "--skill", str(changed), "--split", "all"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if not (evaluated.returncode == 2 and str(data) in evaluated.stderr):
+        failures["eval of the run's skill on changed data"] = (
+            f"exit {evaluated.returncode}: {evaluated.stderr[-300:]}"
+        )
+    return {
+        "cases": 6,
+        "held": 6 - len(failures),
+        "refused_in_s": round(refused_in, 2),
+        "failures": failures,
+    }
 
 
 # ---- the sandbox -------------------------------------------------------------------------
@@ -515,6 +661,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["kills"] = kills(root / "kills", n_kills, args.seed)
         out["faults"] = faults(root / "faults", args.fast)
         out["bad_inputs"] = bad_inputs(root / "inputs")
+        out["run_dirs"] = run_dirs(root / "run_dirs")
         out["sandbox"] = sandbox()
         out["secrets"] = secrets(root)
         out["seconds"] = round(time.perf_counter() - started, 1)
@@ -530,6 +677,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def report(out: dict[str, Any]) -> str:
     k, f, b, s, x = (out[key] for key in ("kills", "faults", "bad_inputs", "sandbox", "secrets"))
+    r = out["run_dirs"]
     phases = ", ".join(f"{n} in {p}" for p, n in sorted(k["killed_in_phase"].items()))
     run = f["training_run"]
     lines = [
@@ -551,6 +699,9 @@ def report(out: dict[str, Any]) -> str:
         f"{run['exit_code']}, {run['infra_errors_reported']} infra errors reported)",
         f"bad inputs refused: {b['refused']}/{b['cases']} (exit code 2, an error line, no "
         f"traceback; {b['one_line']} in a single line, the rest add the valid forms)",
+        f"run directories guarded: {r['held']}/{r['cases']} (a second train on a held run "
+        f"refused in {r['refused_in_s']} s naming its holder, a SIGKILLed holder no obstacle, "
+        "changed data neither resumed on nor evaluated)",
     ]
     if s["bwrap"]:
         lines.append(

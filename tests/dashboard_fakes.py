@@ -67,14 +67,19 @@ def write_scenario(root: Path, *, target: str | None = None, extra: str = "") ->
         )
     )
     cfg = root / "scenario.yaml"
-    cfg.write_text(
-        "task: {name: bbh/web_of_lies, options: {n_train: 8, n_val: 8, n_test: 10, seed: 0}}\n"
-        f"target: {{model: '{target or f'scripted:{tgt}'}'}}\n"
-        f"optimizer: {{model: 'scripted:{opt}', reflection: direct, temperature: 0}}\n"
-        "train: {epochs: 2, batch_size: 4, minibatch_size: 4, concurrency: 2}\n"
-        "gate: {kind: strict_mean}\nslow_update: {n_items: 4}\n"
-        f"cache: {{path: '{root / 'cache.sqlite'}'}}\n" + extra
-    )
+    lines = [
+        "task: {name: bbh/web_of_lies, options: {n_train: 8, n_val: 8, n_test: 10, seed: 0}}",
+        f"target: {{model: '{target or f'scripted:{tgt}'}'}}",
+        f"optimizer: {{model: 'scripted:{opt}', reflection: direct, temperature: 0}}",
+        "train: {epochs: 2, batch_size: 4, minibatch_size: 4, concurrency: 2}",
+        "gate: {kind: strict_mean}",
+        "slow_update: {n_items: 4}",
+        f"cache: {{path: '{root / 'cache.sqlite'}'}}",
+    ]
+    # A section in `extra` replaces the scenario's own (a YAML key may be given once).
+    given = {line.split(":")[0] for line in extra.splitlines() if line[:1].isalpha()}
+    kept = [line for line in lines if line.split(":")[0] not in given]
+    cfg.write_text("\n".join(kept) + "\n" + extra)
     return cfg
 
 

@@ -401,3 +401,31 @@ def test_cli_binds_loopback_and_asks_a_token_elsewhere(
     assert "?token=t0k3n-chosen" in chosen.output and "made up" not in chosen.output
     bad = runner.invoke(cli, ["ui", "--port", "0"])
     assert bad.exit_code == 2
+
+
+def test_resume_of_a_run_a_terminal_still_holds_is_refused_naming_it(tmp_path: Path) -> None:
+    """Issue 23: a Resume while the terminal run still goes started a second writer."""
+    runs = tmp_path / "outputs"
+    held = runs / "held"
+    held.mkdir(parents=True)
+    (held / "config.json").write_text("{}")
+    code = (
+        "import time\nfrom skillfit.train.runlock import RunLock\n"
+        f"RunLock({str(held)!r}).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        with pytest.raises(LaunchError, match=f"{held} is in use by process {child.pid} on "):
+            Launcher(runs).resume("held", held)
+        c = TestClient(create_app(runs), base_url=LOCAL)
+        dash = c.app.state.dashboard  # type: ignore[attr-defined]
+        page = c.post("/resume", data={"name": "held", "csrf": dash.access.csrf})
+        assert page.status_code == 400 and f"process {child.pid}" in page.text
+        assert not (runs / ".skillfit-ui" / "launches").exists()  # nothing was started
+    finally:
+        child.kill()
+        child.wait()
+    from skillfit.train.runlock import holder
+
+    assert holder(held) is None  # free once its holder is gone, killed or not

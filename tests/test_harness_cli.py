@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -15,18 +16,20 @@ import sys
 import textwrap
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from waits import HANG_S
+from harness_fakes import close_loopback_servers, loopback_target
+from waits import HANG_S, wait_for
 
 from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
 from skillfit.harness import claude_code as cc
 from skillfit.harness import codex as cx
 from skillfit.harness.claude_code import ClaudeCodeHarness
 from skillfit.harness.codex import CodexHarness
-from skillfit.models.base import Reply
 from skillfit.skill.skilldir import SkillDir, load_skill_dir
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Environment, Item, Score, Trajectory
@@ -36,14 +39,10 @@ FIX = Path(__file__).parent / "fixtures" / "agent_cli"
 SKILL = "# Boolean\n\n## Answer format\nReply with exactly one line: `Answer: True`.\n"
 
 
-class LocalTarget:
-    """Looks like the embedded model to the harness (a loopback base_url); never called."""
-
-    name = "local:qwen2.5-coder-0.5b"
-    base_url = "http://127.0.0.1:45678"
-
-    def complete(self, *args: Any, **kwargs: Any) -> Reply:
-        raise AssertionError("an agent-CLI harness never calls the model itself")
+def LocalTarget() -> Any:  # noqa: N802 -- stands where a class was
+    """The embedded model as the harness meets it: reading its base_url starts its loopback
+    server, which keeps the context it started with (tests/harness_fakes.py)."""
+    return loopback_target()
 
 
 def stub_cli(tmp_path: Path, name: str, version: str, transcript: Path | None) -> Path:
@@ -99,11 +98,16 @@ def bbh_env() -> tuple[Item, Environment, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for var in ("SKILLFIT_CODEX_BIN", "SKILLFIT_CLAUDE_BIN", "SKILLFIT_AGENT_CLI_ANY_VERSION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SKILLFIT_AGENT_WORKDIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("SKILLFIT_LOCAL_CTX", raising=False)
     cli_agent._checked.clear()
+    cli_agent._endpoint_checks.clear()
+    yield
+    close_loopback_servers()
+    cli_agent._endpoint_checks.clear()  # a dead port's verdict must not meet a later server
 
 
 # --- registration, the missing CLI, the pinned version --------------------------------------
@@ -257,12 +261,14 @@ def test_endpoints() -> None:
         def __init__(self, name: str) -> None:
             self.name = name
 
-    ep = cli_agent.endpoint_for(LocalTarget(), wire="openai")  # type: ignore[arg-type]
+    local = LocalTarget()
+    ep = cli_agent.endpoint_for(local, wire="openai")
     assert (ep.provider, ep.base_url, ep.model) == (
         "local",
-        "http://127.0.0.1:45678",
+        local.base_url,
         "qwen2.5-coder-0.5b",
     )
+    assert ep.base_url.startswith("http://127.0.0.1:")
     ep = cli_agent.endpoint_for(Named("openai:gpt-5.4-mini"), wire="openai")  # type: ignore[arg-type]
     assert (ep.base_url, ep.model, ep.key_var) == (
         "https://api.openai.com",
@@ -283,22 +289,25 @@ def test_endpoints() -> None:
 
 
 def test_local_server_gets_enough_context() -> None:
+    """Reading an embedded target's base_url starts its server: the context must be raised
+    first, with no SKILLFIT_LOCAL_CTX (the harnesses failed by default on local: models)."""
     from skillfit.models.local.server import LocalServer, ServerOptions
 
-    server = LocalServer(Path("/nonexistent.gguf"), ServerOptions(slots=2, ctx_per_slot=4096))
+    target = LocalTarget()
+    cli_agent.endpoint_for(target, wire="openai")
+    assert target.server.started_ctx == cli_agent.LOCAL_CONTEXT
+    assert target.server.options.slots == 2
+    # Through the wrappers a run puts around the target, and for the Anthropic wire too.
+    from skillfit.models.stack import wrap
 
-    class Target(LocalTarget):
-        pass
-
-    target = Target()
-    target.server = server  # type: ignore[attr-defined]
-    cli_agent.endpoint_for(target, wire="openai")  # type: ignore[arg-type]
-    assert server.options.ctx_per_slot == cli_agent.LOCAL_CONTEXT and server.options.slots == 2
+    wrapped = wrap(LocalTarget(), role="target")
+    cli_agent.endpoint_for(wrapped, wire="anthropic")
+    assert wrapped.server.started_ctx == cli_agent.LOCAL_CONTEXT  # type: ignore[attr-defined]
     small = LocalServer(Path("/nonexistent.gguf"), ServerOptions(slots=1, ctx_per_slot=2048))
-    small._server = object()  # started
-    target.server = small  # type: ignore[attr-defined]
+    small._server = object()  # started by something else first
+    started = SimpleNamespace(name="local:x", server=small, base_url="http://127.0.0.1:1")
     with pytest.raises(HarnessError, match="SKILLFIT_LOCAL_CTX=16384"):
-        cli_agent.endpoint_for(target, wire="openai")  # type: ignore[arg-type]
+        cli_agent.endpoint_for(started, wire="openai")  # type: ignore[arg-type]
 
 
 # --- workspace layout, through the stub CLI ---------------------------------------------------
@@ -367,22 +376,105 @@ def test_codex_writes_its_config_in_codex_home(tmp_path: Path) -> None:
     CodexHarness(executable=str(stub)).run(LocalTarget(), SKILL, env)
     (call,) = calls(tmp_path)
     cfg = tomllib.loads(call["config"]["CODEX_HOME"])
-    assert cfg["model_providers"]["skillfit"]["base_url"] == "http://127.0.0.1:45678/v1"
+    assert cfg["model_providers"]["skillfit"]["base_url"].startswith("http://127.0.0.1:")
+    assert cfg["model_providers"]["skillfit"]["base_url"].endswith("/v1")
     assert call["argv"][-1].startswith("$bbh-boolean-expressions ")
 
 
-def test_wall_clock_limit(tmp_path: Path) -> None:
-    stub = tmp_path / "codex"
-    stub.write_text(
-        f"#!{sys.executable}\nimport sys, time\n"
-        "if sys.argv[1:] == ['--version']:\n    print('codex-cli 0.171.0'); sys.exit(0)\n"
+def sleeping_cli(tmp_path: Path, name: str, version: str) -> Path:
+    """An executable that answers --version, then for a run writes its pid and workspace to
+    <tmp_path>/started/<pid> and sleeps: a CLI that never finishes (a looping model)."""
+    started = tmp_path / "started"
+    started.mkdir(parents=True, exist_ok=True)
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / name
+    script.write_text(
+        f"#!{sys.executable}\nimport os, sys, time\n"
+        f"if sys.argv[1:] == ['--version']:\n    print({version!r}); sys.exit(0)\n"
+        f"path = os.path.join({str(started)!r}, str(os.getpid()))\n"
+        "open(path + '.tmp', 'w').write(os.getcwd())\n"
+        "os.replace(path + '.tmp', path)\n"
         f"time.sleep({2 * HANG_S})\n"
     )
-    stub.chmod(0o755)
-    _, env, _ = bbh_env()
-    traj = CodexHarness(executable=str(stub), timeout=1.0).run(LocalTarget(), SKILL, env)
-    assert traj.error is not None and "wall-clock limit" in traj.error
-    assert traj.seconds < HANG_S  # ended by the limit, long before the CLI would have
+    script.chmod(0o755)
+    return script
+
+
+CLIS = [
+    (CodexHarness, "codex", "codex-cli 0.171.0"),
+    (ClaudeCodeHarness, "claude", "2.1.197 (Claude Code)"),
+]
+
+
+@pytest.mark.parametrize(("harness_cls", "cli", "version"), CLIS)
+def test_a_run_at_the_wall_clock_limit_is_a_failed_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harness_cls: type, cli: str, version: str
+) -> None:
+    """A CLI still working at the limit (a small model looping) has failed the item: scored
+    0 with feedback saying so, never excluded as an infrastructure error, and not cached."""
+    from skillfit.models.cache import ResponseCache
+    from skillfit.models.stack import wrap
+
+    stub = sleeping_cli(tmp_path, cli, version)
+    # Runs are counted as they start, not by the stub's file: a loaded machine may not even
+    # get the stub to write it within the 1 s limit.
+    runs: list[int] = []
+
+    class Popen(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+            super().__init__(args, *rest, **kwargs)
+            if list(args)[1:] != ["--version"]:
+                runs.append(self.pid)
+
+    monkeypatch.setattr(cli_agent.subprocess, "Popen", Popen)
+    item, _, task = bbh_env()
+    target = wrap(LocalTarget(), cache=ResponseCache(tmp_path / "cache.sqlite"))  # type: ignore[arg-type]
+    bound = bind_harness(task, harness_cls(executable=str(stub), timeout=1.0))
+    traj = bound.rollout(target, SKILL, item)
+    # Ended by the 1 s limit: the CLI itself would sleep far past the hang bound.
+    assert traj.error is None and traj.ok and traj.seconds < HANG_S
+    assert traj.score is not None and traj.score.hard == 0 and traj.score.soft == 0.0
+    assert "wall-clock limit" in traj.score.feedback and traj.answer == ""
+    bound.rollout(target, SKILL, item)
+    assert len(runs) == 2  # run again, not replayed
+
+
+def test_timed_out_runs_count_in_eval_transfer_and_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness_fakes import TASK
+    from train_fakes import Optimizer, config, run
+
+    from skillfit.harness import registry
+    from skillfit.train.evaluation import evaluate_skill
+    from skillfit.train.transfer import run_grid
+
+    stub = sleeping_cli(tmp_path, "codex", "codex-cli 0.171.0")
+    monkeypatch.setitem(
+        registry._REGISTRY, "codex", lambda: CodexHarness(executable=str(stub), timeout=1.0)
+    )
+    task = get_task(TASK, n_train=3, n_val=2, n_test=2)
+    items = task.splits()["test"]
+    target = LocalTarget()
+    result, _ = evaluate_skill(bind_harness(task, "codex"), target, SKILL, items, concurrency=2)
+    assert (result.scored, result.correct, result.n_errors, result.accuracy) == (2, 0, 0, 0.0)
+    (cell,) = run_grid(task, SKILL, items, ["local:x"], ["codex"], lambda spec: target)
+    assert cell.none.result.scored == cell.skill.result.scored == 2
+    assert cell.none.result.n_errors == cell.skill.result.n_errors == 0
+    cfg = config(
+        tmp_path,
+        f"task.name={TASK}",
+        "task.options={n_train: 3, n_val: 2, n_test: 2, seed: 0}",
+        "target.harness=codex",
+    )
+    trained = run(cfg, task, target, Optimizer().model)
+    assert not trained.summary.get("infra_errors")
+    assert trained.test is not None and trained.test["none"]["accuracy"] == 0.0
+    rows = (trained.run_dir / "steps" / "step_0001" / "rollouts.jsonl").read_text().splitlines()
+    first = json.loads(rows[0])
+    assert first["ok"] and first["score"]["hard"] == 0
+    assert "wall-clock limit" in first["score"]["feedback"]
 
 
 def test_a_real_endpoint_key_comes_from_the_environment(
@@ -394,12 +486,15 @@ def test_a_real_endpoint_key_comes_from_the_environment(
     stub = stub_cli(tmp_path, "claude", "2.1.197 (Claude Code)", None)
     _, env, _ = bbh_env()
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-value")
+    asked: list[str] = []  # no request leaves the machine: the endpoint check is answered here
+    monkeypatch.setattr(cli_agent, "endpoint_problem", lambda url, *a: asked.append(url))
     ClaudeCodeHarness(executable=str(stub)).run(Remote(), SKILL, env)  # type: ignore[arg-type]
     (call,) = calls(tmp_path)
     assert call["env"]["ANTHROPIC_API_KEY"] == "sk-test-value"
     assert call["env"]["ANTHROPIC_BASE_URL"] == "https://api.anthropic.com"
     assert call["argv"][call["argv"].index("--model") + 1] == "claude-x"
     assert "OPENAI_API_KEY" not in call["env"]
+    assert asked == ["https://api.anthropic.com/v1/models"]
 
 
 # --- parsing recorded transcripts ---------------------------------------------------------------
@@ -647,16 +742,21 @@ def test_recorded_embedded_model_run_of_claude_code() -> None:
 
 def test_an_agent_cli_does_not_outlive_a_terminated_run(tmp_path: Path) -> None:
     """Each CLI runs in its own session, so SIGTERM to skillfit would not reach it: the CLI
-    harness kills the CLIs still running before skillfit ends."""
+    harness kills the CLIs still running, and removes their workspaces, before skillfit ends."""
     pid_file = tmp_path / "cli.pid"
     script = f"""
 import threading, time
 from pathlib import Path
-from skillfit.harness.cli_agent import reap_clis_on_exit, run_cli
+from skillfit.harness.cli_agent import make_workspace, reap_clis_on_exit, run_cli
+from skillfit.tasks.base import Environment
 reap_clis_on_exit()
+ws = make_workspace(
+    Environment(item_id="x", prompt="Q"), None, skills_dir=".agents/skills",
+    prefix="skillfit-codex-", parent={str(tmp_path)!r},
+)
 argv = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 300"]
 threading.Thread(
-    target=run_cli, args=(argv,), kwargs={{"cwd": Path("."), "env": {{}}, "timeout": 300}},
+    target=run_cli, args=(argv,), kwargs={{"cwd": ws.work, "env": {{}}, "timeout": 300}},
     daemon=True,
 ).start()
 time.sleep(300)
@@ -672,6 +772,7 @@ time.sleep(300)
     # The CLI may have written its pid before run_cli registered it: the handler waits for that.
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=HANG_S) == -signal.SIGTERM
+    assert not list(tmp_path.glob("skillfit-codex-*"))
     deadline = time.monotonic() + HANG_S
     while _alive(cli) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -716,3 +817,308 @@ cli_agent.run_cli(["sleep", "{2 * HANG_S:.0f}"], cwd=Path("."), env={{}}, timeou
     if alive:
         os.kill(cli, signal.SIGKILL)
     assert not alive
+
+
+def test_a_ctrl_c_while_a_cli_starts_stops_it(tmp_path: Path) -> None:
+    """The same for Ctrl-C: held until the CLI is registered, then it kills and reaps that CLI,
+    and run_cli raises KeyboardInterrupt (no run to score); no later CLI starts."""
+    pid_file = tmp_path / "cli.pid"
+    script = f"""
+import os, signal, subprocess, sys
+from pathlib import Path
+from skillfit.harness import cli_agent
+cli_agent.reap_clis_on_exit()
+
+class Popen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Path({str(pid_file)!r}).write_text(str(self.pid))
+        os.kill(os.getpid(), signal.SIGINT)
+
+cli_agent.subprocess.Popen = Popen
+argv = ["sleep", "{2 * HANG_S:.0f}"]
+try:
+    cli_agent.run_cli(argv, cwd=Path("."), env={{}}, timeout={HANG_S})
+except KeyboardInterrupt:
+    assert not cli_agent._LIVE, cli_agent._LIVE
+    try:
+        cli_agent.run_cli(argv, cwd=Path("."), env={{}}, timeout={HANG_S})
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    code = proc.wait(timeout=HANG_S)
+    cli = int(pid_file.read_text())
+    alive = _alive(cli)
+    if alive:
+        os.kill(cli, signal.SIGKILL)
+    assert code == 130 and not alive
+
+
+# --- a user's first runs: default context, a dead endpoint, transcripts, a hung --version -------
+
+
+def test_eval_and_transfer_give_the_embedded_server_the_cli_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`eval --harness codex` and `transfer --harnesses chat,codex` on a local: target with no
+    SKILLFIT_LOCAL_CTX: the server starts with the CLI's context, even when the chat arm
+    starts it before any CLI runs."""
+    import skillfit.api
+    from skillfit.train.transfer import run_grid
+
+    codex = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
+    task = get_task("bbh/boolean_expressions", n_train=1, n_val=1, n_test=2)
+    items = task.splits()["test"]
+    target = LocalTarget()
+    cells = run_grid(task, SKILL, items, ["local:x"], ["chat", "codex"], lambda spec: target)
+    assert target.server.started_ctx == cli_agent.LOCAL_CONTEXT
+    assert [c.skill.result.n_errors for c in cells] == [0, 0]
+    target = LocalTarget()
+    result = skillfit.api.evaluate(
+        SKILL,
+        task=task,
+        task_name=task.name,
+        harness="codex",
+        target=target,
+        overrides=["cache.enabled=false"],
+    )
+    assert result.n_errors == 0 and target.server.started_ctx == cli_agent.LOCAL_CONTEXT
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize(("harness_cls", "cli", "version"), CLIS)
+def test_a_dead_endpoint_fails_at_once_naming_it(
+    tmp_path: Path, harness_cls: type, cli: str, version: str
+) -> None:
+    """Codex reconnected for 600 s per item against a dead endpoint and never said why: the
+    endpoint is checked before the first item, and the run stops in seconds with the cause."""
+    from skillfit.train.evaluation import evaluate_skill
+
+    stub = sleeping_cli(tmp_path, cli, version)
+    port = _dead_port()
+    dead = SimpleNamespace(name="local:qwen2.5-coder-0.5b", base_url=f"http://127.0.0.1:{port}")
+    task = get_task("bbh/boolean_expressions", n_train=1, n_val=1, n_test=4)
+    bound = bind_harness(task, harness_cls(executable=str(stub)))
+    begin = time.monotonic()
+    with pytest.raises(cli_agent.EndpointUnreachable) as info:
+        evaluate_skill(bound, dead, SKILL, task.splits()["test"], concurrency=2)  # type: ignore[arg-type]
+    # Without the check each item would wait for the CLI's 600 s limit; the bound only ends that.
+    assert time.monotonic() - begin < HANG_S
+    message = str(info.value)
+    assert f"http://127.0.0.1:{port}" in message and "connection refused" in message
+    assert not list((tmp_path / "started").iterdir())  # no CLI was started
+    assert not list((tmp_path / "runs").glob("*"))  # nor a workspace left
+
+
+def test_a_dead_endpoint_exits_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from skillfit.cli import app
+
+    stub = sleeping_cli(tmp_path, "codex", "codex-cli 0.171.0")
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(stub))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key-000000000")
+    skill = tmp_path / "skill.md"
+    skill.write_text(SKILL)
+    url = f"http://127.0.0.1:{_dead_port()}"
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--skill",
+            str(skill),
+            "--task",
+            "bbh/boolean_expressions",
+            "--harness",
+            "codex",
+            "--target",
+            f"openai:qwen@{url}/v1",
+            "--set",
+            "cache.enabled=false",
+        ],
+    )
+    assert result.exit_code == 3, result.output
+    assert f"{url} does not answer: connection refused" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_transcripts_of_arms_skills_and_targets_are_kept_apart(tmp_path: Path) -> None:
+    """15 runs left 6 files: transcripts were named by harness, item and sample only."""
+    stub = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    _, env, _ = bbh_env()
+    raw = tmp_path / "raw"
+    harness = CodexHarness(executable=str(stub), transcripts=raw, cache=False)
+    other = SimpleNamespace(name="openai:qwen@http://user:sk-secret@127.0.0.1:1/v1")
+    for skill in ("", SKILL, SKILL + "\nOne more rule.\n"):
+        harness.run(LocalTarget(), skill, env)
+        harness.run(LocalTarget(), skill, env, sample=1)
+    names = sorted(p.name for p in raw.glob("*.jsonl"))
+    assert len(names) == 6 and len(calls(tmp_path)) == 6
+    assert sum("noskill" in n for n in names) == 2
+    assert all(n.startswith("codex-local_qwen2.5-coder-0.5b-") for n in names)
+    stem = cli_agent.transcript_stem("codex", other.name, None, "item/1", 0)
+    assert "sk-secret" not in stem and "/" not in stem
+    assert stem != cli_agent.transcript_stem("codex", "local:qwen2.5-coder-1.5b", None, "item/1", 0)
+    with_file = SkillDir("s", "d", SKILL, files={"ref.md": b"a"})
+    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(with_file.with_body(SKILL + "x"))
+    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(
+        SkillDir("s", "d", SKILL, files={"ref.md": b"b"})
+    )
+
+
+def test_a_hung_version_check_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI whose --version hangs (a wrapper script starting the real CLI) is stopped with
+    everything it started."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "codex"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        f"open({str(pid_file)!r} + '.tmp', 'w').write(str(child.pid))\n"
+        f"os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n"
+        "time.sleep(300)\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setattr(cli_agent, "VERSION_TIMEOUT", 3.0)
+
+    class Popen(subprocess.Popen):  # type: ignore[type-arg]
+        def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
+            if timeout == cli_agent.VERSION_TIMEOUT:
+                # The limit counts once the stub has started its child, however slow that was.
+                wait_for(pid_file.exists, "the stub to start its child")
+            return super().communicate(input, timeout)
+
+    monkeypatch.setattr(cli_agent.subprocess, "Popen", Popen)
+    with pytest.raises(HarnessError, match="--version did not finish within 3 s"):
+        CodexHarness(executable=str(script)).check()
+    child = int(pid_file.read_text())
+    wait_for(lambda: not _alive(child), "the stub's child to be killed")
+
+
+def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import skillfit.api
+    from skillfit.cli import app
+
+    codex = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
+    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    _, expected = recorded("codex-skill")
+    skill = tmp_path / "skill.md"
+    skill.write_text(SKILL)
+    args = [
+        "eval",
+        "--skill",
+        str(skill),
+        "--task",
+        "bbh/boolean_expressions",
+        "--harness",
+        "codex",
+        "--set",
+        "cache.enabled=false",
+        "--set",
+        "task.options={n_test: 2}",
+    ]
+    plain = CliRunner().invoke(app, args)
+    assert plain.exit_code == 0, plain.output
+    total = 2 * sum(expected["usage"][:2])
+    assert f"{total:,} tokens ({2 * expected['usage'][0]:,} prompt" in plain.output
+    assert re.search(r"completion\), \d+\.\ds", plain.output)
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    data = json.loads(as_json.output)
+    assert data["tokens"]["total"] == total and data["seconds"] > 0
+
+
+def test_ctrl_c_stops_the_clis_and_the_run_resumes(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C, the dashboard's Stop) during CLI runs: skillfit ends within seconds,
+    the CLIs with it, no workspace is left in the temp folder, nothing of the interrupted
+    items is kept, and the same command run again does them all."""
+    from agent_cli_stub import stub_server
+
+    sleeper = sleeping_cli(tmp_path / "slow", "codex", "codex-cli 0.171.0")
+    answering = stub_cli(tmp_path / "ok", "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    skill = tmp_path / "skill.md"
+    skill.write_text(SKILL)
+    src = Path(cli_agent.__file__).parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        "TMPDIR": str(temp),
+        "OPENAI_API_KEY": "sk-test-not-a-key-000000000",
+        "SKILLFIT_CODEX_BIN": str(sleeper),
+    }
+    env.pop("SKILLFIT_AGENT_WORKDIR", None)
+    with stub_server() as (url, _):
+        argv = [
+            sys.executable,
+            "-m",
+            "skillfit",
+            "eval",
+            "--skill",
+            str(skill),
+            "--task",
+            "bbh/boolean_expressions",
+            "--harness",
+            "codex",
+            "--target",
+            f"openai:qwen@{url}/v1",
+            "--set",
+            f"cache.path={tmp_path / 'cache.sqlite'}",
+            "--set",
+            "train.concurrency=2",
+            "--set",
+            "task.options={n_test: 4}",
+        ]
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            _interrupt(proc, tmp_path, temp)
+        finally:
+            if proc.poll() is None:  # a failed check: SIGTERM takes the CLIs with it
+                proc.terminate()
+                proc.wait(timeout=HANG_S)
+        # Run again: every item runs (none was cached half-done) and the evaluation finishes.
+        env["SKILLFIT_CODEX_BIN"] = str(answering)
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG_S)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(4 items" in again.stdout
+    assert len(calls(tmp_path / "ok")) == 4
+    assert not list(temp.glob("skillfit-codex-*"))
+
+
+def _interrupt(proc: subprocess.Popen[bytes], tmp_path: Path, temp: Path) -> None:
+    """Ctrl-C once two CLIs have started (each writes a file when it starts), then check that
+    skillfit, the CLIs and their workspaces are gone."""
+    started = tmp_path / "slow" / "started"
+
+    def two_started() -> bool:
+        assert proc.poll() is None, proc.communicate()[0].decode()
+        return len(list(started.iterdir())) >= 2
+
+    wait_for(two_started, "two CLIs to start")
+    clis = [int(p.name) for p in started.iterdir()]
+    workspaces = [Path(p.read_text()).parent for p in started.iterdir()]
+    assert all(w.parent == temp and w.name.startswith("skillfit-codex-") for w in workspaces)
+    proc.send_signal(signal.SIGINT)
+    # The bounds only end a hang: the CLIs sleep far longer, so only Ctrl-C ends them sooner.
+    out = proc.communicate(timeout=HANG_S)[0].decode()
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and "Traceback" not in out
+    wait_for(lambda: not any(_alive(pid) for pid in clis), "the CLIs to be killed")
+    assert len(list(started.iterdir())) == 2  # no CLI started after Ctrl-C
+    assert not list(temp.glob("skillfit-codex-*"))

@@ -11,18 +11,20 @@ prompt-prefix cache."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from skillfit.harness import HarnessError, bind_harness
 from skillfit.harness.claude_code import ClaudeCodeHarness
+from skillfit.harness.cli_agent import LOCAL_CONTEXT
 from skillfit.harness.codex import CodexHarness
-from skillfit.models import ChatModel
+from skillfit.models import ChatModel, WeightsError
+from skillfit.models.local.provider import LocalChatModel, resolve_local
+from skillfit.models.local.server import LocalServer
+from skillfit.models.stack import wrap
 from skillfit.tasks import get_task
 
-# The CLIs' prompts need more context than the embedded server's default 4,096 tokens a slot;
-# set before the session's server starts (collection runs before any test).
-os.environ.setdefault("SKILLFIT_LOCAL_CTX", "16384")
 os.environ.setdefault("SKILLFIT_LOCAL_MAX_PREDICT", "1024")
 
 TIMEOUT = 420.0
@@ -33,6 +35,24 @@ SKILL = (
     "## Answer format\n"
     "Write the final line in capital letters: `ANSWER: TRUE` or `ANSWER: FALSE`.\n"
 )
+
+
+@pytest.fixture(scope="module")
+def local_model() -> Iterator[ChatModel]:
+    """The embedded 0.5B on a server of its own, with skillfit's default context as a user
+    has it (no SKILLFIT_LOCAL_CTX): the harness must give the slots the CLI's context before
+    its first run starts the server. (The session's shared server may have been started by
+    another test already.)"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SKILLFIT_LOCAL_CTX", raising=False)
+        try:
+            server = LocalServer(resolve_local("qwen2.5-coder-0.5b"))
+        except WeightsError as exc:
+            pytest.skip(f"embedded model not installed: {exc}")
+    model = LocalChatModel("local:qwen2.5-coder-0.5b", server)
+    yield wrap(model, role="test")
+    assert not server.started or server.options.ctx_per_slot >= LOCAL_CONTEXT
+    server.close()
 
 
 def _harness(cls: type, **kw: object) -> CodexHarness | ClaudeCodeHarness:

@@ -175,3 +175,18 @@ def test_cached_reply_that_no_longer_validates_is_asked_again(tmp_path: Path) ->
     inner = ScriptedModel(lambda r: {"n": 2}, name="scripted:s")
     reply = wrap(inner, cache=ResponseCache(path)).complete(MSGS, response_format=strict)
     assert reply.parsed.n == 2 and not reply.cached and len(inner.calls) == 1
+
+
+def test_replies_of_another_decoding_mode_are_not_served(tmp_path: Path) -> None:
+    class Decoded(ScriptedModel):
+        cache_namespace: str | None = None
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    batched = Decoded(lambda r: "made under load", name="local:m")
+    wrap(batched, cache=cache).complete(MSGS, max_tokens=20)
+    exact = Decoded(lambda r: "made alone", name="local:m")
+    exact.cache_namespace = "decoding=exact"
+    model = wrap(exact, cache=cache, ledger=Ledger())
+    assert model.complete(MSGS, max_tokens=20).text == "made alone"
+    assert model.complete(MSGS, max_tokens=20).cached  # and its own replies are served again
+    assert len(exact.calls) == 1

@@ -57,10 +57,56 @@ def test_one_server_per_file_started_once(
 def test_server_parameters(fake_native: type[FakeNativeServer], tmp_path: Path) -> None:
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF")
-    options = server_mod.ServerOptions(slots=3, ctx_per_slot=2048, threads=2)
+    options = server_mod.ServerOptions(decoding="batched", slots=3, ctx_per_slot=2048, threads=2)
     srv = server_mod.shared_server(path, options)
     srv.start()
     params = srv._server.params
     assert list(params.hostnames) == ["127.0.0.1"] and params.port == 0
     assert params.n_parallel == 3 and params.n_ctx == 3 * 2048
     assert params.cache_prompt and not params.warmup
+
+
+def test_exact_decoding_is_the_default_one_slot_without_fast_kernels(
+    fake_native: type[FakeNativeServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING", raising=False)
+    monkeypatch.delenv("SKILLFIT_LOCAL_SLOTS", raising=False)
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    srv = server_mod.shared_server(path)
+    srv.start()
+    params = srv._server.params
+    assert srv.options.exact and params.n_parallel == 1
+    # The kernels whose rounding depends on how many tokens share a batch are off.
+    assert int(params.flash_attn_type) == 0 and params.no_extra_bufts
+    assert params.cache_prompt  # the prefix cache stays: exact replies do not need it off
+    assert LocalChatModel("local:x", srv).cache_namespace == "decoding=exact"
+
+
+def test_batched_decoding_keeps_the_fast_paths_and_the_old_cache_keys(
+    fake_native: type[FakeNativeServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "batched")
+    monkeypatch.delenv("SKILLFIT_LOCAL_SLOTS", raising=False)
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    srv = server_mod.shared_server(path)
+    srv.start()
+    params = srv._server.params
+    assert not srv.options.exact and params.n_parallel == 2 and not params.no_extra_bufts
+    assert LocalChatModel("local:x", srv).cache_namespace is None
+
+
+def test_exact_decoding_with_several_slots_is_not_called_exact(
+    fake_native: type[FakeNativeServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING", raising=False)
+    monkeypatch.setenv("SKILLFIT_LOCAL_SLOTS", "2")
+    options = server_mod.ServerOptions()
+    assert options.slots == 2 and not options.exact
+
+
+def test_unknown_decoding_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "fastest")
+    with pytest.raises(server_mod.DecodingError, match="SKILLFIT_LOCAL_DECODING='fastest'"):
+        server_mod.ServerOptions()

@@ -116,3 +116,18 @@ def test_diff_is_unified_and_empty_when_equal() -> None:
 def test_diff_from_empty_skill() -> None:
     diff = Skill.empty().diff(Skill.parse("Be brief.\n"))
     assert "+Be brief.\n" in diff
+
+
+def test_only_a_regular_file_is_read_as_a_skill(tmp_path: Path) -> None:
+    import os
+
+    from skillfit.skill import read_skill
+
+    fifo = tmp_path / "skill.md"
+    os.mkfifo(fifo)  # opening it would block until some process writes to it
+    with pytest.raises(SkillFileError, match=r"skill\.md: is a named pipe"):
+        Skill.load(fifo)
+    with pytest.raises(SkillFileError, match=r"skill\.md: is a named pipe"):
+        read_skill(fifo)
+    with pytest.raises(SkillFileError, match=r"/dev/zero: is a device"):
+        Skill.load("/dev/zero")

@@ -127,3 +127,44 @@ def test_a_run_whose_candidates_moved_no_answer_says_so() -> None:
     assert not unreactive_hint({"adoptions": 0, "val_outcomes_moved": {"moved": 8, "compared": 80}})
     assert not unreactive_hint({"adoptions": 0, "val_outcomes_moved": {"moved": 0, "compared": 12}})
     assert not unreactive_hint({"adoptions": 0})  # a summary written before the counts existed
+
+
+def test_train_seeds_trains_once_per_seed_and_pools(cfg_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "three"
+    result = runner.invoke(
+        app, ["train", "--config", str(cfg_file), "--seeds", "3", "--out", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    for seed in (0, 1, 2):
+        config = json.loads((out / f"seed-{seed}" / "config.json").read_text())
+        assert config["train"]["seed"] == seed
+        assert (out / f"seed-{seed}" / "best_skill.md").exists()
+    pooled = json.loads((out / "seeds.json").read_text())
+    assert [r["seed"] for r in pooled["runs"]] == [0, 1, 2]
+    n = pooled["runs"][0]["n"]
+    # Every seed adopts the scripted optimizer's fix: trained is right on every test item.
+    assert all(r["correct"]["best"] == n for r in pooled["runs"])
+    spread = pooled["vs_initial_over_seeds"]
+    assert spread["sd"] == 0.0 and spread["min"] == spread["max"] == spread["mean"] > 0
+    # Pooled over the test items, not over (seed, item) pairs: n is the number of items.
+    assert pooled["pooled_vs_initial"]["n"] == n
+    assert "trained − initial over 3 seeds" in result.output
+    assert "| 2 |" in result.output and "wall time" in result.output
+
+
+def test_train_seeds_resumes_finished_seeds_for_free(cfg_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    args = ["train", "--config", str(cfg_file), "--seeds", "2", "--out", str(out), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    first = (out / "seeds.json").read_text()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert (
+        json.loads((out / "seeds.json").read_text())["runs"][0]["correct"]
+        == json.loads(first)["runs"][0]["correct"]
+    )
+
+
+def test_train_seeds_refuses_zero(cfg_file: Path) -> None:
+    result = runner.invoke(app, ["train", "--config", str(cfg_file), "--seeds", "0"])
+    assert result.exit_code == 2 and "--seeds must be 1 or more" in result.output

@@ -104,7 +104,10 @@ def test_file_errors(tmp_path: Path) -> None:
         load_config(write(tmp_path / "list.yaml", "- 1\n- 2\n"))
     with pytest.raises(ConfigError, match="_base_"):
         load_config(write(tmp_path / "b.yaml", "_base_: {x: 1}\n"))
-    assert load_config(write(tmp_path / "empty.yaml", "")) == RunConfig()
+    # An empty file would silently train every default: refused, `{}` says it on purpose.
+    with pytest.raises(ConfigError, match=r"empty\.yaml is empty.*`\{\}`"):
+        load_config(write(tmp_path / "empty.yaml", "# only a comment\n"))
+    assert load_config(write(tmp_path / "defaults.yaml", "{}\n")) == RunConfig()
 
 
 def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
@@ -228,3 +231,75 @@ def test_config_hash_is_stable_and_meaningful() -> None:
     )
     assert config_hash(operational) == config_hash(a)
     assert config_to_dict(a)["train"]["concurrency"] == 2  # the dict itself keeps everything
+
+
+# --- hardening (issue 23): types, duplicate keys, bounds, files that are not configs -------
+
+
+def test_a_bool_is_not_a_number(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'train\.epochs'.*valid integer.*got True"):
+        load_config(write(tmp_path / "a.yaml", "train: {epochs: true}\n"))
+    for override in ("train.epochs=true", "gate.samples=2.0", "target.temperature=true"):
+        with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+            load_config(None, [override])
+    assert load_config(None, ["target.temperature=1"]).target.temperature == 1.0
+
+
+def test_a_key_given_twice_is_refused_naming_it_and_its_lines(tmp_path: Path) -> None:
+    path = write(tmp_path / "twice.yaml", "train: {epochs: 1}\ngate: {}\ntrain: {epochs: 3}\n")
+    with pytest.raises(
+        ConfigError, match=r"twice\.yaml: key 'train' given twice, at lines 1 and 3"
+    ):
+        load_config(path)
+    nested = write(tmp_path / "nested.yaml", "train:\n  epochs: 1\n  epochs: 2\n")
+    with pytest.raises(ConfigError, match=r"'epochs' given twice, at lines 2 and 3"):
+        load_config(nested)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("eval.samples=1000000000", "eval.samples"),
+        ("gate.samples=1000", "gate.samples"),
+        ("train.epochs=100000", "train.epochs"),
+        ("train.concurrency=100000", "train.concurrency"),
+        ("target.max_tokens=10000000000", "target.max_tokens"),
+    ],
+)
+def test_absurd_numbers_are_bounded(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"'{key}'.*less than or equal to"):
+        load_config(None, [override])
+
+
+def test_only_regular_files_of_sane_size_are_read_as_configs(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"pipe\.yaml: is a named pipe"):
+        load_config(fifo)  # never opened: opening a FIFO blocks until someone writes
+    with pytest.raises(ConfigError, match=r"pipe\.yaml: is a named pipe"):
+        load_config(write(tmp_path / "a.yaml", "_base_: pipe.yaml\n"))
+    with pytest.raises(ConfigError, match=r"/dev/zero: is a device"):
+        load_config(write(tmp_path / "b.yaml", "_base_: /dev/zero\n"))
+    big = write(tmp_path / "big.yaml", "# " + "x" * (2**20) + "\n")
+    with pytest.raises(ConfigError, match=r"big\.yaml: is 1 MB, more than the 1 MB"):
+        load_config(big)
+
+
+def test_a_file_that_is_no_config_is_named_but_never_quoted(tmp_path: Path) -> None:
+    secret = "".join(f"u{i}:$6$Zq8SecretSalt$hash:20228:0:99999:7:::\n" for i in range(3))
+    shadow = write(tmp_path / "shadow", secret)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path / "a.yaml", f"_base_: {shadow}\n"))
+    message = str(caught.value)
+    assert "Zq8SecretSalt" not in message and "20228" not in message
+    assert f"{shadow} at line 1: unknown key (text that is no config key)" in message
+    # a nested key that is no key name is not quoted either; a plain typo still is
+    with pytest.raises(ConfigError) as nested:
+        load_config(write(tmp_path / "b.yaml", "train: {'x:Zq8Secret:1': 1}\n"))
+    assert "Zq8Secret" not in str(nested.value)
+    with pytest.raises(ConfigError, match=r"unknown key 'train\.epoch': did you mean"):
+        load_config(write(tmp_path / "c.yaml", "train: {epoch: 1}\n"))
+    with pytest.raises(ConfigError, match=r"c2\.yaml at line 2: unknown key 'trian'.*'train'"):
+        load_config(write(tmp_path / "c2.yaml", "gate: {}\ntrian: {epochs: 1}\n"))

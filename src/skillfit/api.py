@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from skillfit.harness import bind_harness
+from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
+from skillfit.models.base import Usage
 from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
+    MAX_SAMPLES,
     ConfigError,
     RunConfig,
     _apply_override,
@@ -32,12 +35,20 @@ from skillfit.train.config import (
     load_config,
     validate_config,
 )
+from skillfit.train.datacheck import (
+    ITEMS_KEY,
+    DataChanged,
+    data_change,
+    items_digest,
+    recorded_manifest,
+)
 from skillfit.train.engine import Parts, Trainer
 from skillfit.train.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
 from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_skill_dir
 from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
-from skillfit.train.layout import RunLayout, check_splits, prepare
+from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
+from skillfit.train.runlock import RunLock
 from skillfit.train.state import RunState
 from skillfit.train.transfer import Cell, run_grid, to_csv, to_markdown
 
@@ -191,6 +202,7 @@ def train(
     An output directory holding the same run (same config hash) is resumed from its last
     finished step; one holding a different run is refused unless `force=True`, which moves it
     aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
+    A directory another process is training in is refused at once (RunLocked, naming it).
     `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
@@ -210,59 +222,104 @@ def train(
     layout = RunLayout(run_dir_for(cfg, out_dir, digest))
     config_dict = scrub(config_to_dict(cfg))
     cache = _cache(cfg)  # a bad cache path fails before the run directory is touched
-    decision, moved = prepare(layout, digest, resume=resume, force=force)
-
-    ledger = Ledger()
-    bind_task_models(task, cache, ledger)
-    parts = Parts(
-        task=task,
-        target=_model(target, cfg.target.model, "target", cache, ledger),
-        optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
-        ledger=ledger,
-    )
-    trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
-    if decision == "fresh":
-        layout.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(layout.config, config_dict)
-        manifest = getattr(task, "split_manifest", None)
-        write_json_atomic(
-            layout.splits,
-            manifest() if callable(manifest) else _manifest(task.name, splits),
+    check_writable_dir(layout.root)
+    # One process per run directory: a second one is refused here, naming the holder.
+    with RunLock(layout.root) as lock:
+        decision, moved = prepare(layout, digest, resume=resume, force=force)
+        if moved is not None:
+            lock.renew()  # --force moved the held folder aside; hold the new one
+        manifest = split_manifest(task, splits)
+        if decision == "resume":
+            _check_resumed_data(layout, task, splits, manifest)
+        ledger = Ledger()
+        bind_task_models(task, cache, ledger)
+        parts = Parts(
+            task=task,
+            target=_model(target, cfg.target.model, "target", cache, ledger),
+            optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
+            ledger=ledger,
         )
-        ledger.attach(layout.journal)
-        state = trainer.initial_state(initial)
-        trainer.save(state)
-    else:
-        state = (
-            RunState.load(layout.state) if layout.state.exists() else trainer.initial_state(initial)
+        prepare_run(task, parts.target)
+        trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+        if decision == "fresh":
+            layout.root.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(layout.config, config_dict)
+            write_json_atomic(layout.splits, manifest)
+            ledger.attach(layout.journal)
+            state = trainer.initial_state(initial)
+            trainer.save(state)
+        else:
+            state = (
+                RunState.load(layout.state)
+                if layout.state.exists()
+                else trainer.initial_state(initial)
+            )
+            # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
+            ledger.attach(layout.journal, accounted=state.journal_bytes)
+        try:
+            # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
+            with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
+                trainer.progress = recorder
+                state = trainer.run(state)
+        finally:
+            ledger.close()
+        # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
+        write_best_skill_dir(
+            layout.root,
+            best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
         )
-        # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
-        ledger.attach(layout.journal, accounted=state.journal_bytes)
-    try:
-        # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
-        with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
-            trainer.progress = recorder
-            state = trainer.run(state)
-    finally:
-        ledger.close()
-    # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
-    write_best_skill_dir(
-        layout.root,
-        best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
-    )
-    return TrainResult(
-        run_dir=layout.root,
-        best_skill=state.best_skill,
-        best_val_score=state.best_score,
-        test=state.test,
-        summary=read_json(layout.summary),
-        resumed=decision == "resume",
-        moved_aside=moved,
-    )
+        return TrainResult(
+            run_dir=layout.root,
+            best_skill=state.best_skill,
+            best_val_score=state.best_score,
+            test=state.test,
+            summary=read_json(layout.summary),
+            resumed=decision == "resume",
+            moved_aside=moved,
+        )
 
 
-def _manifest(name: str, splits: dict[str, list[Item]]) -> dict[str, Any]:
-    return {"task": name, "splits": {k: [i.id for i in v] for k, v in splits.items()}}
+def split_manifest(task: Task, splits: dict[str, list[Item]]) -> dict[str, Any]:
+    """What a run records of its task's data (splits.json): the task's own manifest (item ids
+    per split, options, a data file's digest) and a digest of each split's items."""
+    own = getattr(task, "split_manifest", None)
+    manifest = dict(own()) if callable(own) else {"task": task.name}
+    manifest.setdefault("splits", {k: [i.id for i in v] for k, v in splits.items()})
+    manifest[ITEMS_KEY] = items_digest(splits)
+    return manifest
+
+
+def _check_resumed_data(
+    layout: RunLayout, task: Task, splits: dict[str, list[Item]], manifest: dict[str, Any]
+) -> None:
+    """DataChanged when the task's data is not what the run started with: resuming would
+    train the later steps, and test, on other items than the first steps."""
+    recorded = recorded_manifest(layout.root)
+    if recorded is None:  # killed before it was written: record the data now
+        write_json_atomic(layout.splits, manifest)
+        return
+    change = data_change(recorded, task, splits)
+    if change:
+        raise DataChanged(
+            f"{change}: resuming {layout.root} would mix its steps so far with other data; "
+            "restore the data, or pass --force to start over on the data as it is now (the "
+            "old run is moved aside)"
+        )
+
+
+def check_run_data(
+    run_dir: Path, task: Task, splits: dict[str, list[Item]], split: str, hint: str = ""
+) -> None:
+    """DataChanged when the items of `split` are not the ones the run at `run_dir` recorded:
+    its skill would be measured on items the run never held out."""
+    recorded = recorded_manifest(run_dir)
+    names = ["train", "val", "test"] if split == "all" else [split]
+    change = data_change(recorded, task, splits, names) if recorded is not None else None
+    if change:
+        raise DataChanged(
+            f"{change}: the skill of {run_dir} would be measured on other items than the run's"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -326,6 +383,24 @@ def skill_text(skill: str | os.PathLike[str] | Skill) -> str:
     return read_skill(path).text
 
 
+def check_samples(n: int) -> None:
+    """TrainError unless `n` samples per item is between 1 and MAX_SAMPLES."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise TrainError(f"samples must be between 1 and {MAX_SAMPLES}, not {n}")
+
+
+def on_run_task(overrides: Sequence[str], task_name: str | None) -> bool:
+    """Whether an evaluation under a run's config keeps the run's task (no --task, no
+    `task.*` override)."""
+    return task_name is None and not any(o.strip().startswith("task.") for o in overrides)
+
+
+def _run_of(skill: str | os.PathLike[str] | Skill) -> Path | None:
+    if isinstance(skill, Skill) or "\n" in str(skill):
+        return None
+    return find_run_dir(skill)
+
+
 def split_items(splits: dict[str, list[Item]], split: str) -> list[Item]:
     if split == "all":
         return [*splits["train"], *splits["val"], *splits["test"]]
@@ -372,16 +447,27 @@ def evaluate(
     task: Task | None = None,
     harness: str | None = None,
     task_name: str | None = None,
+    run_config: bool = False,
 ) -> EvalResult:
     """Accuracy of `skill` (a file, a skill directory or a run directory) on a split of the
     task, with a Wilson interval and the per-item scores. The task comes from `config`, else
     from the run directory the skill lies in, else `task_name`. `target` overrides the target
-    model (a spec or a model), `harness` its harness (`target.harness`)."""
+    model (a spec or a model), `harness` its harness (`target.harness`).
+
+    Measured on the run's own task (no `config`, or `run_config=True`: `config` is what
+    `eval_config` made of the run's), the skill of a run is measured on the data the run
+    recorded or not at all: DataChanged when the items of the split changed since."""
     cfg = eval_config(skill, config, overrides, task_name=task_name, harness=harness)
     text = skill_text(skill)
+    run = None
+    if config is None or run_config:
+        run = _run_of(skill) if on_run_task(overrides, task_name) else None
     task = task if task is not None else build_task(cfg)
     task = bind_harness(task, cfg.target.harness)
     splits = check_splits(task.splits(), need_test=split in ("test", "all"))
+    if run is not None:
+        hint = "give the config with --config to measure it on the data as it is now"
+        check_run_data(run, task, splits, split, hint)
     items = split_items(splits, split)
     if not items:
         raise TrainError(f"the {split} split is empty")
@@ -392,10 +478,11 @@ def evaluate(
         model = get_model(target or cfg.target.model, role="target", cache=cache, ledger=ledger)
     else:
         model = wrap(target, role="target", cache=cache, ledger=ledger)
+    prepare_run(task, model)
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
-    if n < 1:
-        raise TrainError(f"samples must be 1 or more, not {n}")
-    result, _ = evaluate_skill(
+    check_samples(n)
+    start = time.perf_counter()
+    result, trajs = evaluate_skill(
         task,
         model,
         text,
@@ -404,6 +491,14 @@ def evaluate(
         concurrency=int(cfg.train.concurrency),
         name=split,
     )
+    usage = sum((t.usage for t in trajs), Usage())
+    result.tokens = {
+        "prompt": usage.prompt_tokens,
+        "completion": usage.completion_tokens,
+        "cached": usage.cached_tokens,
+        "total": usage.total_tokens,
+    }
+    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -423,25 +518,6 @@ def _split_names(text: str | Sequence[str] | None) -> list[str]:
         return []
     parts = text.split(",") if isinstance(text, str) else list(text)
     return list(dict.fromkeys(p.strip() for p in parts if p.strip()))
-
-
-def _check_recorded_split(run_dir: Path, splits: dict[str, list[Item]], split: str) -> None:
-    """TrainError when the rebuilt task's items differ from the ones the run recorded."""
-    path = run_dir / "splits.json"
-    if not path.is_file():
-        return
-    try:
-        recorded = read_json(path).get("splits", {})
-    except (OSError, ValueError, AttributeError):
-        return
-    names = ["train", "val", "test"] if split == "all" else [split]
-    for name in names:
-        if name in recorded and recorded[name] != [it.id for it in splits.get(name, [])]:
-            raise TrainError(
-                f"the task's {name} split is not the one {run_dir} recorded in splits.json "
-                "(its data or options changed): the skill would not be measured on the run's "
-                "held-out items"
-            )
 
 
 def transfer(
@@ -478,7 +554,7 @@ def transfer(
             parse_spec(spec)
     task = task if task is not None else build_task(cfg)
     splits = check_splits(task.splits(), need_test=split in ("test", "all"))
-    _check_recorded_split(root, splits, split)
+    check_run_data(root, task, splits, split)
     items = split_items(splits, split)
     if not items:
         raise TrainError(f"the {split} split is empty")
@@ -492,8 +568,7 @@ def transfer(
         return get_model(spec, role="target", cache=cache, ledger=ledger)
 
     n = samples if samples is not None else int(cfg.eval.samples)
-    if n < 1:
-        raise TrainError(f"samples must be 1 or more, not {n}")
+    check_samples(n)
     confidence = float(cfg.gate.confidence)
     cells = run_grid(
         task,

@@ -1,5 +1,6 @@
 """The fast part of bench/reliability.py, as CI runs it: a few SIGKILLs through the CLI, every
-fault of the loopback server, the bad inputs, and a search for keys in everything written.
+fault of the loopback server, the bad inputs, two processes on one run directory, and a search
+for keys in everything written.
 (The sandbox attacks run in test_containment.py.)"""
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def test_kills_faults_inputs_and_secrets(tmp_path: Path) -> None:
 
     inputs = reliability.bad_inputs(tmp_path / "inputs")
     assert inputs["refused"] == inputs["cases"], inputs["failures"]
+
+    guarded = reliability.run_dirs(tmp_path / "run_dirs")
+    assert guarded["held"] == guarded["cases"], guarded["failures"]
 
     found = reliability.secrets(tmp_path)
     assert found["files_scanned"] > 100

@@ -71,6 +71,7 @@ def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
     import sqlite3
 
+    from skillfit.harness.cli_agent import EndpointUnreachable
     from skillfit.train.errors import InfraFailure
 
     try:
@@ -78,7 +79,7 @@ def _clear_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to resume from the last step")
         raise typer.Exit(130) from None
-    except InfraFailure as exc:
+    except (InfraFailure, EndpointUnreachable) as exc:
         _say(str(exc))
         raise typer.Exit(EXIT_INFRA) from None
     except _user_errors() as exc:
@@ -248,11 +249,26 @@ def train_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            help="Train once per seed (train.seed, +1, ...) into <out>/seed-<s>/ on the same "
+            "splits, and report each seed, the spread and a pooled paired interval.",
+        ),
+    ] = None,
 ) -> None:
     """Train a skill document: rollout → reflect → edit → gate, epoch after epoch."""
     from skillfit.api import train
 
     set_ = [*(set_ or []), *([f"target.harness={harness}"] if harness else [])]
+    if seeds is not None:
+        if seeds < 1:
+            _say(f"--seeds must be 1 or more, not {seeds}")
+            raise typer.Exit(EXIT_USER)
+        _train_seeds(config, set_, out, seeds, resume=resume, force=force, quiet=quiet, jsonl=jsonl)
+        return
+    started = time.monotonic()
 
     console = Console()
     progress: Callable[[dict[str, Any]], None] | None = None
@@ -280,7 +296,8 @@ def train_command(
     console.print(
         f"Run {result.run_dir}: {s['steps']} steps, {s['adoptions']} adopted, "
         f"stopped by {s['stopped'] or '–'}; best skill v{s['best_version']} "
-        f"(val {_fmt(s['best_val_score'])}) → {result.run_dir / 'best_skill.md'}",
+        f"(val {_fmt(s['best_val_score'])}) → {result.run_dir / 'best_skill.md'}; "
+        f"{_minutes(time.monotonic() - started)}",
         highlight=False,
     )
     console.print(final_table(result.test))
@@ -292,6 +309,54 @@ def train_command(
             "and were excluded from every figure (see history.json and test_eval/)",
             highlight=False,
         )
+
+
+def _minutes(seconds: float) -> str:
+    return f"wall time {seconds / 60:.1f} min" if seconds >= 60 else f"wall time {seconds:.0f} s"
+
+
+def _train_seeds(
+    config: Path,
+    set_: list[str],
+    out: Path | None,
+    seeds: int,
+    *,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    jsonl: bool,
+) -> None:
+    from skillfit.runtime.seeds import to_markdown, train_seeds
+
+    console = Console()
+    started = time.monotonic()
+
+    def progress(event: dict[str, Any]) -> None:
+        if jsonl:
+            _jsonl(event)
+        elif event["event"] == "seed_start" and not quiet:
+            console.print(f"seed {event['seed']} ({event['of']} seeds in all)", highlight=False)
+        elif event["event"] == "step_end" and not quiet:
+            console.print("  " + _step_line(event["record"]), highlight=False, markup=False)
+
+    with _clear_errors():
+        result = train_seeds(
+            config,
+            seeds,
+            overrides=set_,
+            out_dir=out,
+            progress=progress,
+            resume=resume or None,
+            force=force,
+        )
+    if jsonl:
+        _jsonl({"event": "seeds_summary", **result.to_dict(), "out_dir": str(result.out_dir)})
+        return
+    console.print(
+        f"{seeds} seeds in {result.out_dir} (seeds.json); {_minutes(time.monotonic() - started)}",
+        highlight=False,
+    )
+    console.print(to_markdown(result), highlight=False, markup=False, soft_wrap=True)
 
 
 # Below this share of validation outcomes changed by all candidates together, no candidate
@@ -316,6 +381,22 @@ def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
         "training room; `skillfit eval --skill FILE --split val` tells whether a skill you "
         "write by hand moves it."
     )
+
+
+def cost_text(result: Any) -> str:
+    """`; 12,345 tokens (12,000 prompt, 345 completion), 1m 03s` for an evaluation's line."""
+    from skillfit.train.transfer import duration_text
+
+    tokens, seconds = getattr(result, "tokens", None), getattr(result, "seconds", None)
+    parts = []
+    if tokens:
+        parts.append(
+            f"{tokens['total']:,} tokens ({tokens['prompt']:,} prompt, "
+            f"{tokens['completion']:,} completion)"
+        )
+    if seconds is not None:
+        parts.append(duration_text(seconds))
+    return "; " + ", ".join(parts) if parts else ""
 
 
 @app.command("eval")
@@ -359,19 +440,21 @@ def eval_command(
 ) -> None:
     """Measure a skill's accuracy (with a 95% Wilson interval) on a split of the task, for any
     target model and harness."""
-    from skillfit.api import eval_config, evaluate
+    from skillfit.api import eval_config, evaluate, on_run_task
+    from skillfit.train.config import MAX_SAMPLES
 
     if split not in ("test", "val", "train", "all"):
         err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
         raise typer.Exit(2)
-    if samples is not None and samples < 1:
-        err.print(f"[red]error:[/] --samples must be 1 or more, not {samples}")
+    if samples is not None and not 1 <= samples <= MAX_SAMPLES:
+        err.print(f"[red]error:[/] --samples must be between 1 and {MAX_SAMPLES}, not {samples}")
         raise typer.Exit(2)
     with _clear_errors():
         cfg = eval_config(skill, config, set_ or [], task_name=task, harness=harness)
         result = evaluate(
             skill,
             cfg,
+            run_config=config is None and on_run_task(set_ or [], task),
             split=split,  # type: ignore[arg-type]
             target=target,
             samples=samples,
@@ -390,7 +473,8 @@ def eval_command(
         f"{skill} on {cfg.task.name} {split} ({result.n_items} items × {result.samples} "
         f"samples), target {target or cfg.target.model}, harness {cfg.target.harness}: "
         f"accuracy {result.line()}"
-        + (f", {result.n_errors} infra errors excluded" if result.n_errors else ""),
+        + (f", {result.n_errors} infra errors excluded" if result.n_errors else "")
+        + cost_text(result),
         highlight=False,
         soft_wrap=True,
     )

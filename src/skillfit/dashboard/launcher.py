@@ -197,9 +197,17 @@ class Launcher:
 
     def resume(self, name: str, run_dir: Path) -> Launch:
         """Run a stopped (or stale, or failed) run again: it resumes where it stopped."""
+        from skillfit.train.runlock import holder, locked_message
+
         current = self.get(name)
         if current is not None and current.exit_code is None:
             raise LaunchError(f"{name} is still running")
+        # A run started in a terminal may still hold the folder though its record looks stale
+        # (its start event lost, say): the lock knows, and the refusal is the CLI's own.
+        where = Path(current.run_dir) if current is not None else run_dir
+        who = holder(where)
+        if who is not None:
+            raise LaunchError(locked_message(where, who))
         if current is not None:
             argv = [a for a in current.argv if a != "--force"]
             launch = Launch(

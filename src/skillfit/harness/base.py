@@ -12,8 +12,10 @@ A new harness is one file: a class with `name`, `offers_tools` and `run`, regist
 `register_harness("name", factory)` (see `skillfit.harness.registry`). What every harness keeps:
 - the skill reaches the agent the way that agent loads skills (the system prompt for chat and
   agent; a skill directory in the workspace for agent CLIs);
-- an `InfraError` (network, server, timeout) is recorded in `Trajectory.error` and never
-  turned into a wrong answer; a problem the user must fix raises `HarnessError`;
+- an `InfraError` (network, server, a request's timeout) is recorded in `Trajectory.error`
+  and never turned into a wrong answer; a problem the user must fix raises `HarnessError`; an
+  agent that is still working at the harness's own wall-clock limit has failed the item;
+- a harness may define `prepare(target)`, called once before a run's first model call;
 - usage and time are read from what the agent did, never left at zero when it spent tokens.
 """
 

@@ -34,17 +34,21 @@ from skillfit.harness.cli_agent import (
     account_run,
     cached_output,
     check_cli,
+    check_endpoint,
     checked_version,
     cli_env,
     endpoint_for,
+    forget_endpoint,
     last_lines,
     make_workspace,
+    prepare_target,
     run_cli,
     run_key,
     save_transcript,
     skill_bundle,
     store_output,
     task_prompt,
+    timed_out,
     transcript_dir,
 )
 from skillfit.harness.tool_loop import tool_summary
@@ -292,6 +296,10 @@ class ClaudeCodeHarness:
         """The CLI's path, after checking it is installed at the pinned version."""
         return check_cli(CLAUDE_CODE, self.executable)
 
+    def prepare(self, target: ChatModel) -> None:
+        """Before the run's first call: an embedded target's server gets the CLI's context."""
+        prepare_target(target)
+
     def run(
         self, target: ChatModel, skill: str, environment: Environment, *, sample: int = 0
     ) -> Trajectory:
@@ -319,6 +327,7 @@ class ClaudeCodeHarness:
                 traj.seconds = time.perf_counter() - start
                 account_run(target, key, traj, replayed=True)
                 return traj
+        check_endpoint(endpoint)
         ws = make_workspace(env, bundle, skills_dir=SKILLS_DIR, prefix="skillfit-claude-")
         try:
             variables = cli_env(ws, cli_variables(endpoint, str(ws.config), self.timeout), endpoint)
@@ -327,9 +336,14 @@ class ClaudeCodeHarness:
         finally:
             if not self.keep_workspace:
                 ws.remove()
-        save_transcript(self.transcripts, self.name, env, sample, run)
+        save_transcript(
+            self.transcripts, self.name, env, sample, run, target=target.name, bundle=bundle
+        )
         traj = to_trajectory(run, prompt, env, sample=sample, seconds=time.perf_counter() - start)
-        if traj.error is None and self.cache:
+        if traj.error is not None:
+            forget_endpoint(endpoint)  # check it again before the next item
+        elif self.cache and not run.timed_out:
+            # A timed-out run is not kept: on a faster machine the same run may finish.
             store_output(target, key, run.stdout, traj.usage)
         account_run(target, key, traj, replayed=False)
         return traj
@@ -349,8 +363,8 @@ def to_trajectory(
         sample=sample,
     )
     if run.timed_out:
-        traj.error = f"claude -p: no answer within the {run.seconds:.0f}s wall-clock limit"
-    elif out.result is None:
+        return timed_out(traj, run, "claude -p")
+    if out.result is None:
         traj.error = (
             f"claude -p exited with code {run.returncode} and no result: "
             f"{last_lines(run.stderr) or last_lines(run.stdout) or '(no output)'}"

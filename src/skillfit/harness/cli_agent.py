@@ -38,13 +38,15 @@ from skillfit.harness.base import HarnessError
 from skillfit.models.base import ChatModel, InfraError, Reply
 from skillfit.models.registry import parse_spec
 from skillfit.skill.skilldir import SkillDir, skill_name
-from skillfit.tasks.base import Environment, Trajectory
+from skillfit.tasks.base import Environment, Score, Trajectory
 
 # Tokens of context each slot of the embedded server needs for an agent CLI: Codex's prompt is
 # about 5,000 tokens with the quiet configuration, Claude Code's 1,400-3,500 with few tools; an
 # invoked skill, the item and a few tool turns come on top.
 LOCAL_CONTEXT = 16384
 DEFAULT_TIMEOUT = 600.0  # seconds of wall clock per item
+VERSION_TIMEOUT = 60.0  # seconds `<cli> --version` may take (a cold npm start is slow)
+ENDPOINT_TIMEOUT = 5.0  # seconds the endpoint check waits for an HTTP answer
 
 
 @dataclass(frozen=True)
@@ -84,20 +86,42 @@ def find_cli(spec: CliSpec, executable: str | None = None) -> str:
 def installed_version(path: str) -> str:
     """The first version number `<path> --version` prints."""
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [path, "--version"],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=60,
             stdin=subprocess.DEVNULL,
             env=_base_env(),
+            # Its own process group: a wrapper script that hangs may have started the real CLI
+            # as a child, which killing the wrapper alone would leave running.
+            start_new_session=True,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
         raise HarnessError(f"{path} --version failed: {exc}") from None
-    match = re.search(r"\d+\.\d+\.\d+\S*", proc.stdout + proc.stderr)
+    try:
+        out, err = proc.communicate(timeout=VERSION_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise HarnessError(
+            f"{path} --version did not finish within {VERSION_TIMEOUT:g} s (it was stopped, "
+            "with any process it started)"
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    match = re.search(r"\d+\.\d+\.\d+\S*", out + err)
     if match is None:
-        raise HarnessError(f"{path} --version printed no version: {proc.stdout.strip()!r}")
+        raise HarnessError(f"{path} --version printed no version: {out.strip()!r}")
     return match.group(0)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill `proc`'s whole process group (it was started in its own session) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.communicate(timeout=10)
 
 
 def check_cli(spec: CliSpec, executable: str | None = None) -> str:
@@ -170,9 +194,11 @@ def endpoint_for(target: ChatModel, *, wire: str) -> Endpoint:
     An embedded model (`local:`) is reached on its loopback server, which answers both wires;
     `openai:<model>[@url]` only by an OpenAI-wire CLI, `anthropic:<model>[@url]` only by an
     Anthropic-wire one."""
+    # Reading an embedded model's base_url starts its server, which then keeps the context it
+    # started with: the slots must be made large enough first.
+    ensure_local_context(target)
     base_url = getattr(target, "base_url", None)
     if isinstance(base_url, str) and base_url.startswith("http://127.0.0.1"):
-        ensure_local_context(target)
         return Endpoint("local", base_url.rstrip("/"), target.name.partition(":")[2] or "local")
     try:
         spec = parse_spec(target.name)
@@ -189,6 +215,83 @@ def endpoint_for(target: ChatModel, *, wire: str) -> Endpoint:
         f"target {target.name} cannot be reached by this agent CLI: use an embedded model "
         f"(local:...) or {want}"
     )
+
+
+class EndpointUnreachable(HarnessError):
+    """Nothing answers HTTP at the endpoint a CLI would talk to (a server down, a wrong URL):
+    every item would fail after the CLI's own reconnecting, so the run stops at once."""
+
+
+# Endpoint URL -> (when it was checked, what was wrong or None). A good answer holds until a
+# run fails; a bad one for FAILED_CHECK_HOLDS seconds, so the items queued behind the first
+# fail at once instead of each waiting for its own check.
+_endpoint_checks: dict[str, tuple[float, str | None]] = {}
+_endpoint_lock = threading.Lock()
+FAILED_CHECK_HOLDS = 30.0
+
+
+def endpoint_problem(url: str, timeout: float = ENDPOINT_TIMEOUT) -> str | None:
+    """Why nothing answers an HTTP GET of `url`, or None. Any HTTP status (401, 404) is an
+    answer: the server is there. No proxy is used, as the CLI gets none."""
+    import http.client
+    import socket
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(url, method="GET"), timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        reason: object = exc.reason
+    except (OSError, http.client.HTTPException) as exc:
+        reason = exc
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (no server listens there)"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, socket.gaierror):
+        return f"host name not found ({reason.strerror or reason})"
+    return str(reason) or type(reason).__name__
+
+
+def check_endpoint(endpoint: Endpoint, timeout: float = ENDPOINT_TIMEOUT) -> None:
+    """EndpointUnreachable, naming the endpoint and the cause, when nothing answers there.
+    Checked once per endpoint and process (again after a run that failed)."""
+    url = endpoint.base_url + "/v1/models"
+    with _endpoint_lock:
+        seen = _endpoint_checks.get(endpoint.base_url)
+    now = time.monotonic()
+    if seen is None or (seen[1] is not None and now - seen[0] > FAILED_CHECK_HOLDS):
+        seen = (now, endpoint_problem(url, timeout))
+        with _endpoint_lock:
+            _endpoint_checks[endpoint.base_url] = seen
+    if seen[1] is not None:
+        from skillfit.models.redact import redact
+
+        what = "the embedded model's server" if endpoint.local else "the target's endpoint"
+        raise EndpointUnreachable(
+            redact(
+                f"{what} {endpoint.base_url} does not answer: {seen[1]}. The agent CLI was "
+                "not started; start the server or fix the URL in target.model, then run the "
+                "same command again."
+            )
+        )
+
+
+def forget_endpoint(endpoint: Endpoint) -> None:
+    """Check `endpoint` again before the next item (a run on it failed)."""
+    with _endpoint_lock:
+        _endpoint_checks.pop(endpoint.base_url, None)
+
+
+def prepare_target(target: ChatModel) -> None:
+    """Before a run's first model call: an embedded target's server gets the context an agent
+    CLI needs, even when skillfit's own calls (another harness, a shared optimizer) would
+    start it first."""
+    ensure_local_context(target)
 
 
 # --- the skill and the workspace -----------------------------------------------------------
@@ -222,6 +325,8 @@ class Workspace:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        with _LIVE_LOCK:
+            _LIVE_WORKSPACES.discard(self.root)
 
 
 def make_workspace(
@@ -234,10 +339,13 @@ def make_workspace(
 ) -> Workspace:
     """A fresh run directory: the task's files copied into `work/`, and `bundle` (when given)
     saved as `work/<skills_dir>/<name>/`."""
+    stop_if_stopping()
     base = parent or os.environ.get("SKILLFIT_AGENT_WORKDIR") or None
     if base is not None:
         Path(base).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    with _LIVE_LOCK:
+        _LIVE_WORKSPACES.add(root)
     ws = Workspace(root, root / "home", root / "config", root / "tmp", root / "work")
     for d in (ws.home, ws.config, ws.tmp, ws.work):
         d.mkdir()
@@ -297,14 +405,49 @@ class CliRun:
     timed_out: bool = False
 
 
-# Process groups of the agent CLIs running now. Each CLI runs in its own session, so a signal
-# that ends skillfit does not reach it: `kill_live_clis` does. A CLI is started and registered
-# under the lock, so a SIGTERM that comes in between waits for the registration instead of
-# missing the new CLI. Reentrant: the SIGTERM handler runs on the main thread, which may hold it.
+# Process groups of the agent CLIs running now, and their run directories. Each CLI runs in
+# its own session, so neither Ctrl-C nor a signal that ends skillfit reaches it: `stop_clis`
+# kills them. A CLI is started and registered under the lock, so a stop that comes in between
+# waits for the registration instead of missing the new CLI. Reentrant: the signal handlers run
+# on the main thread, which may hold it.
 _LIVE: set[int] = set()
+_LIVE_WORKSPACES: set[Path] = set()
 _LIVE_LOCK = threading.RLock()
+# Set once skillfit is stopping: no CLI starts after it, and a CLI killed by it raises
+# KeyboardInterrupt in its thread instead of returning a run to score.
+_STOPPING = threading.Event()
+# True while this thread is between starting a CLI and registering it; the signals that came
+# to the main thread meanwhile, held until the registration (`_deliver_held_signals`).
 _spawning = threading.local()
-_term_deferred = False
+_held_signals: list[int] = []
+
+
+def stop_if_stopping() -> None:
+    if _STOPPING.is_set():
+        raise KeyboardInterrupt("skillfit is stopping: no agent CLI is started")
+
+
+def _hold_signal(signum: int) -> bool:
+    """True when the main thread is starting a CLI it has not registered yet: the signal is
+    kept for `_deliver_held_signals`, or that CLI would outlive skillfit. No CLI starts after
+    it meanwhile."""
+    if not getattr(_spawning, "active", False):
+        return False
+    _STOPPING.set()
+    _held_signals.append(signum)
+    return True
+
+
+def _deliver_held_signals() -> None:
+    """Send again the signals held while a CLI started, SIGTERM first (it ends skillfit; a
+    Ctrl-C's KeyboardInterrupt would keep it from being sent). Only the main thread holds
+    signals, so only it delivers them."""
+    if not _held_signals or threading.current_thread() is not threading.main_thread():
+        return
+    held = sorted(set(_held_signals), key=lambda signum: signum != signal.SIGTERM)
+    _held_signals.clear()
+    for signum in held:
+        os.kill(os.getpid(), signum)
 
 
 def kill_live_clis() -> None:
@@ -316,20 +459,35 @@ def kill_live_clis() -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
+def remove_live_workspaces() -> None:
+    """Remove the run directories of CLIs that were running (their threads may never get to)."""
+    with _LIVE_LOCK:
+        roots = list(_LIVE_WORKSPACES)
+        _LIVE_WORKSPACES.clear()
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_clis() -> None:
+    """Stop now: start no other CLI, kill the running ones and remove their workspaces."""
+    _STOPPING.set()
+    kill_live_clis()
+    remove_live_workspaces()
+
+
 def reap_clis_on_exit() -> None:
-    """From the main thread: on SIGTERM (the dashboard's stop, a scheduler's kill) and at exit,
-    kill the agent CLIs still running before skillfit ends, so none is left working alone."""
-    atexit.register(kill_live_clis)
+    """From the main thread: on Ctrl-C (SIGINT: also the dashboard's Stop), SIGTERM (a
+    scheduler's kill) and at exit, kill the agent CLIs still running and remove their
+    workspaces before skillfit ends, so none is left working alone. Ctrl-C then raises
+    KeyboardInterrupt as usual; the threads waiting on the killed CLIs raise it too, so no
+    interrupted run is scored, cached or booked, and the run resumes where it stopped."""
+    atexit.register(stop_clis)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
-        global _term_deferred
-        if getattr(_spawning, "active", False):
-            # The main thread was stopped between starting a CLI and registering it: finish the
-            # registration first (`_start_cli` signals again), or that CLI would outlive us.
-            _term_deferred = True
+        if _hold_signal(signum):
             return
-        kill_live_clis()
+        stop_clis()
         if callable(previous):
             previous(signum, frame)
             return
@@ -337,42 +495,64 @@ def reap_clis_on_exit() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.SIG_IGN:
+        return  # started with Ctrl-C ignored (nohup, a background job): keep it so
+
+    def on_int(signum: int, frame: Any) -> None:
+        if _hold_signal(signum):
+            return
+        stop_clis()
+        if callable(previous_int):
+            previous_int(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_int)
 
 
 def _start_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
-    """Start a CLI in its own session and register it in one step no SIGTERM can split."""
-    global _term_deferred
+    """Start a CLI in its own session and register it in one step no signal can split: a
+    SIGTERM or Ctrl-C meanwhile is held, and the caller delivers it once the CLI can be
+    reaped (here, when the CLI did not start)."""
+    started = False
     try:
         with _LIVE_LOCK:
             _spawning.active = True
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                start_new_session=True,
-            )
-            _LIVE.add(proc.pid)
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    start_new_session=True,
+                )
+                _LIVE.add(proc.pid)
+                started = True
+            finally:
+                _spawning.active = False
     finally:
-        _spawning.active = False
-        if _term_deferred:
-            _term_deferred = False
-            os.kill(os.getpid(), signal.SIGTERM)
+        if not started:
+            _deliver_held_signals()
     return proc
 
 
 def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
     """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
-    killed (the CLI's own children too)."""
+    killed (the CLI's own children too). KeyboardInterrupt when skillfit is stopping."""
+    stop_if_stopping()
     start = time.perf_counter()
     proc = _start_cli(argv, cwd=cwd, env=env)
     timed_out = False
     try:
+        # A signal held while the CLI started stops it now (and ends up in `except` below).
+        _deliver_held_signals()
+        if _STOPPING.is_set():  # stop_clis ran between the start and the line above
+            os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
@@ -387,7 +567,23 @@ def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: 
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(proc.pid)
+    # Killed by stop_clis: an interrupted run, not an answer.
+    stop_if_stopping()
     return CliRun(list(argv), out, err, proc.returncode, time.perf_counter() - start, timed_out)
+
+
+def timed_out(traj: Trajectory, run: CliRun, label: str) -> Trajectory:
+    """A run stopped at the wall-clock limit is the target failing the item (a small model
+    looping, an agent that never answers), scored 0 with feedback saying so; excluding it
+    would leave only the items the target could finish. An endpoint down or a CLI crash is
+    different: an infrastructure error (`Trajectory.error`)."""
+    feedback = (
+        f"No answer: {label} was stopped at the {run.seconds:.0f} s wall-clock limit before "
+        "it gave a final answer (the agent was still working, e.g. looping)."
+    )
+    traj.answer = ""
+    traj.score = Score(hard=0, soft=0.0, feedback=feedback, formatted=False)
+    return traj
 
 
 def last_lines(text: str, n: int = 6, limit: int = 600) -> str:
@@ -402,14 +598,44 @@ def transcript_dir(given: str | os.PathLike[str] | None) -> Path | None:
     return Path(value) if value else None
 
 
+def skill_tag(bundle: SkillDir | None) -> str:
+    """`noskill`, or `skill-` and 8 hex digits of the installed skill (frontmatter, body and
+    reference files): what tells two arms of one item apart."""
+    if bundle is None:
+        return "noskill"
+    digest = hashlib.sha256(bundle.render().encode("utf-8"))
+    for name, data in sorted(bundle.files.items()):
+        digest.update(name.encode("utf-8") + b"\0" + bytes(data))
+    return "skill-" + digest.hexdigest()[:8]
+
+
+def transcript_stem(
+    harness: str, target: str, bundle: SkillDir | None, item_id: str, sample: int
+) -> str:
+    """`<harness>-<target>-<skill tag>-<item>-s<sample>`, safe as a file name: runs of other
+    targets, skills or arms never overwrite each other's transcripts."""
+    from skillfit.models.redact import redact
+
+    model = re.sub(r"[^A-Za-z0-9._-]+", "_", redact(target))[-60:].strip("_")
+    raw = f"{harness}-{model}-{skill_tag(bundle)}-{item_id}-s{sample}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)
+
+
 def save_transcript(
-    directory: Path | None, harness: str, environment: Environment, sample: int, run: CliRun
+    directory: Path | None,
+    harness: str,
+    environment: Environment,
+    sample: int,
+    run: CliRun,
+    *,
+    target: str = "",
+    bundle: SkillDir | None = None,
 ) -> Path | None:
     """Write the CLI's raw stdout (`.jsonl`) and stderr (`.stderr`) for one item."""
     if directory is None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{harness}-{environment.item_id}-s{sample}")
+    stem = transcript_stem(harness, target, bundle, environment.item_id, sample)
     path = directory / f"{stem}.jsonl"
     path.write_text(run.stdout, encoding="utf-8")
     (directory / f"{stem}.stderr").write_text(run.stderr, encoding="utf-8")

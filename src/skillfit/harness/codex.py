@@ -32,17 +32,21 @@ from skillfit.harness.cli_agent import (
     account_run,
     cached_output,
     check_cli,
+    check_endpoint,
     checked_version,
     cli_env,
     endpoint_for,
+    forget_endpoint,
     last_lines,
     make_workspace,
+    prepare_target,
     run_cli,
     run_key,
     save_transcript,
     skill_bundle,
     store_output,
     task_prompt,
+    timed_out,
     transcript_dir,
 )
 from skillfit.harness.tool_loop import tool_summary
@@ -289,6 +293,10 @@ class CodexHarness:
         """The CLI's path, after checking it is installed at the pinned version."""
         return check_cli(CODEX, self.executable)
 
+    def prepare(self, target: ChatModel) -> None:
+        """Before the run's first call: an embedded target's server gets the CLI's context."""
+        prepare_target(target)
+
     def run(
         self, target: ChatModel, skill: str, environment: Environment, *, sample: int = 0
     ) -> Trajectory:
@@ -315,6 +323,7 @@ class CodexHarness:
                 traj.seconds = time.perf_counter() - start
                 account_run(target, key, traj, replayed=True)
                 return traj
+        check_endpoint(endpoint)
         ws = make_workspace(env, bundle, skills_dir=SKILLS_DIR, prefix="skillfit-codex-")
         try:
             (ws.config / "config.toml").write_text(
@@ -326,9 +335,14 @@ class CodexHarness:
         finally:
             if not self.keep_workspace:
                 ws.remove()
-        save_transcript(self.transcripts, self.name, env, sample, run)
+        save_transcript(
+            self.transcripts, self.name, env, sample, run, target=target.name, bundle=bundle
+        )
         traj = to_trajectory(run, prompt, env, sample=sample, seconds=time.perf_counter() - start)
-        if traj.error is None and self.cache:
+        if traj.error is not None:
+            forget_endpoint(endpoint)  # check it again before the next item
+        elif self.cache and not run.timed_out:
+            # A timed-out run is not kept: on a faster machine the same run may finish.
             store_output(target, key, run.stdout, traj.usage)
         account_run(target, key, traj, replayed=False)
         return traj
@@ -348,8 +362,8 @@ def to_trajectory(
         sample=sample,
     )
     if run.timed_out:
-        traj.error = f"codex exec: no answer within the {run.seconds:.0f}s wall-clock limit"
-    elif out.errors and out.answer is None:
+        return timed_out(traj, run, "codex exec")
+    if out.errors and out.answer is None:
         traj.error = f"codex exec failed: {'; '.join(out.errors)[:600]}"
     elif out.events == 0 or run.returncode not in (0, None) and out.answer is None:
         traj.error = (

@@ -34,10 +34,14 @@ from skillfit.tasks.base import (
 def score_trajectory(traj: Trajectory, item: Item, score: ScoreFn) -> Trajectory:
     """Score the final reply in `traj.answer` (in place): the answer becomes what the scorer
     found in it, and the harness's notes are appended to the feedback. An errored trajectory
-    stays unscored."""
+    stays unscored; one the harness scored itself (an agent CLI stopped at its wall-clock limit
+    gave no answer to score) keeps its score."""
     if traj.error is not None:
         return traj
-    answer, result = score(item, traj.answer)
+    if traj.score is not None:
+        answer, result = traj.answer, traj.score
+    else:
+        answer, result = score(item, traj.answer)
     if traj.notes:
         result = dataclasses.replace(result, feedback=" ".join([result.feedback, *traj.notes]))
     traj.answer, traj.score = answer, result
@@ -144,6 +148,15 @@ def bind_harness(task: Task, harness: str | Harness | None = None) -> Task:
     assert isinstance(task, EnvironmentTask)
     check_fit(task, chosen)
     return HarnessedTask(task, chosen)
+
+
+def prepare_run(task: Task, model: ChatModel) -> None:
+    """Before a run's first call: the harness `task` is bound to readies `model` (an agent CLI
+    harness gives an embedded target's server the context the CLI needs, which it can no
+    longer get once any call has started the server)."""
+    prepare = getattr(getattr(task, "harness", None), "prepare", None)
+    if callable(prepare):
+        prepare(model)
 
 
 def harness_name(task: Task) -> str:

@@ -272,6 +272,7 @@ class AccountedModel(ModelWrapper):
                 temperature=temperature,
                 response_format=response_format,
                 sample=sample,
+                namespace=getattr(self.inner, "cache_namespace", None),
             )
         self.ledger.record(self.role, self.name, reply, time.perf_counter() - start, key=key)
         return reply

@@ -54,8 +54,9 @@ def cache_key(
     temperature: float,
     response_format: ResponseFormat | None,
     sample: int,
+    namespace: str | None = None,
 ) -> str:
-    payload = {
+    payload: dict[str, Any] = {
         "model": model,  # the full spec string: provider, model name and endpoint
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "max_tokens": max_tokens,
@@ -63,6 +64,10 @@ def cache_key(
         "schema": schema_fingerprint(response_format),
         "sample": sample,
     }
+    if namespace is not None:
+        # How the provider decodes, where that changes replies (the local server's exact mode):
+        # replies decoded another way are never served for it.
+        payload["namespace"] = namespace
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -199,6 +204,7 @@ class CachedModel(ModelWrapper):
             temperature=temperature,
             response_format=response_format,
             sample=sample,
+            namespace=getattr(self.inner, "cache_namespace", None),
         )
         record = self.cache.get(key)
         parsed = None

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.skill.edits import Edit, EditOutcome, apply_edits
 from skillfit.skill.markdown import Section, parse_sections, render
 
@@ -62,16 +63,19 @@ class Skill:
         """Read a UTF-8 markdown file of at most `max_bytes` bytes."""
         p = Path(path)
         try:
-            with p.open("rb") as f:
-                data = f.read(max_bytes + 1)
+            data = read_regular_file(p, max_bytes, "a skill file")
         except FileNotFoundError:
             raise SkillFileError(f"skill file not found: {p}") from None
         except IsADirectoryError:
             raise SkillFileError(f"skill file {p} is a directory") from None
+        except FileRefused as exc:
+            if exc.too_large:
+                raise SkillFileError(
+                    f"skill file {p} is larger than the limit of {max_bytes} bytes"
+                ) from None
+            raise SkillFileError(f"skill file {exc}") from None
         except OSError as exc:
             raise SkillFileError(f"cannot read skill file {p}: {exc.strerror or exc}") from exc
-        if len(data) > max_bytes:
-            raise SkillFileError(f"skill file {p} is larger than the limit of {max_bytes} bytes")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.skill.document import DEFAULT_MAX_BYTES, Skill, SkillFileError
 
 SKILL_FILE = "SKILL.md"
@@ -126,14 +127,17 @@ def split_frontmatter(
 
 def _read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+        data = read_regular_file(path, max_bytes, "a skill file")
     except FileNotFoundError:
         raise SkillFileError(f"skill file not found: {path}") from None
+    except FileRefused as exc:
+        if exc.too_large:
+            raise SkillFileError(
+                f"skill file {path} is larger than the limit of {max_bytes} bytes"
+            ) from None
+        raise SkillFileError(f"skill file {exc}") from None
     except OSError as exc:
         raise SkillFileError(f"cannot read skill file {path}: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:
-        raise SkillFileError(f"skill file {path} is larger than the limit of {max_bytes} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -244,6 +248,8 @@ def find_skill_dir(path: str | os.PathLike[str]) -> Path | None:
     if p.is_file():
         return p.parent if p.name == SKILL_FILE else None
     if not p.is_dir():
+        if p.exists():
+            return None  # a pipe or a device: the reader refuses it, saying which
         raise SkillFileError(f"skill file not found: {p}")
     if (p / SKILL_FILE).is_file():
         return p

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from skillfit.train.config_file import ConfigFileError, read_config_file, shown_key
 from skillfit.train.errors import TrainError
 from skillfit.train.gate import GateConfig
 from skillfit.train.schedules import ScheduleConfig
@@ -52,6 +53,11 @@ __all__ = [
 
 DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 BASE_KEY = "_base_"
+# Upper bounds, far above any useful setting, so that a slip (`eval.samples=1000000000`) is an
+# error at once rather than a run that never ends.
+MAX_SAMPLES = 100  # samples per item: each multiplies every evaluation's calls
+MAX_ITEMS = 100_000  # items per batch, slow update or buffer
+MAX_REPLY_TOKENS = 1_000_000
 
 
 class ConfigError(TrainError, ValueError):
@@ -59,7 +65,8 @@ class ConfigError(TrainError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: YAML's `true` is not the integer 1, nor `2.0` the epoch count 2.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TaskConfig(_Section):
@@ -76,7 +83,7 @@ class TaskConfig(_Section):
 class ModelRole(_Section):
     model: str = DEFAULT_MODEL
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, ge=1)
+    max_tokens: int = Field(default=256, ge=1, le=MAX_REPLY_TOKENS)
 
 
 class TargetRole(ModelRole):
@@ -91,7 +98,7 @@ class OptimizerRole(ModelRole):
     """The model that reads rollouts and proposes edits (samples, so it runs warm)."""
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=768, ge=1)
+    max_tokens: int = Field(default=768, ge=1, le=MAX_REPLY_TOKENS)
     # diagnose: name each mistake's kind, then write rules with no item in view; direct: one
     # call that sees the items and writes edits (see skillfit.train.reflect).
     reflection: Literal["diagnose", "direct"] = "diagnose"
@@ -107,13 +114,13 @@ class OptimizerRole(ModelRole):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(default=2, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    minibatch_size: int = Field(default=8, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    patience: int | None = Field(default=None, ge=1)
+    epochs: int = Field(default=2, ge=1, le=1000)
+    batch_size: int = Field(default=16, ge=1, le=MAX_ITEMS)
+    minibatch_size: int = Field(default=8, ge=1, le=MAX_ITEMS)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    patience: int | None = Field(default=None, ge=1, le=1_000_000)
     seed: int = 0
-    concurrency: int = Field(default=2, ge=1)
+    concurrency: int = Field(default=2, ge=1, le=256)
     # Stop (resumably, exit code 3) when more than this share of one unit's rollouts fail for
     # infrastructure reasons; a unit where every call failed always stops.
     max_infra_error_rate: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -130,12 +137,12 @@ class TrainConfig(_Section):
 
 class SkillConfig(_Section):
     initial: str | None = None  # path to a skill file; None = the task's initial skill
-    max_tokens: int = Field(default=2000, ge=1)
+    max_tokens: int = Field(default=2000, ge=1, le=MAX_REPLY_TOKENS)
 
 
 class SlowUpdateConfig(_Section):
     enabled: bool = True
-    n_items: int = Field(default=8, ge=1)
+    n_items: int = Field(default=8, ge=1, le=MAX_ITEMS)
 
 
 class MetaSkillConfig(_Section):
@@ -143,12 +150,12 @@ class MetaSkillConfig(_Section):
 
 
 class BufferConfig(_Section):
-    max_items: int = Field(default=20, ge=0)
+    max_items: int = Field(default=20, ge=0, le=MAX_ITEMS)
 
 
 class EvalConfig(_Section):
     test: bool = True
-    samples: int = Field(default=1, ge=1)
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
 
 
 class CacheConfig(_Section):
@@ -170,7 +177,7 @@ class StrategyConfig(_Section):
     ablate: list[Ablation] = Field(default_factory=list)
     # Target calls (rollouts; cache hits included) training may spend, test evaluation not
     # counted; null: no limit beyond epochs and steps.
-    target_calls: int | None = Field(default=None, ge=1)
+    target_calls: int | None = Field(default=None, ge=1, le=10**9)
 
 
 class RunSection(_Section):
@@ -195,33 +202,25 @@ class RunConfig(_Section):
     run: RunSection = Field(default_factory=RunSection)
 
 
+_SECTIONS = ", ".join(sorted(RunConfig.model_fields))
+
 # --- loading --------------------------------------------------------------------------
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML in {path}: {_yaml_problem(exc)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+        data, lines = read_config_file(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    # Checked per file so the error names the file and line: an unrelated file given as a
+    # config (or a `_base_`) is named without its lines being quoted back.
+    for key in data:
+        if key != BASE_KEY and key not in RunConfig.model_fields:
+            close = difflib.get_close_matches(str(key), list(RunConfig.model_fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {_SECTIONS}"
+            where = f" at line {lines[str(key)]}" if str(key) in lines else ""
+            raise ConfigError(f"{path}{where}: unknown key {shown_key(key)}: {hint}")
     return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line report as one line: what is wrong and where."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{problem}{where}"
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,12 +304,16 @@ def _describe(error: Mapping[str, Any]) -> str:
             hint = f"did you mean '{prefix + '.' if prefix else ''}{close[0]}'?"
         else:
             hint = f"valid keys{' in ' + repr(prefix) if prefix else ''}: {', '.join(valid)}"
+        if shown_key(loc[-1]) != repr(loc[-1]):
+            return f"unknown key {prefix + '.' if prefix else ''}{shown_key(loc[-1])}: {hint}"
         return f"unknown key '{key}': {hint}"
     msg = str(error["msg"]).removeprefix("Value error, ")
     if not loc:
         return msg
     if "input" in error and error["type"] != "missing" and not isinstance(error["input"], dict):
-        return f"invalid value for '{key}': {msg} (got {error['input']!r})"
+        got = repr(error["input"])
+        got = got if len(got) <= 80 else got[:77] + "..."
+        return f"invalid value for '{key}': {msg} (got {got})"
     return f"invalid value for '{key}': {msg}"
 
 

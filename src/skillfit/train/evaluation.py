@@ -33,6 +33,10 @@ class EvalResult:
     # how many of those were right (None when the task does not say what is formatted).
     formatted: int | None = None
     correct_formatted: int | None = None
+    # What the evaluation cost, when it was measured (`skillfit.evaluate`): tokens summed over
+    # every rollout (prompt, completion, cached) and seconds of wall clock.
+    tokens: dict[str, int] | None = None
+    seconds: float | None = None
 
     @property
     def format_rate(self) -> float | None:
@@ -68,6 +72,9 @@ class EvalResult:
             "format_rate": self.format_rate,
             "formatted_accuracy": self.formatted_accuracy,
             "per_item": self.per_item,
+            # Only when measured, so stored results (golden files, transfer.json) keep their form.
+            **({"tokens": self.tokens} if self.tokens is not None else {}),
+            **({"seconds": round(self.seconds, 3)} if self.seconds is not None else {}),
         }
 
     def line(self) -> str:

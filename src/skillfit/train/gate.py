@@ -99,10 +99,10 @@ GateKind = Literal["strict_mean", "paired", "paired_unconditional"]
 class GateConfig(BaseModel):
     """How a candidate skill must beat the current one to be adopted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: GateKind = "paired_unconditional"
-    samples: int = Field(default=1, ge=1, description="samples per item, averaged per item")
+    samples: int = Field(default=1, ge=1, le=100, description="samples per item, averaged per item")
     alpha: float = Field(
         default=0.05, gt=0, le=1, description="paired kinds: largest p-value adopted"
     )

@@ -15,6 +15,7 @@ from skillfit.train.config import config_hash as hash_of
 from skillfit.train.config import validate_config
 from skillfit.train.errors import RunDirConflict, SplitError, TrainError
 from skillfit.train.io import read_json
+from skillfit.train.runlock import LOCK_NAME
 from skillfit.train.state import RunState
 
 
@@ -96,7 +97,8 @@ def prepare(
     TrainError naming it, before anything is written."""
     root = layout.root
     check_writable_dir(root)
-    if not root.exists() or not any(root.iterdir()):
+    # The lock file is the current process's own (see runlock): it says nothing of a run.
+    if not root.exists() or not any(p.name != LOCK_NAME for p in root.iterdir()):
         if resume:
             raise TrainError(f"nothing to resume in {root}: no run has been started there")
         return "fresh", None

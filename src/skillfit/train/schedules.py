@@ -115,12 +115,16 @@ def warmup(schedule: Schedule, steps: int, start: int = 1) -> Schedule:
 class ScheduleConfig(BaseModel):
     """How the per-step edit budget evolves over a run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["cosine", "constant", "linear"] = "cosine"
-    init: int = Field(default=4, ge=0, description="budget at the first step after warmup")
-    minimum: int = Field(default=1, ge=0, description="budget floor at the end of the decay")
-    warmup_steps: int = Field(default=0, ge=0, description="steps ramping up to `init`")
+    init: int = Field(default=4, ge=0, le=1000, description="budget at the first step after warmup")
+    minimum: int = Field(
+        default=1, ge=0, le=1000, description="budget floor at the end of the decay"
+    )
+    warmup_steps: int = Field(
+        default=0, ge=0, le=1_000_000, description="steps ramping up to `init`"
+    )
 
     @model_validator(mode="after")
     def _minimum_below_init(self) -> ScheduleConfig:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillfit.harness import bind_harness
+from skillfit.harness import bind_harness, prepare_run
 from skillfit.models.base import ChatModel, Usage
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill
@@ -119,6 +119,8 @@ def run_grid(
     cells: list[Cell] = []
     for target in targets:
         model = model_for(target)
+        for harness in harnesses:  # all before any arm: a chat arm would start the server
+            prepare_run(bound[harness], model)
         for harness in harnesses:
             kw: dict[str, Any] = dict(
                 samples=samples, concurrency=concurrency, confidence=confidence

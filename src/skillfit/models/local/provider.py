@@ -47,6 +47,12 @@ class LocalChatModel:
     def slots(self) -> int:
         return self.server.options.slots
 
+    @property
+    def cache_namespace(self) -> str | None:
+        """Exact replies are cached apart from those of batched decoding, whose replies depended
+        on the server's load when they were made."""
+        return "decoding=exact" if self.server.options.exact else None
+
     def _provider(self) -> OpenAIChatModel:
         with self._lock:
             if self._client is None:

@@ -1,8 +1,15 @@
 """One in-process llama.cpp server per model file per process, started on first use.
 
-The server listens on 127.0.0.1 only, on a free port, with `slots` parallel sequences
-(continuous batching) of `ctx_per_slot` tokens each and the prompt-prefix cache on, so requests
-that share a prefix (the skill comes first in every prompt) skip re-reading it.
+The server listens on 127.0.0.1 only, on a free port, with `slots` parallel sequences of
+`ctx_per_slot` tokens each and the prompt-prefix cache on, so requests that share a prefix (the
+skill comes first in every prompt) skip re-reading it.
+
+Decoding is exact by default: a request's reply depends on the request alone, not on what else
+the server was doing. llama.cpp's fast paths break that on a CPU: requests sharing a batch (two
+slots), the flash-attention kernel that tiles a prompt batch differently from one token, and
+repacked weights whose many-row kernel rounds unlike the one-row kernel each make a prompt read
+fresh decode differently from one whose prefix came from the cache. `bench/determinism.py`
+measures both modes; `SKILLFIT_LOCAL_DECODING=batched` brings the fast paths back.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from skillfit.models.base import InfraError, WeightsError
+from skillfit.models.base import InfraError, ModelSpecError, WeightsError
 from skillfit.models.local import logs
 
 
@@ -57,13 +64,37 @@ def gguf_header_problem(path: Path) -> str | None:
     return None
 
 
+DECODINGS = ("exact", "batched")
+
+
+class DecodingError(ModelSpecError):
+    """SKILLFIT_LOCAL_DECODING names no decoding mode."""
+
+
+def _decoding() -> str:
+    value = os.environ.get("SKILLFIT_LOCAL_DECODING", "").strip().lower() or "exact"
+    if value not in DECODINGS:
+        raise DecodingError(
+            f"SKILLFIT_LOCAL_DECODING={value!r}: use exact (the default) or batched"
+        )
+    return value
+
+
+def _slots() -> int:
+    # Exact decoding runs one request at a time; batched decoding shares batches across slots.
+    return max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 1 if _decoding() == "exact" else 2))
+
+
 @dataclass(frozen=True)
 class ServerOptions:
-    """Defaults come from SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS,
-    SKILLFIT_LOCAL_MAX_PREDICT and SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server
-    log file)."""
+    """Defaults come from SKILLFIT_LOCAL_DECODING (exact|batched), SKILLFIT_LOCAL_SLOTS,
+    SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS, SKILLFIT_LOCAL_MAX_PREDICT and
+    SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server log file).
 
-    slots: int = field(default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 2)))
+    `exact` decoding holds only with one slot: with more, requests share batches again."""
+
+    decoding: str = field(default_factory=_decoding)
+    slots: int = field(default_factory=_slots)
     ctx_per_slot: int = field(
         default_factory=lambda: max(512, _env_int("SKILLFIT_LOCAL_CTX", 4096))
     )
@@ -80,6 +111,11 @@ class ServerOptions:
     @property
     def n_ctx(self) -> int:
         return self.slots * self.ctx_per_slot  # llama.cpp splits n_ctx evenly across slots
+
+    @property
+    def exact(self) -> bool:
+        """Whether a reply depends on its request alone (see the module docstring)."""
+        return self.decoding == "exact" and self.slots == 1
 
 
 class LocalServer:
@@ -107,6 +143,12 @@ class LocalServer:
         p.cpuparams.n_threads = self.options.threads
         p.cpuparams_batch.n_threads = self.options.threads
         p.cache_prompt = True
+        if self.options.decoding == "exact":
+            p.flash_attn_type = 0  # disabled: its prompt-batch kernel rounds unlike one token's
+            p.no_extra_bufts = True  # no repacked weights: one kernel for one row and many
+            # No prompt states restored from host memory: a restored state made the first
+            # token of a greedy reply differ from the same prompt's reply after another one.
+            p.cache_ram_mib = 0
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0

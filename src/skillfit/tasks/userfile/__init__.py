@@ -41,7 +41,8 @@ from skillfit.tasks.registry import register_task
 from skillfit.tasks.userfile.reader import (
     FieldMap,
     detect_format,
-    read_rows,
+    parse_rows,
+    read_data_file,
     splits_by_column,
     to_items,
     where_in_file,
@@ -65,10 +66,13 @@ class FileTask(SingleTurnTask):
     Its judge, when it has one, is built through `bind_models` (the run's cache and token
     accounting)."""
 
-    def __init__(self, *, scorer: Scorer, data_sha256: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, scorer: Scorer, data_sha256: str, data_path: Path | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(score=scorer, **kwargs)
         self.scorer = scorer
         self.data_sha256 = data_sha256
+        self.data_path = data_path  # named when a resumed run finds the file changed
 
     def bind_models(self, factory: Any) -> None:
         bind = getattr(self.scorer, "bind_models", None)
@@ -175,7 +179,8 @@ def make_file_task(
         )
     data = resolve_path(path, base)
     fmt = detect_format(data, format)
-    rows = read_rows(data, fmt, delimiter=delimiter)
+    raw = read_data_file(data)  # read once: the digest is of the very bytes the items came from
+    rows = parse_rows(data, raw, fmt, delimiter=delimiter)
     mapped = to_items(data, fmt, rows, fields)
     if fields.target is not None:
         for m in mapped:
@@ -210,13 +215,14 @@ def make_file_task(
             f"{data}: the {' and '.join(empty)} split would be empty ({len(mapped)} rows); "
             "add rows or set n_train / n_val"
         )
-    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     task_splits: dict[SplitName, list[Item]] = dict(splits)
     return FileTask(
         name=name or data.stem,  # the run's skill is named after it ("questions")
         splits=task_splits,
         scorer=the_scorer,
         data_sha256=digest,
+        data_path=data,
         instructions=instructions or the_scorer.instructions,
         initial_skill=_read_initial_skill(initial_skill, base),
         options=recorded,

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
+from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import Item, Score, ScoreFn, TaskDataError
 from skillfit.tasks.common import TaskOptionError
 from skillfit.tasks.scoring import format_note
@@ -132,7 +133,11 @@ class JudgeScorer(Scorer):
             if not path.is_absolute() and base_dir is not None:
                 path = Path(base_dir) / path
             try:
-                rubric = path.read_text(encoding="utf-8")
+                rubric = read_regular_file(path, 2**20, "a rubric file").decode("utf-8")
+            except FileRefused as exc:
+                raise TaskOptionError(f"file: judge rubric_file {exc}") from None
+            except UnicodeDecodeError:
+                raise TaskOptionError(f"file: judge rubric_file {path}: not UTF-8 text") from None
             except OSError as exc:
                 raise TaskOptionError(
                     f"file: judge rubric_file {path}: {exc.strerror or exc}"

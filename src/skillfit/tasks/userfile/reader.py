@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
@@ -40,6 +41,9 @@ SPLIT_ALIASES: Mapping[str, SplitName] = {
     "testing": "test",
 }
 _PARQUET_MAGIC = b"PAR1"
+# A task's data is a few hundred items: a file larger than this is a wrong path or a whole
+# dataset, and reading it whole (as every format here is) would hold it all in memory.
+MAX_DATA_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -108,16 +112,29 @@ def _text(path: Path, raw: bytes, fmt: str) -> str:
         ) from None
 
 
-def read_rows(path: Path, fmt: str, *, delimiter: str | None = None) -> list[Row]:
-    """Every record of the file, in order. Refuses a file that is not what `fmt` says."""
+def read_data_file(path: Path) -> bytes:
+    """The bytes of a data file: a regular file of at most MAX_DATA_BYTES (a FIFO or a device
+    named as the data would hang the run or fill its memory)."""
     try:
-        raw = path.read_bytes()
+        return read_regular_file(path, MAX_DATA_BYTES, "a data file")
     except FileNotFoundError:
         raise TaskDataError(f"{path}: data file not found") from None
     except IsADirectoryError:
         raise TaskDataError(f"{path}: is a folder; give the data file") from None
+    except FileRefused as exc:
+        hint = "; keep the rows you need in a smaller file" if exc.too_large else ""
+        raise TaskDataError(f"{exc}{hint}") from None
     except OSError as exc:
         raise TaskDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_rows(path: Path, fmt: str, *, delimiter: str | None = None) -> list[Row]:
+    """Every record of the file, in order. Refuses a file that is not what `fmt` says."""
+    return parse_rows(path, read_data_file(path), fmt, delimiter=delimiter)
+
+
+def parse_rows(path: Path, raw: bytes, fmt: str, *, delimiter: str | None = None) -> list[Row]:
+    """Every record of `raw`, the content of the data file at `path`, in order."""
     if fmt == "parquet":
         return _parquet_rows(path, raw)
     text = _text(path, raw, fmt)

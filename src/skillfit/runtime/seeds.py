@@ -1,0 +1,215 @@
+"""`skillfit train --seeds N`: one training per seed on the same splits, and what holds across.
+
+Each seed is an ordinary, resumable run in `<out>/seed-<s>/` (only `train.seed` differs: the
+order of the training batches and what the optimizer is shown). The test items are the same in
+every seed, so the result is reported three ways: each seed's trained − initial difference with
+its paired 95% interval, the mean of those differences with their spread (standard deviation,
+smallest and largest), and one pooled paired interval over the test items, where each item's
+trained score is its mean over the seeds (the seeds share items, so counting every (seed, item)
+pair as independent would overstate the evidence).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from skillfit.record import load_run
+from skillfit.record.models import RunRecord
+from skillfit.train.errors import TrainError
+from skillfit.train.io import write_json_atomic
+from skillfit.train.stats import paired_difference, wilson_interval
+
+SEEDS_FILE = "seeds.json"
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    run_dir: str
+    adopted: int
+    correct: dict[str, int]  # arm (none, initial, best) -> correct test items
+    n: int
+    vs_initial: dict[str, Any] | None  # paired difference best − initial on the test items
+    wall_seconds: float
+
+
+@dataclass
+class SeedsResult:
+    out_dir: Path
+    runs: list[SeedRun]
+    pooled_vs_initial: dict[str, Any] | None
+    pooled_vs_none: dict[str, Any] | None
+
+    @property
+    def diffs(self) -> list[float]:
+        return [
+            float(r.vs_initial["mean_diff"])
+            for r in self.runs
+            if r.vs_initial and r.vs_initial.get("mean_diff") is not None
+        ]
+
+    def spread(self) -> dict[str, float | None]:
+        d = self.diffs
+        return {
+            "mean": statistics.fmean(d) if d else None,
+            "sd": statistics.stdev(d) if len(d) > 1 else None,
+            "min": min(d) if d else None,
+            "max": max(d) if d else None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": [asdict(r) for r in self.runs],
+            "vs_initial_over_seeds": self.spread(),
+            "pooled_vs_initial": self.pooled_vs_initial,
+            "pooled_vs_none": self.pooled_vs_none,
+            "wall_seconds": round(sum(r.wall_seconds for r in self.runs), 1),
+        }
+
+
+def _per_item(rec: RunRecord, arm: str) -> dict[str, float]:
+    if rec.test is None or arm not in rec.test.arms:
+        return {}
+    out: dict[str, float] = {}
+    for item, scores in rec.test.arms[arm].per_item.items():
+        vals = [float(s) for s in scores if s is not None]
+        if vals:
+            out[item] = sum(vals) / len(vals)
+    return out
+
+
+def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+    ids = sorted(i for i in a if i in b)
+    if not ids:
+        return None
+    res = paired_difference([a[i] for i in ids], [b[i] for i in ids]).to_dict()
+    return {
+        k: res[k]
+        for k in ("mean_diff", "ci_low", "ci_high", "p_value", "wins", "losses", "ties", "n")
+    }
+
+
+def _mean_over(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each item's mean score over the runs that scored it."""
+    ids = sorted({i for r in runs for i in r})
+    return {i: statistics.fmean(r[i] for r in runs if i in r) for i in ids}
+
+
+def pool(records: Sequence[RunRecord], walls: Sequence[float]) -> list[SeedRun]:
+    runs = []
+    for rec, wall in zip(records, walls, strict=True):
+        arms = {arm: _per_item(rec, arm) for arm in ("none", "initial", "best")}
+        runs.append(
+            SeedRun(
+                seed=int(rec.meta.seed),
+                run_dir=rec.meta.run_dir,
+                adopted=sum(1 for s in rec.steps if s.adopted),
+                correct={arm: int(round(sum(v.values()))) for arm, v in arms.items()},
+                n=len(arms["best"]),
+                vs_initial=_paired(arms["best"], arms["initial"]),
+                wall_seconds=round(wall, 1),
+            )
+        )
+    return runs
+
+
+def train_seeds(
+    config: Any,
+    seeds: int,
+    *,
+    overrides: Sequence[str] = (),
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    run: Callable[..., Any] | None = None,
+    **train_kwargs: Any,
+) -> SeedsResult:
+    """Train once per seed (train.seed, train.seed + 1, ...) into `<out>/seed-<s>/` and pool
+    the test results; writes `<out>/seeds.json`. `run` defaults to api.train."""
+    from skillfit import api
+
+    if seeds < 1:
+        raise TrainError(f"--seeds must be 1 or more, not {seeds}")
+    train = run or api.train
+    cfg = api.load(config, overrides)
+    # The seed is left out of the folder's name: every seed's run lies under the same root.
+    root = api.run_dir_for(cfg, out_dir, api.config_hash(api.load(cfg, ["train.seed=0"])))
+    first = int(cfg.train.seed)
+    records: list[RunRecord] = []
+    walls: list[float] = []
+    for seed in range(first, first + seeds):
+        if progress:
+            progress({"event": "seed_start", "seed": seed, "of": seeds})
+        started = time.perf_counter()
+        result = train(
+            config,
+            overrides=[*overrides, f"train.seed={seed}"],
+            out_dir=root / f"seed-{seed}",
+            progress=progress,
+            **train_kwargs,
+        )
+        walls.append(time.perf_counter() - started)
+        records.append(load_run(result.run_dir, with_events=False))
+    runs = pool(records, walls)
+    best = _mean_over([_per_item(r, "best") for r in records])
+    # No skill and the initial skill do not depend on the seed; their mean over seeds is the
+    # same scores unless the target's decoding differed between runs.
+    initial = _mean_over([_per_item(r, "initial") for r in records])
+    none = _mean_over([_per_item(r, "none") for r in records])
+    out = SeedsResult(
+        out_dir=root,
+        runs=runs,
+        pooled_vs_initial=_paired(best, initial),
+        pooled_vs_none=_paired(best, none),
+    )
+    write_json_atomic(root / SEEDS_FILE, out.to_dict())
+    return out
+
+
+def accuracy_cell(correct: int, n: int) -> str:
+    if not n:
+        return "–"
+    lo, hi = wilson_interval(correct, n)
+    return f"{correct}/{n} [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def diff_cell(d: dict[str, Any] | None) -> str:
+    if not d or d.get("mean_diff") is None:
+        return "–"
+    star = " *" if (d.get("ci_low") or 0) > 0 or (d.get("ci_high") or 0) < 0 else ""
+    return (
+        f"{100 * d['mean_diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]{star}"
+    )
+
+
+def to_markdown(result: SeedsResult) -> str:
+    """The per-seed table, the spread over seeds and the pooled interval, as markdown."""
+    lines = [
+        "| seed | none | initial | trained | trained − initial (points) [95% CI] | adopted "
+        "| wall time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result.runs:
+        lines.append(
+            f"| {r.seed} | {accuracy_cell(r.correct['none'], r.n)} "
+            f"| {accuracy_cell(r.correct['initial'], r.n)} "
+            f"| {accuracy_cell(r.correct['best'], r.n)} | {diff_cell(r.vs_initial)} "
+            f"| {r.adopted} | {r.wall_seconds / 60:.1f} min |"
+        )
+    d = result.diffs
+    if d:
+        sd = f"{100 * statistics.stdev(d):.1f}" if len(d) > 1 else "–"
+        lines += [
+            "",
+            f"trained − initial over {len(d)} seeds: mean {100 * statistics.fmean(d):+.1f} "
+            f"points, sd {sd}, from {100 * min(d):+.1f} to {100 * max(d):+.1f}; pooled over "
+            f"the test items (each item's trained score averaged over the seeds): "
+            f"{diff_cell(result.pooled_vs_initial)}; against no skill "
+            f"{diff_cell(result.pooled_vs_none)}.",
+        ]
+    return "\n".join(lines) + "\n"
