@@ -77,9 +77,8 @@ def test_exact_decoding_is_the_default_one_slot_without_fast_kernels(
     srv.start()
     params = srv._server.params
     assert srv.options.exact and params.n_parallel == 1
-    # The kernels whose rounding depends on how many tokens share a batch are off.
-    assert int(params.flash_attn_type) == 0 and params.no_extra_bufts
-    assert params.cache_prompt  # the prefix cache stays: exact replies do not need it off
+    # Every prompt is read whole: a cached prefix is computed in other chunks than a fresh one.
+    assert not params.cache_prompt and params.cache_ram_mib == 0
     assert LocalChatModel("local:x", srv).cache_namespace == "decoding=exact"
 
 
@@ -93,7 +92,7 @@ def test_batched_decoding_keeps_the_fast_paths_and_the_old_cache_keys(
     srv = server_mod.shared_server(path)
     srv.start()
     params = srv._server.params
-    assert not srv.options.exact and params.n_parallel == 2 and not params.no_extra_bufts
+    assert not srv.options.exact and params.n_parallel == 2 and params.cache_prompt
     assert LocalChatModel("local:x", srv).cache_namespace is None
 
 

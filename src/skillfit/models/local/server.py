@@ -1,15 +1,17 @@
 """One in-process llama.cpp server per model file per process, started on first use.
 
 The server listens on 127.0.0.1 only, on a free port, with `slots` parallel sequences of
-`ctx_per_slot` tokens each and the prompt-prefix cache on, so requests that share a prefix (the
-skill comes first in every prompt) skip re-reading it.
+`ctx_per_slot` tokens each. In batched decoding the prompt-prefix cache is on, so requests that
+share a prefix (the skill comes first in every prompt) skip re-reading it.
 
 Decoding is exact by default: a request's reply depends on the request alone, not on what else
-the server was doing. llama.cpp's fast paths break that on a CPU: requests sharing a batch (two
-slots), the flash-attention kernel that tiles a prompt batch differently from one token, and
-repacked weights whose many-row kernel rounds unlike the one-row kernel each make a prompt read
-fresh decode differently from one whose prefix came from the cache. `bench/determinism.py`
-measures both modes; `SKILLFIT_LOCAL_DECODING=batched` brings the fast paths back.
+the server was doing or did before. Two things break that on a CPU, measured with
+`bench/determinism.py --probe`: requests sharing a batch (two slots: 3 of 8 replies as when sent
+one by one), and a prompt whose prefix comes from the prompt cache, computed in other chunks
+than the same prompt read whole (one slot: 7 of 8; turning off flash attention, repacked
+weights and the host-memory prompt cache still left 11 of 12). So exact decoding is one slot
+with the prompt cache off (8 of 8 in every order): each prompt is read whole, which costs time
+on long shared prefixes. `SKILLFIT_LOCAL_DECODING=batched` brings two slots and the cache back.
 """
 
 from __future__ import annotations
@@ -142,13 +144,11 @@ class LocalServer:
         p.n_ctx = self.options.n_ctx
         p.cpuparams.n_threads = self.options.threads
         p.cpuparams_batch.n_threads = self.options.threads
-        p.cache_prompt = True
+        # Exact decoding reads every prompt whole: a prompt whose prefix came from the cache is
+        # computed in other chunks than one read fresh, and the floats (then the tokens) differ.
+        p.cache_prompt = self.options.decoding != "exact"
         if self.options.decoding == "exact":
-            p.flash_attn_type = 0  # disabled: its prompt-batch kernel rounds unlike one token's
-            p.no_extra_bufts = True  # no repacked weights: one kernel for one row and many
-            # No prompt states restored from host memory: a restored state made the first
-            # token of a greedy reply differ from the same prompt's reply after another one.
-            p.cache_ram_mib = 0
+            p.cache_ram_mib = 0  # no prompt states kept in host memory to restore either
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0
