@@ -7,8 +7,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from skillfit.models import ChatModel, WeightsError, get_model
+
+# Property tests check results, not speed: no per-example deadline (200 ms by default) and no
+# "too slow" health check, either of which a loaded machine trips.
+settings.register_profile("skillfit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("skillfit")
 
 # pytest owns file descriptor 2 while it captures output, so the server's native log cannot be
 # kept in its file here; keep it to errors so it does not interleave with the test report.

@@ -1,7 +1,8 @@
 """Runs and servers for the dashboard tests: a scripted run on a bundled task (the target
 answers Yes once the skill says so; the optimizer proposes that rule, then one the gate
-rejects), a slow loopback chat-completions server to watch a run live, and the dashboard
-itself started through the CLI on a free loopback port."""
+rejects), a slow loopback chat-completions server to watch a run live (or to hold it at a model
+call until the test lets it go on), and the dashboard itself started through the CLI on a free
+loopback port."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from waits import HANG_S
 
 RULE = "## Answer\nEnd the reply with the word Yes."
 JUNK = "## Tone\nStay calm and friendly."
@@ -92,17 +95,30 @@ def train_cli(cfg: Path, out: Path, *, env: dict[str, str] | None = None) -> Non
 
 class SlowChat:
     """A chat-completions server on 127.0.0.1 that answers like the scripted target, each
-    answer after `delay` seconds, so a run through it can be watched while it goes."""
+    answer after `delay` seconds, so a run through it can be watched while it goes.
+
+    `hold()` makes the answers wait until `allow(n)` lets n more through or `release()` all;
+    `held` is set once a call waits. A run held at a model call is known to be mid-flight, and
+    to have got exactly as far as the calls let through, however fast or slow the machine is."""
 
     def __init__(self, delay: float = 0.1) -> None:
         self.delay = delay
         self.calls = 0
+        self.held = threading.Event()
+        self._gate = threading.Condition()
+        self._budget: int | None = None  # answers left before holding; None: never hold
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 outer.calls += 1
+                with outer._gate:
+                    while outer._budget == 0:
+                        outer.held.set()
+                        outer._gate.wait()
+                    if outer._budget is not None:
+                        outer._budget -= 1
                 time.sleep(outer.delay)
                 system = " ".join(
                     str(m.get("content", ""))
@@ -145,8 +161,27 @@ class SlowChat:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
+
+    def hold(self) -> None:
+        """From now on, answers wait for `allow()` or `release()`."""
+        with self._gate:
+            self.held.clear()
+            self._budget = 0
+
+    def allow(self, n: int) -> None:
+        """Let `n` more answers through, then hold again."""
+        with self._gate:
+            self.held.clear()
+            self._budget = (self._budget or 0) + n
+            self._gate.notify_all()
+
+    def release(self) -> None:
+        with self._gate:
+            self._budget = None
+            self._gate.notify_all()
 
 
 def free_port() -> int:
@@ -155,11 +190,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
+def wait_http(url: str, timeout: float = HANG_S) -> None:
+    """Until `url` answers 200 (the server is up); `timeout` only ends a hang."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=30) as r:
                 if r.status == 200:
                     return
         except OSError:

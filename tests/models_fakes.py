@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # A handler decides the answer: (path, request body) -> (status, body dict) or an action string:
-# "hang" sleeps past any client timeout, "drop" closes the connection without answering.
+# "hang" answers nothing until the server stops (past any client timeout, on any machine),
+# "drop" closes the connection without answering.
 Handler = Callable[[str, dict[str, Any]], "tuple[int, dict[str, Any]] | str"]
 
 
@@ -32,7 +33,7 @@ def fake_server(handler: Handler) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             received.append({"path": self.path, **body, "_headers": headers})
             out = handler(self.path, body)
             if out == "hang":
-                stop.wait(10)
+                stop.wait()
                 return
             if out == "drop":
                 self.close_connection = True

@@ -15,8 +15,16 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("jinja2")
 
-from dashboard_fakes import FAKE_KEY, RULE, URL_KEY, train_cli, write_scenario  # noqa: E402
+from dashboard_fakes import (  # noqa: E402
+    FAKE_KEY,
+    RULE,
+    URL_KEY,
+    SlowChat,
+    train_cli,
+    write_scenario,
+)
 from starlette.testclient import TestClient  # noqa: E402
+from waits import HANG_S, wait_for  # noqa: E402
 
 from skillfit.dashboard import Access, BadName, check_name, check_new_name, create_app  # noqa: E402
 from skillfit.dashboard.diffs import line_diff  # noqa: E402
@@ -254,34 +262,51 @@ def test_no_key_is_ever_shown(root: Path, tmp_path: Path, monkeypatch: pytest.Mo
     assert "127.0.0.1:9" in pages[1].text  # the model is still named, without its key
 
 
-def test_launch_stop_resume_through_the_launcher(root: Path, tmp_path: Path) -> None:
-    """A run started in the background can be stopped and resumed; it then finishes with the
-    result of a straight run."""
+def test_launch_stop_resume_through_the_launcher(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started in the background can be stopped (as ^C: exit 130) and resumed."""
     runs = tmp_path / "outputs"
     runs.mkdir()
-    cfg = write_scenario(
-        tmp_path / "slow",
-        extra="train: {epochs: 40, batch_size: 2, minibatch_size: 2, concurrency: 1}\n",
-    )
-    launcher = Launcher(runs, cfg.parent)
-    with pytest.raises(LaunchError):
-        launcher.start("r1", "missing.yaml", [])
-    launch = launcher.start("r1", cfg.name, ["train.epochs=40"])
-    assert launch.pid and launcher.get("r1").outcome == "running"  # type: ignore[union-attr]
-    import time
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with SlowChat(delay=0) as chat:
+        cfg = write_scenario(
+            tmp_path / "slow",
+            target=f"openai:slow@{chat.url}/v1",
+            extra="train: {epochs: 40, batch_size: 2, minibatch_size: 2, concurrency: 1}\n",
+        )
+        launcher = Launcher(runs, cfg.parent)
 
-    deadline = time.monotonic() + 30
-    while not (runs / "r1" / "runtime_state.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    launcher.stop("r1", grace=5)
-    ended = launcher.wait("r1", 20)
-    assert ended is not None and ended.outcome == "stopped", ended
-    with pytest.raises(LaunchError):
-        launcher.stop("r1")
-    again = launcher.resume("r1", runs / "r1")
-    assert "--force" not in again.argv and again.pid != launch.pid
-    launcher.stop("r1", grace=5)
-    assert launcher.wait("r1", 20).outcome == "stopped"  # type: ignore[union-attr]
+        def ended_run() -> bool:
+            launch = launcher.get("r1")
+            return launch is not None and launch.exit_code is not None
+
+        with pytest.raises(LaunchError):
+            launcher.start("r1", "missing.yaml", [])
+        # Each stop comes while the run waits at a model call, so the run is mid-flight
+        # whatever the machine's speed; the call is let go once the stop is sent.
+        chat.hold()
+        launch = launcher.start("r1", cfg.name, ["train.epochs=40"])
+        assert launch.pid and launcher.get("r1").outcome == "running"  # type: ignore[union-attr]
+        wait_for(lambda: chat.held.is_set() or ended_run(), "the run's first model call")
+        assert chat.held.is_set(), launcher.log_tail("r1")
+        assert (runs / "r1" / "runtime_state.json").is_file()  # saved before any call
+        launcher.stop("r1", grace=HANG_S)
+        chat.release()
+        ended = launcher.wait("r1", HANG_S)
+        assert ended is not None and ended.outcome == "stopped", ended
+        assert ended.exit_code == 130, ended  # the ^C path, not the escalation
+        with pytest.raises(LaunchError):
+            launcher.stop("r1")
+        chat.hold()
+        again = launcher.resume("r1", runs / "r1")
+        assert "--force" not in again.argv and again.pid != launch.pid
+        wait_for(lambda: chat.held.is_set() or ended_run(), "the resumed run's first model call")
+        assert chat.held.is_set(), launcher.log_tail("r1")
+        launcher.stop("r1", grace=HANG_S)
+        chat.release()
+        ended = launcher.wait("r1", HANG_S)
+        assert ended is not None and ended.outcome == "stopped" and ended.exit_code == 130, ended
     assert os.path.exists(runs / ".skillfit-ui" / "logs" / "r1.log")
 
 
@@ -297,52 +322,52 @@ def test_line_diff_folds_unchanged_runs() -> None:
 
 def test_a_run_started_in_a_terminal_can_be_stopped_from_the_page(tmp_path: Path) -> None:
     """The record's process_start names the process; the page offers Stop and sends it ^C."""
-    import subprocess
-    import sys
-    import time
-
     runs = tmp_path / "outputs"
-    cfg = write_scenario(
-        tmp_path / "s", extra="train: {epochs: 60, batch_size: 2, minibatch_size: 2}\n"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "skillfit",
-            "train",
-            "--config",
-            str(cfg),
-            "--out",
-            str(runs / "term"),
-            "-q",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        c = TestClient(create_app(runs), base_url=LOCAL)
-        deadline = time.monotonic() + 30
-        page = ""
-        while time.monotonic() < deadline:
-            page = c.get("/run", params={"name": "term"}).text
-            if 'id="stop"' in page:
-                break
-            time.sleep(0.2)
-        assert 'id="stop"' in page and "badge running" in page
-        dash = c.app.state.dashboard  # type: ignore[attr-defined]
-        resp = c.post(
-            "/stop", data={"name": "term", "csrf": dash.access.csrf}, follow_redirects=False
+    with SlowChat(delay=0) as chat:
+        cfg = write_scenario(
+            tmp_path / "s",
+            target=f"openai:slow@{chat.url}/v1",
+            extra="train: {epochs: 60, batch_size: 2, minibatch_size: 2}\n",
         )
-        assert resp.status_code == 303
-        assert proc.wait(timeout=20) == 130  # interrupted, as ^C: resumable
-        after = c.get("/run", params={"name": "term"}).text
-        assert "badge stale" in after and "interrupted" in after
-        assert 'id="resume"' in after
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        # The run waits at its first model call until the stop is sent: it is running when the
+        # page is read and when Stop is pressed, however fast or slow the machine is.
+        chat.hold()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "skillfit",
+                "train",
+                "--config",
+                str(cfg),
+                "--out",
+                str(runs / "term"),
+                "-q",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "OPENAI_API_KEY": FAKE_KEY},
+        )
+        try:
+            wait_for(lambda: chat.held.is_set() or proc.poll() is not None, "a model call")
+            assert proc.poll() is None
+            c = TestClient(create_app(runs), base_url=LOCAL)
+            page = c.get("/run", params={"name": "term"}).text
+            assert 'id="stop"' in page and "badge running" in page
+            dash = c.app.state.dashboard  # type: ignore[attr-defined]
+            resp = c.post(
+                "/stop", data={"name": "term", "csrf": dash.access.csrf}, follow_redirects=False
+            )
+            assert resp.status_code == 303  # the SIGINT is sent before the page answers
+            chat.release()
+            assert proc.wait(timeout=HANG_S) == 130  # interrupted, as ^C: resumable
+            after = c.get("/run", params={"name": "term"}).text
+            assert "badge stale" in after and "interrupted" in after
+            assert 'id="resume"' in after
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_cli_binds_loopback_and_asks_a_token_elsewhere(

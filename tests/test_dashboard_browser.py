@@ -7,6 +7,7 @@ outputs/test-artifacts/dashboard/ (or $SKILLFIT_SCREENSHOTS)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from dashboard_fakes import (  # noqa: E402
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
+from waits import HANG_S, wait_for  # noqa: E402
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -39,6 +41,8 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
 )
+# Target calls of the scenario's first step: its rollouts, then the gate's on validation.
+FIRST_STEP_CALLS = 20
 ARTIFACTS = Path(
     os.environ.get("SKILLFIT_SCREENSHOTS")
     or Path(__file__).resolve().parents[1] / "outputs" / "test-artifacts" / "dashboard"
@@ -64,7 +68,7 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(HANG_S)
     _CURRENT.append(driver)
     try:
         yield driver
@@ -75,7 +79,8 @@ def browser() -> Iterator[Any]:
 _CURRENT: list[Any] = []  # the browser, for what a failed wait saw
 
 
-def until(what: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+def until(what: Callable[[], Any], timeout: float = HANG_S, every: float = 0.2) -> Any:
+    """`what()`'s first truthy value; `timeout` only ends a hang (each wait is for an event)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -155,7 +160,10 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             assert "lines added" in d.find_element(By.ID, "diff-summary").text
             shot(d, "03-diff")
 
-            # Launch a run from the page, watch it update by itself, stop it, resume it.
+            # Launch a run from the page, watch it update by itself, stop it, resume it. The
+            # run's model calls are let through by count, so the page is seen at known points
+            # of the run (and the run is still going when Stop is pressed) at any machine speed.
+            slow.hold()
             d.get(base + "/launch")
             d.find_element(By.ID, "run-name-input").send_keys("live")
             Select(d.find_element(By.ID, "config")).select_by_visible_text("scenario.yaml")
@@ -163,8 +171,11 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             d.find_element(By.ID, "launch").click()
             until(lambda: d.find_element(By.ID, "run-name").text == "live")
             until(lambda: badge(d) == "running")
+            wait_for(slow.held.is_set, "the live run's first model call")
             # The page follows the run by itself: the test does not navigate while it waits.
             first = int(d.find_element(By.ID, "progress").get_attribute("value") or 0)
+            slow.allow(FIRST_STEP_CALLS)
+            wait_for(slow.held.is_set, "the live run past its first step")
             until(
                 lambda: int(d.find_element(By.ID, "progress").get_attribute("value") or 0) > first
             )
@@ -173,12 +184,15 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             until(lambda: d.find_elements(By.CSS_SELECTOR, "#curve .cand"))
             shot(d, "04-live", full=True)
             d.find_element(By.ID, "stop").click()
-            until(lambda: badge(d) == "stale", timeout=20)
+            record = runs / ".skillfit-ui" / "launches" / "live.json"
+            wait_for(lambda: json.loads(record.read_text()).get("stop_requested"), "the stop")
+            slow.release()  # the held call returns and the interrupted run ends
+            until(lambda: badge(d) == "stale")
             assert "stopped from the dashboard" in d.page_source
             shot(d, "05-stopped")
             d.find_element(By.ID, "resume").click()
             until(lambda: badge(d) in ("running", "done"))
-            until(lambda: badge(d) == "done", timeout=60)
+            until(lambda: badge(d) == "done")
             d.get(base + "/")
             live_row = d.find_element(By.CSS_SELECTOR, 'tr[data-run="live"]')
             assert "done" in live_row.text and "openai:slow" in live_row.text

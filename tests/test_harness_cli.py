@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from harness_fakes import close_loopback_servers, loopback_target
+from waits import HANG_S, wait_for
 
 from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
 from skillfit.harness import claude_code as cc
@@ -394,7 +395,7 @@ def sleeping_cli(tmp_path: Path, name: str, version: str) -> Path:
         f"path = os.path.join({str(started)!r}, str(os.getpid()))\n"
         "open(path + '.tmp', 'w').write(os.getcwd())\n"
         "os.replace(path + '.tmp', path)\n"
-        "time.sleep(300)\n"
+        f"time.sleep({2 * HANG_S})\n"
     )
     script.chmod(0o755)
     return script
@@ -408,7 +409,7 @@ CLIS = [
 
 @pytest.mark.parametrize(("harness_cls", "cli", "version"), CLIS)
 def test_a_run_at_the_wall_clock_limit_is_a_failed_item(
-    tmp_path: Path, harness_cls: type, cli: str, version: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harness_cls: type, cli: str, version: str
 ) -> None:
     """A CLI still working at the limit (a small model looping) has failed the item: scored
     0 with feedback saying so, never excluded as an infrastructure error, and not cached."""
@@ -416,15 +417,27 @@ def test_a_run_at_the_wall_clock_limit_is_a_failed_item(
     from skillfit.models.stack import wrap
 
     stub = sleeping_cli(tmp_path, cli, version)
+    # Runs are counted as they start, not by the stub's file: a loaded machine may not even
+    # get the stub to write it within the 1 s limit.
+    runs: list[int] = []
+
+    class Popen(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+            super().__init__(args, *rest, **kwargs)
+            if list(args)[1:] != ["--version"]:
+                runs.append(self.pid)
+
+    monkeypatch.setattr(cli_agent.subprocess, "Popen", Popen)
     item, _, task = bbh_env()
     target = wrap(LocalTarget(), cache=ResponseCache(tmp_path / "cache.sqlite"))  # type: ignore[arg-type]
     bound = bind_harness(task, harness_cls(executable=str(stub), timeout=1.0))
     traj = bound.rollout(target, SKILL, item)
-    assert traj.error is None and traj.ok and traj.seconds < 30
+    # Ended by the 1 s limit: the CLI itself would sleep far past the hang bound.
+    assert traj.error is None and traj.ok and traj.seconds < HANG_S
     assert traj.score is not None and traj.score.hard == 0 and traj.score.soft == 0.0
     assert "wall-clock limit" in traj.score.feedback and traj.answer == ""
     bound.rollout(target, SKILL, item)
-    assert len(list((tmp_path / "started").iterdir())) == 2  # run again, not replayed
+    assert len(runs) == 2  # run again, not replayed
 
 
 def test_timed_out_runs_count_in_eval_transfer_and_training(
@@ -749,16 +762,18 @@ threading.Thread(
 time.sleep(300)
 """
     proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 30
+    # The bounds only end a hang: each wait is for an event (the pid file, an exit, a death).
+    deadline = time.monotonic() + HANG_S
     while not (pid_file.exists() and pid_file.read_text().strip()):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     cli = int(pid_file.read_text())
     assert _alive(cli)
+    # The CLI may have written its pid before run_cli registered it: the handler waits for that.
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert proc.wait(timeout=HANG_S) == -signal.SIGTERM
     assert not list(tmp_path.glob("skillfit-codex-*"))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_S
     while _alive(cli) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(cli)
@@ -771,6 +786,73 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_sigterm_while_a_cli_starts_still_reaches_it(tmp_path: Path) -> None:
+    """A SIGTERM that comes after the CLI started but before run_cli registered it (here: on the
+    main thread, inside Popen) is held until the registration, so that CLI is killed too."""
+    pid_file = tmp_path / "cli.pid"
+    script = f"""
+import os, signal, subprocess
+from pathlib import Path
+from skillfit.harness import cli_agent
+cli_agent.reap_clis_on_exit()
+
+class Popen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Path({str(pid_file)!r}).write_text(str(self.pid))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+cli_agent.subprocess.Popen = Popen
+cli_agent.run_cli(["sleep", "{2 * HANG_S:.0f}"], cwd=Path("."), env={{}}, timeout={HANG_S})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    assert proc.wait(timeout=HANG_S) == -signal.SIGTERM
+    cli = int(pid_file.read_text())
+    deadline = time.monotonic() + HANG_S
+    while _alive(cli) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(cli)
+    if alive:
+        os.kill(cli, signal.SIGKILL)
+    assert not alive
+
+
+def test_a_ctrl_c_while_a_cli_starts_stops_it(tmp_path: Path) -> None:
+    """The same for Ctrl-C: held until the CLI is registered, then it kills and reaps that CLI,
+    and run_cli raises KeyboardInterrupt (no run to score); no later CLI starts."""
+    pid_file = tmp_path / "cli.pid"
+    script = f"""
+import os, signal, subprocess, sys
+from pathlib import Path
+from skillfit.harness import cli_agent
+cli_agent.reap_clis_on_exit()
+
+class Popen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Path({str(pid_file)!r}).write_text(str(self.pid))
+        os.kill(os.getpid(), signal.SIGINT)
+
+cli_agent.subprocess.Popen = Popen
+argv = ["sleep", "{2 * HANG_S:.0f}"]
+try:
+    cli_agent.run_cli(argv, cwd=Path("."), env={{}}, timeout={HANG_S})
+except KeyboardInterrupt:
+    assert not cli_agent._LIVE, cli_agent._LIVE
+    try:
+        cli_agent.run_cli(argv, cwd=Path("."), env={{}}, timeout={HANG_S})
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    code = proc.wait(timeout=HANG_S)
+    cli = int(pid_file.read_text())
+    alive = _alive(cli)
+    if alive:
+        os.kill(cli, signal.SIGKILL)
+    assert code == 130 and not alive
 
 
 # --- a user's first runs: default context, a dead endpoint, transcripts, a hung --version -------
@@ -829,7 +911,8 @@ def test_a_dead_endpoint_fails_at_once_naming_it(
     begin = time.monotonic()
     with pytest.raises(cli_agent.EndpointUnreachable) as info:
         evaluate_skill(bound, dead, SKILL, task.splits()["test"], concurrency=2)  # type: ignore[arg-type]
-    assert time.monotonic() - begin < 30
+    # Without the check each item would wait for the CLI's 600 s limit; the bound only ends that.
+    assert time.monotonic() - begin < HANG_S
     message = str(info.value)
     assert f"http://127.0.0.1:{port}" in message and "connection refused" in message
     assert not list((tmp_path / "started").iterdir())  # no CLI was started
@@ -910,14 +993,19 @@ def test_a_hung_version_check_leaves_no_process(
     )
     script.chmod(0o755)
     monkeypatch.setattr(cli_agent, "VERSION_TIMEOUT", 3.0)
+
+    class Popen(subprocess.Popen):  # type: ignore[type-arg]
+        def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
+            if timeout == cli_agent.VERSION_TIMEOUT:
+                # The limit counts once the stub has started its child, however slow that was.
+                wait_for(pid_file.exists, "the stub to start its child")
+            return super().communicate(input, timeout)
+
+    monkeypatch.setattr(cli_agent.subprocess, "Popen", Popen)
     with pytest.raises(HarnessError, match="--version did not finish within 3 s"):
         CodexHarness(executable=str(script)).check()
-    assert pid_file.exists(), "the stub did not start its child within the limit"
     child = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child)
+    wait_for(lambda: not _alive(child), "the stub's child to be killed")
 
 
 def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1003,10 +1091,10 @@ def test_ctrl_c_stops_the_clis_and_the_run_resumes(tmp_path: Path) -> None:
         finally:
             if proc.poll() is None:  # a failed check: SIGTERM takes the CLIs with it
                 proc.terminate()
-                proc.wait(timeout=30)
+                proc.wait(timeout=HANG_S)
         # Run again: every item runs (none was cached half-done) and the evaluation finishes.
         env["SKILLFIT_CODEX_BIN"] = str(answering)
-        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "(4 items" in again.stdout
     assert len(calls(tmp_path / "ok")) == 4
@@ -1017,21 +1105,20 @@ def _interrupt(proc: subprocess.Popen[bytes], tmp_path: Path, temp: Path) -> Non
     """Ctrl-C once two CLIs have started (each writes a file when it starts), then check that
     skillfit, the CLIs and their workspaces are gone."""
     started = tmp_path / "slow" / "started"
-    deadline = time.monotonic() + 120
-    while len(list(started.iterdir())) < 2:
+
+    def two_started() -> bool:
         assert proc.poll() is None, proc.communicate()[0].decode()
-        assert time.monotonic() < deadline, "the CLIs did not start"
-        time.sleep(0.1)
+        return len(list(started.iterdir())) >= 2
+
+    wait_for(two_started, "two CLIs to start")
     clis = [int(p.name) for p in started.iterdir()]
     workspaces = [Path(p.read_text()).parent for p in started.iterdir()]
     assert all(w.parent == temp and w.name.startswith("skillfit-codex-") for w in workspaces)
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=30)[0].decode()
+    # The bounds only end a hang: the CLIs sleep far longer, so only Ctrl-C ends them sooner.
+    out = proc.communicate(timeout=HANG_S)[0].decode()
     assert proc.returncode == 130, out
     assert "interrupted" in out and "Traceback" not in out
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in clis) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in clis)
+    wait_for(lambda: not any(_alive(pid) for pid in clis), "the CLIs to be killed")
     assert len(list(started.iterdir())) == 2  # no CLI started after Ctrl-C
     assert not list(temp.glob("skillfit-codex-*"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, field_validator
+from waits import HANG_S
 
 from skillfit.models import Ledger, ResponseCache, ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -124,7 +125,7 @@ def test_concurrent_processes(tmp_path: Path) -> None:
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(HANG_S)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert len(ResponseCache(path)) == 120
 

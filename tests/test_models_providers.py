@@ -10,6 +10,7 @@ import openai
 import pytest
 from models_fakes import anthropic_message, chat_completion, error_body, fake_server
 from pydantic import BaseModel
+from waits import HANG_S
 
 from skillfit.models import InfraError, RetryPolicy, SchemaValidationError, get_model, wrap
 from skillfit.models.anthropic_provider import AnthropicChatModel
@@ -32,7 +33,7 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("skillfit.models.credentials._loaded", True)
 
 
-def _openai(url: str, *, timeout: float = 5.0) -> OpenAIChatModel:
+def _openai(url: str, *, timeout: float = HANG_S) -> OpenAIChatModel:
     client = openai.OpenAI(api_key="k", base_url=url + "/v1", max_retries=0)
     return OpenAIChatModel("openai:fake", "fake", client, timeout=timeout)
 
@@ -115,6 +116,7 @@ def test_hanging_server_times_out_into_infra_error() -> None:
         fake_server(lambda path, body: "hang") as (url, seen),
         pytest.raises(InfraError, match="timed out"),
     ):
+        # Every answer hangs, so only the client's own (short) timeout ends each attempt.
         wrap(_openai(url, timeout=0.3), policy=FAST).complete(MSGS)
     assert len(seen) == 3
 
@@ -153,7 +155,7 @@ def _key_sent(request: dict[str, Any]) -> str | None:
 
 def _anthropic(url: str) -> AnthropicChatModel:
     client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0)
-    return AnthropicChatModel("anthropic:fake", "claude-fake", client, timeout=5.0)
+    return AnthropicChatModel("anthropic:fake", "claude-fake", client, timeout=HANG_S)
 
 
 def test_anthropic_text_reply_and_system_prompt() -> None:

@@ -4,11 +4,11 @@ schema failures are retried, then SchemaValidationError; a wrong answer is never
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 
 import pytest
 from pydantic import BaseModel
+from waits import HANG_S
 
 from skillfit.models import (
     InfraError,
@@ -104,14 +104,16 @@ class _Concurrency:
     def __init__(self) -> None:
         self.active = 0
         self.peak = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def complete(self, messages: Sequence[Message], **kwargs: object) -> Reply:
         with self._lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
-        time.sleep(0.05)
-        with self._lock:
+            self._lock.notify_all()
+            # Calls overlap because each waits for a second one, not for a while: with a
+            # limit of 2 the peak is 2 however the threads are scheduled.
+            assert self._lock.wait_for(lambda: self.peak >= 2, timeout=HANG_S)
             self.active -= 1
         return Reply(text="done")
 

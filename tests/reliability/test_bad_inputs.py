@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from waits import HANG_S
 
 from skillfit.cli import app
 
@@ -91,7 +92,7 @@ def _in_read_only(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedPr
     assert BWRAP is not None
     argv = [BWRAP, "--bind", "/", "/", "--ro-bind", str(folder), str(folder), "--dev", "/dev"]
     argv += ["--proc", "/proc", "--chdir", str(cwd), sys.executable, "-m", "skillfit", "train"]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=HANG_S)
 
 
 @pytest.mark.skipif(BWRAP is None, reason="needs bubblewrap for a read-only mount")

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 from faultserver import FAULTS, FaultServer
+from waits import HANG_S
 
 from skillfit.models import InfraError, Ledger, ResponseCache, RetryPolicy, wrap
 from skillfit.models.openai_compat import OpenAIChatModel
@@ -20,15 +21,34 @@ MSGS = [{"role": "user", "content": "What is 2 plus 2?"}]
 RETRIED = [f for f in FAULTS if f != "echo_401"]
 
 
-def model_at(url: str, **kw: Any) -> Any:
+# A hung request ends only by the client's own timeout, so that one is short; every other
+# request gets a bound that only a hang reaches, so a slow machine never times out an answer.
+HUNG_S = 1.0
+
+
+def model_at(url: str, *, timeout: float = HANG_S, **kw: Any) -> Any:
+    return wrap(_inner(url, timeout), policy=FAST, **kw)
+
+
+def _inner(url: str, timeout: float) -> OpenAIChatModel:
     client = openai.OpenAI(api_key="sk-test-0000", base_url=f"{url}/v1", max_retries=0)
-    return wrap(OpenAIChatModel("openai:fake", "fake", client, timeout=1.0), policy=FAST, **kw)
+    return OpenAIChatModel("openai:fake", "fake", client, timeout=timeout)
 
 
 @pytest.mark.parametrize("fault", RETRIED)
 def test_a_fault_then_a_good_answer_is_retried(fault: str) -> None:
-    with FaultServer(lambda n, body: fault if n == 0 else ("ok", "4"), hang_s=3) as server:
-        reply = model_at(server.url).complete(MSGS)
+    inner: list[OpenAIChatModel] = []
+
+    def plan(n: int, body: dict[str, Any]) -> Any:
+        if n == 0:
+            # The faulty request already runs on its short timeout; the retry may take its time.
+            inner[0].timeout = HANG_S
+            return fault
+        return ("ok", "4")
+
+    with FaultServer(plan) as server:
+        inner.append(_inner(server.url, HUNG_S if fault == "hang" else HANG_S))
+        reply = wrap(inner[0], policy=FAST).complete(MSGS)
     assert reply.text == "4"
     assert server.served == [fault, "ok"]
 
@@ -36,8 +56,9 @@ def test_a_fault_then_a_good_answer_is_retried(fault: str) -> None:
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_persistent_fault_is_an_infra_error(fault: str) -> None:
     ledger = Ledger()
-    with FaultServer(lambda n, body: fault, hang_s=3) as server, pytest.raises(InfraError):
-        model_at(server.url, ledger=ledger, role="target").complete(MSGS)
+    timeout = HUNG_S if fault == "hang" else HANG_S
+    with FaultServer(lambda n, body: fault) as server, pytest.raises(InfraError):
+        model_at(server.url, timeout=timeout, ledger=ledger, role="target").complete(MSGS)
     attempts = 1 if fault == "echo_401" else FAST.attempts
     assert len(server.requests) == attempts
     assert ledger.snapshot()["target"]["errors"] == 1

@@ -407,18 +407,47 @@ class CliRun:
 
 # Process groups of the agent CLIs running now, and their run directories. Each CLI runs in
 # its own session, so neither Ctrl-C nor a signal that ends skillfit reaches it: `stop_clis`
-# kills them.
+# kills them. A CLI is started and registered under the lock, so a stop that comes in between
+# waits for the registration instead of missing the new CLI. Reentrant: the signal handlers run
+# on the main thread, which may hold it.
 _LIVE: set[int] = set()
 _LIVE_WORKSPACES: set[Path] = set()
-_LIVE_LOCK = threading.Lock()
+_LIVE_LOCK = threading.RLock()
 # Set once skillfit is stopping: no CLI starts after it, and a CLI killed by it raises
 # KeyboardInterrupt in its thread instead of returning a run to score.
 _STOPPING = threading.Event()
+# True while this thread is between starting a CLI and registering it; the signals that came
+# to the main thread meanwhile, held until the registration (`_deliver_held_signals`).
+_spawning = threading.local()
+_held_signals: list[int] = []
 
 
 def stop_if_stopping() -> None:
     if _STOPPING.is_set():
         raise KeyboardInterrupt("skillfit is stopping: no agent CLI is started")
+
+
+def _hold_signal(signum: int) -> bool:
+    """True when the main thread is starting a CLI it has not registered yet: the signal is
+    kept for `_deliver_held_signals`, or that CLI would outlive skillfit. No CLI starts after
+    it meanwhile."""
+    if not getattr(_spawning, "active", False):
+        return False
+    _STOPPING.set()
+    _held_signals.append(signum)
+    return True
+
+
+def _deliver_held_signals() -> None:
+    """Send again the signals held while a CLI started, SIGTERM first (it ends skillfit; a
+    Ctrl-C's KeyboardInterrupt would keep it from being sent). Only the main thread holds
+    signals, so only it delivers them."""
+    if not _held_signals or threading.current_thread() is not threading.main_thread():
+        return
+    held = sorted(set(_held_signals), key=lambda signum: signum != signal.SIGTERM)
+    _held_signals.clear()
+    for signum in held:
+        os.kill(os.getpid(), signum)
 
 
 def kill_live_clis() -> None:
@@ -456,6 +485,8 @@ def reap_clis_on_exit() -> None:
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
+        if _hold_signal(signum):
+            return
         stop_clis()
         if callable(previous):
             previous(signum, frame)
@@ -469,6 +500,8 @@ def reap_clis_on_exit() -> None:
         return  # started with Ctrl-C ignored (nohup, a background job): keep it so
 
     def on_int(signum: int, frame: Any) -> None:
+        if _hold_signal(signum):
+            return
         stop_clis()
         if callable(previous_int):
             previous_int(signum, frame)
@@ -477,27 +510,47 @@ def reap_clis_on_exit() -> None:
     signal.signal(signal.SIGINT, on_int)
 
 
+def _start_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """Start a CLI in its own session and register it in one step no signal can split: a
+    SIGTERM or Ctrl-C meanwhile is held, and the caller delivers it once the CLI can be
+    reaped (here, when the CLI did not start)."""
+    started = False
+    try:
+        with _LIVE_LOCK:
+            _spawning.active = True
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    start_new_session=True,
+                )
+                _LIVE.add(proc.pid)
+                started = True
+            finally:
+                _spawning.active = False
+    finally:
+        if not started:
+            _deliver_held_signals()
+    return proc
+
+
 def run_cli(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> CliRun:
     """Run the CLI with stdin closed; past `timeout` seconds its whole process group is
     killed (the CLI's own children too). KeyboardInterrupt when skillfit is stopping."""
     stop_if_stopping()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    )
-    with _LIVE_LOCK:
-        _LIVE.add(proc.pid)
+    proc = _start_cli(argv, cwd=cwd, env=env)
     timed_out = False
     try:
+        # A signal held while the CLI started stops it now (and ends up in `except` below).
+        _deliver_held_signals()
         if _STOPPING.is_set():  # stop_clis ran between the start and the line above
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=timeout)
