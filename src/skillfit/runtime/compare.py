@@ -67,7 +67,8 @@ class CompareResult:
         return to_markdown(self.rows, self.meta)
 
 
-def _per_item(rec: RunRecord, arm: str = "best") -> dict[str, float]:
+def per_item_scores(rec: RunRecord, arm: str = "best") -> dict[str, float]:
+    """Each test item's mean hard score in `arm` (samples lost to infra errors left out)."""
     if rec.test is None or arm not in rec.test.arms:
         return {}
     out: dict[str, float] = {}
@@ -78,7 +79,8 @@ def _per_item(rec: RunRecord, arm: str = "best") -> dict[str, float]:
     return out
 
 
-def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+def paired_summary(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+    """The paired difference a − b over the items both scored, or None if none."""
     ids = [i for i in a if i in b]
     if not ids:
         return None
@@ -214,20 +216,20 @@ def _row(
     for seed in seeds:
         rec = records[(name, seed)]
         runs.append(rec.meta.run_dir)
-        best = _per_item(rec)
+        best = per_item_scores(rec)
         correct += int(round(sum(best.values())))
         n += len(best)
         none = (
-            _per_item(records[("none", seed)])
+            per_item_scores(records[("none", seed)])
             if ("none", seed) in records
-            else _per_item(rec, "none")
+            else per_item_scores(rec, "none")
         )
         for i in best:
             if i in none:
                 vs_none_a.append(best[i])
                 vs_none_b.append(none[i])
         if ("skillfit", seed) in records:
-            sf = _per_item(records[("skillfit", seed)])
+            sf = per_item_scores(records[("skillfit", seed)])
             for i in best:
                 if i in sf:
                     vs_sf_a.append(best[i])

@@ -21,9 +21,10 @@ from typing import Any
 
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
+from skillfit.runtime.compare import paired_summary, per_item_scores
 from skillfit.train.errors import TrainError
 from skillfit.train.io import write_json_atomic
-from skillfit.train.stats import paired_difference, wilson_interval
+from skillfit.train.stats import wilson_interval
 
 SEEDS_FILE = "seeds.json"
 
@@ -73,28 +74,6 @@ class SeedsResult:
         }
 
 
-def _per_item(rec: RunRecord, arm: str) -> dict[str, float]:
-    if rec.test is None or arm not in rec.test.arms:
-        return {}
-    out: dict[str, float] = {}
-    for item, scores in rec.test.arms[arm].per_item.items():
-        vals = [float(s) for s in scores if s is not None]
-        if vals:
-            out[item] = sum(vals) / len(vals)
-    return out
-
-
-def _paired(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
-    ids = sorted(i for i in a if i in b)
-    if not ids:
-        return None
-    res = paired_difference([a[i] for i in ids], [b[i] for i in ids]).to_dict()
-    return {
-        k: res[k]
-        for k in ("mean_diff", "ci_low", "ci_high", "p_value", "wins", "losses", "ties", "n")
-    }
-
-
 def _mean_over(runs: Sequence[dict[str, float]]) -> dict[str, float]:
     """Each item's mean score over the runs that scored it."""
     ids = sorted({i for r in runs for i in r})
@@ -104,7 +83,7 @@ def _mean_over(runs: Sequence[dict[str, float]]) -> dict[str, float]:
 def pool(records: Sequence[RunRecord], walls: Sequence[float]) -> list[SeedRun]:
     runs = []
     for rec, wall in zip(records, walls, strict=True):
-        arms = {arm: _per_item(rec, arm) for arm in ("none", "initial", "best")}
+        arms = {arm: per_item_scores(rec, arm) for arm in ("none", "initial", "best")}
         runs.append(
             SeedRun(
                 seed=int(rec.meta.seed),
@@ -112,7 +91,7 @@ def pool(records: Sequence[RunRecord], walls: Sequence[float]) -> list[SeedRun]:
                 adopted=sum(1 for s in rec.steps if s.adopted),
                 correct={arm: int(round(sum(v.values()))) for arm, v in arms.items()},
                 n=len(arms["best"]),
-                vs_initial=_paired(arms["best"], arms["initial"]),
+                vs_initial=paired_summary(arms["best"], arms["initial"]),
                 wall_seconds=round(wall, 1),
             )
         )
@@ -156,16 +135,16 @@ def train_seeds(
         walls.append(time.perf_counter() - started)
         records.append(load_run(result.run_dir, with_events=False))
     runs = pool(records, walls)
-    best = _mean_over([_per_item(r, "best") for r in records])
+    best = _mean_over([per_item_scores(r, "best") for r in records])
     # No skill and the initial skill do not depend on the seed; their mean over seeds is the
     # same scores unless the target's decoding differed between runs.
-    initial = _mean_over([_per_item(r, "initial") for r in records])
-    none = _mean_over([_per_item(r, "none") for r in records])
+    initial = _mean_over([per_item_scores(r, "initial") for r in records])
+    none = _mean_over([per_item_scores(r, "none") for r in records])
     out = SeedsResult(
         out_dir=root,
         runs=runs,
-        pooled_vs_initial=_paired(best, initial),
-        pooled_vs_none=_paired(best, none),
+        pooled_vs_initial=paired_summary(best, initial),
+        pooled_vs_none=paired_summary(best, none),
     )
     write_json_atomic(root / SEEDS_FILE, out.to_dict())
     return out
