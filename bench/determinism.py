@@ -74,7 +74,10 @@ VOLATILE = {
     "started_at",
     "finished_at",
     "load_seconds",
+    "journal_bytes",  # the call journal's size: its lines hold each call's seconds
 }
+# calls.jsonl, the journal of paid calls, names its fields in one letter: "s" is a call's seconds.
+JOURNAL_VOLATILE = {"s"}
 SKIP_FILES = {"events.jsonl", "server.log", ".lock"}
 
 
@@ -106,10 +109,15 @@ def _normalized(path: Path, root: Path) -> list[str]:
         lines = []
         for line in text.splitlines():
             try:
-                lines.append(json.dumps(_strip(json.loads(line)), sort_keys=True))
+                value = _strip(json.loads(line))
             except ValueError:
                 lines.append(line)
-        return lines
+                continue
+            if path.name == "calls.jsonl" and isinstance(value, dict):
+                value = {k: v for k, v in value.items() if k not in JOURNAL_VOLATILE}
+            lines.append(json.dumps(value, sort_keys=True))
+        # Paid calls are journaled as they finish: two in flight may finish in either order.
+        return sorted(lines) if path.name == "calls.jsonl" else lines
     return text.splitlines()
 
 
@@ -158,7 +166,7 @@ def train_twice(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sets = [*SHORT_RUN, *args.set]
     runs = {}
-    for label, burners in (("A", 0), ("B", args.burners)):
+    for label, burners in (("A", 0), ("B", args.burners)) if not args.compare_only else ():
         cache = out / f"cache_{label}.sqlite"
         for stale in out.glob(f"cache_{label}.sqlite*"):
             stale.unlink()
@@ -256,6 +264,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "determinism")
     parser.add_argument("--burners", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--probe", action="store_true", help="model-level probe only")
+    parser.add_argument(
+        "--compare-only", action="store_true", help="diff the run folders of an earlier call"
+    )
     parser.add_argument("--decoding", default="exact", choices=["exact", "batched"])
     args = parser.parse_args()
     sys.exit(probe(args) if args.probe else train_twice(args))
