@@ -299,7 +299,8 @@ def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}"
 
 
-def _diff_cell(d: dict[str, Any] | None) -> str:
+def diff_cell(d: dict[str, Any] | None) -> str:
+    """A paired difference in points with its interval; * when the interval excludes zero."""
     if not d or d.get("mean_diff") is None:
         return "–"
     star = " *" if (d.get("ci_low") or 0) > 0 or (d.get("ci_high") or 0) < 0 else ""
@@ -328,8 +329,8 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
             [
                 r.strategy,
                 acc,
-                _diff_cell(r.vs_none),
-                _diff_cell(r.vs_skillfit),
+                diff_cell(r.vs_none),
+                diff_cell(r.vs_skillfit),
                 str(r.train_target_calls),
                 f"{r.calls.get('target', 0)} / {r.calls.get('optimizer', 0)}",
                 f"{_k(r.tokens.get('target', 0))} / {_k(r.tokens.get('optimizer', 0))}",

@@ -21,7 +21,7 @@ from typing import Any
 
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
-from skillfit.runtime.compare import paired_summary, per_item_scores
+from skillfit.runtime.compare import diff_cell, paired_summary, per_item_scores
 from skillfit.train.errors import TrainError
 from skillfit.train.io import write_json_atomic
 from skillfit.train.stats import wilson_interval
@@ -155,15 +155,6 @@ def accuracy_cell(correct: int, n: int) -> str:
         return "–"
     lo, hi = wilson_interval(correct, n)
     return f"{correct}/{n} [{100 * lo:.0f}, {100 * hi:.0f}]"
-
-
-def diff_cell(d: dict[str, Any] | None) -> str:
-    if not d or d.get("mean_diff") is None:
-        return "–"
-    star = " *" if (d.get("ci_low") or 0) > 0 or (d.get("ci_high") or 0) < 0 else ""
-    return (
-        f"{100 * d['mean_diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]{star}"
-    )
 
 
 def to_markdown(result: SeedsResult) -> str:
