@@ -78,7 +78,7 @@ VOLATILE = {
 }
 # calls.jsonl, the journal of paid calls, names its fields in one letter: "s" is a call's seconds.
 JOURNAL_VOLATILE = {"s"}
-SKIP_FILES = {"events.jsonl", "server.log", ".lock"}
+SKIP_FILES = {"events.jsonl", "server.log", ".run.lock"}  # who ran it, and when
 
 
 def _burn(stop: Any) -> None:
