@@ -61,28 +61,7 @@ class Skill:
     @classmethod
     def load(cls, path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Skill:
         """Read a UTF-8 markdown file of at most `max_bytes` bytes."""
-        p = Path(path)
-        try:
-            data = read_regular_file(p, max_bytes, "a skill file")
-        except FileNotFoundError:
-            raise SkillFileError(f"skill file not found: {p}") from None
-        except IsADirectoryError:
-            raise SkillFileError(f"skill file {p} is a directory") from None
-        except FileRefused as exc:
-            if exc.too_large:
-                raise SkillFileError(
-                    f"skill file {p} is larger than the limit of {max_bytes} bytes"
-                ) from None
-            raise SkillFileError(f"skill file {exc}") from None
-        except OSError as exc:
-            raise SkillFileError(f"cannot read skill file {p}: {exc.strerror or exc}") from exc
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SkillFileError(
-                f"skill file {p} is not valid UTF-8 (bad byte at offset {exc.start})"
-            ) from None
-        return cls(text)
+        return cls(read_skill_text(Path(path), max_bytes))
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -185,3 +164,28 @@ class ApplyResult:
     @property
     def rejected(self) -> list[EditOutcome]:
         return [o for o in self.outcomes if not o.applied]
+
+
+def read_skill_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """A skill file's UTF-8 text: only a regular file of at most `max_bytes` bytes; every
+    problem is one SkillFileError naming the path."""
+    try:
+        data = read_regular_file(path, max_bytes, "a skill file")
+    except FileNotFoundError:
+        raise SkillFileError(f"skill file not found: {path}") from None
+    except IsADirectoryError:
+        raise SkillFileError(f"skill file {path} is a directory") from None
+    except FileRefused as exc:
+        if exc.too_large:
+            raise SkillFileError(
+                f"skill file {path} is larger than the limit of {max_bytes} bytes"
+            ) from None
+        raise SkillFileError(f"skill file {exc}") from None
+    except OSError as exc:
+        raise SkillFileError(f"cannot read skill file {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkillFileError(
+            f"skill file {path} is not valid UTF-8 (bad byte at offset {exc.start})"
+        ) from None

@@ -25,8 +25,7 @@ from typing import Any
 
 import yaml
 
-from skillfit.readfile import FileRefused, read_regular_file
-from skillfit.skill.document import DEFAULT_MAX_BYTES, Skill, SkillFileError
+from skillfit.skill.document import Skill, SkillFileError, read_skill_text
 
 SKILL_FILE = "SKILL.md"
 NAME_MAX = 64
@@ -125,27 +124,6 @@ def split_frontmatter(
     return data, text[match.end() :]
 
 
-def _read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    try:
-        data = read_regular_file(path, max_bytes, "a skill file")
-    except FileNotFoundError:
-        raise SkillFileError(f"skill file not found: {path}") from None
-    except FileRefused as exc:
-        if exc.too_large:
-            raise SkillFileError(
-                f"skill file {path} is larger than the limit of {max_bytes} bytes"
-            ) from None
-        raise SkillFileError(f"skill file {exc}") from None
-    except OSError as exc:
-        raise SkillFileError(f"cannot read skill file {path}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SkillFileError(
-            f"skill file {path} is not valid UTF-8 (bad byte at offset {exc.start})"
-        ) from None
-
-
 @dataclass(frozen=True)
 class SkillDir:
     """One Agent Skills directory: frontmatter fields, the markdown body, reference files
@@ -218,7 +196,7 @@ def load_skill_dir(directory: str | os.PathLike[str]) -> SkillDir:
     path = root / SKILL_FILE
     if not path.is_file():
         raise SkillFileError(f"{root} holds no {SKILL_FILE}")
-    data, body = split_frontmatter(_read_text(path), where=str(path))
+    data, body = split_frontmatter(read_skill_text(path), where=str(path))
     if data is None:
         raise SkillFileError(
             f"{path}: missing the YAML frontmatter (---, name: ..., description: ..., ---)"
@@ -270,7 +248,7 @@ def read_skill_source(path: str | os.PathLike[str]) -> tuple[Skill, SkillDir | N
     if directory is not None:
         bundle = load_skill_dir(directory)
         return bundle.skill, bundle
-    text = _read_text(Path(path))
+    text = read_skill_text(Path(path))
     data, body = split_frontmatter(text, where=str(path), strict=False)
     if data is None:
         return Skill.parse(text), None
