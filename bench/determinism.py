@@ -165,7 +165,6 @@ def train_twice(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     sets = [*SHORT_RUN, *args.set]
-    runs = {}
     for label, burners in (("A", 0), ("B", args.burners)) if not args.compare_only else ():
         cache = out / f"cache_{label}.sqlite"
         for stale in out.glob(f"cache_{label}.sqlite*"):
@@ -181,7 +180,6 @@ def train_twice(args: argparse.Namespace) -> int:
             stop.set()
             for p in procs:
                 p.join()
-        runs[label] = (seconds, burners, load_before, os.getloadavg()[0])
         print(
             f"run {label}: {seconds / 60:.1f} min with {burners} CPU burners beside it "
             f"(load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end)",
