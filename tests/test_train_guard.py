@@ -580,3 +580,25 @@ def test_a_rule_restating_a_line_of_the_skill_with_one_word_changed_is_a_repeat(
     )
     why = check_edit(restated, skill, needles=(), max_tokens=500)
     assert why == "repeats a line already in the skill"
+
+
+def test_a_rule_naming_a_person_from_the_items_is_refused_however_common_the_name() -> None:
+    # web_of_lies adopted "correct the answer by mentioning that Phoebe did not tell the truth":
+    # each name is in many items, so no pair of rare words caught it.
+    items = [
+        Item(
+            id=str(i),
+            input=f"Question: {a} tells the truth. {b} says {a} lies. Does {b} tell the truth?",
+            target="No",
+        )
+        for i, (a, b) in enumerate([("Phoebe", "Jerry"), ("Jerry", "Millie")] * 10)
+    ]
+    words = item_words(items, common="Answer with Yes or No. Question:")
+    skill = Skill("# Lies\n\nAnswer with Yes or No.\n")
+    named = Edit(op="add", content="Before the answer, say that Phoebe did not tell the truth.")
+    general = Edit(op="add", content="Before the answer, follow who says whom lies, in order.")
+    assert check_edit(named, skill, needles=(), max_tokens=500, words=words) == (
+        "names the particulars of a training or validation item"
+    )
+    assert check_edit(general, skill, needles=(), max_tokens=500, words=words) is None
+    assert names_an_item("Question: does the first speaker lie?", words) is None

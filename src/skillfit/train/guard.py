@@ -36,7 +36,7 @@ from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
 from skillfit.train.merge import Candidate, similar
 from skillfit.train.optimizer import EXAMPLE_CLOSING
-from skillfit.train.prompting import boilerplate_needles, render_target
+from skillfit.train.prompting import boilerplate_needles, optimizer_prompts, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
 SHINGLE = 6  # words in a row taken from one item that count as quoting it
@@ -156,6 +156,10 @@ class ItemWords:
     # Every word of the items and of the task's own text (instructions, initial skill), for
     # telling a rule about the task from one about the optimizer prompts' example topic.
     vocabulary: frozenset[str] = frozenset()
+    # Proper names of the items (people, places: capitalized inside a sentence), casefolded:
+    # a name is an item's particular however many items share it ("mentioning that Phoebe did
+    # not tell the truth" was adopted on web_of_lies, where each name is in several items).
+    names: frozenset[str] = frozenset()
 
     def particular(self, a: str, b: str | None = None) -> bool:
         ids = self.owners.get(a, frozenset())
@@ -177,6 +181,17 @@ def item_words(items: Iterable[Item], *, common: str = "", task_text: str = "") 
             owners.setdefault(word, set()).add(item.id)
     allowed = set(_WORD.findall(common.casefold()))
     uncommon = max(1, int(UNCOMMON_SHARE * len(items)))
+    answers = {w for item in items for w in _WORD.findall(str(item.target).casefold())}
+    # Words written in lower case in the items or in the optimizer prompts' English are words,
+    # not names, wherever a sentence happens to start with them.
+    lower = {w for item in items for w in re.findall(r"\b[a-z]{4,}\b", item.input)}
+    lower |= set(re.findall(r"\b[a-z]{4,}\b", optimizer_prompts()))
+    names = {
+        w.casefold()
+        for item in items
+        for w in _NAME.findall(item.input)
+        if w.casefold() not in allowed | answers | lower
+    }
     return ItemWords(
         owners={
             w: frozenset(ids)
@@ -185,7 +200,12 @@ def item_words(items: Iterable[Item], *, common: str = "", task_text: str = "") 
         },
         limit=max(1, int(RARE_SHARE * len(items))),
         vocabulary=frozenset(_stem(w) for w in vocabulary),
+        names=frozenset(names),
     )
+
+
+# A capitalized word inside a sentence (not after its end or a line break): a proper name.
+_NAME = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])(?<!^)\b[A-Z][a-z]{3,}\b")
 
 
 def _stem(word: str) -> str:
@@ -229,10 +249,15 @@ def borrows_example_topic(text: str, words: ItemWords | None) -> str | None:
 
 
 def names_an_item(text: str, words: ItemWords | None) -> str | None:
-    """The first sentence of `text` naming an item's particulars, as "w1 … w2": two uncommon
-    words that occur together in at most a few items (see item_words), one of them
-    particular to those items; None when there is none."""
-    if words is None or not words.owners:
+    """What in `text` names an item's particulars: a proper name from the items, or, as
+    "w1 … w2", two uncommon words that occur together in at most a few items (see item_words);
+    None when there is none."""
+    if words is None:
+        return None
+    for name in _WORD.findall(text.casefold()):
+        if name in words.names:
+            return name
+    if not words.owners:
         return None
     for sentence in re.split(r"\n+|(?<=[.!?;:])\s+", text.casefold()):
         found = [w for w in dict.fromkeys(_WORD.findall(sentence)) if w in words.owners]
