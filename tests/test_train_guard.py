@@ -591,7 +591,9 @@ def test_a_rule_naming_a_person_from_the_items_is_refused_however_common_the_nam
             input=f"Question: {a} tells the truth. {b} says {a} lies. Does {b} tell the truth?",
             target="No",
         )
-        for i, (a, b) in enumerate([("Phoebe", "Jerry"), ("Jerry", "Millie")] * 10)
+        for i, (a, b) in enumerate(
+            [("Phoebe", "Jerry"), ("Jerry", "Millie"), ("Elanor", "Ka")] * 10
+        )
     ]
     words = item_words(items, common="Answer with Yes or No. Question:")
     skill = Skill("# Lies\n\nAnswer with Yes or No.\n")
@@ -602,3 +604,6 @@ def test_a_rule_naming_a_person_from_the_items_is_refused_however_common_the_nam
     )
     assert check_edit(general, skill, needles=(), max_tokens=500, words=words) is None
     assert names_an_item("Question: does the first speaker lie?", words) is None
+    # The 0.5B optimizer wrote a name in lower case, as a heading and in a step.
+    assert names_an_item("## Check for elanor's truth", words) == "elanor"
+    assert names_an_item("1. Write Did elanor tell the truth?", words) == "elanor"
