@@ -1122,3 +1122,71 @@ def _interrupt(proc: subprocess.Popen[bytes], tmp_path: Path, temp: Path) -> Non
     wait_for(lambda: not any(_alive(pid) for pid in clis), "the CLIs to be killed")
     assert len(list(started.iterdir())) == 2  # no CLI started after Ctrl-C
     assert not list(temp.glob("skillfit-codex-*"))
+
+
+def test_a_skill_folder_is_installed_as_written_in_eval_training_and_transfer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness_fakes import TASK
+    from train_fakes import Optimizer, config, run
+    from typer.testing import CliRunner
+
+    import skillfit.api
+    from skillfit.api import transfer
+    from skillfit.cli import app
+
+    transcript = FIX / "claude-code-skill.jsonl"
+    claude = stub_cli(tmp_path, "claude", "2.1.197 (Claude Code)", transcript)
+    monkeypatch.setenv("SKILLFIT_CLAUDE_BIN", str(claude))
+    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    rules = {"reference/rules.md": b"A liar's claim is false.\n"}
+    written = SkillDir("lies-helper", "Follow who says whom lies.", SKILL, files=rules)
+    folder = written.save(tmp_path / "lies-helper")
+
+    def installed(call: dict[str, Any]) -> tuple[list[str], str]:
+        skill_files = [f for f in call["files"] if f.startswith(".claude/skills/")]
+        return skill_files, call["skills"][".claude/skills/lies-helper/SKILL.md"]
+
+    expected_files = [
+        ".claude/skills/lies-helper/SKILL.md",
+        ".claude/skills/lies-helper/reference/rules.md",
+    ]
+    common = ["--set", "cache.enabled=false", "--set", "task.options={n_test: 1}"]
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--skill", str(folder), "--task", TASK, "--harness", "claude-code", *common],
+    )
+    assert result.exit_code == 0, result.output
+    files, text = installed(calls(tmp_path)[0])
+    assert files == expected_files
+    assert text == (folder / "SKILL.md").read_text()
+
+    # Training from the folder: every candidate is installed under its frontmatter and files,
+    # and what ships in best_skill/ is what was measured.
+    cfg = config(
+        tmp_path,
+        f"task.name={TASK}",
+        "task.options={n_train: 3, n_val: 2, n_test: 1, seed: 0}",
+        "target.harness=claude-code",
+        f"skill.initial={folder}",
+    )
+    before = len(calls(tmp_path))
+    trained = run(cfg, None, LocalTarget(), Optimizer().model)
+    for call in calls(tmp_path)[before:]:
+        if any(f.startswith(".claude/skills/") for f in call["files"]):
+            files, text = installed(call)
+            assert files == expected_files
+            assert text.startswith("---\nname: lies-helper\ndescription: Follow who says whom")
+    shipped = load_skill_dir(trained.run_dir / "best_skill" / "lies-helper")
+    assert (shipped.name, shipped.description) == (written.name, written.description)
+    assert shipped.files == written.files
+
+    # Transfer installs the shipped folder as it is.
+    before = len(calls(tmp_path))
+    transfer(trained.run_dir, targets="local:x", models={"local:x": LocalTarget()})
+    with_skill = [c for c in calls(tmp_path)[before:] if ".claude/skills/" in str(c["files"])]
+    assert with_skill
+    for call in with_skill:
+        files, text = installed(call)
+        assert files == expected_files
+        assert text == (trained.run_dir / "best_skill" / "lies-helper" / "SKILL.md").read_text()

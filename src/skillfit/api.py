@@ -23,7 +23,7 @@ from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.models.base import Usage
 from skillfit.record import recording
-from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
+from skillfit.skill import Skill, SkillDir, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
     MAX_SAMPLES,
@@ -207,11 +207,14 @@ def train(
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
     task = task if task is not None else build_task(cfg)
-    # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
-    # task to the configured harness is how the harness reaches them.
-    task = bind_harness(task, cfg.target.harness)
-    splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
     initial, start_bundle = initial_skill_source(cfg, task, base)
+    # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
+    # task to the configured harness is how the harness reaches them. A harness that installs
+    # skill folders installs each candidate as best_skill/ will ship it: the same frontmatter
+    # and files, the trained body.
+    shipped = best_skill_bundle(initial, task.name, redact(cfg.target.model), start_bundle)
+    task = bind_harness(task, cfg.target.harness, skill_dir=shipped)
+    splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
     if Skill.parse(initial).n_tokens() > int(cfg.skill.max_tokens):
         raise TrainError(
             f"the initial skill has {Skill.parse(initial).n_tokens()} tokens, more than "
@@ -373,14 +376,22 @@ def skill_text(skill: str | os.PathLike[str] | Skill) -> str:
     """Body of a skill given as a Skill, a path (a markdown file, a SKILL.md, a skill
     directory, a skills folder holding one, or a run directory: its best skill), or the text
     itself (a string naming an existing file or directory is read from there)."""
+    return skill_source(skill)[0]
+
+
+def skill_source(skill: str | os.PathLike[str] | Skill) -> tuple[str, SkillDir | None]:
+    """(body, skill directory) of a skill given as for `skill_text`: the directory (its
+    frontmatter and files) when the skill came from one or from a file with frontmatter, so a
+    harness that installs skill folders installs it as written."""
     if isinstance(skill, Skill):
-        return skill.text
+        return skill.text, None
     if isinstance(skill, str) and ("\n" in skill or len(skill) >= 4096 or not Path(skill).exists()):
-        return Skill.parse(skill).text
+        return Skill.parse(skill).text, None
     path = Path(skill)
     if _is_run_dir(path):
         path = run_best_skill(path)
-    return read_skill(path).text
+    body, bundle = read_skill_source(path)
+    return body.text, bundle
 
 
 def check_samples(n: int) -> None:
@@ -458,12 +469,12 @@ def evaluate(
     `eval_config` made of the run's), the skill of a run is measured on the data the run
     recorded or not at all: DataChanged when the items of the split changed since."""
     cfg = eval_config(skill, config, overrides, task_name=task_name, harness=harness)
-    text = skill_text(skill)
+    text, bundle = skill_source(skill)
     run = None
     if config is None or run_config:
         run = _run_of(skill) if on_run_task(overrides, task_name) else None
     task = task if task is not None else build_task(cfg)
-    task = bind_harness(task, cfg.target.harness)
+    task = bind_harness(task, cfg.target.harness, skill_dir=bundle)
     splits = check_splits(task.splits(), need_test=split in ("test", "all"))
     if run is not None:
         hint = "give the config with --config to measure it on the data as it is now"
@@ -544,7 +555,7 @@ def transfer(
     root = Path(run_dir)
     cfg = load(load_run_config(root), overrides)
     skill_path = run_best_skill(root)
-    text = read_skill(skill_path).text
+    text, bundle = skill_source(skill_path)
     target_list = _split_names(targets) or [cfg.target.model]
     harness_list = _split_names(harnesses) or [cfg.target.harness]
     for name in harness_list:
@@ -581,6 +592,7 @@ def transfer(
         concurrency=int(cfg.train.concurrency),
         confidence=confidence,
         progress=progress,
+        skill_dir=bundle,
     )
     meta: dict[str, Any] = {
         "run_dir": str(root),

@@ -18,6 +18,7 @@ from typing import Any
 from skillfit.harness.base import Harness, HarnessError
 from skillfit.harness.registry import DEFAULT_HARNESS, get_harness
 from skillfit.models.base import ChatModel
+from skillfit.skill import SkillDir
 from skillfit.tasks.base import (
     SPLIT_NAMES,
     Environment,
@@ -130,14 +131,20 @@ class HarnessedTask:
         return f"HarnessedTask({self.task.name!r}, harness={self.harness.name!r})"
 
 
-def bind_harness(task: Task, harness: str | Harness | None = None) -> Task:
+def bind_harness(
+    task: Task, harness: str | Harness | None = None, *, skill_dir: SkillDir | None = None
+) -> Task:
     """`task` with its rollouts run by `harness` (a name or a Harness; None: the default).
+    A harness that installs skill folders (the agent CLIs) installs `skill_dir`'s frontmatter
+    and files with each skill it runs as the body; without one it makes them from the task.
 
     A task with its own loop is returned as it is under the default harness and refused under
     any other; an unknown name or a task needing tools the harness lacks is a HarnessError."""
     if isinstance(task, HarnessedTask):
         task = task.task
     chosen = get_harness(harness if harness is not None else DEFAULT_HARNESS)
+    if skill_dir is not None and hasattr(chosen, "skill_dir"):
+        chosen.skill_dir = skill_dir
     if not uses_harness(task):
         if chosen.name == DEFAULT_HARNESS:
             return task

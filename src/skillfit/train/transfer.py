@@ -18,6 +18,7 @@ from typing import Any
 
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models.base import ChatModel, Usage
+from skillfit.skill import SkillDir
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill
 
@@ -112,10 +113,13 @@ def run_grid(
     concurrency: int = 1,
     confidence: float = 0.95,
     progress: Callable[[Cell], None] | None = None,
+    skill_dir: SkillDir | None = None,
 ) -> list[Cell]:
-    """No skill vs `skill` on `items` for every (target, harness). Every harness is bound to
-    the task before any model is built, so a harness that cannot run the task fails first."""
-    bound = {h: bind_harness(task, h) for h in harnesses}
+    """No skill vs `skill` on `items` for every (target, harness); a harness that installs skill
+    folders installs `skill_dir` (its frontmatter and files) with `skill` as the body. Every
+    harness is bound to the task before any model is built, so a harness that cannot run the
+    task fails first."""
+    bound = {h: bind_harness(task, h, skill_dir=skill_dir) for h in harnesses}
     cells: list[Cell] = []
     for target in targets:
         model = model_for(target)
