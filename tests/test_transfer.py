@@ -175,3 +175,27 @@ def test_eval_of_the_stubborn_target_shows_no_gain(trained: dict[str, Any]) -> N
     model = ScriptedModel(lambda r: "Answer: maybe")
     result = skillfit.evaluate(trained["run"], target=model, harness="chat")
     assert result.accuracy == 0.0
+
+
+def test_the_printed_grid_keeps_every_value_whole_at_80_columns() -> None:
+    from rich.console import Console
+
+    from skillfit.cli.transfer_cmd import print_grid
+
+    cell = ("0.017 [0.003, 0.089] (1/60)", "0.500 [0.377, 0.623] (30/60)", "+0.483 [0.353, 0.614]")
+    rows = [
+        (f"local:qwen2.5-coder-{size}", harness, *cell, "0.000", "123,456", "612.3s")
+        for size in ("0.5b", "1.5b")
+        for harness in ("claude-code", "codex")
+    ]
+    for width in (80, 200):
+        console = Console(width=width, record=True)
+        print_grid(console, "Transfer", rows)
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        for whole in ("local:qwen2.5-coder-0.5b", "local:qwen2.5-coder-1.5b", "claude-code"):
+            assert text.count(whole) == 2
+        for whole in (*cell, "123,456", "612.3s"):
+            assert text.count(whole) == 4
+        assert "…" not in text
+        assert ("┃ target" in text) == (width == 200)

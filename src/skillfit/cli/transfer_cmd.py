@@ -41,7 +41,7 @@ def transfer_command(
     intervals), the paired difference with its interval, tokens and time; writes markdown,
     CSV and JSON."""
     from skillfit.api import transfer
-    from skillfit.train.transfer import HEADERS, Cell, table_rows
+    from skillfit.train.transfer import Cell, table_rows
 
     if split not in ("test", "val", "train", "all"):
         err.print(f"[red]error:[/] --split must be test, val, train or all, not {split!r}")
@@ -68,16 +68,43 @@ def transfer_command(
             progress=progress,
         )
     meta = result.meta
-    table = Table(
-        title=f"Transfer of {result.skill_path} ({meta['task']}, {meta['split']}, "
-        f"{meta['n_items']} items × {meta['samples']})",
-        title_justify="left",
-    )
-    for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("target", "harness") else "right")
-    for row in table_rows(result.cells):
-        table.add_row(*row)
     console = Console()
-    console.print(table)
+    print_grid(
+        console,
+        f"Transfer of {result.skill_path} ({meta['task']}, {meta['split']}, "
+        f"{meta['n_items']} items × {meta['samples']})",
+        table_rows(result.cells),
+    )
     files = ", ".join(str(p) for p in result.files.values())
     console.print(f"Wrote {files}", highlight=False, soft_wrap=True)
+
+
+def print_grid(console: Console, title: str, rows: list[tuple[str, ...]]) -> None:
+    """The transfer grid for the terminal: a table where it fits, else one block per cell, so
+    no value is cut (target names often differ only at their end: -0.5b / -1.5b)."""
+    from skillfit.train.transfer import HEADERS
+
+    columns = list(zip(HEADERS, *rows, strict=True))
+    # The narrowest table that breaks cells only between words (a target name never): the
+    # longest word of each column, plus a border and a space on each side per column.
+    needed = 1 + sum(
+        3
+        + max(
+            len(c) if column[0] == "target" else max(map(len, c.split()), default=0) for c in column
+        )
+        for column in columns
+    )
+    if needed <= console.width:
+        table = Table(title=title, title_justify="left")
+        for header in HEADERS:
+            justify = "left" if header in ("target", "harness") else "right"
+            table.add_column(header, justify=justify, no_wrap=header == "target")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    console.print(title, highlight=False, soft_wrap=True)
+    for target, harness, *values in rows:
+        console.print(f"\n{target} · {harness}", highlight=False, soft_wrap=True)
+        for header, value in zip(HEADERS[2:], values, strict=True):
+            console.print(f"  {header}: {value}", highlight=False, soft_wrap=True)
