@@ -97,8 +97,10 @@ def print_grid(console: Console, title: str, rows: list[tuple[str, ...]]) -> Non
     if needed <= console.width:
         table = Table(title=title, title_justify="left")
         for header in HEADERS:
-            justify = "left" if header in ("target", "harness") else "right"
-            table.add_column(header, justify=justify, no_wrap=header == "target")
+            left = header in ("target", "harness")
+            table.add_column(
+                header, justify="left" if left else "right", no_wrap=header == "target"
+            )
         for row in rows:
             table.add_row(*row)
         console.print(table)
