@@ -1,0 +1,1 @@
+"""`skillfit sleep`: learn from the agent sessions people already ran."""
