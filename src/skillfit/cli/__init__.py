@@ -55,6 +55,7 @@ from skillfit.cli import (  # noqa: E402, F401
     init_cmd,
     judge_cmd,
     models_cmd,
+    sleep_cmd,
     tasks_cmd,
     train_cmd,
     transfer_cmd,
