@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from skillfit.cli import app
 from skillfit.runtime.against import resolve_against
+from skillfit.runtime.check import CheckResult
+from skillfit.train.evaluation import EvalResult
 
 runner = CliRunner()
 
@@ -132,3 +134,16 @@ def test_resolve_against_copies_a_skill_folder_out_of_git(project: Path) -> None
     finally:
         old.cleanup()
     assert not old.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("ci_high", "tolerance", "worse"),
+    [(-0.03, 0.0, True), (-0.03, 0.05, False), (-0.06, 0.05, True), (0.0, 0.0, False)],
+)
+def test_worse_means_the_interval_lies_below_minus_the_tolerance(
+    ci_high: float, tolerance: float, worse: bool
+) -> None:
+    arm = EvalResult("x", 40, 1, 20, 40, 0.5, 0.35, 0.65, 0)
+    diff = {"mean_diff": ci_high - 0.1, "ci_low": ci_high - 0.2, "ci_high": ci_high}
+    result = CheckResult("t", "val", "m", "chat", "new", "old", arm, arm, diff, 0.01, tolerance)
+    assert result.worse is worse

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from skillfit.cli import app
 from skillfit.cli.train_cmd import EXIT_INFRA, _clear_errors, _say
+
+if TYPE_CHECKING:
+    from skillfit.runtime.check import CheckResult
 
 EXIT_WORSE = 1
 _MAX_IDS = 20
@@ -26,13 +29,10 @@ def _ids(ids: list[str]) -> str:
     return shown + (f", … ({len(ids) - _MAX_IDS} more)" if len(ids) > _MAX_IDS else "")
 
 
-def report_lines(result: object) -> list[str]:
-    """The human-readable report of a CheckResult."""
-    from skillfit.runtime.check import CheckResult
+def report_lines(r: CheckResult) -> list[str]:
+    """The human-readable report of a check."""
     from skillfit.train.transfer import duration_text
 
-    assert isinstance(result, CheckResult)
-    r = result
     d = r.diff or {}
     lines = [
         f"check: {r.task} {r.split} ({r.new.n_items} items × {r.new.samples} "
