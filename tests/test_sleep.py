@@ -182,6 +182,11 @@ def test_apply_writes_the_candidate_and_keeps_the_previous_version(project: Path
     assert Path(applied["previous"]).read_text() == SKILL
     shutil.copy(previous, live)  # the undo the report names
     assert live.read_text() == SKILL
+    code, out = sleep_cli(
+        "--from", "claude-code", "--sessions", str(FIXTURES / "claude"), "--stage", "stage"
+    )
+    assert code == 2 and "holds a finished sleep cycle" in out  # the undo copy stays
+    assert previous.read_text() == SKILL
 
 
 def test_a_generic_jsonl_trains_too(project: Path) -> None:

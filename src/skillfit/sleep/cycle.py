@@ -188,6 +188,8 @@ def sleep(
     assign_splits(items)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     stage = Path(stage_dir) if stage_dir is not None else STAGE_ROOT / f"{name}-{stamp}"
+    if (stage / "summary.json").exists():
+        raise SleepError(f"--stage {stage} holds a finished sleep cycle: give another folder")
     evidence = stage / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     items_path = evidence / "items.jsonl"
