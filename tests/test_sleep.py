@@ -109,16 +109,18 @@ def all_text(folder: Path) -> str:
 @pytest.mark.parametrize(
     ("source", "sessions", "n_items", "kinds"),
     [
-        ("claude-code", "claude", 3, {"tests_passed", "file_produced", "rubric"}),
-        ("codex", "codex", 2, {"command_exit", "rubric"}),
+        ("claude-code", "claude", 4, {"tests_passed", "file_produced", "rubric"}),
+        ("codex", "codex", 3, {"command_exit", "rubric"}),
     ],
 )
 def test_sleep_stages_a_trained_skill_without_touching_the_live_one(
     project: Path, source: str, sessions: str, n_items: int, kinds: set[str]
 ) -> None:
-    code, out = sleep_cli(
-        "--from", source, "--sessions", str(FIXTURES / sessions), "--stage", "stage"
-    )
+    # The hand-written sessions and the one the real CLI wrote (fixtures/sleep/real/).
+    folder = project / "sessions"
+    shutil.copytree(FIXTURES / sessions, folder)
+    shutil.copytree(FIXTURES / "real" / sessions, folder / "real")
+    code, out = sleep_cli("--from", source, "--sessions", str(folder), "--stage", "stage")
     assert code == 0, out
     stage = project / "stage"
     live = project / ".claude" / "skills" / "shop-dev" / "SKILL.md"

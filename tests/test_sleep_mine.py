@@ -159,3 +159,27 @@ def test_the_mined_task_scores_rules_and_refuses_bad_files(tmp_path: Path) -> No
     path.write_text('{"id": "a", "input": "x", "check": {"kind": "vibes"}}\n')
     with pytest.raises(TaskDataError, match="line 1"):
         make_mined_task(path=str(path))
+
+
+REAL = FIX / "real"  # written by the real CLIs (tests/fixtures/sleep/record_sessions.py)
+
+
+def test_session_files_the_real_clis_wrote_mine_into_rubric_items() -> None:
+    """Codex 0.171.0 and Claude Code 2.1.197, run against a scripted loopback server with the
+    skill invoked by name, then resumed with the user's correction."""
+    (codex_file,) = session_files(REAL / "codex")
+    (claude_file,) = session_files(REAL / "claude")
+    for session in (read_codex(codex_file), read_claude_code(claude_file)):
+        assert session.uses_skill("shop-dev") and not session.uses_skill("deep-research")
+        users = [e.text for e in session.events if e.kind == "user"]
+        assert users[0].endswith(
+            "What is the meeting room code written in notes.txt? Read the file."
+        )
+        assert users[1].startswith("no, answer with the code only")
+        assert not any("<skill>" in u or "Base directory" in u for u in users)
+        (item,) = mine_session(session).items
+        assert item["check"]["kind"] == "rubric" and "code only" in item["check"]["rubric"]
+        assert "The meeting room code is 4417." in item["input"]  # what the agent read
+        assert item["from"]["file"] == session.file and item["from"]["line"] > 1
+    (command,) = [e for e in read_codex(codex_file).events if e.kind == "command"]
+    assert (command.command, command.exit_code) == ("cat notes.txt", 0)

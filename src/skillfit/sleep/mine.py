@@ -208,18 +208,28 @@ def _generic_check(session: Session, request: Request) -> dict[str, Any] | None:
 
 
 def context_text(session: Session, request: Request, earlier: list[Request]) -> str:
-    """What the replay needs besides the request: the folder, the requests before it, and the
-    files the agent read for it (as far as the session shows them)."""
+    """What the replay needs besides the request: the folder, the requests before it, and what
+    the agent read for it (files, the output of read-only commands such as `cat`), at most
+    three of those, each cut to MAX_CONTEXT_FILE characters."""
     parts = []
     if session.cwd:
         parts.append(f"Working folder: {session.cwd}")
     if earlier:
         parts.append("Earlier in the session the user asked: " + " / ".join(
             f'"{r.text[:200]}"' for r in earlier[-2:]))  # fmt: skip
-    reads = [e for e in request.events if e.kind == "read" and e.text][:3]
-    for e in reads:
-        label = "Context" if e.path == "context" else f"File {e.path}"
-        parts.append(f"{label}:\n{e.text[:MAX_CONTEXT_FILE]}")
+    shown = 0
+    for e in request.events:
+        if shown == 3 or not e.text:
+            continue
+        if e.kind == "read":
+            label = "Context" if e.path == "context" else f"File {e.path}"
+            text = e.text
+        elif e.kind == "command" and e.command and not _changes_something(e.command):
+            label, text = f"Output of `{e.command[:120]}`", e.text.split("\nOutput:\n", 1)[-1]
+        else:
+            continue
+        parts.append(f"{label}:\n{text[:MAX_CONTEXT_FILE]}")
+        shown += 1
     return "\n\n".join(parts)
 
 

@@ -8,7 +8,9 @@
 - Codex keeps `~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`: `{timestamp, type,
   payload}` lines; `session_meta` (id, cwd), `response_item` (a `message`, a `function_call`
   such as `shell` / `exec_command` and its `function_call_output` with the exit code, a
-  `custom_tool_call` such as `apply_patch`), `event_msg` and `turn_context`.
+  `custom_tool_call` such as `apply_patch`), `event_msg` (`item_completed` of a command holds
+  its exit code) and `turn_context`. Invoking `$name` adds a user message `<skill><name>...`.
+- Claude Code 2.1 marks the assistant's turns under a skill with `attributionSkill`.
 - Generic: one record per line, `{"prompt", "reply", "outcome"}` and optionally `id`,
   `session`, `timestamp`, `skill`, `context`, `correction`.
 
@@ -36,6 +38,7 @@ _EXIT = re.compile(r"(?i)(?:exit code|exited with code|exit status)[:\s]+(-?\d+)
 _WRAPPERS = (
     "<local-command-",
     "<system-reminder>",
+    "<skill>",
     "<user_instructions>",
     "<environment_context>",
     "<INSTRUCTIONS>",
@@ -43,6 +46,7 @@ _WRAPPERS = (
     "Caveat: The messages below",
     "[Request interrupted",
 )
+_SKILL_TAG = re.compile(r"<skill>\s*<name>([^<]+)</name>")
 _COMMAND_TAG = re.compile(r"<command-name>/?([^<]+)</command-name>")
 _COMMAND_ARGS = re.compile(r"<command-args>(.*?)</command-args>", re.S)
 
@@ -118,6 +122,8 @@ def read_claude_code(path: Path) -> Session:
         s.cwd = s.cwd or line.get("cwd")
         s.started = s.started or parse_time(line.get("timestamp"))
         message = line.get("message") or {}
+        if isinstance(line.get("attributionSkill"), str):  # the skill the turn answered under
+            s.add("skill", number, name=line["attributionSkill"])
         for block in _blocks(message.get("content")):
             kind = block.get("type")
             if line["type"] == "assistant" and kind == "text":
@@ -210,10 +216,12 @@ def read_codex(path: Path) -> Session:
             s.cwd = payload.get("cwd") or s.cwd
         elif kind == "event_msg" and payload.get("type") == "user_message":
             fallback.append((number, str(payload.get("message", ""))))
-        elif kind == "event_msg" and payload.get("type") == "exec_command_end":
-            event = calls.get(str(payload.get("call_id")))
-            if event is not None and isinstance(payload.get("exit_code"), int):
-                event.exit_code = payload["exit_code"]
+        elif kind == "event_msg" and payload.get("type") in ("exec_command_end", "item_completed"):
+            done = payload.get("item") if payload.get("type") == "item_completed" else payload
+            if isinstance(done, dict):
+                event = calls.get(str(done.get("call_id") or done.get("id")))
+                if event is not None and isinstance(done.get("exit_code"), int):
+                    event.exit_code = done["exit_code"]
         elif kind == "response_item":
             _codex_item(s, number, payload, calls)
     if not any(e.kind == "user" for e in s.events):
@@ -228,7 +236,10 @@ def _codex_item(s: Session, number: int, p: dict[str, Any], calls: dict[str, Any
     kind = p.get("type")
     if kind == "message":
         text = "\n".join(str(b.get("text", "")) for b in _blocks(p.get("content")) if "text" in b)
-        if p.get("role") == "user" and (clean := _user_text(text)) is not None:
+        injected = _SKILL_TAG.match(text.strip())
+        if p.get("role") == "user" and injected:  # `$name` pasted the skill into the turn
+            s.add("skill", number, name=injected.group(1).strip())
+        elif p.get("role") == "user" and (clean := _user_text(text)) is not None:
             s.add("user", number, text=clean)
         elif p.get("role") == "assistant" and text.strip():
             s.add("assistant", number, text=text)
