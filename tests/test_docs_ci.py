@@ -126,3 +126,8 @@ def test_the_pre_commit_hook_refuses_a_staged_skill_that_got_worse(clone: Path) 
     done = run(clone, hook["entry"])
     assert done.returncode == 1, done.stdout + done.stderr
     assert "HEAD:skills/capitals" in done.stdout
+
+
+def test_a_base_that_is_no_revision_fails_instead_of_checking_nothing(clone: Path) -> None:
+    done = run(clone, f"bash {SCRIPT} no-such-branch")
+    assert done.returncode == 2 and "no such revision: no-such-branch" in done.stdout
