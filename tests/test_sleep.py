@@ -225,3 +225,19 @@ def test_bad_input_exits_2(project: Path, args: list[str], words: str) -> None:
     assert not (project / ".skillfit").exists() or not list(
         (project / ".skillfit").rglob("SKILL.md")
     )
+
+
+def test_nothing_adopted_leaves_the_live_skill_as_it_is_even_with_apply(project: Path) -> None:
+    live = project / ".claude" / "skills" / "shop-dev" / "SKILL.md"
+    odd = SKILL.replace("---\n\n#", "---\n#") + "\n\n"  # a layout the candidate normalizes
+    live.write_text(odd)
+    # The default significance gate cannot adopt anything on one held-out item.
+    config = (project / "sleep.yaml").read_text().replace("gate: {kind: strict_mean}\n", "")
+    (project / "sleep.yaml").write_text(config)
+    code, out = sleep_cli(
+        "--from", "codex", "--sessions", str(FIXTURES / "codex"), "--stage", "stage", "--apply"
+    )
+    assert code == 0, out
+    assert "nothing adopted" in out and live.read_text() == odd
+    assert not (project / "stage" / "previous").exists()
+    assert "nothing was adopted" in (project / "stage" / "report.md").read_text()

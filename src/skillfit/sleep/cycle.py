@@ -160,6 +160,7 @@ def sleep(
 ) -> SleepResult:
     """One sleep cycle (see the module docstring). SleepError / TrainError on bad input."""
     from skillfit import api
+    from skillfit.skill import Skill, read_skill_source
 
     if source not in SOURCES:
         raise SleepError(f"--from must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -212,7 +213,9 @@ def sleep(
         )
     )
     write_text_atomic(stage / "skill.diff", diff)
-    result = SleepResult(stage, live, candidate, candidate != before, False, n_files, rows,
+    # Changed means another body: a layout the candidate's rendering normalizes is no change.
+    changed = Skill.parse(trained.best_skill).text != read_skill_source(live)[0].text
+    result = SleepResult(stage, live, candidate, changed, False, n_files, rows,
                          items, skipped, verdicts, run_dir=trained.run_dir)  # fmt: skip
     if apply and result.changed:
         result.previous = apply_candidate(stage, live, candidate)
