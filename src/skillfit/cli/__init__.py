@@ -51,9 +51,11 @@ def _root(
 
 # Imported for their side effect of adding commands to `app`.
 from skillfit.cli import (  # noqa: E402, F401
+    check_cmd,
     init_cmd,
     judge_cmd,
     models_cmd,
+    sleep_cmd,
     tasks_cmd,
     train_cmd,
     transfer_cmd,

@@ -47,6 +47,7 @@ _BUILTIN_MODULES = (
     "skillfit.tasks.gsm8k",
     "skillfit.tasks.rgym",
     "skillfit.tasks.userfile",
+    "skillfit.tasks.mined",
 )
 # Registered by other parts of skillfit that may be absent from an installation.
 _OPTIONAL_MODULES = ("skillfit.tasks.paper",)
