@@ -203,3 +203,12 @@ def test_tiny_files_say_which_split_would_be_empty(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", qa_rows(2))
     with pytest.raises(TaskDataError, match="split would be empty"):
         get_task("file", path=str(path), input="q", target="a")
+
+
+def test_the_documented_name_option_names_the_task(tmp_path: Path) -> None:
+    data = tmp_path / "capitals.csv"
+    rows = ["question,answer"] + [f"Capital of country {i}?,City {i}" for i in range(12)]
+    data.write_text("\n".join(rows) + "\n")
+    opts = {"path": str(data), "input": "question", "target": "answer", "name": "capitals-quiz"}
+    task = get_task("file", **opts, n_train=4, n_val=4, n_test=4)
+    assert task.name == "capitals-quiz"

@@ -235,7 +235,7 @@ def option_names(name: str) -> list[str]:
     return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def get_task(name: str, **options: Any) -> Task:
+def get_task(name: str, /, **options: Any) -> Task:
     """Build task `name` with `options` (e.g. n_train, n_val, n_test, seed).
 
     Raises TaskDataError for an unknown name (listing close ones) and TaskOptionError (a
