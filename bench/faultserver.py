@@ -11,6 +11,7 @@ the `with` block (or `hang_s` seconds, if given); nothing here ever talks to ano
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -190,10 +191,8 @@ class FaultServer:
                     break
         elif fault == "huge":
             body_bytes = json.dumps(completion("x" * HUGE_BYTES)).encode()
-            try:
+            with contextlib.suppress(OSError):  # the client stopped reading
                 conn.sendall(_response(200, body_bytes))
-            except OSError:  # the client stopped reading
-                pass
         elif fault == "echo_401":
             auth = headers.get("authorization", "")
             msg = {"error": {"message": f"invalid credentials in header Authorization: {auth}"}}
