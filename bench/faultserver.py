@@ -11,6 +11,7 @@ the `with` block (or `hang_s` seconds, if given); nothing here ever talks to ano
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -36,6 +37,15 @@ FAULTS = (
     "schema",  # JSON of the wrong shape (a choice that is a number)
     "echo_401",  # 401 whose error message echoes the Authorization header
 )
+# Faults of a server that answers, too slowly or too much (issue 23), served on request but kept
+# out of FAULTS: a client without a total deadline would wait on them for minutes.
+LIMIT_FAULTS = (
+    "drip",  # a good answer's body sent one byte every DRIP_S seconds
+    "drip_headers",  # the headers themselves sent one byte every DRIP_S seconds
+    "huge",  # a 200 whose content is HUGE_BYTES (usage says 3 tokens)
+)
+DRIP_S = 0.3
+HUGE_BYTES = 10 * 2**20
 
 Plan = Callable[[int, dict[str, Any]], "str | tuple[str, str]"]
 
@@ -168,6 +178,21 @@ class FaultServer:
             conn.sendall(_response(200, json.dumps(out).encode()))
         elif fault == "schema":
             conn.sendall(_response(200, b'{"choices": [{"message": 5}]}'))
+        elif fault in ("drip", "drip_headers"):
+            full = _response(200, json.dumps(completion(text or "4")).encode())
+            start = 0 if fault == "drip_headers" else full.index(b"\r\n\r\n") + 4
+            conn.sendall(full[:start])
+            for i in range(start, len(full)):
+                if self._stop.wait(DRIP_S):
+                    break
+                try:
+                    conn.sendall(full[i : i + 1])
+                except OSError:  # the client gave up
+                    break
+        elif fault == "huge":
+            body_bytes = json.dumps(completion("x" * HUGE_BYTES)).encode()
+            with contextlib.suppress(OSError):  # the client stopped reading
+                conn.sendall(_response(200, body_bytes))
         elif fault == "echo_401":
             auth = headers.get("authorization", "")
             msg = {"error": {"message": f"invalid credentials in header Authorization: {auth}"}}

@@ -65,9 +65,11 @@ def test_every_command_of_the_page_runs(tmp_path: Path, monkeypatch: pytest.Monk
         return "I am sure.\nAnswer: 1"
 
     def judge(request: Request) -> dict:
-        ref = re.search(r"## Reference answer\n(.*?)\n\n", request.last_user, re.S)
-        resp = re.search(r"<<<\n(.*?)\n>>>", request.last_user, re.S)
-        ok = bool(ref and resp) and parse_number(resp.group(1)) == parse_number(ref.group(1))  # type: ignore[union-attr]
+        ref, resp = (
+            re.search(rf"<<<BEGIN {n} (\w+)>>>\n(.*?)\n<<<END {n} \1>>>", request.last_user, re.S)
+            for n in ("REFERENCE", "RESPONSE")
+        )
+        ok = bool(ref and resp) and parse_number(resp.group(2)) == parse_number(ref.group(2))  # type: ignore[union-attr]
         return {"feedback": "same number" if ok else "another number", "score": float(ok)}
 
     models = {

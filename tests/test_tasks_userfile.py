@@ -136,6 +136,25 @@ def test_bad_data_is_refused_naming_file_line_and_field(
     assert str(tmp_path) in str(info.value) or "extension" in str(info.value)
 
 
+@pytest.mark.parametrize(("name", "sep"), [("d.csv", ","), ("d.tsv", "\t")])
+def test_a_field_over_128_kb_is_read_like_the_same_field_in_jsonl(
+    tmp_path: Path, name: str, sep: str
+) -> None:
+    """Issue 23: the csv module's default field limit (128 KB) called such a file "not valid
+    CSV"; the file's own size limit is what bounds a field."""
+    long = "word " * 60_000  # 300 KB
+    (tmp_path / name).write_text(
+        f"q{sep}a\n" + "".join(f'"{long}{i}?"{sep}{i}\n' for i in range(12))
+    )
+    write_jsonl(tmp_path / "d.jsonl", [{"q": f"{long}{i}?", "a": str(i)} for i in range(12)])
+    got = get_task("file", path=str(tmp_path / name), input="q", target="a", seed=1).splits()
+    ref = get_task("file", path=str(tmp_path / "d.jsonl"), input="q", target="a", seed=1).splits()
+    assert {k: [(i.input, i.target) for i in v] for k, v in got.items()} == {
+        k: [(i.input, i.target) for i in v] for k, v in ref.items()
+    }
+    assert len(got["train"][0].input) > 300_000
+
+
 def test_targets_the_scorer_cannot_use_are_refused_before_a_run(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("q,a\nx?,12\ny?,twelve\n")

@@ -45,7 +45,13 @@ from skillfit.train.datacheck import (
 from skillfit.train.engine import Parts, Trainer
 from skillfit.train.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
-from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_skill_dir
+from skillfit.train.export import (
+    BEST_SKILL_DIR,
+    best_skill_bundle,
+    check_skill_files,
+    restore_best_skill_file,
+    write_best_skill_dir,
+)
 from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
 from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
 from skillfit.train.runlock import RunLock
@@ -257,6 +263,7 @@ def train(
                 if layout.state.exists()
                 else trainer.initial_state(initial)
             )
+            check_skill_files(layout, state)
             # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
             ledger.attach(layout.journal, accounted=state.journal_bytes)
         try:
@@ -267,6 +274,7 @@ def train(
         finally:
             ledger.close()
         # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
+        restore_best_skill_file(layout, state.best_skill)
         write_best_skill_dir(
             layout.root,
             best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
@@ -345,7 +353,10 @@ def run_best_skill(run_dir: str | os.PathLike[str]) -> Path:
     """Where a run's best skill lives: its best_skill/ skill directory, else best_skill.md."""
     root = Path(run_dir)
     folder = root / BEST_SKILL_DIR
-    if folder.is_dir() and any((d / "SKILL.md").is_file() for d in folder.iterdir()):
+    # (a hidden folder there is what a write killed between its renames left: no skill)
+    if folder.is_dir() and any(
+        (d / "SKILL.md").is_file() for d in folder.iterdir() if not d.name.startswith(".")
+    ):
         return folder
     if (root / "best_skill.md").is_file():
         return root / "best_skill.md"

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileRefused", "human_size", "read_regular_file"]
+__all__ = ["FileRefused", "human_size", "read_regular_file", "yaml_problem"]
 
 
 class FileRefused(ValueError):
@@ -83,3 +83,14 @@ def read_regular_file(path: str | os.PathLike[str], limit: int, what: str = "a f
             p, f"is larger than the {human_size(limit)} {what} may hold", too_large=True
         )
     return b"".join(chunks)
+
+
+def yaml_problem(exc: Exception, first_line: int = 1) -> str:
+    """PyYAML's multi-line report as one line: what is wrong and where (`first_line`: the
+    file's line number of the YAML's first line, for YAML inside a file)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = (
+        f" at line {mark.line + first_line}, column {mark.column + 1}" if mark is not None else ""
+    )
+    return f"{problem}{where}"

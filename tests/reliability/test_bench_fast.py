@@ -1,6 +1,6 @@
 """The fast part of bench/reliability.py, as CI runs it: a few SIGKILLs through the CLI, every
-fault of the loopback server, the bad inputs, two processes on one run directory, and a search
-for keys in everything written.
+fault of the loopback server, the bad inputs, two processes on one run directory, model limits,
+damaged runs, poisoned data, and a search for keys in everything written.
 (The sandbox attacks run in test_containment.py.)"""
 
 from __future__ import annotations
@@ -28,6 +28,13 @@ def test_kills_faults_inputs_and_secrets(tmp_path: Path) -> None:
 
     guarded = reliability.run_dirs(tmp_path / "run_dirs")
     assert guarded["held"] == guarded["cases"], guarded["failures"]
+
+    for part in (
+        reliability.limits(tmp_path / "limits"),
+        reliability.damage(tmp_path / "damage"),
+        reliability.poisoned(),
+    ):
+        assert part["held"] == part["cases"], part["failures"]
 
     found = reliability.secrets(tmp_path)
     assert found["files_scanned"] > 100

@@ -20,6 +20,7 @@ from typing import IO, Any
 from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat
 from skillfit.models.cache import cache_key
 from skillfit.models.wrapper import ModelWrapper
+from skillfit.writefile import naming
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ class Ledger:
 
     def _write(self, line: dict[str, Any]) -> None:
         if self._journal is not None:  # the lock is held
-            self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
-            self._journal.flush()
+            with naming(self.journal_path or "calls.jsonl"):
+                self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
+                self._journal.flush()
 
     def _stats(self, role: str) -> RoleStats:
         return self._roles.setdefault(role, RoleStats())

@@ -15,8 +15,10 @@ from typing import Any
 import anthropic
 
 from skillfit.models.base import Message, Reply, ResponseFormat, Usage
+from skillfit.models.limits import ReplyTooLarge, call_limits, reply_cap
+from skillfit.models.redact import client_secrets
 from skillfit.models.schema import json_schema, schema_name
-from skillfit.models.sdk import make_reply, malformed, translate_error
+from skillfit.models.sdk import make_reply, malformed, too_large, translate_error
 
 
 class AnthropicChatModel:
@@ -65,8 +67,12 @@ class AnthropicChatModel:
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": tool}
+        cap = reply_cap(max_tokens)
         try:
-            message = self.client.messages.create(**body, timeout=self.timeout)
+            with call_limits(self.timeout, cap):  # a deadline for the whole call, a size cap
+                message = self.client.messages.create(**body, timeout=self.timeout)
+        except ReplyTooLarge as exc:  # raised in the HTTP client's network layer
+            raise too_large(self._name, exc) from exc
         except anthropic.AnthropicError as exc:
             raise translate_error(self._name, exc, anthropic) from exc
         except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
@@ -82,6 +88,8 @@ class AnthropicChatModel:
             start=start,
             finish_reason=finish,
             response_format=response_format,
+            max_bytes=cap,
+            secrets=client_secrets(self.client.api_key, self.client.base_url),
         )
 
 

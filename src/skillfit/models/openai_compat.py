@@ -14,9 +14,11 @@ from typing import Any
 import openai
 
 from skillfit.models.base import Message, Reply, ResponseFormat, Usage
+from skillfit.models.limits import ReplyTooLarge, call_limits, reply_cap
+from skillfit.models.redact import client_secrets
 from skillfit.models.retry import TransientError
 from skillfit.models.schema import is_pydantic, json_schema, schema_name
-from skillfit.models.sdk import make_reply, malformed, translate_error
+from skillfit.models.sdk import make_reply, malformed, too_large, translate_error
 
 
 def _strict_schema(response_format: ResponseFormat) -> tuple[dict[str, Any], bool]:
@@ -104,6 +106,8 @@ class OpenAIChatModel:
     def _create(self, body: dict[str, Any], timeout: float) -> Any:
         try:
             return self.client.chat.completions.create(**body, timeout=timeout)
+        except ReplyTooLarge as exc:  # raised in the HTTP client's network layer
+            raise too_large(self._name, exc) from exc
         except openai.BadRequestError as exc:
             if "temperature" in body and "temperature" in str(exc.message).lower():
                 self._send_temperature = False  # the model only accepts its default
@@ -126,7 +130,9 @@ class OpenAIChatModel:
     ) -> Reply:
         start = time.perf_counter()
         body = self._request(messages, max_tokens, temperature, response_format, sample)
-        completion = self._create(body, self.timeout + self.timeout_per_token * max_tokens)
+        seconds, cap = self.timeout + self.timeout_per_token * max_tokens, reply_cap(max_tokens)
+        with call_limits(seconds, cap):  # a deadline for the whole call, and a size cap
+            completion = self._create(body, seconds)
         try:
             text, finish, usage = _read(completion)
         except TransientError as exc:
@@ -142,6 +148,8 @@ class OpenAIChatModel:
             start=start,
             finish_reason=finish,
             response_format=response_format,
+            max_bytes=cap,
+            secrets=client_secrets(self.client.api_key, self.client.base_url),
         )
 
 

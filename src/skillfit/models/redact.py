@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 
@@ -64,6 +66,37 @@ def redact(text: str) -> str:
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _KEY_SHAPES.sub(MASK, text)
     return _QUERY_KEY.sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+
+# Keys a client is given where no key is needed (a local or self-hosted server).
+PLACEHOLDER_KEYS = frozenset({"not-needed", "local", "sk-x", "none", "EMPTY"})
+
+
+def client_secrets(api_key: object, base_url: object) -> tuple[str, ...]:
+    """The secrets an SDK client holds: its API key (not a placeholder) and the password in
+    its base URL's user info."""
+    found = []
+    if isinstance(api_key, str) and len(api_key) >= 8 and api_key not in PLACEHOLDER_KEYS:
+        found.append(api_key)
+    try:
+        password = urlsplit(str(base_url)).password if base_url else None
+    except ValueError:
+        password = None
+    if password and len(password) >= 8:
+        found.append(unquote(password))
+    return tuple(found)
+
+
+def redact_known(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with the known secrets masked: the values of the credential environment
+    variables and `secrets` (a client's key, say). For model replies: unlike `redact`, no
+    pattern is masked, so a reply about auth headers or URLs keeps its text."""
+    if not text:
+        return text
+    values = sorted({*_env_secrets(), *(s for s in secrets if len(s) >= 8)}, key=len, reverse=True)
+    for value in values:
+        text = text.replace(value, MASK)
+    return text
 
 
 def redact_obj(obj: Any) -> Any:

@@ -18,6 +18,7 @@ from skillfit.models.accounting import Ledger
 from skillfit.models.base import ChatModel, ModelSpecError
 from skillfit.models.cache import ResponseCache
 from skillfit.models.credentials import optional_env, require_env
+from skillfit.models.limits import limited_http_client
 from skillfit.models.local.catalog import CATALOG, DEFAULT_LOCAL
 from skillfit.models.redact import redact
 from skillfit.models.retry import RetryPolicy, limiter
@@ -109,7 +110,12 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
             key = optional_env("OPENAI_API_KEY") or "not-needed"
         else:
             key = require_env("OPENAI_API_KEY", purpose=f"the model {spec.public}")
-        client = openai.OpenAI(api_key=key, base_url=spec.base_url, max_retries=0)
+        client = openai.OpenAI(
+            api_key=key,
+            base_url=spec.base_url,
+            max_retries=0,
+            http_client=limited_http_client(openai),
+        )
         model = OpenAIChatModel(
             spec.public, spec.model, client, use_max_completion_tokens=spec.base_url is None
         )
@@ -126,6 +132,7 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
             api_key=require_env("AZURE_OPENAI_API_KEY", purpose=purpose),
             api_version=require_env("OPENAI_API_VERSION", purpose=purpose),
             max_retries=0,
+            http_client=limited_http_client(openai),
         )
         model = OpenAIChatModel(spec.public, spec.model, client, use_max_completion_tokens=True)
         return model, f"azure:{endpoint}", _max_in_flight(8)
@@ -135,7 +142,12 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
         from skillfit.models.anthropic_provider import AnthropicChatModel
 
         key = require_env("ANTHROPIC_API_KEY", purpose=f"the model {spec.public}")
-        aclient = anthropic.Anthropic(api_key=key, base_url=spec.base_url, max_retries=0)
+        aclient = anthropic.Anthropic(
+            api_key=key,
+            base_url=spec.base_url,
+            max_retries=0,
+            http_client=limited_http_client(anthropic),
+        )
         return (
             AnthropicChatModel(spec.public, spec.model, aclient),
             f"anthropic:{spec.base_url or 'api'}",

@@ -6,10 +6,12 @@ the same names and fields; the SDK module is passed in, so neither is imported h
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from types import ModuleType
 
 from skillfit.models.base import InfraError, Reply, ResponseFormat, Usage
-from skillfit.models.redact import redact
+from skillfit.models.limits import ReplyTooLarge
+from skillfit.models.redact import redact, redact_known
 from skillfit.models.retry import TransientError
 from skillfit.models.schema import validate
 
@@ -41,6 +43,11 @@ def translate_error(name: str, exc: Exception, sdk: ModuleType) -> InfraError:
     return InfraError(redact(f"{name}: {type(exc).__name__}: {exc}"))
 
 
+def too_large(name: str, exc: ReplyTooLarge) -> InfraError:
+    """A reply over the call's byte cap: not retried (the server would send as much again)."""
+    return InfraError(f"{name}: {exc}")
+
+
 def malformed(name: str, exc: Exception) -> TransientError:
     """A response body that is not what the API promises (truncated, not JSON, wrong shape)."""
     return TransientError(redact(f"{name}: malformed response ({type(exc).__name__}: {exc})"))
@@ -54,13 +61,20 @@ def make_reply(
     start: float,
     finish_reason: str,
     response_format: ResponseFormat | None,
+    max_bytes: int | None = None,
+    secrets: Sequence[str] = (),
 ) -> Reply:
     """The Reply to a request sent at `start` (perf_counter), validated when a schema was
     asked for. An empty reply (no content, or only whitespace) is a `TransientError`: it says
     nothing about the prompt, so it is retried and, if it persists, becomes an infrastructure
-    error; it is never scored or cached."""
+    error; it is never scored or cached. A reply over `max_bytes` (see limits.reply_cap) is an
+    infrastructure error too. Known secrets echoed in the text (`secrets`, the credential
+    variables) are masked before anything stores it."""
     if not text or not text.strip():
         raise TransientError(f"{name}: empty reply (finish_reason {finish_reason!r})")
+    if max_bytes is not None and len(text.encode("utf-8", "replace")) > max_bytes:
+        raise InfraError(f"{name}: the reply is larger than {max_bytes} bytes: refused")
+    text = redact_known(text, secrets)
     parsed = (
         validate(text, response_format, finish_reason=finish_reason)
         if response_format is not None

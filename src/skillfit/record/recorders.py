@@ -19,12 +19,14 @@ from typing import Any
 
 from skillfit.record.models import RECORD_SCHEMA_VERSION
 from skillfit.record.reader import EVENTS_FILE
+from skillfit.writefile import append_line
 
 Recorder = Callable[[dict[str, Any]], None]
 
 
 class JsonlRecorder:
-    """Appends one `Event` line per event to `<run_dir>/events.jsonl` (flushed each line)."""
+    """Appends one `Event` line per event to `<run_dir>/events.jsonl` (flushed each line; a
+    last line a kill or a full disk cut short is ended first, see `append_line`)."""
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.path = Path(run_dir) / EVENTS_FILE
@@ -40,9 +42,8 @@ class JsonlRecorder:
             "data": data,
         }
         line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
+        with self._lock:
+            append_line(self.path, line)
 
 
 class MemoryRecorder:

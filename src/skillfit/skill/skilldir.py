@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from skillfit.readfile import yaml_problem
 from skillfit.skill.document import Skill, SkillFileError, read_skill_text
 
 SKILL_FILE = "SKILL.md"
@@ -36,6 +37,11 @@ MAX_REFERENCE_BYTES = 10 * 1024 * 1024  # all reference files of one skill toget
 
 _NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.S)
+# A leading block with a `name:` or `description:` line was meant as frontmatter, even when
+# its YAML is broken: it is refused, not sent to the target as body text.
+_FIELD_LINE = re.compile(r"^(?:name|description)[ \t]*:", re.M)
+# What SkillDir.save leaves beside a skill when killed between its renames.
+_SAVE_DEBRIS = re.compile(r"\A\.(?P<name>.+)\.[0-9a-f]{32}\.(?:tmp|old)\Z")
 
 
 def name_problem(name: object) -> str | None:
@@ -114,9 +120,11 @@ def split_frontmatter(
     try:
         data = yaml.safe_load(match.group(1) or "")
     except yaml.YAMLError as exc:
-        if not strict:
+        if not strict and not _FIELD_LINE.search(match.group(1) or ""):
             return None, text
-        raise SkillFileError(f"{where}: the frontmatter is not valid YAML: {exc}") from None
+        raise SkillFileError(
+            f"{where}: the frontmatter is not valid YAML: {yaml_problem(exc, first_line=2)}"
+        ) from None
     if not isinstance(data, dict) or not ({"name", "description"} & set(data) or strict):
         if not strict:
             return None, text
@@ -169,6 +177,7 @@ class SkillDir:
                 f"a skill directory must be named after the skill: {target} is not {self.name!r}"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_save_debris(target.parent, self.name)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
         try:
@@ -188,6 +197,15 @@ class SkillDir:
             raise
         shutil.rmtree(old, ignore_errors=True)
         return target
+
+
+def remove_save_debris(folder: Path, name: str | None = None) -> None:
+    """Remove the `.<name>.<hex>.tmp` / `.old` folders that a save killed between its renames
+    left in `folder` (of skill `name`, or of any skill)."""
+    for p in folder.iterdir():
+        m = _SAVE_DEBRIS.match(p.name)
+        if m and (name is None or m["name"] == name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def load_skill_dir(directory: str | os.PathLike[str]) -> SkillDir:
@@ -231,7 +249,12 @@ def find_skill_dir(path: str | os.PathLike[str]) -> Path | None:
         raise SkillFileError(f"skill file not found: {p}")
     if (p / SKILL_FILE).is_file():
         return p
-    inner = sorted(d for d in p.iterdir() if d.is_dir() and (d / SKILL_FILE).is_file())
+    # Hidden folders are no skills: a save killed between its renames leaves `.<name>.*.tmp`.
+    inner = sorted(
+        d
+        for d in p.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and (d / SKILL_FILE).is_file()
+    )
     if len(inner) == 1:
         return inner[0]
     if inner:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node
 
-from skillfit.readfile import FileRefused, read_regular_file
+from skillfit.readfile import FileRefused, read_regular_file, yaml_problem
 
 # A config is a few kilobytes; anything this large is the wrong file.
 MAX_CONFIG_BYTES = 2**20
@@ -56,14 +56,6 @@ class _StrictLoader(yaml.SafeLoader):
                         f"{line} (the later would replace the earlier): give it once"
                     )
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line report as one line: what is wrong and where."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{problem}{where}"
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:

@@ -8,13 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from skillfit.writefile import naming
+
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temp file and a rename, so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with naming(path), os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

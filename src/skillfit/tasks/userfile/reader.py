@@ -193,6 +193,10 @@ def _csv_rows(path: Path, text: str, delimiter: str) -> list[Row]:
             raise TaskDataError(f"{path}: holds JSON, not CSV; rename it to .jsonl")
         except json.JSONDecodeError:
             pass
+    # The csv module refuses fields over 128 KB; a field can be no larger than the file, whose
+    # size read_data_file already bounds (a JSONL field of the same size is read as well).
+    if csv.field_size_limit() < MAX_DATA_BYTES:
+        csv.field_size_limit(MAX_DATA_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
