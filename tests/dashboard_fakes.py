@@ -257,3 +257,15 @@ def dashboard(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+LOCAL = "http://127.0.0.1:7860"
+
+
+def client_for(root: Path, **kwargs: Any) -> Any:
+    """A test client of the dashboard over `root`, as a browser that opened its address."""
+    from starlette.testclient import TestClient
+
+    from skillfit.dashboard import create_app
+
+    return TestClient(create_app(root, **kwargs), base_url=LOCAL)

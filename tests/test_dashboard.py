@@ -167,7 +167,10 @@ def test_traversal_is_refused(client: TestClient, name: str) -> None:
         assert resp.status_code == 404, (path, name)
         assert "root:" not in resp.text
     with pytest.raises(BadName):
-        check_name(name)
+        list_root(client.app.state.dashboard.root).run(name)  # type: ignore[attr-defined]
+    if name != "%2e%2e/x":  # a folder may be called that: it is looked up, never decoded
+        with pytest.raises(BadName):
+            check_name(name)
 
 
 def test_names_are_looked_up_never_joined(root: Path, tmp_path: Path) -> None:
