@@ -365,7 +365,7 @@ def test_a_run_started_in_a_terminal_can_be_stopped_from_the_page(tmp_path: Path
             chat.release()
             assert proc.wait(timeout=HANG_S) == 130  # interrupted, as ^C: resumable
             after = c.get("/run", params={"name": "term"}).text
-            assert "badge stale" in after and "interrupted" in after
+            assert "badge stopped" in after and "interrupted" in after
             assert 'id="resume"' in after
         finally:
             if proc.poll() is None:

@@ -187,7 +187,7 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             record = runs / ".skillfit-ui" / "launches" / "live.json"
             wait_for(lambda: json.loads(record.read_text()).get("stop_requested"), "the stop")
             slow.release()  # the held call returns and the interrupted run ends
-            until(lambda: badge(d) == "stale")
+            until(lambda: badge(d) == "stopped")
             assert "stopped from the dashboard" in d.page_source
             shot(d, "05-stopped")
             d.find_element(By.ID, "resume").click()

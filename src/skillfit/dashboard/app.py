@@ -7,13 +7,12 @@ running run's page. Pages name runs by their listed names (see `names`), never b
 
 from __future__ import annotations
 
-import time
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -26,66 +25,11 @@ from skillfit.dashboard.charts import Bar, interval_bars, validation_curve
 from skillfit.dashboard.diffs import counts, line_diff
 from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in
 from skillfit.dashboard.names import BadName, Listing, list_root
+from skillfit.dashboard.render import environment
 from skillfit.dashboard.security import Access, AccessMiddleware
 from skillfit.models.redact import redact, redact_obj
 
 REFRESH_SECONDS = 3
-
-
-def _finalize(value: Any) -> Any:
-    """Every value a template prints is redacted (a key pasted anywhere never shows)."""
-    if isinstance(value, Markup):  # tojson, charts: redacting leaves markup intact
-        return Markup(redact(str(value)))
-    if isinstance(value, str):
-        return redact(value)
-    return value
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("skillfit.dashboard", "templates"),
-        autoescape=select_autoescape(["html"]),
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"
-    env.filters["signed"] = lambda x, d=3: "–" if x is None else f"{x:+.{d}f}"
-    env.filters["pval"] = lambda p: "–" if p is None else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
-    env.filters["tokens"] = _tokens
-    env.filters["duration"] = _duration
-    env.filters["ago"] = _ago
-    return env
-
-
-def _tokens(n: int | float | None) -> str:
-    if not n:
-        return "0"
-    n = float(n)
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    if n >= 1e4:
-        return f"{n / 1e3:.0f}k"
-    if n >= 1e3:
-        return f"{n / 1e3:.1f}k"
-    return f"{int(n)}"
-
-
-def _duration(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = float(s)
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def _ago(t: float | None) -> str:
-    if not t:
-        return "–"
-    return _duration(max(0.0, time.time() - t)) + " ago"
 
 
 class Dashboard:
@@ -99,7 +43,7 @@ class Dashboard:
         self.refresh = refresh
         self.access = access
         self.launcher = Launcher(self.root, configs)
-        self.env = _env()
+        self.env = environment()
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -124,16 +68,35 @@ class Dashboard:
         status, reason = rec.status, rec.status_reason
         if status == "failed" and reason.startswith("interrupted"):
             # ^C or Stop: nothing went wrong, and the run resumes where it stopped.
-            status, reason = "stale", "interrupted: resume it to go on"
+            status, reason = "stopped", "interrupted: resume it to go on"
         if launch is not None and launch.exit_code is None and status != "done":
             return "running", f"started here (process {launch.pid})"
         if launch is None or status in ("running", "done"):
             return status, reason  # e.g. resumed in a terminal after a stop here
         if launch.outcome == "stopped":
-            return "stale", "stopped from the dashboard: resume it to go on"
+            return "stopped", "stopped from the dashboard: resume it to go on"
         if launch.outcome == "failed":
             return "failed", f"exit code {launch.exit_code}"
         return status, reason
+
+    def guarded(self, page: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """`page`, saying in a page (not a bare 500) what went wrong if a run's files hold
+        something no reader foresaw."""
+
+        @functools.wraps(page)
+        def safe(request: Request) -> Response:
+            try:
+                return page(request)
+            except Exception as exc:
+                name = request.query_params.get("name", "")
+                what = f"{name}: " if name else ""
+                return self.error(
+                    f"cannot show {what}{type(exc).__name__}: {redact(str(exc))[:300]} "
+                    "(a file of the run may be damaged)",
+                    500,
+                )
+
+        return safe
 
     # ---- pages --------------------------------------------------------------------------
 
@@ -267,6 +230,7 @@ class Dashboard:
             "best_skill": rec.best_skill,
             "last_activity": rec.last_activity,
             "refreshing": status == "running",
+            "damaged": rec.damaged,
         }
 
     def test_context(self, rec: Any) -> dict[str, Any] | None:
@@ -290,6 +254,7 @@ class Dashboard:
             return self.starting(request, fragment=True) or PlainTextResponse(
                 str(exc), status_code=404
             )
+        vm.units(rec)  # notes damaged step files, as the full page does
         return self.page("live.html", live=self.live_context(name, rec))
 
     def diff(self, request: Request) -> Response:
@@ -320,6 +285,7 @@ class Dashboard:
             added=added,
             removed=removed,
             same=text_a == text_b,
+            damaged=rec.damaged,
         )
 
     def edit(self, request: Request) -> Response:
@@ -335,7 +301,15 @@ class Dashboard:
         unit, edit, trajs, reading = vm.behind_edit(rec, key, index)
         if unit is None:
             return self.error(f"no step {key!r} in {name}", 404)
-        return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs, reading=reading)
+        return self.page(
+            "edit.html",
+            name=name,
+            unit=unit,
+            edit=edit,
+            trajs=trajs,
+            reading=reading,
+            damaged=rec.damaged,
+        )
 
     def launch_form(self, request: Request) -> Response:
         return self.launch_page()
@@ -401,6 +375,8 @@ class Dashboard:
                 raise LaunchError(f"{name} is running")
             if rec.status == "done":
                 raise LaunchError(f"{name} has finished: nothing to resume")
+            if rec.status in ("archived", "damaged", "empty"):
+                raise LaunchError(f"{name} cannot be resumed: {rec.status_reason}")
             self.launcher.resume(name, path)
         except (LaunchError, BadName) as exc:
             return self.error(str(exc), 400)
@@ -459,11 +435,11 @@ def create_app(
     dash = Dashboard(Path(root), access, cfg_dir, refresh=refresh)
     static = Path(__file__).parent / "static"
     routes = [
-        Route("/", dash.index),
-        Route("/run", dash.run),
-        Route("/run/live", dash.live),
-        Route("/diff", dash.diff),
-        Route("/edit", dash.edit),
+        Route("/", dash.guarded(dash.index)),
+        Route("/run", dash.guarded(dash.run)),
+        Route("/run/live", dash.guarded(dash.live)),
+        Route("/diff", dash.guarded(dash.diff)),
+        Route("/edit", dash.guarded(dash.edit)),
         Route("/launch", dash.launch_form, methods=["GET"]),
         Route("/launch", dash.launch, methods=["POST"]),
         Route("/stop", dash.stop, methods=["POST"]),
