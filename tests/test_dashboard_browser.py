@@ -130,10 +130,15 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             target=f"openai:slow@{url}",
             extra="eval: {samples: 1}\n",
         )
-        with dashboard(runs, configs, env={"OPENAI_API_KEY": FAKE_KEY}, refresh=0.5) as base:
+        env = {"OPENAI_API_KEY": FAKE_KEY}
+        with dashboard(runs, configs, env=env, refresh=0.5) as (base, address):
             d = browser
-            # The runs table.
+            # Without its token the dashboard shows nothing, on loopback too.
             d.get(base + "/")
+            assert "needs its token" in d.page_source and 'id="runs"' not in d.page_source
+            # The address `skillfit ui` printed: the token goes to a cookie, out of the address.
+            d.get(address)
+            until(lambda: "token" not in d.current_url and d.find_elements(By.ID, "runs"))
             table = d.find_element(By.ID, "runs")
             row = table.find_element(By.CSS_SELECTOR, 'tr[data-run="scripted"]')
             assert "bbh/web_of_lies" in row.text and "done" in row.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -27,15 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.dashboard.child import ENV as OVERRIDES_ENV
+from skillfit.dashboard.launch_guard import LaunchError, check_launch, check_override
 from skillfit.dashboard.names import UI_DIR, check_name, check_new_name
-from skillfit.models.redact import redact
+from skillfit.models.redact import MASK, redact
 
-_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*=[^\n\r\x00]{0,500}$")
 GRACE_SECONDS = 10.0
-
-
-class LaunchError(ValueError):
-    """A launch, stop or resume that cannot be done (said in one line)."""
 
 
 @dataclass
@@ -60,13 +56,6 @@ class Launch:
         if self.stop_requested:
             return "stopped"
         return "done" if self.exit_code == 0 else "failed"
-
-
-def check_override(text: str) -> str:
-    text = text.strip()
-    if not _OVERRIDE.match(text):
-        raise LaunchError(f"not a key=value override: {text!r}")
-    return text
 
 
 def configs_in(folder: Path | None) -> dict[str, Path]:
@@ -96,11 +85,14 @@ class Launcher:
 
     def _save(self, launch: Launch) -> None:
         path = self._record_path(launch.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(path.parent)
         # One temp file per writer: the watcher thread and a request may save the same launch
-        # at once, and a shared temp name lets one rename the other's file away.
+        # at once, and a shared temp name lets one rename the other's file away. Readable by
+        # its user only (0600), and never holding a key: the overrides are kept redacted.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(asdict(launch), indent=1), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(redact(json.dumps(asdict(launch), indent=1)))
         tmp.replace(path)
 
     def get(self, name: str) -> Launch | None:
@@ -176,24 +168,21 @@ class Launcher:
         run_dir = self.root / name
         if run_dir.exists() and any(run_dir.iterdir()):
             raise LaunchError(f"a run named {name!r} already exists: resume it or pick a new name")
-        _validate(configs[config], overrides)
-        argv = [
-            self.python,
-            "-m",
-            "skillfit",
-            "train",
-            "--config",
-            str(configs[config]),
-            "--out",
-            str(run_dir),
-            "--quiet",
-        ]
-        for override in overrides:
-            argv += ["--set", override]
+        check_launch(configs[config], overrides, configs)
+        argv = [*self._command(), "--config", str(configs[config]), "--out", str(run_dir)]
         launch = Launch(
-            name=name, argv=argv, run_dir=str(run_dir), config=config, overrides=overrides
+            name=name,
+            argv=[*argv, "--quiet"],
+            run_dir=str(run_dir),
+            config=config,
+            overrides=[redact(o) for o in overrides],  # what the page shows: no key
         )
-        return self._spawn(launch)
+        return self._spawn(launch, overrides)
+
+    def _command(self) -> list[str]:
+        """`skillfit train`, through the entry that takes its overrides from the environment
+        (a key inside a base URL never shows in the process's command line)."""
+        return [self.python, "-m", "skillfit.dashboard.child", "train"]
 
     def resume(self, name: str, run_dir: Path) -> Launch:
         """Run a stopped (or stale, or failed) run again: it resumes where it stopped."""
@@ -208,32 +197,48 @@ class Launcher:
         who = holder(where)
         if who is not None:
             raise LaunchError(locked_message(where, who))
-        if current is not None:
-            argv = [a for a in current.argv if a != "--force"]
+        folder = Path(current.run_dir) if current is not None else run_dir
+        config = folder / "config.json"
+        if config.is_file():
+            # The run's own config: everything it was started with, overrides included (the
+            # launch record keeps them without their keys, so they cannot be given again).
+            argv = [*self._command(), "--config", str(config), "--out", str(folder)]
             launch = Launch(
                 name=name,
-                argv=argv,
-                run_dir=current.run_dir,
-                config=current.config,
-                overrides=current.overrides,
+                argv=[*argv, "--resume", "--quiet"],
+                run_dir=str(folder),
+                config=current.config if current is not None else "config.json",
+                overrides=current.overrides if current is not None else [],
             )
-        else:  # a run started elsewhere: its own config.json
-            config = run_dir / "config.json"
-            if not config.is_file():
-                raise LaunchError(f"{name} has no config.json to resume from")
-            argv = [self.python, "-m", "skillfit", "train", "--config", str(config)]
-            argv += ["--out", str(run_dir), "--resume", "--quiet"]
-            launch = Launch(name=name, argv=argv, run_dir=str(run_dir), config="config.json")
-        return self._spawn(launch)
+            return self._spawn(launch, [])
+        if current is None:
+            raise LaunchError(f"{name} has no config.json to resume from")
+        # Ended before writing its config: start it again as it was launched, if its
+        # overrides held no key (the record keeps them redacted).
+        if any(MASK in o for o in current.overrides):
+            raise LaunchError(
+                f"{name} ended before writing its config and its overrides held a key that "
+                "is not kept: launch it again from the form"
+            )
+        launch = Launch(
+            name=name,
+            argv=[a for a in current.argv if a != "--force"],
+            run_dir=current.run_dir,
+            config=current.config,
+            overrides=current.overrides,
+        )
+        return self._spawn(launch, current.overrides)
 
-    def _spawn(self, launch: Launch) -> Launch:
+    def _spawn(self, launch: Launch, overrides: list[str]) -> Launch:
         with self._lock:
             logs = self.dir / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
+            _private_dir(logs)
             log = logs / (launch.name.replace("/", "__") + ".log")
             launch.log = str(log)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
-            with open(log, "ab") as out:
+            env[OVERRIDES_ENV] = json.dumps(overrides)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "ab") as out:
                 out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start ---\n".encode())
                 out.flush()
                 proc = subprocess.Popen(
@@ -326,24 +331,21 @@ class Launcher:
         return self.get(name)
 
 
+def _private_dir(path: Path) -> None:
+    """`path` and the dashboard's folder above it, readable by their user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (path, path.parent):
+        if folder.name in (UI_DIR, "launches", "logs", "stops"):
+            with contextlib.suppress(OSError):
+                os.chmod(folder, 0o700)
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)  # the child leads its own session and process group
     except OSError:
         with contextlib.suppress(OSError):
             os.kill(pid, sig)
-
-
-def _validate(config: Path, overrides: list[str]) -> None:
-    """The config with the overrides must load: a typo is said in the form, not in a log."""
-    from skillfit.train.config import ConfigError, load_config
-
-    try:
-        load_config(config, overrides)
-    except ConfigError as exc:
-        raise LaunchError(redact(str(exc))) from None
-    except (OSError, ValueError) as exc:
-        raise LaunchError(redact(str(exc))) from None
 
 
 def describe(launch: Launch | None) -> dict[str, Any] | None:
