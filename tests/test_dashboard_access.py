@@ -148,11 +148,19 @@ def test_a_key_in_a_base_url_stays_out_of_records_and_command_lines(tmp_path: Pa
             except OSError:
                 cmdline = b""
             assert URL_KEY.encode() not in cmdline
-            ended = Launcher(root, configs).wait("new", HANG_S)
+            ended = c.app.state.dashboard.launcher.wait("new", HANG_S)
             assert ended is not None and ended.exit_code == 0, log.read_text()[-2000:]
             assert chat.calls > 0  # the run reached the server: the key came by environment
+            assert "RuntimeWarning" not in log.read_text()
             assert URL_KEY not in log.read_text()
             for page in ("/", "/run?name=new", "/launch"):
                 assert URL_KEY not in c.get(page).text
         finally:
             stop_launched(root)
+
+
+def test_the_child_reads_the_variable_the_launcher_sets() -> None:
+    from skillfit.dashboard.child import ENV
+    from skillfit.dashboard.launcher import OVERRIDES_ENV
+
+    assert ENV == OVERRIDES_ENV

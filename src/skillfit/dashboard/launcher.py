@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,12 +25,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillfit.dashboard.child import ENV as OVERRIDES_ENV
 from skillfit.dashboard.launch_guard import LaunchError, check_launch, check_override
 from skillfit.dashboard.names import UI_DIR, check_name, check_new_name
+from skillfit.dashboard.stopping import (
+    GRACE_SECONDS,
+    KILL_AFTER_SECONDS,
+    Stops,
+    private_dir,
+    signal_group,
+    signal_pid,
+)
 from skillfit.models.redact import MASK, redact
 
-GRACE_SECONDS = 10.0
+# The variable `skillfit.dashboard.child` reads a launch's overrides from (not imported from
+# there: `python -m` would then find the module loaded before it runs).
+OVERRIDES_ENV = "SKILLFIT_UI_SET"
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Launcher:
         self.python = python or sys.executable
         self.dir = self.root / UI_DIR
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stops = Stops(self.dir / "stops")
         self._lock = threading.Lock()
 
     # ---- records ------------------------------------------------------------------------
@@ -85,7 +94,7 @@ class Launcher:
 
     def _save(self, launch: Launch) -> None:
         path = self._record_path(launch.name)
-        _private_dir(path.parent)
+        private_dir(path.parent)
         # One temp file per writer: the watcher thread and a request may save the same launch
         # at once, and a shared temp name lets one rename the other's file away. Readable by
         # its user only (0600), and never holding a key: the overrides are kept redacted.
@@ -139,6 +148,15 @@ class Launcher:
         except OSError:
             return ""
         return redact("\n".join(text.splitlines()[-lines:]))
+
+    def error_line(self, name: str) -> str:
+        """The last line a launch wrote (its error, when it failed), redacted."""
+        lines = [
+            line.strip()
+            for line in self.log_tail(name, 40).splitlines()
+            if line.strip() and not line.startswith("--- ")
+        ]
+        return lines[-1][:400] if lines else ""
 
     # ---- processes ----------------------------------------------------------------------
 
@@ -232,7 +250,7 @@ class Launcher:
     def _spawn(self, launch: Launch, overrides: list[str]) -> Launch:
         with self._lock:
             logs = self.dir / "logs"
-            _private_dir(logs)
+            private_dir(logs)
             log = logs / (launch.name.replace("/", "__") + ".log")
             launch.log = str(log)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
@@ -261,28 +279,25 @@ class Launcher:
         with self._lock:
             self.get(name)  # records the exit code
 
-    def stop(self, name: str, grace: float = GRACE_SECONDS) -> Launch:
-        """Ask the run to stop (SIGINT), then make sure it does (SIGTERM, SIGKILL)."""
+    def stop(
+        self, name: str, grace: float = GRACE_SECONDS, kill_after: float = KILL_AFTER_SECONDS
+    ) -> Launch:
+        """Ask the run to stop (SIGINT to its process group), then make sure it does (SIGTERM,
+        SIGKILL); each step is kept in the stop's record."""
         launch = self.get(name)
         if launch is None or launch.exit_code is not None or not launch.pid:
             raise LaunchError(f"{name} is not running from this dashboard")
         launch.stop_requested = True
         self._save(launch)
-        pid = launch.pid
-        _signal_group(pid, signal.SIGINT)
-
-        def escalate() -> None:
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
-                if not self._alive(launch):
-                    return
-                time.sleep(0.2)
-            _signal_group(pid, signal.SIGTERM)
-            time.sleep(2.0)
-            if self._alive(launch):
-                _signal_group(pid, signal.SIGKILL)
-
-        threading.Thread(target=escalate, daemon=True).start()
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: nothing to stop
+            self.stops.stop(
+                name,
+                launch.pid,
+                signal_group,
+                grace=grace,
+                kill_after=kill_after,
+                alive=lambda: self._alive(launch),
+            )
         return launch
 
     @staticmethod
@@ -310,11 +325,21 @@ class Launcher:
             return None
         return pid
 
-    def stop_external(self, name: str, pid: int) -> None:
-        """Ask a run started elsewhere to stop, as ^C in its terminal would (SIGINT only)."""
+    def stop_external(
+        self,
+        name: str,
+        pid: int,
+        grace: float = GRACE_SECONDS,
+        kill_after: float = KILL_AFTER_SECONDS,
+    ) -> None:
+        """Ask a run started elsewhere to stop, as ^C in its terminal would; if it is still
+        there after `grace` seconds, SIGTERM, then SIGKILL (said on its page)."""
         check_name(name)
         try:
-            os.kill(pid, signal.SIGINT)
+            os.kill(pid, 0)
+            self.stops.stop(name, pid, signal_pid, grace=grace, kill_after=kill_after)
+        except ProcessLookupError:
+            raise LaunchError(f"{name}: process {pid} has ended") from None
         except OSError as exc:
             raise LaunchError(
                 f"{name}: process {pid} cannot be signalled ({exc.strerror})"
@@ -329,23 +354,6 @@ class Launcher:
                 return launch
             time.sleep(0.1)
         return self.get(name)
-
-
-def _private_dir(path: Path) -> None:
-    """`path` and the dashboard's folder above it, readable by their user only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for folder in (path, path.parent):
-        if folder.name in (UI_DIR, "launches", "logs", "stops"):
-            with contextlib.suppress(OSError):
-                os.chmod(folder, 0o700)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)  # the child leads its own session and process group
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.kill(pid, sig)
 
 
 def describe(launch: Launch | None) -> dict[str, Any] | None:

@@ -276,7 +276,7 @@ def behind_edit(
     if kind == "s":
         rows = load_trajectories(root, "train", step=number)
     else:
-        rows = _jsonl(root / "slow_update" / f"epoch_{number:02d}" / "rollouts.jsonl")
+        rows = jsonl_rows(root / "slow_update" / f"epoch_{number:02d}" / "rollouts.jsonl")
     wanted: set[str] = set()
     sources = set(edit.get("sources") or []) if edit else set()
     for p in proposals:
@@ -301,7 +301,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def jsonl_rows(path: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()

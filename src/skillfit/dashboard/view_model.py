@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skillfit.dashboard.charts import CurvePoint
+from skillfit.dashboard.lineage import jsonl_rows
 from skillfit.models.redact import redact
 from skillfit.record import RunRecord, load_run
 
@@ -131,8 +132,36 @@ def live_phase(rec: RunRecord) -> str:
         if e.event == "run_start":
             return "starting"
         if e.event == "run_failed":
-            return "stopped: " + redact(str(d.get("error", "")))
+            error = str(d.get("error", ""))
+            return "interrupted" if error.startswith("interrupted") else "stopped by an error"
     return rec.phase or "–"
+
+
+def unrecorded_errors(rec: RunRecord) -> tuple[int, int, list[str]]:
+    """Rollouts of units the run started but never recorded (a unit whose rollouts failed past
+    `train.max_infra_error_rate` stops the run before it is recorded): how many failed, of
+    how many, and which units."""
+    root = Path(rec.meta.run_dir)
+    done = {
+        (s.kind == "slow_update", s.epoch if s.kind == "slow_update" else s.step) for s in rec.steps
+    }
+    failed = total = 0
+    where: list[str] = []
+    for slow, pattern in (
+        (False, "steps/step_*/rollouts.jsonl"),
+        (True, "slow_update/epoch_*/rollouts.jsonl"),
+    ):
+        for path in sorted(root.glob(pattern)):
+            number = path.parent.name.rpartition("_")[2]
+            if not number.isdigit() or (slow, int(number)) in done:
+                continue
+            rows = jsonl_rows(path)
+            errors = sum(1 for r in rows if r.get("error"))
+            failed, total = failed + errors, total + len(rows)
+            if errors:
+                label = f"epoch {int(number)} update" if slow else f"step {int(number)}"
+                where.append(f"{errors} of {len(rows)} in {label}")
+    return failed, total, where
 
 
 def curve(rec: RunRecord) -> tuple[list[CurvePoint], float | None]:
