@@ -28,7 +28,8 @@ from train_fakes import AddTask, Optimizer, config, run, target_model  # noqa: E
 from waits import HANG_S  # noqa: E402
 
 from skillfit.dashboard import Access, create_app  # noqa: E402
-from skillfit.dashboard.launcher import Launcher, LaunchError  # noqa: E402
+from skillfit.dashboard.launch_guard import restore_keys  # noqa: E402
+from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in  # noqa: E402
 
 PAGES = ["/", "/run", "/run/live", "/diff", "/edit", "/launch", "/compare", "/static/app.css"]
 
@@ -155,6 +156,15 @@ def test_a_key_in_a_base_url_stays_out_of_records_and_command_lines(tmp_path: Pa
             assert URL_KEY not in log.read_text()
             for page in ("/", "/run?name=new", "/launch"):
                 assert URL_KEY not in c.get(page).text
+            # A resume gives the run its overrides again, the key taken from the config it
+            # came from; once no offered config holds it, the resume is refused.
+            offered_now = configs_in(configs)
+            assert restore_keys(launch["overrides"], offered_now) == [
+                f"target.model=openai:slow@{served}"
+            ]
+            (configs / "remote.yaml").unlink()
+            with pytest.raises(LaunchError, match="launch the run again"):
+                restore_keys(launch["overrides"], configs_in(configs))
         finally:
             stop_launched(root)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from skillfit.models.redact import redact
+from skillfit.models.redact import MASK, redact
 
 _OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*=[^\n\r\x00]{0,500}$")
 _URL = re.compile(r"(?i)\bhttps?://[^\s'\"<>]+")
@@ -87,3 +87,27 @@ def check_launch(config: Path, overrides: list[str], offered: Mapping[str, Path]
             f"base URL (where its API key is sent) can only come from a config file in "
             f"{config.parent}"
         )
+
+
+def restore_keys(overrides: list[str], offered: Mapping[str, Path]) -> list[str]:
+    """Overrides as a launch record keeps them (keys masked) made whole again from the
+    offered configs their URLs came from; a key no offered config holds any more cannot be."""
+    urls: set[str] = set()
+    for path in offered.values():
+        try:
+            urls |= urls_in(_load(path, []))
+        except LaunchError:
+            continue
+    out = []
+    for override in overrides:
+        for url in sorted(urls, key=len, reverse=True):
+            masked = redact(url)
+            if masked != url and masked in override:
+                override = override.replace(masked, url)
+        if MASK in override:
+            raise LaunchError(
+                f"cannot resume with {override!r}: the key it held is in no offered config "
+                "any more (the dashboard keeps keys nowhere); launch the run again from the form"
+            )
+        out.append(override)
+    return out

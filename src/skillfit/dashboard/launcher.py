@@ -25,7 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillfit.dashboard.launch_guard import LaunchError, check_launch, check_override
+from skillfit.dashboard.launch_guard import (
+    LaunchError,
+    check_launch,
+    check_override,
+    restore_keys,
+)
 from skillfit.dashboard.names import UI_DIR, check_name, check_new_name
 from skillfit.dashboard.stopping import (
     GRACE_SECONDS,
@@ -35,7 +40,7 @@ from skillfit.dashboard.stopping import (
     signal_group,
     signal_pid,
 )
-from skillfit.models.redact import MASK, redact
+from skillfit.models.redact import redact
 
 # The variable `skillfit.dashboard.child` reads a launch's overrides from (not imported from
 # there: `python -m` would then find the module loaded before it runs).
@@ -215,29 +220,21 @@ class Launcher:
         who = holder(where)
         if who is not None:
             raise LaunchError(locked_message(where, who))
-        folder = Path(current.run_dir) if current is not None else run_dir
-        config = folder / "config.json"
-        if config.is_file():
-            # The run's own config: everything it was started with, overrides included (the
-            # launch record keeps them without their keys, so they cannot be given again).
-            argv = [*self._command(), "--config", str(config), "--out", str(folder)]
+        if current is None:  # a run started elsewhere: its own config.json
+            config = run_dir / "config.json"
+            if not config.is_file():
+                raise LaunchError(f"{name} has no config.json to resume from")
+            argv = [*self._command(), "--config", str(config), "--out", str(run_dir)]
             launch = Launch(
                 name=name,
                 argv=[*argv, "--resume", "--quiet"],
-                run_dir=str(folder),
-                config=current.config if current is not None else "config.json",
-                overrides=current.overrides if current is not None else [],
+                run_dir=str(run_dir),
+                config="config.json",
             )
             return self._spawn(launch, [])
-        if current is None:
-            raise LaunchError(f"{name} has no config.json to resume from")
-        # Ended before writing its config: start it again as it was launched, if its
-        # overrides held no key (the record keeps them redacted).
-        if any(MASK in o for o in current.overrides):
-            raise LaunchError(
-                f"{name} ended before writing its config and its overrides held a key that "
-                "is not kept: launch it again from the form"
-            )
+        # As it was launched: the same config and overrides, their keys (kept nowhere) taken
+        # again from the offered configs they came from.
+        overrides = restore_keys(current.overrides, configs_in(self.configs_dir))
         launch = Launch(
             name=name,
             argv=[a for a in current.argv if a != "--force"],
@@ -245,7 +242,7 @@ class Launcher:
             config=current.config,
             overrides=current.overrides,
         )
-        return self._spawn(launch, current.overrides)
+        return self._spawn(launch, overrides)
 
     def _spawn(self, launch: Launch, overrides: list[str]) -> Launch:
         with self._lock:
