@@ -133,6 +133,12 @@ def test_a_key_in_a_base_url_stays_out_of_records_and_command_lines(tmp_path: Pa
         served = chat.url.replace("http://", f"http://user:{URL_KEY}@") + "/v1"
         root, configs = offer(tmp_path, served)
         c = client_for(root, configs=configs)
+        # What an older dashboard left: its folder and a log readable by everyone.
+        old_log = root / ".skillfit-ui" / "logs" / "new.log"
+        old_log.parent.mkdir(parents=True)
+        old_log.write_text("")
+        for path in (old_log, old_log.parent, old_log.parent.parent):
+            path.chmod(0o644 if path.is_file() else 0o755)
         try:
             resp = _launch(c, **{"target.model": f"openai:slow@{served}"})
             assert resp.status_code == 200, resp.text[-800:]

@@ -253,6 +253,7 @@ class Launcher:
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
             env[OVERRIDES_ENV] = json.dumps(overrides)
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)  # a log an older dashboard wrote 0644
             with os.fdopen(fd, "ab") as out:
                 out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start ---\n".encode())
                 out.flush()
