@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -223,8 +224,9 @@ def dashboard(
     env: dict[str, str] | None = None,
     port: int | None = None,
     refresh: float = 3.0,
-) -> Iterator[str]:
-    """`skillfit ui` on a free loopback port; yields its base URL; stopped at the end."""
+) -> Iterator[tuple[str, str]]:
+    """`skillfit ui` on a free loopback port; yields its base URL and the address with the
+    token it printed; stopped at the end."""
     port = port or free_port()
     proc = subprocess.Popen(
         [
@@ -247,8 +249,17 @@ def dashboard(
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        assert proc.stdout is not None
+        printed = ""
+        for raw in proc.stdout:  # until the line with its address (EOF if it died)
+            line = raw.decode("utf-8", "replace")
+            printed += line
+            if "?token=" in line:
+                break
+        match = re.search(r"(http://\S+\?token=\S+)", printed)
+        assert match and match.group(1).startswith(url + "/"), printed
         wait_http(url + "/healthz")
-        yield url
+        yield url, match.group(1)
     finally:
         stop_launched(root)
         proc.terminate()
@@ -257,3 +268,18 @@ def dashboard(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+LOCAL = "http://127.0.0.1:7860"
+
+
+def client_for(root: Path, **kwargs: Any) -> Any:
+    """A test client of the dashboard over `root`, as a browser that opened the address
+    `skillfit ui` printed (its token kept in the cookie)."""
+    from starlette.testclient import TestClient
+
+    from skillfit.dashboard import create_app
+
+    app = create_app(root, **kwargs)
+    access = app.state.dashboard.access
+    return TestClient(app, base_url=LOCAL, cookies={access.cookie: access.token})

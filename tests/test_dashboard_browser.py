@@ -41,6 +41,9 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
 )
+NON_ASCII = "résumé прогон"
+LONG_TASK = "bbh/" + "a_very_long_task_name_without_spaces_" * 4
+SUITE = Path(__file__).resolve().parents[1] / "bench" / "suite"
 # Target calls of the scenario's first step: its rollouts, then the gate's on validation.
 FIRST_STEP_CALLS = 20
 ARTIFACTS = Path(
@@ -120,6 +123,18 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
     runs = tmp_path / "outputs"
     done_cfg = write_scenario(tmp_path / "done")
     train_cli(done_cfg, runs / "scripted")
+    # Issue 23: a folder named with non-ASCII letters and a space (and a task name long enough
+    # to push the table's last columns off a 1400-px screen without wrapping), an archived run
+    # as bench/suite keeps them, and a run whose history holds a value of the wrong type.
+    odd = Path(shutil.copytree(runs / "scripted", runs / NON_ASCII))
+    cfg = json.loads((odd / "config.json").read_text())
+    cfg["task"]["name"] = LONG_TASK
+    (odd / "config.json").write_text(json.dumps(cfg))
+    shutil.copytree(SUITE / "gsm8k", runs / "suite" / "gsm8k")
+    hurt = Path(shutil.copytree(runs / "scripted", runs / "hurt"))
+    history = json.loads((hurt / "history.json").read_text())
+    history[0]["step"] = "x"
+    (hurt / "history.json").write_text(json.dumps(history))
     with SlowChat(delay=0.08) as slow:
         # The live run's target answers through a loopback server, slowly, so it can be watched;
         # its base URL and the environment carry keys that must never reach a page.
@@ -130,15 +145,51 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             target=f"openai:slow@{url}",
             extra="eval: {samples: 1}\n",
         )
-        with dashboard(runs, configs, env={"OPENAI_API_KEY": FAKE_KEY}, refresh=0.5) as base:
+        env = {"OPENAI_API_KEY": FAKE_KEY}
+        with dashboard(runs, configs, env=env, refresh=0.5) as (base, address):
             d = browser
-            # The runs table.
+            # Without its token the dashboard shows nothing, on loopback too.
             d.get(base + "/")
+            assert "needs its token" in d.page_source and 'id="runs"' not in d.page_source
+            # The address `skillfit ui` printed: the token goes to a cookie, out of the address.
+            d.get(address)
+            until(lambda: "token" not in d.current_url and d.find_elements(By.ID, "runs"))
             table = d.find_element(By.ID, "runs")
             row = table.find_element(By.CSS_SELECTOR, 'tr[data-run="scripted"]')
             assert "bbh/web_of_lies" in row.text and "done" in row.text
             assert "0.500" in row.text and "[0.237, 0.763]" in row.text  # test accuracy, CI
             shot(d, "01-runs")
+            # Every column fits a 1400-px window, a long task name wrapping in its cell.
+            width = d.execute_script("return document.documentElement.clientWidth")
+            for th in table.find_elements(By.CSS_SELECTOR, "thead th"):
+                right = d.execute_script("return arguments[0].getBoundingClientRect().right", th)
+                assert right <= width, (th.text, right, width)
+            odd_row = table.find_element(By.CSS_SELECTOR, f'tr[data-run="{NON_ASCII}"]')
+            assert LONG_TASK[:20] in odd_row.text and "done" in odd_row.text
+            archived = table.find_element(By.CSS_SELECTOR, 'tr[data-run="suite/gsm8k"]')
+            assert "archived" in archived.text and "0/?" not in archived.text
+            hurt_row = table.find_element(By.CSS_SELECTOR, 'tr[data-run="hurt"]')
+            assert "history.json is damaged" in hurt_row.text
+
+            # The non-ASCII run opens by its name.
+            odd_row.find_element(By.LINK_TEXT, NON_ASCII).click()
+            until(lambda: d.find_element(By.ID, "run-name").text == NON_ASCII)
+            assert d.find_elements(By.CSS_SELECTOR, "#curve svg .cand.adopted")
+            # The archived run: its kept skill, and no Resume that would start a long run.
+            d.get(base + "/run?name=suite/gsm8k")
+            until(lambda: d.find_element(By.ID, "run-name").text == "suite/gsm8k")
+            assert badge(d) == "archived"
+            assert "Word-problem skill" in d.find_element(By.ID, "kept-skill").text
+            assert not d.find_elements(By.ID, "resume")
+            shot(d, "01b-archived")
+            # The damaged run: its page, saying which file is damaged.
+            d.get(base + "/run?name=hurt")
+            until(lambda: d.find_element(By.ID, "run-name").text == "hurt")
+            assert "history.json" in d.find_element(By.ID, "damaged").text
+            shot(d, "01c-damaged")
+            d.get(base + "/")
+            table = d.find_element(By.ID, "runs")
+            row = table.find_element(By.CSS_SELECTOR, 'tr[data-run="scripted"]')
 
             # A run's curve: adopted and rejected candidates are drawn.
             row.find_element(By.LINK_TEXT, "scripted").click()
@@ -187,7 +238,7 @@ def test_dashboard_in_chromium(browser: Any, tmp_path: Path) -> None:
             record = runs / ".skillfit-ui" / "launches" / "live.json"
             wait_for(lambda: json.loads(record.read_text()).get("stop_requested"), "the stop")
             slow.release()  # the held call returns and the interrupted run ends
-            until(lambda: badge(d) == "stale")
+            until(lambda: badge(d) == "stopped")
             assert "stopped from the dashboard" in d.page_source
             shot(d, "05-stopped")
             d.find_element(By.ID, "resume").click()

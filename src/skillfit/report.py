@@ -18,7 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.record import RunRecord, load_run, load_trajectories
+from skillfit.train.errors import TrainError
 from skillfit.train.io import read_json, write_text_atomic
+
+
+class DamagedRun(TrainError):
+    """A run file that cannot be read or holds values of the wrong type (said in one line:
+    the CLI exits 2, as for any problem the user can fix)."""
+
+
+def damage_line(run_dir: Path, damaged: dict[str, str]) -> str:
+    """The first damaged file of a run, with what is wrong, and how many more there are."""
+    name, problem = next(iter(damaged.items()))
+    more = f" (and {len(damaged) - 1} more damaged files)" if len(damaged) > 1 else ""
+    return f"{run_dir / name} is damaged: {problem}{more}"
+
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -225,6 +239,8 @@ def _page(title: str, body: str) -> str:
 def run_report(run_dir: str | os.PathLike[str]) -> str:
     root = Path(run_dir)
     rec = load_run(root)
+    if rec.damaged:
+        raise DamagedRun(damage_line(root, rec.damaged) + "; no report written")
     m = rec.meta
     head = (
         f"<h1>skillfit run: {html.escape(m.name)}</h1>"
@@ -257,6 +273,9 @@ def run_report(run_dir: str | os.PathLike[str]) -> str:
             body.append(f"<li>{html.escape(s.kind)} {s.step}: {html.escape(edits)[:400]}</li>")
         body.append("</ul>")
     body.append("<h2>Best skill</h2><pre>" + html.escape(rec.best_skill or "(empty)") + "</pre>")
+    if rec.meta_skill:
+        body.append("<h2>Meta-skill (the optimizer's notes, never deployed)</h2>")
+        body.append("<pre>" + html.escape(rec.meta_skill) + "</pre>")
     body.append("<h2>Example test trajectories: initial skill vs best skill</h2>")
     body.append(_examples(root))
     return _page(f"skillfit report: {m.name}", "".join(body))

@@ -21,8 +21,8 @@ def ui_command(
         str,
         typer.Option(
             "--host",
-            help="Address to bind. Anything but a loopback address needs a token "
-            "(--token or SKILLFIT_UI_TOKEN; one is made up and printed if neither is given).",
+            help="Address to bind. Anything but a loopback address is reachable from other "
+            "machines, over plain HTTP.",
         ),
     ] = "127.0.0.1",
     token: Annotated[
@@ -30,7 +30,8 @@ def ui_command(
         typer.Option(
             "--token",
             envvar="SKILLFIT_UI_TOKEN",
-            help="Require this token on every request (always on for a non-loopback host).",
+            help="The token every request needs (made up and printed if not given; at least "
+            "8 characters).",
             show_envvar=True,
         ),
     ] = None,
@@ -57,14 +58,15 @@ def ui_command(
     if not 0 < port < 65536:
         typer.echo(f"error: --port must be 1-65535, not {port}", err=True)
         raise typer.Exit(2)
-    if not is_loopback(host) and not token:
-        token = new_token()
+    if token is not None and len(token.strip()) < 8:
+        typer.echo("error: --token (or SKILLFIT_UI_TOKEN) must be at least 8 characters", err=True)
+        raise typer.Exit(2)
+    if not is_loopback(host):
         typer.echo(
-            f"Binding to {host}, which is not a loopback address: every request needs a token. "
-            "This one was made up for this session (pass --token or set SKILLFIT_UI_TOKEN to "
-            "choose it). Anyone with it can launch and stop runs."
+            f"Binding to {host}, which is not a loopback address: the dashboard is reachable "
+            "from other machines, over plain HTTP."
         )
-    access = Access(host=host, port=port, token=token)
+    access = Access(host=host, port=port, token=token or new_token())
     if not root.is_dir():
         typer.echo(f"note: {root} does not exist yet; runs launched here will be created in it")
     application = create_app(
@@ -74,8 +76,15 @@ def ui_command(
         refresh=max(0.2, refresh),
     )
     typer.echo(f"skillfit dashboard over {os.fspath(root)}: {access.url()}")
-    if access.token:
-        typer.echo("(the token is in that address; it is kept in a cookie after the first visit)")
+    typer.echo(
+        "Open that address: every page needs its token (kept in a cookie after the first "
+        "visit). Anyone with the token can launch and stop runs as you"
+        + (
+            "."
+            if token
+            else "; it was made up for this session (--token or SKILLFIT_UI_TOKEN choose it)."
+        )
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -7,13 +7,12 @@ running run's page. Pages name runs by their listed names (see `names`), never b
 
 from __future__ import annotations
 
-import time
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -22,70 +21,17 @@ from starlette.staticfiles import StaticFiles
 
 from skillfit.dashboard import compare as compare_view
 from skillfit.dashboard import view_model as vm
-from skillfit.dashboard.charts import Bar, interval_bars, validation_curve
 from skillfit.dashboard.diffs import counts, line_diff
 from skillfit.dashboard.launcher import Launcher, LaunchError, configs_in
 from skillfit.dashboard.names import BadName, Listing, list_root
+from skillfit.dashboard.record_cache import RecordCache
+from skillfit.dashboard.render import environment
+from skillfit.dashboard.run_view import live_view, test_view
 from skillfit.dashboard.security import Access, AccessMiddleware
+from skillfit.dashboard.stopping import GRACE_SECONDS, KILL_AFTER_SECONDS
 from skillfit.models.redact import redact, redact_obj
 
 REFRESH_SECONDS = 3
-
-
-def _finalize(value: Any) -> Any:
-    """Every value a template prints is redacted (a key pasted anywhere never shows)."""
-    if isinstance(value, Markup):  # tojson, charts: redacting leaves markup intact
-        return Markup(redact(str(value)))
-    if isinstance(value, str):
-        return redact(value)
-    return value
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("skillfit.dashboard", "templates"),
-        autoescape=select_autoescape(["html"]),
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"
-    env.filters["signed"] = lambda x, d=3: "–" if x is None else f"{x:+.{d}f}"
-    env.filters["pval"] = lambda p: "–" if p is None else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
-    env.filters["tokens"] = _tokens
-    env.filters["duration"] = _duration
-    env.filters["ago"] = _ago
-    return env
-
-
-def _tokens(n: int | float | None) -> str:
-    if not n:
-        return "0"
-    n = float(n)
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    if n >= 1e4:
-        return f"{n / 1e3:.0f}k"
-    if n >= 1e3:
-        return f"{n / 1e3:.1f}k"
-    return f"{int(n)}"
-
-
-def _duration(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = float(s)
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def _ago(t: float | None) -> str:
-    if not t:
-        return "–"
-    return _duration(max(0.0, time.time() - t)) + " ago"
 
 
 class Dashboard:
@@ -99,7 +45,10 @@ class Dashboard:
         self.refresh = refresh
         self.access = access
         self.launcher = Launcher(self.root, configs)
-        self.env = _env()
+        # Seconds a stopped run gets after ^C before SIGTERM, and after SIGTERM before SIGKILL.
+        self.stop_grace, self.stop_kill_after = GRACE_SECONDS, KILL_AFTER_SECONDS
+        self.env = environment()
+        self.records = RecordCache(lambda path: vm.load(path))
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -124,32 +73,77 @@ class Dashboard:
         status, reason = rec.status, rec.status_reason
         if status == "failed" and reason.startswith("interrupted"):
             # ^C or Stop: nothing went wrong, and the run resumes where it stopped.
-            status, reason = "stale", "interrupted: resume it to go on"
+            status, reason = "stopped", "interrupted: resume it to go on"
         if launch is not None and launch.exit_code is None and status != "done":
             return "running", f"started here (process {launch.pid})"
+        stop = self.stop_of(name, rec, launch)
+        if stop is not None and status in ("stale", "failed") and launch is None:
+            return "stopped", "stopped from the dashboard: resume it to go on"
         if launch is None or status in ("running", "done"):
             return status, reason  # e.g. resumed in a terminal after a stop here
         if launch.outcome == "stopped":
-            return "stale", "stopped from the dashboard: resume it to go on"
-        if launch.outcome == "failed":
-            return "failed", f"exit code {launch.exit_code}"
+            return "stopped", "stopped from the dashboard: resume it to go on"
+        if launch.outcome == "failed" and status != "failed":
+            return "failed", self.launcher.error_line(name) or f"exit code {launch.exit_code}"
         return status, reason
+
+    def stop_of(self, name: str, rec: Any, launch: Any) -> Any:
+        """The record of a Stop pressed here for the run's current process, if any."""
+        stop = self.launcher.stops.get(name)
+        if stop is None:
+            return None
+        starts = [e for e in rec.events if e.event == "process_start"]
+        pid = starts[-1].data.get("pid") if starts else None
+        if launch is not None and launch.pid == stop.pid:
+            return stop
+        return stop if pid == stop.pid else None
+
+    def guarded(self, page: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """`page`, saying in a page (not a bare 500) what went wrong if a run's files hold
+        something no reader foresaw."""
+
+        @functools.wraps(page)
+        def safe(request: Request) -> Response:
+            try:
+                return page(request)
+            except Exception as exc:
+                name = request.query_params.get("name", "")
+                what = f"{name}: " if name else ""
+                return self.error(
+                    f"cannot show {what}{type(exc).__name__}: {redact(str(exc))[:300]} "
+                    "(a file of the run may be damaged)",
+                    500,
+                )
+
+        return safe
 
     # ---- pages --------------------------------------------------------------------------
 
     def index(self, request: Request) -> Response:
         listing = self.listing()
         rows: list[Any] = []
+        self.records.keep_only(set(listing.runs.values()))
         for name, path in listing.runs.items():
             try:
-                rec = vm.load(path)
+                rec = self.records.get(path)
             except Exception as exc:  # a run being written may be half there
                 rows.append({"name": name, "broken": redact(str(exc))[:200]})
                 continue
             row = vm.run_row(name, rec)
             row.status, row.status_reason = self.status_of(name, rec)
             rows.append(row)
-        running = any(getattr(r, "status", "") == "running" for r in rows)
+        # Launched here but not (yet) a run: starting, or failed before writing anything.
+        for launch in self.launcher.all():
+            if launch.name not in listing.runs:
+                status = "starting" if launch.exit_code is None else launch.outcome
+                error = self.launcher.error_line(launch.name) if status == "failed" else ""
+                rows.append(
+                    {"name": launch.name, "launch": launch, "status": status, "error": error}
+                )
+        running = any(
+            (r.get("status") if isinstance(r, dict) else r.status) in ("running", "starting")
+            for r in rows
+        )
         template = "runs_table.html" if request.query_params.get("fragment") else "index.html"
         return self.page(
             template,
@@ -158,7 +152,10 @@ class Dashboard:
             running=running,
             # Reload the page when a run starts or ends; update the figures in place meanwhile.
             signature=",".join(
-                f"{getattr(r, 'name', '')}={getattr(r, 'status', '')}" for r in rows
+                f"{r['name']}={r.get('status', '')}"
+                if isinstance(r, dict)
+                else f"{r.name}={r.status}"
+                for r in rows
             ),
         )
 
@@ -182,6 +179,7 @@ class Dashboard:
             "status": status,
             "launch": launch,
             "log": self.launcher.log_tail(name) if launch.exit_code is not None else "",
+            "error": self.launcher.error_line(name) if status == "failed" else "",
         }
         return self.page("starting_live.html" if fragment else "starting.html", **context)
 
@@ -217,71 +215,13 @@ class Dashboard:
             launch=launch,
             log=self.launcher.log_tail(name) if launch and launch.outcome == "failed" else "",
             config=redact_obj(rec.meta.config),
-            test=self.test_context(rec),
+            test=test_view(rec),
         )
 
     def live_context(self, name: str, rec: Any) -> dict[str, Any]:
         status, reason = self.status_of(name, rec)
-        points, start = vm.curve(rec)
-        done = rec.global_step
-        total = rec.total_steps or 0
-        step_secs = [s.seconds for s in rec.steps if s.kind == "step" and s.seconds]
-        eta = None
-        if status == "running" and step_secs and total and done < total:
-            eta = sum(step_secs) / len(step_secs) * (total - done)
-        tokens_by_role: dict[str, int] = {}
-        for s in rec.steps:
-            for role, u in s.tokens.items():
-                tokens_by_role[role] = tokens_by_role.get(role, 0) + u.tokens
-        if rec.tokens:
-            tokens_by_role = {role: u.tokens for role, u in rec.tokens.items()}
-        cost = sum(u.cost for s in rec.steps for u in s.tokens.values())
-        if rec.tokens:
-            cost = sum(u.cost for u in rec.tokens.values())
-        infra = sum(s.n_infra_errors + (s.gate.n_excluded if s.gate else 0) for s in rec.steps)
-        if rec.test is not None:
-            infra += sum(a.n_errors for a in rec.test.arms.values())
-        return {
-            "cost": cost,
-            "infra_errors": infra,
-            "name": name,
-            "status": status,
-            "status_reason": reason,
-            "phase": vm.live_phase(rec),
-            "done": done,
-            "total": total,
-            "pct": int(100 * done / total) if total else (100 if status == "done" else 0),
-            "epoch": rec.epoch,
-            "tokens": vm.tokens_of(rec),
-            "cache_hits": vm.cache_hits_of(rec),
-            "tokens_by_role": tokens_by_role,
-            "seconds": vm.wall_seconds(rec),
-            "eta": eta,
-            "best_val": rec.best_score,
-            "best_version": rec.best_version,
-            "adopted": len(rec.adopted_steps),
-            "gated": sum(1 for s in rec.steps if s.gate is not None),
-            "chart": validation_curve(points, start=start),
-            "steps": rec.steps,
-            "units": len(rec.steps),
-            "best_skill": rec.best_skill,
-            "last_activity": rec.last_activity,
-            "refreshing": status == "running",
-        }
-
-    def test_context(self, rec: Any) -> dict[str, Any] | None:
-        if rec.test is None or not rec.test.arms:
-            return None
-        labels = {"none": "no skill", "initial": "initial skill", "best": "trained (best)"}
-        arms = []
-        for key, arm in rec.test.arms.items():
-            arms.append({"key": key, "label": labels.get(key, key), "arm": arm})
-        bars = [Bar(a["label"], a["arm"].accuracy, a["arm"].ci_low, a["arm"].ci_high) for a in arms]
-        return {
-            "arms": arms,
-            "comparisons": rec.test.comparisons,
-            "chart": interval_bars(bars, title="test accuracy"),
-        }
+        stop = self.stop_of(name, rec, self.launcher.get(name))
+        return live_view(name, rec, status, reason, stop)
 
     def live(self, request: Request) -> Response:
         try:
@@ -290,6 +230,7 @@ class Dashboard:
             return self.starting(request, fragment=True) or PlainTextResponse(
                 str(exc), status_code=404
             )
+        vm.units(rec)  # notes damaged step files, as the full page does
         return self.page("live.html", live=self.live_context(name, rec))
 
     def diff(self, request: Request) -> Response:
@@ -320,6 +261,7 @@ class Dashboard:
             added=added,
             removed=removed,
             same=text_a == text_b,
+            damaged=rec.damaged,
         )
 
     def edit(self, request: Request) -> Response:
@@ -335,7 +277,15 @@ class Dashboard:
         unit, edit, trajs, reading = vm.behind_edit(rec, key, index)
         if unit is None:
             return self.error(f"no step {key!r} in {name}", 404)
-        return self.page("edit.html", name=name, unit=unit, edit=edit, trajs=trajs, reading=reading)
+        return self.page(
+            "edit.html",
+            name=name,
+            unit=unit,
+            edit=edit,
+            trajs=trajs,
+            reading=reading,
+            damaged=rec.damaged,
+        )
 
     def launch_form(self, request: Request) -> Response:
         return self.launch_page()
@@ -379,12 +329,12 @@ class Dashboard:
             path = self.listing().run(name)
             launch = self.launcher.get(name)
             if launch is not None and launch.exit_code is None:
-                self.launcher.stop(name)
+                self.launcher.stop(name, self.stop_grace, self.stop_kill_after)
             else:
                 pid = self.launcher.external_pid(vm.load(path).events, path)
                 if pid is None:
                     raise LaunchError(f"{name} is not running")
-                self.launcher.stop_external(name, pid)
+                self.launcher.stop_external(name, pid, self.stop_grace, self.stop_kill_after)
         except (LaunchError, BadName) as exc:
             return self.error(str(exc), 400)
         return RedirectResponse(f"/run?{urlencode({'name': name})}", status_code=303)
@@ -401,6 +351,8 @@ class Dashboard:
                 raise LaunchError(f"{name} is running")
             if rec.status == "done":
                 raise LaunchError(f"{name} has finished: nothing to resume")
+            if rec.status in ("archived", "damaged", "empty"):
+                raise LaunchError(f"{name} cannot be resumed: {rec.status_reason}")
             self.launcher.resume(name, path)
         except (LaunchError, BadName) as exc:
             return self.error(str(exc), 400)
@@ -459,11 +411,11 @@ def create_app(
     dash = Dashboard(Path(root), access, cfg_dir, refresh=refresh)
     static = Path(__file__).parent / "static"
     routes = [
-        Route("/", dash.index),
-        Route("/run", dash.run),
-        Route("/run/live", dash.live),
-        Route("/diff", dash.diff),
-        Route("/edit", dash.edit),
+        Route("/", dash.guarded(dash.index)),
+        Route("/run", dash.guarded(dash.run)),
+        Route("/run/live", dash.guarded(dash.live)),
+        Route("/diff", dash.guarded(dash.diff)),
+        Route("/edit", dash.guarded(dash.edit)),
         Route("/launch", dash.launch_form, methods=["GET"]),
         Route("/launch", dash.launch, methods=["POST"]),
         Route("/stop", dash.stop, methods=["POST"]),

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -27,15 +25,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.dashboard.launch_guard import (
+    LaunchError,
+    check_launch,
+    check_override,
+    restore_keys,
+)
 from skillfit.dashboard.names import UI_DIR, check_name, check_new_name
+from skillfit.dashboard.stopping import (
+    GRACE_SECONDS,
+    KILL_AFTER_SECONDS,
+    Stops,
+    private_dir,
+    signal_group,
+    signal_pid,
+)
 from skillfit.models.redact import redact
 
-_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*=[^\n\r\x00]{0,500}$")
-GRACE_SECONDS = 10.0
-
-
-class LaunchError(ValueError):
-    """A launch, stop or resume that cannot be done (said in one line)."""
+# The variable `skillfit.dashboard.child` reads a launch's overrides from (not imported from
+# there: `python -m` would then find the module loaded before it runs).
+OVERRIDES_ENV = "SKILLFIT_UI_SET"
 
 
 @dataclass
@@ -62,13 +71,6 @@ class Launch:
         return "done" if self.exit_code == 0 else "failed"
 
 
-def check_override(text: str) -> str:
-    text = text.strip()
-    if not _OVERRIDE.match(text):
-        raise LaunchError(f"not a key=value override: {text!r}")
-    return text
-
-
 def configs_in(folder: Path | None) -> dict[str, Path]:
     """The YAML configs offered by the launch form, by file name (never by path)."""
     if folder is None or not folder.is_dir():
@@ -87,6 +89,7 @@ class Launcher:
         self.python = python or sys.executable
         self.dir = self.root / UI_DIR
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stops = Stops(self.dir / "stops")
         self._lock = threading.Lock()
 
     # ---- records ------------------------------------------------------------------------
@@ -96,11 +99,14 @@ class Launcher:
 
     def _save(self, launch: Launch) -> None:
         path = self._record_path(launch.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         # One temp file per writer: the watcher thread and a request may save the same launch
-        # at once, and a shared temp name lets one rename the other's file away.
+        # at once, and a shared temp name lets one rename the other's file away. Readable by
+        # its user only (0600), and never holding a key: the overrides are kept redacted.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(asdict(launch), indent=1), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(redact(json.dumps(asdict(launch), indent=1)))
         tmp.replace(path)
 
     def get(self, name: str) -> Launch | None:
@@ -148,6 +154,15 @@ class Launcher:
             return ""
         return redact("\n".join(text.splitlines()[-lines:]))
 
+    def error_line(self, name: str) -> str:
+        """The last line a launch wrote (its error, when it failed), redacted."""
+        lines = [
+            line.strip()
+            for line in self.log_tail(name, 40).splitlines()
+            if line.strip() and not line.startswith("--- ")
+        ]
+        return lines[-1][:400] if lines else ""
+
     # ---- processes ----------------------------------------------------------------------
 
     def _alive(self, launch: Launch) -> bool:
@@ -176,24 +191,21 @@ class Launcher:
         run_dir = self.root / name
         if run_dir.exists() and any(run_dir.iterdir()):
             raise LaunchError(f"a run named {name!r} already exists: resume it or pick a new name")
-        _validate(configs[config], overrides)
-        argv = [
-            self.python,
-            "-m",
-            "skillfit",
-            "train",
-            "--config",
-            str(configs[config]),
-            "--out",
-            str(run_dir),
-            "--quiet",
-        ]
-        for override in overrides:
-            argv += ["--set", override]
+        check_launch(configs[config], overrides, configs)
+        argv = [*self._command(), "--config", str(configs[config]), "--out", str(run_dir)]
         launch = Launch(
-            name=name, argv=argv, run_dir=str(run_dir), config=config, overrides=overrides
+            name=name,
+            argv=[*argv, "--quiet"],
+            run_dir=str(run_dir),
+            config=config,
+            overrides=[redact(o) for o in overrides],  # what the page shows: no key
         )
-        return self._spawn(launch)
+        return self._spawn(launch, overrides)
+
+    def _command(self) -> list[str]:
+        """`skillfit train`, through the entry that takes its overrides from the environment
+        (a key inside a base URL never shows in the process's command line)."""
+        return [self.python, "-m", "skillfit.dashboard.child", "train"]
 
     def resume(self, name: str, run_dir: Path) -> Launch:
         """Run a stopped (or stale, or failed) run again: it resumes where it stopped."""
@@ -208,32 +220,41 @@ class Launcher:
         who = holder(where)
         if who is not None:
             raise LaunchError(locked_message(where, who))
-        if current is not None:
-            argv = [a for a in current.argv if a != "--force"]
-            launch = Launch(
-                name=name,
-                argv=argv,
-                run_dir=current.run_dir,
-                config=current.config,
-                overrides=current.overrides,
-            )
-        else:  # a run started elsewhere: its own config.json
+        if current is None:  # a run started elsewhere: its own config.json
             config = run_dir / "config.json"
             if not config.is_file():
                 raise LaunchError(f"{name} has no config.json to resume from")
-            argv = [self.python, "-m", "skillfit", "train", "--config", str(config)]
-            argv += ["--out", str(run_dir), "--resume", "--quiet"]
-            launch = Launch(name=name, argv=argv, run_dir=str(run_dir), config="config.json")
-        return self._spawn(launch)
+            argv = [*self._command(), "--config", str(config), "--out", str(run_dir)]
+            launch = Launch(
+                name=name,
+                argv=[*argv, "--resume", "--quiet"],
+                run_dir=str(run_dir),
+                config="config.json",
+            )
+            return self._spawn(launch, [])
+        # As it was launched: the same config and overrides, their keys (kept nowhere) taken
+        # again from the offered configs they came from.
+        overrides = restore_keys(current.overrides, configs_in(self.configs_dir))
+        launch = Launch(
+            name=name,
+            argv=[a for a in current.argv if a != "--force"],
+            run_dir=current.run_dir,
+            config=current.config,
+            overrides=current.overrides,
+        )
+        return self._spawn(launch, overrides)
 
-    def _spawn(self, launch: Launch) -> Launch:
+    def _spawn(self, launch: Launch, overrides: list[str]) -> Launch:
         with self._lock:
             logs = self.dir / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
+            private_dir(logs)
             log = logs / (launch.name.replace("/", "__") + ".log")
             launch.log = str(log)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
-            with open(log, "ab") as out:
+            env[OVERRIDES_ENV] = json.dumps(overrides)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)  # a log an older dashboard wrote 0644
+            with os.fdopen(fd, "ab") as out:
                 out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start ---\n".encode())
                 out.flush()
                 proc = subprocess.Popen(
@@ -256,28 +277,25 @@ class Launcher:
         with self._lock:
             self.get(name)  # records the exit code
 
-    def stop(self, name: str, grace: float = GRACE_SECONDS) -> Launch:
-        """Ask the run to stop (SIGINT), then make sure it does (SIGTERM, SIGKILL)."""
+    def stop(
+        self, name: str, grace: float = GRACE_SECONDS, kill_after: float = KILL_AFTER_SECONDS
+    ) -> Launch:
+        """Ask the run to stop (SIGINT to its process group), then make sure it does (SIGTERM,
+        SIGKILL); each step is kept in the stop's record."""
         launch = self.get(name)
         if launch is None or launch.exit_code is not None or not launch.pid:
             raise LaunchError(f"{name} is not running from this dashboard")
         launch.stop_requested = True
         self._save(launch)
-        pid = launch.pid
-        _signal_group(pid, signal.SIGINT)
-
-        def escalate() -> None:
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
-                if not self._alive(launch):
-                    return
-                time.sleep(0.2)
-            _signal_group(pid, signal.SIGTERM)
-            time.sleep(2.0)
-            if self._alive(launch):
-                _signal_group(pid, signal.SIGKILL)
-
-        threading.Thread(target=escalate, daemon=True).start()
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: nothing to stop
+            self.stops.stop(
+                name,
+                launch.pid,
+                signal_group,
+                grace=grace,
+                kill_after=kill_after,
+                alive=lambda: self._alive(launch),
+            )
         return launch
 
     @staticmethod
@@ -305,11 +323,21 @@ class Launcher:
             return None
         return pid
 
-    def stop_external(self, name: str, pid: int) -> None:
-        """Ask a run started elsewhere to stop, as ^C in its terminal would (SIGINT only)."""
+    def stop_external(
+        self,
+        name: str,
+        pid: int,
+        grace: float = GRACE_SECONDS,
+        kill_after: float = KILL_AFTER_SECONDS,
+    ) -> None:
+        """Ask a run started elsewhere to stop, as ^C in its terminal would; if it is still
+        there after `grace` seconds, SIGTERM, then SIGKILL (said on its page)."""
         check_name(name)
         try:
-            os.kill(pid, signal.SIGINT)
+            os.kill(pid, 0)
+            self.stops.stop(name, pid, signal_pid, grace=grace, kill_after=kill_after)
+        except ProcessLookupError:
+            raise LaunchError(f"{name}: process {pid} has ended") from None
         except OSError as exc:
             raise LaunchError(
                 f"{name}: process {pid} cannot be signalled ({exc.strerror})"
@@ -324,26 +352,6 @@ class Launcher:
                 return launch
             time.sleep(0.1)
         return self.get(name)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)  # the child leads its own session and process group
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.kill(pid, sig)
-
-
-def _validate(config: Path, overrides: list[str]) -> None:
-    """The config with the overrides must load: a typo is said in the form, not in a log."""
-    from skillfit.train.config import ConfigError, load_config
-
-    try:
-        load_config(config, overrides)
-    except ConfigError as exc:
-        raise LaunchError(redact(str(exc))) from None
-    except (OSError, ValueError) as exc:
-        raise LaunchError(redact(str(exc))) from None
 
 
 def describe(launch: Launch | None) -> dict[str, Any] | None:

@@ -4,18 +4,24 @@ A page names a run by the name the dashboard gave it when it listed the root (`s
 the folder's place under the root); the name is looked up in that listing, never joined onto
 a path. A name that could reach outside the root (`..`, an absolute path, a backslash, a
 control character) is refused before any lookup; so is anything not found by the listing.
-A new run's name (the launch form) is one plain word of letters, digits, `.`, `_` and `-`.
+Listed folders may hold any printable letters, spaces included (`résumé run`, as
+`record.list_runs()` finds them); a new run's name (the launch form) is one plain word of
+letters, digits, `.`, `_` and `-`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-# One component of a listed name; a new run's name is exactly one such component.
+# A new run's name: one plain word.
 _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# Characters no listed name holds: separators, and control, format (bidi overrides),
+# surrogate (undecodable bytes), private and unassigned code points, line breaks.
+_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 MAX_DEPTH = 3  # outputs/<group>/<run> and one level more
 UI_DIR = ".skillfit-ui"  # the dashboard's own files under the root (launch records, logs)
 
@@ -24,12 +30,20 @@ class BadName(ValueError):
     """A run name that is not one (a path, traversal, odd characters) or names no run."""
 
 
+def is_part(part: str) -> bool:
+    """One component of a listed name: a folder name that is not hidden, `.` or `..`, with
+    no separator and only printable characters (letters of any script and spaces are fine)."""
+    if not part or len(part) > 255 or part.startswith("."):
+        return False
+    return not any(c in "/\\" or unicodedata.category(c) in _BAD_CATEGORIES for c in part)
+
+
 def check_name(name: str) -> str:
     """`name` when it has the shape of a listed run name, else BadName."""
-    if not name or len(name) > 400:
+    if not name or len(name) > 800:
         raise BadName("a run name is required")
     parts = name.split("/")
-    if any(p in ("", ".", "..") or not _PART.match(p) for p in parts) or len(parts) > MAX_DEPTH:
+    if any(not is_part(p) for p in parts) or len(parts) > MAX_DEPTH:
         raise BadName(f"not a run name: {name!r} (names, not paths)")
     return name
 
@@ -90,7 +104,7 @@ def list_root(root: Path) -> Listing:
         except OSError:
             return
         for entry in entries:
-            if entry.name.startswith(".") or not _PART.match(entry.name):
+            if not is_part(entry.name):
                 continue
             try:
                 if not entry.is_dir():

@@ -1,9 +1,12 @@
 """Who may talk to the dashboard.
 
-- Bound to a loopback address (the default) it answers only requests whose Host header names
-  that loopback address (a web page elsewhere cannot reach it by DNS rebinding); bound to any
-  other address it requires a token, given once as `?token=` (then kept in a cookie) or as an
-  `Authorization: Bearer` header.
+- Every request needs the server's token, on loopback too (as Jupyter does: any local process
+  or user could otherwise launch runs as you): `skillfit ui` prints its address with
+  `?token=...`; the first visit keeps the token in a cookie (HttpOnly, SameSite=Strict, named
+  for the port, so two dashboards on one host do not overwrite each other's) and drops it from
+  the address. Scripts send `Authorization: Bearer TOKEN`. Only `/healthz` answers without it.
+- Bound to a loopback address (the default) it also answers only requests whose Host header
+  names a loopback address (a web page elsewhere cannot reach it by DNS rebinding).
 - Every form that changes something (launch, stop, resume) carries a per-server secret and is
   refused without it or from another origin (no cross-site request can start a run).
 - Pages allow scripts and styles from the dashboard itself only; nothing is framed.
@@ -23,6 +26,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "skillfit_ui_token"
+OPEN_PATHS = frozenset({"/healthz"})  # answered without the token: says only "ok"
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -50,44 +54,46 @@ def new_token() -> str:
 
 @dataclass
 class Access:
-    """The dashboard's access rules for one server (see the module docstring)."""
+    """The dashboard's access rules for one server (see the module docstring). Without a
+    `token`, one is made up."""
 
     host: str = "127.0.0.1"
     port: int = 7860
-    token: str | None = None
+    token: str = ""
     csrf: str = field(default_factory=new_token)
 
     def __post_init__(self) -> None:
-        if not is_loopback(self.host) and not self.token:
-            raise ValueError(
-                f"binding to {self.host} (not a loopback address) needs a token: pass --token "
-                "or set SKILLFIT_UI_TOKEN"
-            )
+        self.token = (self.token or "").strip() or new_token()
+        if len(self.token) < 8:
+            raise ValueError("a dashboard token must be at least 8 characters")
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
+    @property
+    def cookie(self) -> str:
+        return f"{COOKIE}_{self.port}"
+
     def allowed_host(self, header: str) -> bool:
         """The Host header of a request to a loopback-bound server must name a loopback
-        address (DNS rebinding guard); a token-guarded server accepts any."""
-        if not self.loopback or self.token:
+        address (DNS rebinding guard)."""
+        if not self.loopback:
             return True
         name = urlsplit(f"//{header}").hostname or ""
         return is_loopback(name)
 
     def token_ok(self, given: str | None) -> bool:
-        if not self.token:
-            return True
-        return bool(given) and hmac.compare_digest(str(given), self.token)
+        return bool(given) and hmac.compare_digest(
+            str(given).encode("utf-8", "replace"), self.token.encode("utf-8")
+        )
 
     def csrf_ok(self, given: str | None) -> bool:
         return bool(given) and hmac.compare_digest(str(given), self.csrf)
 
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        query = f"?{urlencode({'token': self.token})}" if self.token else ""
-        return f"http://{host}:{self.port}{path}{query}"
+        return f"http://{host}:{self.port}{path}?{urlencode({'token': self.token})}"
 
 
 class AccessMiddleware:
@@ -123,20 +129,21 @@ class AccessMiddleware:
         access = self.access
         if not access.allowed_host(request.headers.get("host", "")):
             return PlainTextResponse("unknown host", status_code=400)
-        if access.token:
-            given = request.query_params.get("token")
-            if given is not None:
-                if not access.token_ok(given):
-                    return _denied()
-                # Keep the token in a cookie, not in the address bar and history.
-                clean = URL(str(request.url)).remove_query_params("token")
-                redirect = RedirectResponse(str(clean.path) + _query(clean), status_code=303)
-                redirect.set_cookie(COOKIE, given, httponly=True, samesite="strict")
-                return redirect
-            bearer = request.headers.get("authorization", "")
-            header = bearer[7:] if bearer.lower().startswith("bearer ") else None
-            if not (access.token_ok(request.cookies.get(COOKIE)) or access.token_ok(header)):
+        if request.url.path in OPEN_PATHS:
+            return None
+        given = request.query_params.get("token")
+        if given is not None:
+            if not access.token_ok(given):
                 return _denied()
+            # Keep the token in a cookie, not in the address bar and history.
+            clean = URL(str(request.url)).remove_query_params("token")
+            redirect = RedirectResponse(str(clean.path) + _query(clean), status_code=303)
+            redirect.set_cookie(access.cookie, given, httponly=True, samesite="strict")
+            return redirect
+        bearer = request.headers.get("authorization", "")
+        header = bearer[7:] if bearer.lower().startswith("bearer ") else None
+        if not (access.token_ok(request.cookies.get(access.cookie)) or access.token_ok(header)):
+            return _denied()
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host", ""):

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RECORD_SCHEMA_VERSION = 1
 
-Status = Literal["running", "done", "failed", "stale", "empty"]
+# archived: a kept result (config.json, best_skill.md, meta_skill.md) without the run's state;
+# damaged: the state file exists but cannot be read, and no process is writing the run.
+Status = Literal["running", "done", "failed", "stale", "empty", "archived", "damaged"]
 
 
 class _Open(BaseModel):
@@ -193,6 +195,9 @@ class RunRecord(_Open):
     last_activity: float | None = None  # unix time of the newest file the run wrote
     events: list[Event] = Field(default_factory=list)
     summary: dict[str, Any] = Field(default_factory=dict)
+    # Files that could not be read, or held values of the wrong type (left out of the
+    # record): file name relative to the run -> what is wrong, in one line.
+    damaged: dict[str, str] = Field(default_factory=dict)
 
     @property
     def adopted_steps(self) -> list[Step]:

@@ -31,9 +31,14 @@ from skillfit.record.models import (
     Step,
     TestResults,
 )
+from skillfit.record.tolerant import Fields, Files
 
 EVENTS_FILE = "events.jsonl"
 STRATEGY_FILE = "strategy.json"
+# An archived run (as bench/suite/ keeps them): config.json with these, no state.
+ARCHIVED_SKILL = "best_skill.md"
+ARCHIVED_META = "meta_skill.md"
+UNREADABLE_STATE = "state unreadable: runtime_state.json cannot be read (cut short?)"
 # A run that wrote nothing for this long, and whose process is not known to be alive, is stale.
 STALE_AFTER_SECONDS = 900.0
 
@@ -109,9 +114,14 @@ def derive_status(
     stale_after: float = STALE_AFTER_SECONDS,
     now: float | None = None,
 ) -> tuple[Status, str]:
-    """running / done / failed / stale (or empty: nothing of a run yet), with a reason."""
+    """running / done / failed / stale / archived / damaged (or empty: nothing of a run yet),
+    with a reason."""
     now = time.time() if now is None else now
-    if state is None and not (run_dir / "config.json").exists():
+    state_file = run_dir / "runtime_state.json"
+    kept = (run_dir / "config.json").exists() and (run_dir / ARCHIVED_SKILL).is_file()
+    if state is None and not events and not state_file.exists() and kept:
+        return "archived", "a kept result: its config and skill, without the run's state"
+    if state is None and not (run_dir / "config.json").exists() and not state_file.exists():
         return "empty", "no run has started here"
     if state is not None and state.get("phase") == "done" and (run_dir / "summary.json").exists():
         return "done", f"finished ({state.get('stopped') or 'done'})"
@@ -122,52 +132,79 @@ def derive_status(
             return "failed", str(e.data.get("error", "failed"))
         if e.event == "run_end":
             break
+    unreadable = state is None and state_file.exists()
     if starts:
         info = events[starts[-1]].data
         pid, host = info.get("pid"), info.get("host")
         if isinstance(pid, int) and host == socket.gethostname():
             if _pid_alive(pid):
                 return "running", f"process {pid} is running"
+            if unreadable:
+                return "damaged", UNREADABLE_STATE
             return "stale", f"process {pid} is gone without finishing (killed?)"
     active = last_activity(run_dir)
     if active is not None and now - active <= stale_after:
         return "running", "written to recently"
+    if unreadable:
+        return "damaged", UNREADABLE_STATE
     return "stale", "not finished and nothing written recently"
 
 
-def _usage(d: Any) -> dict[str, RoleUsage]:
-    if not isinstance(d, dict):
+def _usage(files: Files, name: str, d: Any) -> dict[str, RoleUsage]:
+    if d is None:
         return {}
-    return {k: RoleUsage.model_validate(v) for k, v in d.items() if isinstance(v, dict)}
+    if not isinstance(d, dict):
+        files.note(name, "tokens should be an object of roles")
+        return {}
+    out: dict[str, RoleUsage] = {}
+    for role, value in d.items():
+        usage = files.model(name, RoleUsage, value, f"tokens.{role}")
+        if usage is not None:
+            out[str(role)] = usage
+    return out
 
 
-def _step(row: dict[str, Any]) -> Step:
+def _step(files: Files, name: str, index: int, row: Any) -> Step | None:
+    what = f"entry {index + 1}"
+    if not isinstance(row, dict):
+        files.note(name, f"{what} is not an object")
+        return None
     data = dict(row)
-    data["tokens"] = _usage(row.get("tokens"))
+    data["tokens"] = _usage(files, name, row.get("tokens"))
     gate = row.get("gate")
-    data["gate"] = GateVerdict.model_validate(gate) if isinstance(gate, dict) else None
-    return Step.model_validate(data)
+    data["gate"] = (
+        files.model(name, GateVerdict, gate, f"{what}: gate") if isinstance(gate, dict) else None
+    )
+    return files.model(name, Step, data, what)
 
 
-def parse_test(test: Any) -> TestResults | None:
-    """test_eval/results.json (or the state's `test`) as TestResults."""
+def parse_test(test: Any, files: Files | None = None, name: str = "") -> TestResults | None:
+    """test_eval/results.json (or the state's `test`) as TestResults; an arm or comparison of
+    the wrong shape is left out (and noted in `files`, when given)."""
     if not isinstance(test, dict):
         return None
+    files = files or Files(Path("."))
     arms: dict[str, Evaluation] = {}
     comparisons: dict[str, PairedDiff] = {}
     for key, value in test.items():
         if not isinstance(value, dict):
             continue
         if "accuracy" in value and "n_items" in value:
-            arms[key] = Evaluation.model_validate({"name": key, **value})
+            arm = files.model(name, Evaluation, {"name": key, **value}, str(key))
+            if arm is not None:
+                arms[key] = arm
         elif "mean_diff" in value:
-            comparisons[key] = PairedDiff.model_validate(value)
+            diff = files.model(name, PairedDiff, value, str(key))
+            if diff is not None:
+                comparisons[key] = diff
+    fields = Fields(files, name, test)
+    best = fields.whole("best_version", 0)
     return TestResults(
         arms=arms,
         comparisons=comparisons,
-        best_version=test.get("best_version"),
-        tokens=_usage(test.get("tokens")),
-        seconds=float(test.get("seconds") or 0.0),
+        best_version=best or None,
+        tokens=_usage(files, name, test.get("tokens")),
+        seconds=fields.number("seconds") or 0.0,
     )
 
 
@@ -178,18 +215,25 @@ def load_run(
     stale_after: float = STALE_AFTER_SECONDS,
     now: float | None = None,
 ) -> RunRecord:
-    """The run in `run_dir` as a RunRecord (a run that is still going loads too)."""
+    """The run in `run_dir` as a RunRecord (a run that is still going loads too). A file that
+    cannot be read or holds values of the wrong type is named in `damaged`; what it held is
+    left out rather than failing the whole run."""
     root = Path(run_dir)
-    config = _read(root / "config.json") or {}
-    state = _read(root / "runtime_state.json")
-    summary = _read(root / "summary.json") or {}
-    strategy = _read(root / STRATEGY_FILE) or {}
+    files = Files(root)
+    config = files.json("config.json", dict) or {}
+    state = files.json("runtime_state.json", dict)
+    summary = files.json("summary.json", dict) or {}
+    strategy = files.json(STRATEGY_FILE, dict) or {}
     events = read_events(root) if with_events else []
     status, reason = derive_status(root, state, events, stale_after=stale_after, now=now)
-    st = state or {}
-    history = _read(root / "history.json")
-    rows = history if isinstance(history, list) else st.get("history", [])
-    steps = [_step(r) for r in rows if isinstance(r, dict)]
+    st = Fields(files, "runtime_state.json", state)
+    history = files.json("history.json", list)
+    rows, rows_file = (
+        (history, "history.json")
+        if history is not None
+        else (st.items("history"), "runtime_state.json")
+    )
+    steps = [s for i, r in enumerate(rows) if (s := _step(files, rows_file, i, r)) is not None]
     skills: list[SkillVersion] = []
     for path in sorted((root / "skills").glob("skill_v*.md")):
         try:
@@ -198,44 +242,56 @@ def load_run(
         except (ValueError, OSError):
             continue
         skills.append(SkillVersion(version=version, text=text, tokens=_tokens(text)))
-    test_raw = _read(root / "test_eval" / "results.json") or st.get("test")
-    cfg_target = config.get("target", {}) if isinstance(config, dict) else {}
+    results = "test_eval/results.json"
+    test_raw = files.json(results, dict)
+    test = parse_test(test_raw, files, results)
+    if test is None:
+        test = parse_test(st.raw("test"), files, "runtime_state.json")
+    cfg = Fields(files, "config.json", config)
+    target = cfg.section("target")
+    best_skill = st.text("best_skill")
+    meta_skill = st.text("meta_skill")
+    if state is None:  # an archived run keeps its skills as files
+        best_skill = best_skill or files.text(ARCHIVED_SKILL) or ""
+        meta_skill = meta_skill or files.text(ARCHIVED_META) or ""
+    sm = Fields(files, "summary.json", summary)
     meta = RunMeta(
         run_dir=str(root),
-        name=str((config.get("run") or {}).get("name") or root.name),
-        task=str((config.get("task") or {}).get("name", "")),
-        target=str(cfg_target.get("model", "")),
-        optimizer=str((config.get("optimizer") or {}).get("model", "")),
-        harness=str(cfg_target.get("harness", "chat")),
-        strategy=str(
-            strategy.get("name") or (config.get("strategy") or {}).get("name") or "skillfit"
-        ),
-        seed=int((config.get("train") or {}).get("seed", 0) or 0),
-        config_hash=str(st.get("config_hash", "")),
-        config=config if isinstance(config, dict) else {},
+        name=cfg.section("run").text("name") or root.name,
+        task=cfg.section("task").text("name"),
+        target=target.text("model"),
+        optimizer=cfg.section("optimizer").text("model"),
+        harness=target.text("harness", "chat"),
+        strategy=Fields(files, STRATEGY_FILE, strategy).text("name")
+        or cfg.section("strategy").text("name")
+        or "skillfit",
+        seed=cfg.section("train").whole("seed"),
+        config_hash=st.text("config_hash"),
+        config=config,
     )
     return RunRecord(
         meta=meta,
         status=status,
         status_reason=reason,
-        phase=str(st.get("phase", "")),
-        epoch=int(st.get("epoch", 0) or 0),
-        global_step=int(st.get("global_step", 0) or 0),
-        total_steps=int(st.get("total_steps", 0) or 0),
-        stopped=st.get("stopped"),
+        phase=st.text("phase"),
+        epoch=st.whole("epoch"),
+        global_step=st.whole("global_step"),
+        total_steps=st.whole("total_steps"),
+        stopped=st.opt_text("stopped"),
         steps=steps,
         skills=skills,
-        initial_skill=str(st.get("initial_skill", "")),
-        best_skill=str(st.get("best_skill", "")),
-        best_version=int(st.get("best_version", 1) or 1),
-        best_score=st.get("best_score"),
-        meta_skill=str(st.get("meta_skill", "")),
-        test=parse_test(test_raw),
-        tokens=_usage(summary.get("tokens")),
-        seconds=float(summary.get("seconds") or sum(s.seconds for s in steps)),
+        initial_skill=st.text("initial_skill"),
+        best_skill=best_skill,
+        best_version=st.whole("best_version", 1) or 1,
+        best_score=st.number("best_score"),
+        meta_skill=meta_skill,
+        test=test,
+        tokens=_usage(files, "summary.json", summary.get("tokens")),
+        seconds=sm.number("seconds") or sum(s.seconds for s in steps),
         last_activity=last_activity(root),
         events=events,
-        summary=summary if isinstance(summary, dict) else {},
+        summary=summary,
+        damaged=files.damaged,
     )
 
 
