@@ -2,10 +2,10 @@
 
 from collections.abc import Sequence
 
+from skillfit.harness import build_messages, run_direct
 from skillfit.models.base import InfraError, Message, Reply, Usage
 from skillfit.models.scripted import ScriptedModel
 from skillfit.tasks import Item, Score, get_task
-from skillfit.tasks.harness import build_messages, run_direct
 
 
 def _exact(item: Item, reply: str) -> tuple[str, Score]:

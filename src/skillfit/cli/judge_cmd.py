@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 
 judge_app = typer.Typer(help="The LLM judge of a file task: check it against your labels.")
 app.add_typer(judge_app, name="judge")

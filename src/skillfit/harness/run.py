@@ -12,10 +12,12 @@ harness, and refuse any other by name.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from skillfit.harness.base import Harness, HarnessError
+from skillfit.harness.chat import ChatHarness
 from skillfit.harness.registry import DEFAULT_HARNESS, get_harness
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import (
@@ -164,3 +166,32 @@ def harness_name(task: Task) -> str:
     if isinstance(task, HarnessedTask):
         return task.harness.name
     return str(getattr(task, "default_harness", DEFAULT_HARNESS))
+
+
+def run_direct(
+    model: ChatModel,
+    skill: str,
+    item: Item,
+    *,
+    instructions: str,
+    score: ScoreFn,
+    max_tokens: int = 512,
+    temperature: float = 0.0,
+    sample: int = 0,
+) -> Trajectory:
+    """Ask `model` about `item` once and score the reply (the chat harness plus a scorer).
+
+    An `InfraError` from the model is recorded in `Trajectory.error` with no score: it says
+    nothing about the skill. Any other exception is a bug and propagates."""
+    env = Environment(
+        item_id=item.id,
+        prompt=item.input,
+        instructions=instructions,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    start = time.perf_counter()
+    traj = ChatHarness().run(model, skill, env, sample=sample)
+    traj = score_trajectory(traj, item, score)
+    traj.seconds = time.perf_counter() - start
+    return traj

@@ -14,6 +14,12 @@ Each is one class with `@register(name)`; `skillfit.runtime.Runner` runs any of 
 from skillfit.strategies.base import EPOCH_END_STAGES, BaseStrategy, Strategy
 from skillfit.strategies.registry import describe, get_strategy, register, strategy_names
 
+# isort: off
+# Imported for their registrations (one `@register` each), after the registry they fill.
+from skillfit.strategies import baselines, gepa_strategy, skillfit_loop, textgrad  # noqa: F401
+
+# isort: on
+
 __all__ = [
     "EPOCH_END_STAGES",
     "BaseStrategy",

@@ -36,11 +36,11 @@ import openpyxl
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.datetime import to_excel
 
-from skillfit.harness.chat import build_messages
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import FixedSplitsTask, check_positive, check_seed
+from skillfit.tasks.messages import build_messages
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     MissingRawDataError,
