@@ -24,6 +24,7 @@ from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact,
 from skillfit.models.base import Usage
 from skillfit.record import recording
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
+from skillfit.strategies import get_strategy
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
     MAX_SAMPLES,
@@ -49,6 +50,7 @@ from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_
 from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
 from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
 from skillfit.train.runlock import RunLock
+from skillfit.train.runner import Runner
 from skillfit.train.state import RunState
 from skillfit.train.transfer import Cell, run_grid, to_csv, to_markdown
 
@@ -241,26 +243,29 @@ def train(
         )
         prepare_run(task, parts.target)
         trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+        strategy = get_strategy(cfg.strategy.name, **cfg.strategy.options)
+        runner = Runner(trainer, strategy)
+        per_epoch = strategy.steps_per_epoch(trainer)
         if decision == "fresh":
             layout.root.mkdir(parents=True, exist_ok=True)
             write_json_atomic(layout.config, config_dict)
             write_json_atomic(layout.splits, manifest)
             ledger.attach(layout.journal)
-            state = trainer.initial_state(initial)
+            state = trainer.initial_state(initial, per_epoch)
             trainer.save(state)
         else:
             state = (
                 RunState.load(layout.state)
                 if layout.state.exists()
-                else trainer.initial_state(initial)
+                else trainer.initial_state(initial, per_epoch)
             )
             # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
             ledger.attach(layout.journal, accounted=state.journal_bytes)
         try:
             # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
-            with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
+            with recording(layout.root, progress, kind="train", strategy=strategy.name) as recorder:
                 trainer.progress = recorder
-                state = trainer.run(state)
+                state = runner.run(state)
         finally:
             ledger.close()
         # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.

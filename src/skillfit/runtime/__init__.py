@@ -1,5 +1,6 @@
-"""The runner: phases, stop rules, budgets, checkpoints, resume and the test evaluation."""
+"""Comparing strategies (`compare`) and seeds (`seeds`). The runner moved to
+`skillfit.train.runner` (re-exported here for older imports)."""
 
-from skillfit.runtime.runner import Runner, target_calls_used
+from skillfit.train.runner import Runner, target_calls_used
 
 __all__ = ["Runner", "target_calls_used"]

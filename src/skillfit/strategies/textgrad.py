@@ -11,7 +11,7 @@ from skillfit.skill import Skill
 from skillfit.strategies.base import BaseStrategy
 from skillfit.strategies.common import Unit, ask_text, fits, render_attempts, rollouts
 from skillfit.strategies.registry import register
-from skillfit.train.gate import GateConfig
+from skillfit.train.gate import GateConfig, ungated
 from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import fresh_dir
 from skillfit.train.rollout import mean_hard, trajectory_record
@@ -91,8 +91,6 @@ class TextGrad(BaseStrategy):
                     state.current_skill, new.text, config=GateConfig(kind="strict_mean")
                 )
             else:
-                from skillfit.train.engine import ungated
-
                 gate = ungated()
             write_json_atomic(folder / "gate.json", gate.to_dict())
             ctx.check_infra(

@@ -23,7 +23,7 @@ from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train import buffer as buf
 from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
-from skillfit.train.gate import GateResult, run_gate
+from skillfit.train.gate import GateResult, run_gate, ungated
 from skillfit.train.guard import (
     ItemWords,
     Rejection,
@@ -59,7 +59,6 @@ from skillfit.train.rollout import (
 )
 from skillfit.train.schedules import make_schedule
 from skillfit.train.state import BufferEntry, RunState, StepRecord, derived_rng
-from skillfit.train.stats import PairedResult
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -138,13 +137,11 @@ class Trainer:
         if self.progress is not None:
             self.progress({"event": event, **data})
 
-    def initial_state(self, initial_skill: str) -> RunState:
-        from skillfit.strategies import get_strategy
-
+    def initial_state(self, initial_skill: str, steps_per_epoch: int | None = None) -> RunState:
+        """The state before the first step; `steps_per_epoch` is the strategy's (None: this
+        engine's epoch shape)."""
         text = Skill.parse(initial_skill).text if initial_skill.strip() else ""
-        per_epoch = get_strategy(
-            self.cfg.strategy.name, **self.cfg.strategy.options
-        ).steps_per_epoch(self)
+        per_epoch = self.steps_per_epoch if steps_per_epoch is None else steps_per_epoch
         total = (
             self.total_steps
             if per_epoch == self.steps_per_epoch
@@ -162,16 +159,6 @@ class Trainer:
         )
 
     # ---- the loop -----------------------------------------------------------------------
-
-    def run(self, state: RunState) -> RunState:
-        """Advance `state` to the end, saving after every unit of work: the runner drives the
-        configured strategy (`strategy.name`, the skillfit loop by default) over this engine."""
-        from skillfit.runtime.runner import Runner
-        from skillfit.strategies import get_strategy
-
-        return Runner(self, get_strategy(self.cfg.strategy.name, **self.cfg.strategy.options)).run(
-            state
-        )
 
     def stop_reason(self, state: RunState) -> str | None:
         if state.epoch >= int(self.cfg.train.epochs):
@@ -815,22 +802,6 @@ def variants(
         seen.add(alone.text)
         out.append(Variant(f"edit {i} alone", alone, [edit]))
     return out
-
-
-def ungated() -> GateResult:
-    """The verdict when the gate is ablated: every candidate is adopted, nothing measured."""
-    nan = float("nan")
-    return GateResult(
-        accepted=True,
-        reason="no gate (ablated): adopted without measuring",
-        current_mean=nan,
-        candidate_mean=nan,
-        paired=PairedResult(nan, nan, nan, nan, 0, 0, 0, 0),
-        n_items=0,
-        n_scored=0,
-        n_excluded=0,
-        stopped_early=False,
-    )
 
 
 def apply_within(

@@ -75,7 +75,7 @@ from skillfit.train.stats import (
     unconditional_pvalue_floor,
 )
 
-__all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate"]
+__all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate", "ungated"]
 
 ScoreFn = Callable[[Item, int], float | None]
 """Scores one item for one sample index; None when the rollout hit an infrastructure error."""
@@ -422,4 +422,20 @@ def run_gate(
         n_excluded=tally.n_excluded,
         stopped_early=stopped,
         per_item=tally.rows,
+    )
+
+
+def ungated() -> GateResult:
+    """The verdict when the gate is ablated: every candidate is adopted, nothing measured."""
+    nan = float("nan")
+    return GateResult(
+        accepted=True,
+        reason="no gate (ablated): adopted without measuring",
+        current_mean=nan,
+        candidate_mean=nan,
+        paired=PairedResult(nan, nan, nan, nan, 0, 0, 0, 0),
+        n_items=0,
+        n_scored=0,
+        n_excluded=0,
+        stopped_early=False,
     )

@@ -1,6 +1,6 @@
 """The runner: phases, stop rules, budgets, checkpoints, resume and the test evaluation.
 
-It drives any strategy over the engine. Phases: init (once), steps, the epoch-end stages
+It drives any strategy over the engine; both are built above (skillfit.api) and handed in. Phases: init (once), steps, the epoch-end stages
 (slow_update, meta_skill), test_eval, done. The state is saved atomically after every unit, so
 a killed run resumes at the unit it was in and reaches the same result.
 """
@@ -13,9 +13,9 @@ from skillfit.record.reader import STRATEGY_FILE
 from skillfit.train.io import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
-    from skillfit.strategies.base import Strategy
     from skillfit.train.engine import Trainer
     from skillfit.train.state import RunState
+    from skillfit.train.strategy import Strategy
 
 
 def target_calls_used(state: RunState) -> int:
