@@ -1011,12 +1011,12 @@ def test_a_hung_version_check_leaves_no_process(
 def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import skillfit.api
+    import skillfit.app.build
     from skillfit.cli import app
 
     codex = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
     monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: LocalTarget())
     _, expected = recorded("codex-skill")
     skill = tmp_path / "skill.md"
     skill.write_text(SKILL)

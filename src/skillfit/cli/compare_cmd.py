@@ -44,7 +44,7 @@ def compare_command(
 ) -> None:
     """Run several optimization strategies on the same task, models, splits, cache and budget
     of target calls; writes compare.md, compare.csv, compare.json and compare.png."""
-    from skillfit.runtime.compare import HEADERS, compare, table_rows
+    from skillfit.app.compare import HEADERS, compare, table_rows
 
     if seeds < 1:
         err.print("[red]error:[/] --seeds must be at least 1")

@@ -326,7 +326,7 @@ def _train_seeds(
     quiet: bool,
     jsonl: bool,
 ) -> None:
-    from skillfit.runtime.seeds import to_markdown, train_seeds
+    from skillfit.app.seeds import to_markdown, train_seeds
 
     console = Console()
     started = time.monotonic()

@@ -8,7 +8,7 @@
     textgrad   a TextGrad-style loop: textual gradient, whole-skill rewrite, validation revert
     gepa       GEPA through the `gepa` package, our optimizer as its reflection model
 
-Each is one class with `@register(name)`; `skillfit.runtime.Runner` runs any of them.
+Each is one class with `@register(name)`; `skillfit.train.runner.Runner` runs any of them.
 """
 
 from skillfit.strategies.base import EPOCH_END_STAGES, BaseStrategy, Strategy

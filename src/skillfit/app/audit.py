@@ -93,7 +93,7 @@ def audit_run(run_dir: str | Path, items: Sequence[Item] | None = None) -> list[
     run_dir = Path(run_dir)
     common = ""
     if items is None:
-        from skillfit.api import build_task  # the composition root, only for this lookup
+        from skillfit.app.build import build_task
         from skillfit.train.config import validate_config
 
         data = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
