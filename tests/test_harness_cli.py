@@ -30,10 +30,10 @@ from skillfit.harness import claude_code as cc
 from skillfit.harness import codex as cx
 from skillfit.harness.claude_code import ClaudeCodeHarness
 from skillfit.harness.codex import CodexHarness
+from skillfit.optim.prompting import render_actions, render_example
 from skillfit.skill.skilldir import SkillDir, load_skill_dir
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Environment, Item, Score, Trajectory
-from skillfit.train.prompting import render_actions, render_example
 
 FIX = Path(__file__).parent / "fixtures" / "agent_cli"
 SKILL = "# Boolean\n\n## Answer format\nReply with exactly one line: `Answer: True`.\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from skillfit.optim.schedules import ScheduleConfig
 from skillfit.train.config import (
     ConfigError,
     RunConfig,
@@ -17,7 +18,6 @@ from skillfit.train.config import (
 )
 from skillfit.train.errors import TrainError
 from skillfit.train.gate import GateConfig
-from skillfit.train.schedules import ScheduleConfig
 
 BASE_YAML = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 

@@ -11,14 +11,14 @@ from train_fakes import AddTask, target_model
 
 from skillfit.models.base import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
+from skillfit.optim.guard import guard, leak_needles
+from skillfit.optim.merge import merge, resolve_conflicts, select
+from skillfit.optim.optimizer import ask, edits_schema
+from skillfit.optim.prompting import PROMPT_NAMES, load_prompt, render_skill
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.train.engine import apply_within
 from skillfit.train.evaluation import compare, evaluate_skill
-from skillfit.train.guard import guard, leak_needles
-from skillfit.train.merge import merge, resolve_conflicts, select
-from skillfit.train.optimizer import ask, edits_schema
-from skillfit.train.prompting import PROMPT_NAMES, load_prompt, render_skill
 from skillfit.train.reflect import make_minibatches, reflection_messages
 
 SKILL = Skill.parse(
@@ -209,8 +209,8 @@ def test_task_template_text_is_not_a_leak_but_item_text_is() -> None:
 
 
 def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
-    from skillfit.train.optimizer import parroted
-    from skillfit.train.prompting import boilerplate_needles
+    from skillfit.optim.optimizer import parroted
+    from skillfit.optim.prompting import boilerplate_needles
 
     copied = next(n for n in boilerplate_needles() if "general advice" in n)
 
@@ -234,7 +234,7 @@ def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
 
 
 def test_a_replace_naming_its_section_by_heading_is_addressed_to_it() -> None:
-    from skillfit.train.merge import address_by_heading
+    from skillfit.optim.merge import address_by_heading
 
     edit = Edit(op="replace", content="## Method\nWork inside out.")
     assert address_by_heading(edit, SKILL.section_ids).section == "method"

@@ -9,9 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillfit.skill import mentions_any
-from skillfit.tasks.base import Item
-from skillfit.train.guard import (
+from skillfit.optim.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
     borrows_example_topic,
@@ -22,7 +20,9 @@ from skillfit.train.guard import (
     names_an_item,
     overlapping,
 )
-from skillfit.train.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.skill import mentions_any
+from skillfit.tasks.base import Item
 
 
 def repeated_lines(text: str) -> list[str]:

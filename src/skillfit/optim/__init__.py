@@ -1,4 +1,6 @@
-"""Pure pieces of optimization: the edit pipeline's stages (see skillfit.optim.pipeline)."""
+"""The optimizer's side of training: its calls and settings (`optimizer`), prompts
+(`prompting`, prompts/), the knowledge pass, the guard, merge and ranking, the edit budget
+schedules, the meta-skill's notes, and the edit pipeline that chains them (`pipeline`)."""
 
 from skillfit.optim.pipeline import (
     STAGES,

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, create_model
 
+from skillfit.optim.optimizer import OptimizerAnswer, ask
+from skillfit.optim.prompting import clip, render_target
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
-from skillfit.train.optimizer import OptimizerAnswer, ask
-from skillfit.train.prompting import clip, render_target
 from skillfit.train.rollout import rollout_batch
 from skillfit.train.state import StepRecord
 

@@ -13,13 +13,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from skillfit.optim.prompting import render_target
 from skillfit.strategies.base import BaseStrategy
 from skillfit.strategies.common import Unit, adopt, fits, rollouts
 from skillfit.strategies.registry import register
 from skillfit.tasks.base import Item
 from skillfit.train.errors import TrainError
 from skillfit.train.io import write_json_atomic
-from skillfit.train.prompting import render_target
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:

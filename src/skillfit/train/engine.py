@@ -17,32 +17,33 @@ from typing import Any
 
 from skillfit.models.base import ChatModel
 from skillfit.models.redact import redact
-from skillfit.optim.pipeline import EditBatch, run_pipeline
-from skillfit.skill import Edit, Skill, mentions_any
-from skillfit.tasks.base import Item, Task, Trajectory
-from skillfit.train import buffer as buf
-from skillfit.train.errors import InfraFailure
-from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
-from skillfit.train.gate import GateResult, run_gate, ungated
-from skillfit.train.guard import (
+from skillfit.optim.guard import (
     ItemWords,
     Rejection,
     feedback_needles,
     item_words,
     leak_needles,
 )
-from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
-from skillfit.train.layout import RunLayout, fresh_dir
-from skillfit.train.merge import Candidate
-from skillfit.train.notes import clean_notes
-from skillfit.train.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
-from skillfit.train.prompting import (
+from skillfit.optim.merge import Candidate
+from skillfit.optim.notes import clean_notes
+from skillfit.optim.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
+from skillfit.optim.pipeline import EditBatch, run_pipeline
+from skillfit.optim.prompting import (
     load_prompt,
     optimizer_prompts,
     render_edit,
     render_skill,
     render_target,
 )
+from skillfit.optim.schedules import make_schedule
+from skillfit.skill import Edit, Skill, mentions_any
+from skillfit.tasks.base import Item, Task, Trajectory
+from skillfit.train import buffer as buf
+from skillfit.train.errors import InfraFailure
+from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
+from skillfit.train.gate import GateResult, run_gate, ungated
+from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
+from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
@@ -57,7 +58,6 @@ from skillfit.train.rollout import (
     thread_map,
     trajectory_record,
 )
-from skillfit.train.schedules import make_schedule
 from skillfit.train.state import BufferEntry, RunState, StepRecord, derived_rng
 
 Progress = Callable[[dict[str, Any]], None]
@@ -852,7 +852,7 @@ def slow_update_messages(
             return "not run"
         return "right" if t.score.hard else "wrong"
 
-    from skillfit.train.prompting import clip
+    from skillfit.optim.prompting import clip
 
     rows: list[str] = []
     for it, b, a in zip(items, before, after, strict=True):

@@ -24,10 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
-from skillfit.skill import Edit, Skill, mentions_any
-from skillfit.tasks.base import Item, Trajectory
-from skillfit.train.buffer import render_buffer
-from skillfit.train.guard import (
+from skillfit.optim.guard import (
     MIN_QUOTE,
     ItemWords,
     borrows_example_topic,
@@ -35,8 +32,8 @@ from skillfit.train.guard import (
     names_an_item,
     near_duplicate,
 )
-from skillfit.train.knowledge import ask_knowledge, has_knowledge
-from skillfit.train.optimizer import (
+from skillfit.optim.knowledge import ask_knowledge, has_knowledge
+from skillfit.optim.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
     OptimizerAnswer,
@@ -56,7 +53,7 @@ from skillfit.train.optimizer import (
     rules_to_edits,
     to_edits,
 )
-from skillfit.train.prompting import (
+from skillfit.optim.prompting import (
     boilerplate_needles,
     clip,
     load_prompt,
@@ -64,6 +61,9 @@ from skillfit.train.prompting import (
     render_skill,
     render_target,
 )
+from skillfit.skill import Edit, Skill, mentions_any
+from skillfit.tasks.base import Item, Trajectory
+from skillfit.train.buffer import render_buffer
 from skillfit.train.state import BufferEntry
 
 Example = tuple[Item, Trajectory]

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
+from skillfit.optim.optimizer import RATIONALE_CHARS, OptimizerSettings, SectionProposal
+from skillfit.optim.prompting import load_prompt
 from skillfit.skill import Edit, slugify
-from skillfit.train.optimizer import RATIONALE_CHARS, OptimizerSettings, SectionProposal
-from skillfit.train.prompting import load_prompt
 
 KNOWLEDGE_HEADING = "What to know"
 FACT_CHARS, MAX_FACTS = 200, 4

@@ -217,8 +217,8 @@ class MetaNotes(BaseModel):
 def parroted(proposals: Any) -> str | None:
     """Why a reply must be asked again: every edit it proposes copies the instructions (what a
     small model does when it does not follow them). None when the reply is fine."""
+    from skillfit.optim.prompting import boilerplate_needles
     from skillfit.skill import mentions_any
-    from skillfit.train.prompting import boilerplate_needles
 
     edits = getattr(proposals, "edits", None) or getattr(proposals, "rules", [])
     contents = [str(getattr(e, "content", None) or getattr(e, "rule", "")) for e in edits]
@@ -315,7 +315,7 @@ class OptimizerSettings:
     # made-up question of the task's kind, solved line by line (see `ask_example`).
     example: bool = False
     # `diagnose` only: while the skill states no facts of the subject, one of the step's edits
-    # is the facts a solver must know (see train.knowledge).
+    # is the facts a solver must know (see optim.knowledge).
     knowledge: bool = False
 
     def ask(
