@@ -3,10 +3,11 @@
     traj = run_item(task, "agent", model, skill, item)      # environment -> harness -> scorer
     task = bind_harness(task, cfg.target.harness)          # every task.rollout uses it
 
-A bound task is still a `Task`: training, the gate and evaluation call `task.rollout` as they
-always did (through `skillfit.train.rollout.rollout_one`), and the harness the run chose does
-the work. Tasks that run their own loop (no `environment`) run unchanged under the default
-harness, and refuse any other by name.
+A bound task is a `LoopTask`: training, the gate and evaluation call `task.rollout` (through
+`skillfit.train.rollout.rollout_one`), and the harness the run chose does the work. A task
+only gives environments and a scorer; it never runs itself under a harness. Tasks that run
+their own loop (`LoopTask`, no `environment`) run unchanged under the default harness, and
+refuse any other by name.
 """
 
 from __future__ import annotations
