@@ -366,7 +366,7 @@ UNREACTIVE_SHARE = 0.1
 
 def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
     """A note for a run that adopted nothing because its candidates hardly changed the target's
-    answers (see engine.outcomes_moved), or None."""
+    answers (see train.summary.outcomes_moved), or None."""
     moved = summary.get("val_outcomes_moved") or {}
     compared = int(moved.get("compared") or 0)
     if summary.get("adoptions") or compared < 20:

@@ -16,7 +16,7 @@ from skillfit.strategies.registry import describe, get_strategy, register, strat
 
 # isort: off
 # Imported for their registrations (one `@register` each), after the registry they fill.
-from skillfit.strategies import baselines, gepa_strategy, skillfit_loop, textgrad  # noqa: F401
+from skillfit.strategies import baselines, gepa_strategy, skillfit, textgrad  # noqa: F401
 
 # isort: on
 

@@ -9,6 +9,7 @@ from skillfit.train.strategy import EPOCH_END_STAGES, Strategy
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
+    from skillfit.train.proposal import Proposal
     from skillfit.train.state import RunState
 
 
@@ -27,11 +28,10 @@ class BaseStrategy:
     def init(self, ctx: Trainer, state: RunState) -> None:
         return None
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
-        state.global_step += 1
-        state.step_in_epoch += 1
+    def step(self, ctx: Trainer, state: RunState) -> Proposal | None:
+        return None  # the runner advances the step counters
 
-    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> None:
+    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> Proposal | None:
         return None
 
 

@@ -103,7 +103,7 @@ class Unit:
 
     def __init__(self, ctx: Trainer, record: StepRecord) -> None:
         self.ctx, self.record = ctx, record
-        self.started, self.tokens0 = time.perf_counter(), ctx._tokens()
+        self.started, self.tokens0 = time.perf_counter(), ctx.tokens()
 
     def finish(self, state: RunState) -> None:
         self.ctx.finish(state, self.record, self.started, self.tokens0)

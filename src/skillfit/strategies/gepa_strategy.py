@@ -10,16 +10,18 @@ candidate_selection (default pareto)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from skillfit.optim.prompting import render_target
 from skillfit.strategies.base import BaseStrategy
-from skillfit.strategies.common import Unit, adopt, fits, rollouts
+from skillfit.strategies.common import adopt, fits, rollouts
 from skillfit.strategies.registry import register
 from skillfit.tasks.base import Item
 from skillfit.train.errors import TrainError
 from skillfit.train.io import write_json_atomic
+from skillfit.train.proposal import Proposal
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
@@ -96,20 +98,18 @@ class GepaStrategy(BaseStrategy):
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return 1
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
+    def step(self, ctx: Trainer, state: RunState) -> Proposal:
         number = state.global_step + 1
         record = StepRecord(
             step=number, epoch=state.epoch + 1, kind="step", skill_version=state.current_version
         )
-        unit = Unit(ctx, record)
+        unit = Proposal(record, time.perf_counter(), ctx.tokens())  # GEPA settles it (no gate)
         if state.strategy_state.get("gepa_done"):
             record.note = "the GEPA search already ran"
         else:
             self.search(ctx, state, record, number)
             state.strategy_state["gepa_done"] = True
-        state.global_step = number
-        state.step_in_epoch += 1
-        unit.finish(state)
+        return unit
 
     def search(self, ctx: Trainer, state: RunState, record: StepRecord, number: int) -> None:
         try:

@@ -1,16 +1,27 @@
-"""The runner: phases, stop rules, budgets, checkpoints, resume and the test evaluation.
+"""The runner: phases, the stop rule, budgets, checkpoints, resume and the test evaluation; and
+the only writer of the run state's adoptions.
 
-It drives any strategy over the engine; both are built above (skillfit.api) and handed in. Phases: init (once), steps, the epoch-end stages
-(slow_update, meta_skill), test_eval, done. The state is saved atomically after every unit, so
-a killed run resumes at the unit it was in and reaches the same result.
+It drives any strategy over the engine (the context a strategy sees); both are built above
+(skillfit.app) and handed in. Phases: init (once), steps, the epoch-end stages (slow_update,
+meta_skill), test_eval, done. A step (or a slow update) returns a `Proposal`; the runner tests
+its candidate skill with the acceptance policy, adopts it or puts its edits in the
+rejected-edit buffer, and appends the record. The state is saved atomically after every unit,
+so a killed run resumes at the unit it was in and reaches the same result.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from skillfit.record.models import GateVerdict
 from skillfit.record.reader import STRATEGY_FILE
+from skillfit.skill import Edit, Skill
+from skillfit.train import buffer as buf
+from skillfit.train.acceptance import AcceptancePolicy, Measured, Ungated
+from skillfit.train.gate import GateResult
 from skillfit.train.io import write_json_atomic, write_text_atomic
+from skillfit.train.proposal import Proposal, variants
+from skillfit.train.state import BufferEntry, StepRecord
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
@@ -28,10 +39,17 @@ def target_calls_used(state: RunState) -> int:
 
 
 class Runner:
-    def __init__(self, engine: Trainer, strategy: Strategy) -> None:
+    def __init__(
+        self, engine: Trainer, strategy: Strategy, acceptance: AcceptancePolicy | None = None
+    ) -> None:
         self.engine = engine
         self.strategy = strategy
         engine.forced_ablations = tuple(getattr(strategy, "ablate", ()) or ())
+        # The run's acceptance policy: the configured gate, or none when the gate is ablated
+        # (`strategy.ablate`, or a strategy's own: `ungated`). A proposal may carry its own.
+        if acceptance is None:
+            acceptance = Ungated() if engine.ablated("gate") else Measured(engine.cfg.gate)
+        self.acceptance = acceptance
 
     def run(self, state: RunState) -> RunState:
         eng, strat = self.engine, self.strategy
@@ -63,9 +81,18 @@ class Runner:
                     state.stopped = reason
                     state.phase = "test_eval"
                 else:
-                    strat.step(eng, state)
+                    proposal = strat.step(eng, state)
+                    if proposal is not None:
+                        self.land(state, proposal)
+                    state.global_step += 1
+                    state.step_in_epoch += 1
+                    if proposal is not None:
+                        self.finish(state, proposal)
             elif state.phase == "slow_update":
-                strat.epoch_end(eng, state, "slow_update")
+                proposal = strat.epoch_end(eng, state, "slow_update")
+                if proposal is not None:
+                    self.land(state, proposal)
+                    self.finish(state, proposal)
                 state.phase = "meta_skill"
             elif state.phase == "meta_skill":
                 strat.epoch_end(eng, state, "meta_skill")
@@ -88,13 +115,134 @@ class Runner:
         return state
 
     def stop_reason(self, state: RunState) -> str | None:
-        reason = self.engine.stop_reason(state)
-        if reason:
-            return reason
-        budget = self.engine.cfg.strategy.target_calls
+        """The one stop rule: epochs done, max_steps, patience, or the target-call budget."""
+        cfg = self.engine.cfg
+        if state.epoch >= int(cfg.train.epochs):
+            return "epochs"
+        max_steps = getattr(cfg.train, "max_steps", None)
+        if max_steps and state.global_step >= int(max_steps):
+            return "max_steps"
+        patience = getattr(cfg.train, "patience", None)
+        if patience and state.steps_since_adoption >= int(patience):
+            return "patience"
+        budget = cfg.strategy.target_calls
         if budget and target_calls_used(state) >= int(budget):
             return "target_calls"
         return None
+
+    # ---- landing a proposal: gate → adopt or reject ----------------------------------------
+
+    def land(self, state: RunState, p: Proposal) -> None:
+        """Test the proposal's candidate (and, as the policy allows, each of its edits alone:
+        `gate.candidates`) in order; adopt the first that passes, or reject the whole update."""
+        eng, record, folder = self.engine, p.record, p.folder
+        if p.candidate is None:
+            if folder is not None:  # nothing to gate; without a folder the strategy settled it
+                write_json_atomic(folder / "gate.json", {"skipped": record.note})
+                state.steps_since_adoption += record.kind == "step"
+            return
+        assert p.skill is not None and folder is not None
+        policy = p.policy or self.acceptance
+        wanted = policy.max_candidates(int(eng.cfg.gate.candidates))
+        tries = variants(p.skill, p.candidate, p.applied, wanted, int(eng.cfg.skill.max_tokens))
+        gates: list[GateResult] = []
+        for v in tries:
+            if gates and gates[-1].accepted:
+                break
+            gate = policy.judge(eng, p.skill.text, v.skill.text, len(tries))
+            # Written before the infrastructure check so a stopped run keeps the verdict it
+            # stopped on; the adopted (or first) candidate's files are written last.
+            write_text_atomic(folder / "candidate_skill.md", v.skill.text)
+            write_json_atomic(folder / "gate.json", gate.to_dict())
+            # An undecidable gate (every item excluded) always stops here: it is deferred to
+            # the resumed run, never recorded as a rejection nor put in the rejected-edit buffer.
+            eng.check_infra(
+                f"step {record.step} ({record.kind}): gate ({v.label})",
+                failed=gate.n_excluded,
+                total=gate.n_scored,
+                first=gate.first_error,
+            )
+            gates.append(gate)
+        chosen = len(gates) - 1 if gates[-1].accepted else 0
+        if len(tries) > 1:
+            write_json_atomic(
+                folder / "candidates.json",
+                [
+                    {
+                        "label": v.label,
+                        "edits": [e.model_dump(mode="json") for e in v.applied],
+                        "adopted": i == chosen and g.accepted,
+                        "gate": g.to_dict(),
+                    }
+                    for i, (v, g) in enumerate(zip(tries, gates, strict=False))
+                ],
+            )
+        pick, gate = tries[chosen], gates[chosen]
+        write_text_atomic(folder / "candidate_skill.md", pick.skill.text)
+        write_json_atomic(folder / "gate.json", gate.to_dict())
+        if gate.accepted and chosen:
+            record.applied_edits = [e.describe() for e in pick.applied]
+        self.update(state, record, pick.skill, p.applied, gate)
+
+    def update(
+        self,
+        state: RunState,
+        record: StepRecord,
+        candidate: Skill,
+        applied: list[Edit],
+        gate: GateResult,
+    ) -> None:
+        """Adopt `candidate` (a new skill version, the best so far) or keep the current skill
+        and remember the rejected edits in the buffer."""
+        eng = self.engine
+        brief = _gate_brief(gate)
+        current, cand = brief.current_mean, brief.candidate_mean
+        record.gate = brief
+        record.val_current, record.val_candidate = current, cand
+        eng.emit(
+            "gate",
+            step=record.step,
+            kind=record.kind,
+            accepted=brief.accepted,
+            current=current,
+            candidate=cand,
+            reason=brief.reason,
+        )
+        if gate.accepted:
+            record.adopted = True
+            state.current_skill = candidate.text
+            state.current_version += 1
+            state.current_score = cand
+            state.best_skill, state.best_version = candidate.text, state.current_version
+            state.best_score = cand
+            state.steps_since_adoption = 0
+            write_text_atomic(eng.layout.skill(state.current_version), candidate.text)
+            write_text_atomic(eng.layout.best_skill, candidate.text)
+            return
+        state.current_score = current
+        if state.best_version == state.current_version:
+            # The best skill is the last adopted one (each adoption beat its predecessor on
+            # a paired test); its score follows the latest measurement of it.
+            state.best_score = current
+        delta = cand - current if cand is not None and current is not None else None
+        entries = [
+            BufferEntry(
+                step=record.step,
+                kind=record.kind,
+                edit=e.model_dump(mode="json"),
+                delta=delta,
+                reason=brief.reason,
+                skill_version=state.current_version,
+            )
+            for e in applied
+        ]
+        if not eng.ablated("buffer"):
+            state.buffer = buf.push(state.buffer, entries, int(eng.cfg.buffer.max_items))
+        if record.kind == "step":
+            state.steps_since_adoption += 1
+
+    def finish(self, state: RunState, p: Proposal) -> None:
+        self.engine.finish(state, p.record, p.started, p.tokens0)
 
 
 def test_brief(test: Any) -> dict[str, Any] | None:
@@ -104,3 +252,28 @@ def test_brief(test: Any) -> dict[str, Any] | None:
         k: ({kk: vv for kk, vv in v.items() if kk != "per_item"} if isinstance(v, dict) else v)
         for k, v in test.items()
     }
+
+
+def _gate_brief(gate: GateResult) -> GateVerdict:
+    """The verdict as history.json keeps it: every count, no per-item rows."""
+    full = gate.to_dict()  # NaN already turned into None
+    paired = full.get("paired") or {}
+    return GateVerdict(
+        accepted=bool(full["accepted"]),
+        reason=str(full["reason"]),
+        current_mean=full["current_mean"],
+        candidate_mean=full["candidate_mean"],
+        mean_diff=paired.get("mean_diff"),
+        ci_low=paired.get("ci_low"),
+        ci_high=paired.get("ci_high"),
+        p_value=paired.get("p_value"),
+        n_items=full["n_items"],
+        n_scored=full["n_scored"],
+        n_excluded=full["n_excluded"],
+        n_compared=full["n_compared"],
+        # Items whose outcome the candidate changed, either way: how much the target reacts to
+        # what the optimizer writes at all.
+        wins=paired.get("wins"),
+        losses=paired.get("losses"),
+        stopped_early=full["stopped_early"],
+    )

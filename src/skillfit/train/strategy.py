@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
+    from skillfit.train.proposal import Proposal
     from skillfit.train.state import RunState
 
 # The epoch-end stages, each its own resumable unit.
@@ -36,10 +37,11 @@ class Strategy(Protocol):
         """Once, before the first step (a resumed run that finished init does not repeat it)."""
         ...
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
-        """One step: must advance `state.global_step` and `state.step_in_epoch` by one."""
+    def step(self, ctx: Trainer, state: RunState) -> Proposal | None:
+        """One step's proposal: the runner gates its candidate, updates the state, advances
+        the step counters and appends its record (None: a step that did nothing)."""
         ...
 
-    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> None:
-        """One epoch-end stage (`EPOCH_END_STAGES`)."""
+    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> Proposal | None:
+        """One epoch-end stage (`EPOCH_END_STAGES`); a proposal is landed like a step's."""
         ...
