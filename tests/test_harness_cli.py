@@ -25,7 +25,14 @@ import pytest
 from harness_fakes import close_loopback_servers, loopback_target
 from waits import HANG_S, wait_for
 
-from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
+from skillfit.harness import (
+    HarnessError,
+    bind_harness,
+    cli_agent,
+    cli_record,
+    get_harness,
+    harness_names,
+)
 from skillfit.harness import claude_code as cc
 from skillfit.harness import codex as cx
 from skillfit.harness.claude_code import ClaudeCodeHarness
@@ -967,12 +974,14 @@ def test_transcripts_of_arms_skills_and_targets_are_kept_apart(tmp_path: Path) -
     assert len(names) == 6 and len(calls(tmp_path)) == 6
     assert sum("noskill" in n for n in names) == 2
     assert all(n.startswith("codex-local_qwen2.5-coder-0.5b-") for n in names)
-    stem = cli_agent.transcript_stem("codex", other.name, None, "item/1", 0)
+    stem = cli_record.transcript_stem("codex", other.name, None, "item/1", 0)
     assert "sk-secret" not in stem and "/" not in stem
-    assert stem != cli_agent.transcript_stem("codex", "local:qwen2.5-coder-1.5b", None, "item/1", 0)
+    assert stem != cli_record.transcript_stem(
+        "codex", "local:qwen2.5-coder-1.5b", None, "item/1", 0
+    )
     with_file = SkillDir("s", "d", SKILL, files={"ref.md": b"a"})
-    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(with_file.with_body(SKILL + "x"))
-    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(
+    assert cli_record.skill_tag(with_file) != cli_record.skill_tag(with_file.with_body(SKILL + "x"))
+    assert cli_record.skill_tag(with_file) != cli_record.skill_tag(
         SkillDir("s", "d", SKILL, files={"ref.md": b"b"})
     )
 
