@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from skillfit.core.errors import TrainError
+from skillfit.optim.gate import GateConfig
 from skillfit.optim.schedules import ScheduleConfig
 from skillfit.train.config import (
     ConfigError,
@@ -16,8 +18,6 @@ from skillfit.train.config import (
     load_config,
     validate_config,
 )
-from skillfit.train.errors import TrainError
-from skillfit.train.gate import GateConfig
 
 BASE_YAML = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.io import read_json, write_text_atomic
 from skillfit.record import RunRecord, load_run, load_trajectories
-from skillfit.train.io import read_json, write_text_atomic
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 import skillfit.api
 import skillfit.app.build
 from skillfit.cli import app
+from skillfit.core.errors import InfraFailure
 from skillfit.models import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.train.errors import InfraFailure
 
 
 class Failing:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_json_atomic
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.skill import Skill, SkillDir, read_skill, read_skill_source
 from skillfit.tasks import Item, Task, get_task
@@ -29,9 +31,7 @@ from skillfit.train.datacheck import (
     items_digest,
     recorded_manifest,
 )
-from skillfit.train.errors import TrainError
 from skillfit.train.export import BEST_SKILL_DIR
-from skillfit.train.io import read_json, write_json_atomic
 from skillfit.train.layout import RunLayout
 
 Progress = Callable[[dict[str, Any]], None]

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_json_atomic, write_text_atomic
+from skillfit.core.stats import paired_difference, wilson_interval
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
-from skillfit.train.errors import TrainError
-from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
-from skillfit.train.stats import paired_difference, wilson_interval
 
 COMPARE_FILE = "compare.json"
 DEFAULT_STRATEGIES = ("skillfit", "gepa", "oneshot", "none", "initial")

@@ -21,6 +21,7 @@ from skillfit.app.build import (
     skill_text,
     split_items,
 )
+from skillfit.core.errors import TrainError
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, wrap
 from skillfit.models.base import Usage
@@ -29,7 +30,6 @@ from skillfit.tasks import Task
 from skillfit.train.config import (
     RunConfig,
 )
-from skillfit.train.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
 from skillfit.train.layout import check_splits
 

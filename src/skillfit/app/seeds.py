@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.app.compare import diff_cell, paired_summary, per_item_scores
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic
+from skillfit.core.stats import wilson_interval
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic
-from skillfit.train.stats import wilson_interval
 
 SEEDS_FILE = "seeds.json"
 

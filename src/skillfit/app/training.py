@@ -22,6 +22,8 @@ from skillfit.app.build import (
     scrub,
     split_manifest,
 )
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_json_atomic
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, redact
 from skillfit.record import recording
@@ -34,9 +36,7 @@ from skillfit.train.config import (
     config_to_dict,
 )
 from skillfit.train.engine import Parts, Trainer
-from skillfit.train.errors import TrainError
 from skillfit.train.export import best_skill_bundle, write_best_skill_dir
-from skillfit.train.io import read_json, write_json_atomic
 from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
 from skillfit.train.runlock import RunLock
 from skillfit.train.runner import Runner

@@ -22,11 +22,11 @@ from skillfit.app.build import (
     scrub,
     split_items,
 )
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic, write_text_atomic
 from skillfit.models import ChatModel, Ledger, redact, wrap
 from skillfit.skill import read_skill
 from skillfit.tasks import Task
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic, write_text_atomic
 from skillfit.train.layout import check_splits
 from skillfit.train.transfer import Cell, run_grid, to_csv, to_markdown
 

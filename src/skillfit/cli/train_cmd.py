@@ -22,13 +22,13 @@ err = Console(stderr=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from skillfit.core.errors import TrainError
     from skillfit.harness import HarnessError
     from skillfit.models.base import SkillfitModelError
     from skillfit.skill import SkillFileError
     from skillfit.tasks.base import TaskDataError
     from skillfit.tasks.sandbox import SandboxUnavailable
     from skillfit.train.config import ConfigError
-    from skillfit.train.errors import TrainError
 
     return (
         TrainError,
@@ -71,8 +71,8 @@ def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
     import sqlite3
 
+    from skillfit.core.errors import InfraFailure
     from skillfit.harness.cli_agent import EndpointUnreachable
-    from skillfit.train.errors import InfraFailure
 
     try:
         yield

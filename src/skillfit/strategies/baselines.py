@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.strategies.base import BaseStrategy
 from skillfit.strategies.common import Unit, adopt, ask_text, fits, render_attempts, rollouts
 from skillfit.strategies.registry import register
-from skillfit.train.io import write_json_atomic, write_jsonl
 from skillfit.train.layout import fresh_dir
 from skillfit.train.rollout import mean_hard, trajectory_record
 from skillfit.train.state import StepRecord, derived_rng

@@ -87,7 +87,7 @@ def fits(ctx: Trainer, text: str) -> str:
 
 def adopt(ctx: Trainer, state: RunState, text: str, score: float | None = None) -> None:
     """Make `text` the current and best skill, as a new version."""
-    from skillfit.train.io import write_text_atomic
+    from skillfit.core.io import write_text_atomic
 
     text = Skill.parse(text).text
     state.current_version += 1

@@ -14,13 +14,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic
 from skillfit.optim.prompting import render_target
 from skillfit.strategies.base import BaseStrategy
 from skillfit.strategies.common import adopt, fits, rollouts
 from skillfit.strategies.registry import register
 from skillfit.tasks.base import Item
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic
 from skillfit.train.proposal import Proposal
 from skillfit.train.state import StepRecord
 

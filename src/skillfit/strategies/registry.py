@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from skillfit.core.errors import TrainError
 from skillfit.strategies.base import Strategy
-from skillfit.train.errors import TrainError
 
 _REGISTRY: dict[str, Callable[..., Strategy]] = {}
 _HELP: dict[str, str] = {}

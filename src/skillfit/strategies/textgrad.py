@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, ClassVar
 
+from skillfit.core.io import write_json_atomic, write_jsonl
+from skillfit.optim.acceptance import Measured, Ungated
+from skillfit.optim.gate import GateConfig
 from skillfit.skill import Skill
 from skillfit.strategies.base import BaseStrategy
 from skillfit.strategies.common import ask_text, fits, render_attempts, rollouts
 from skillfit.strategies.registry import register
-from skillfit.train.acceptance import Measured, Ungated
-from skillfit.train.gate import GateConfig
-from skillfit.train.io import write_json_atomic, write_jsonl
 from skillfit.train.layout import fresh_dir
 from skillfit.train.proposal import Proposal
 from skillfit.train.rollout import mean_hard, trajectory_record

@@ -16,7 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillfit.core.errors import InfraFailure
+from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.models.base import ChatModel
+from skillfit.optim.gate import GateConfig, GateResult, run_gate
 from skillfit.optim.guard import (
     ItemWords,
     item_words,
@@ -29,10 +32,7 @@ from skillfit.optim.prompting import (
 from skillfit.optim.schedules import make_schedule
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Task, Trajectory
-from skillfit.train.errors import InfraFailure
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
-from skillfit.train.gate import run_gate
-from skillfit.train.io import write_json_atomic, write_jsonl
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.reflect import (
     MinibatchProposal,
@@ -191,7 +191,7 @@ class Trainer:
             words=self.words,
         )
 
-    def gate(self, current: str, candidate: str, config: Any = None) -> Any:
+    def gate(self, current: str, candidate: str, config: GateConfig | None = None) -> GateResult:
         """The gate's verdict on `candidate` against `current` on the val split (`config`: a
         GateConfig other than the run's, for strategies with their own acceptance rule)."""
         config = self.cfg.gate if config is None else config

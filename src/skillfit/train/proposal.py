@@ -17,7 +17,7 @@ from skillfit.skill import Edit, Skill
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
-    from skillfit.train.acceptance import AcceptancePolicy
+    from skillfit.optim.acceptance import AcceptancePolicy
 
 
 @dataclass

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from skillfit.core.io import write_json_atomic, write_text_atomic
+from skillfit.optim.acceptance import AcceptancePolicy, Measured, Ungated
+from skillfit.optim.gate import GateResult
 from skillfit.record.models import GateVerdict
 from skillfit.record.reader import STRATEGY_FILE
 from skillfit.skill import Edit, Skill
 from skillfit.train import buffer as buf
-from skillfit.train.acceptance import AcceptancePolicy, Measured, Ungated
-from skillfit.train.gate import GateResult
-from skillfit.train.io import write_json_atomic, write_text_atomic
 from skillfit.train.proposal import Proposal, variants
 from skillfit.train.state import BufferEntry, StepRecord
 

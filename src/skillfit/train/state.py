@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializationInfo, field_serializer
 
+from skillfit.core.io import write_text_atomic
 from skillfit.record.models import GateVerdict
-from skillfit.train.io import write_text_atomic
 
 Phase = Literal["steps", "slow_update", "meta_skill", "test_eval", "done"]
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from skillfit.core.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.optim.guard import Rejection, feedback_needles
 from skillfit.optim.notes import clean_notes
 from skillfit.optim.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
@@ -16,7 +17,6 @@ from skillfit.optim.prompting import clip, load_prompt, render_skill, render_tar
 from skillfit.skill import Skill, mentions_any
 from skillfit.strategies.skillfit.step import edits_proposal, propose_edits
 from skillfit.tasks.base import Item, Trajectory
-from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import fresh_dir
 from skillfit.train.proposal import Proposal
 from skillfit.train.reflect import memory_parts

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skillfit.core.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.optim.guard import Rejection, feedback_needles
 from skillfit.optim.pipeline import EditBatch, run_pipeline
 from skillfit.skill import Edit, Skill
-from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import fresh_dir
 from skillfit.train.proposal import Proposal
 from skillfit.train.reflect import MinibatchProposal

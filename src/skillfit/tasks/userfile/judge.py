@@ -33,8 +33,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from skillfit.core.readfile import FileRefused, read_regular_file
 from skillfit.models.base import ChatModel, Message
-from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import Item, Score, ScoreFn, TaskDataError
 from skillfit.tasks.common import TaskOptionError
 from skillfit.tasks.scoring import format_note

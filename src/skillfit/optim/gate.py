@@ -64,8 +64,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skillfit.tasks.base import Item
-from skillfit.train.stats import (
+from skillfit.core.stats import (
     PairedResult,
     paired_difference,
     quantize,
@@ -74,6 +73,7 @@ from skillfit.train.stats import (
     unconditional_pvalue,
     unconditional_pvalue_floor,
 )
+from skillfit.tasks.base import Item
 
 __all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate", "ungated"]
 

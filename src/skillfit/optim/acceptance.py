@@ -12,12 +12,17 @@ the loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from skillfit.train.gate import GateConfig, GateResult, ungated
+from skillfit.optim.gate import GateConfig, GateResult, ungated
 
-if TYPE_CHECKING:
-    from skillfit.train.engine import Trainer
+
+class GateContext(Protocol):
+    """What a policy measures with: the run's gate on its validation split (the engine)."""
+
+    def gate(
+        self, current: str, candidate: str, config: GateConfig | None = None
+    ) -> GateResult: ...
 
 
 class AcceptancePolicy(Protocol):
@@ -25,7 +30,7 @@ class AcceptancePolicy(Protocol):
         """How many candidate skills of one update this policy may test (`gate.candidates`)."""
         ...
 
-    def judge(self, ctx: Trainer, current: str, candidate: str, k: int) -> GateResult:
+    def judge(self, ctx: GateContext, current: str, candidate: str, k: int) -> GateResult:
         """The verdict on `candidate` against `current`, one of `k` candidates of an update."""
         ...
 
@@ -39,7 +44,7 @@ class Measured:
     def max_candidates(self, wanted: int) -> int:
         return wanted
 
-    def judge(self, ctx: Trainer, current: str, candidate: str, k: int) -> GateResult:
+    def judge(self, ctx: GateContext, current: str, candidate: str, k: int) -> GateResult:
         # Each of k candidates is tested at alpha / k, so the chance that noise is adopted
         # somewhere among them stays at most alpha (Bonferroni).
         config = self.config.model_copy(update={"alpha": self.config.alpha / k})
@@ -53,7 +58,7 @@ class Ungated:
     def max_candidates(self, wanted: int) -> int:
         return 1
 
-    def judge(self, ctx: Trainer, current: str, candidate: str, k: int) -> GateResult:
+    def judge(self, ctx: GateContext, current: str, candidate: str, k: int) -> GateResult:
         return ungated()
 
 
