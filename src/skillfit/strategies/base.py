@@ -25,7 +25,7 @@ class BaseStrategy:
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return ctx.steps_per_epoch
 
-    def init(self, ctx: Trainer, state: RunState) -> None:
+    def init(self, ctx: Trainer, state: RunState) -> Proposal | None:
         return None
 
     def step(self, ctx: Trainer, state: RunState) -> Proposal | None:

@@ -18,10 +18,10 @@ from skillfit.core.errors import TrainError
 from skillfit.core.io import write_json_atomic
 from skillfit.optim.prompting import render_target
 from skillfit.strategies.base import BaseStrategy
-from skillfit.strategies.common import adopt, fits, rollouts
+from skillfit.strategies.common import fits, rollouts
 from skillfit.strategies.registry import register
 from skillfit.tasks.base import Item
-from skillfit.train.proposal import Proposal
+from skillfit.train.proposal import Adoption, Proposal
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
@@ -103,15 +103,18 @@ class GepaStrategy(BaseStrategy):
         record = StepRecord(
             step=number, epoch=state.epoch + 1, kind="step", skill_version=state.current_version
         )
-        unit = Proposal(record, time.perf_counter(), ctx.tokens())  # GEPA settles it (no gate)
+        unit = Proposal(record, time.perf_counter(), ctx.tokens())  # GEPA validates its own
         if state.strategy_state.get("gepa_done"):
             record.note = "the GEPA search already ran"
         else:
-            self.search(ctx, state, record, number)
+            unit.adopt = self.search(ctx, state, record, number)
             state.strategy_state["gepa_done"] = True
         return unit
 
-    def search(self, ctx: Trainer, state: RunState, record: StepRecord, number: int) -> None:
+    def search(
+        self, ctx: Trainer, state: RunState, record: StepRecord, number: int
+    ) -> Adoption | None:
+        """Run GEPA; its best candidate, unless that is the initial skill (or does not fit)."""
         try:
             import gepa
         except ImportError as exc:  # pragma: no cover - gepa is a dependency
@@ -158,9 +161,9 @@ class GepaStrategy(BaseStrategy):
         problem = fits(ctx, best) if best.strip() else ""
         if result.best_idx == 0 or problem:
             record.note = problem or "GEPA kept the initial skill"
-            return
+            return None
         record.applied = record.selected = 1
         record.adopted = True
         record.applied_edits = [f"GEPA candidate {result.best_idx} of {len(candidates)}"]
-        adopt(ctx, state, best, record.val_candidate)
         ctx.emit("gepa", step=number, candidates=len(candidates), best=json.dumps(scores[:20]))
+        return Adoption(best, record.val_candidate)

@@ -20,13 +20,24 @@ if TYPE_CHECKING:
     from skillfit.optim.acceptance import AcceptancePolicy
 
 
+@dataclass(frozen=True)
+class Adoption:
+    """A skill a strategy's own method chose (GEPA's best candidate, a one-shot rewrite, no
+    skill at all): the runner makes it the current and best skill, a new version, with the
+    strategy's own validation score (if any) and no gate of its own."""
+
+    skill: str
+    score: float | None = None
+
+
 @dataclass
 class Proposal:
     """One unit of work's outcome. `candidate` None: nothing to gate; the runner then writes
-    `gate.json` with `record.note` as the reason when there is a `folder`, or (no folder) the
-    strategy settled the unit itself. `started` and `tokens0` time the unit and its tokens."""
+    `gate.json` with `record.note` as the reason when there is a `folder`. `adopt`: a skill the
+    strategy chose itself (no gate). `started` and `tokens0` time the unit and its tokens;
+    `record` None: a unit that leaves no line in the history (the `none` baseline's init)."""
 
-    record: StepRecord
+    record: StepRecord | None
     started: float
     tokens0: Any
     folder: Path | None = None
@@ -34,6 +45,7 @@ class Proposal:
     candidate: Skill | None = None  # the whole update
     applied: list[Edit] = field(default_factory=list)  # the edits that made it
     policy: AcceptancePolicy | None = None  # None: the run's
+    adopt: Adoption | None = None
 
 
 @dataclass(frozen=True)
@@ -68,4 +80,4 @@ def variants(
     return out
 
 
-__all__ = ["Proposal", "Variant", "variants"]
+__all__ = ["Adoption", "Proposal", "Variant", "variants"]

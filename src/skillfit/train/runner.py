@@ -1,5 +1,5 @@
 """The runner: phases, the stop rule, budgets, checkpoints, resume and the test evaluation; and
-the only writer of the run state's adoptions.
+the only writer of the run state's skills.
 
 It drives any strategy over the engine (the context a strategy sees); both are built above
 (skillfit.app) and handed in. Phases: init (once), steps, the epoch-end stages (slow_update,
@@ -20,7 +20,7 @@ from skillfit.record.models import GateVerdict
 from skillfit.record.reader import STRATEGY_FILE
 from skillfit.skill import Edit, Skill
 from skillfit.train import buffer as buf
-from skillfit.train.proposal import Proposal, variants
+from skillfit.train.proposal import Adoption, Proposal, variants
 from skillfit.train.state import BufferEntry, StepRecord
 
 if TYPE_CHECKING:
@@ -68,7 +68,10 @@ class Runner:
         )
         eng.emit("run_start", state=state.brief(), total_steps=state.total_steps)
         if not state.strategy_state.get("initialized"):
-            strat.init(eng, state)
+            proposal = strat.init(eng, state)
+            if proposal is not None:
+                self.land(state, proposal)
+                self.finish(state, proposal)
             state.strategy_state["initialized"] = True
             eng.save(state)
         while state.phase != "done":
@@ -136,6 +139,10 @@ class Runner:
         """Test the proposal's candidate (and, as the policy allows, each of its edits alone:
         `gate.candidates`) in order; adopt the first that passes, or reject the whole update."""
         eng, record, folder = self.engine, p.record, p.folder
+        if p.adopt is not None:
+            self.adopt(state, p.adopt)
+            return
+        assert record is not None
         if p.candidate is None:
             if folder is not None:  # nothing to gate; without a folder the strategy settled it
                 write_json_atomic(folder / "gate.json", {"skipped": record.note})
@@ -241,8 +248,20 @@ class Runner:
         if record.kind == "step":
             state.steps_since_adoption += 1
 
+    def adopt(self, state: RunState, adoption: Adoption) -> None:
+        """Make a skill the strategy chose itself the current and best skill, a new version."""
+        layout = self.engine.layout
+        text = Skill.parse(adoption.skill).text
+        state.current_version += 1
+        state.current_skill = state.best_skill = text
+        state.best_version = state.current_version
+        state.current_score = state.best_score = adoption.score
+        write_text_atomic(layout.skill(state.current_version), text)
+        write_text_atomic(layout.best_skill, text)
+
     def finish(self, state: RunState, p: Proposal) -> None:
-        self.engine.finish(state, p.record, p.started, p.tokens0)
+        if p.record is not None:
+            self.engine.finish(state, p.record, p.started, p.tokens0)
 
 
 def test_brief(test: Any) -> dict[str, Any] | None:

@@ -33,8 +33,9 @@ class Strategy(Protocol):
         """How many `step` calls make an epoch (0: the strategy does all its work in init)."""
         ...
 
-    def init(self, ctx: Trainer, state: RunState) -> None:
-        """Once, before the first step (a resumed run that finished init does not repeat it)."""
+    def init(self, ctx: Trainer, state: RunState) -> Proposal | None:
+        """Once, before the first step (a resumed run that finished init does not repeat it);
+        a proposal is landed like a step's."""
         ...
 
     def step(self, ctx: Trainer, state: RunState) -> Proposal | None:

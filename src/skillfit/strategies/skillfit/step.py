@@ -84,7 +84,7 @@ def propose_edits(
     """Record the optimizer's proposals, then run their edits through the pipeline (see
     `edits_proposal`)."""
     record, folder = unit.record, unit.folder
-    assert folder is not None
+    assert record is not None and folder is not None
     write_json_atomic(folder / "proposals.json", [p.to_dict() for p in proposals])
     ctx.check_optimizer(f"step {record.step} ({record.kind}): optimizer", proposals)
     record.n_minibatches = len(proposals)
@@ -120,7 +120,7 @@ def edits_proposal(
     stage did; `unit` with the candidate skill they make, for the runner to gate (none when no
     edit applied or the edits change nothing)."""
     record, folder = unit.record, unit.folder
-    assert isinstance(folder, Path)
+    assert record is not None and isinstance(folder, Path)
     tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
     batch = run_pipeline(
         EditBatch(
