@@ -26,6 +26,7 @@ from skillfit.core.errors import TrainError
 from skillfit.core.io import read_json, write_json_atomic
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, redact
+from skillfit.optim.acceptance import Measured, Ungated
 from skillfit.record import recording
 from skillfit.skill import Skill
 from skillfit.strategies import get_strategy
@@ -111,7 +112,11 @@ def train(
         prepare_run(task, parts.target)
         trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
         strategy = get_strategy(cfg.strategy.name, **cfg.strategy.options)
-        runner = Runner(trainer, strategy)
+        # The acceptance policy: the configured gate, or none when it is ablated (by the
+        # config's strategy.ablate, or by the strategy itself: `ungated`).
+        ablated = {*cfg.strategy.ablate, *getattr(strategy, "ablate", ())}
+        acceptance = Ungated() if "gate" in ablated else Measured(cfg.gate)
+        runner = Runner(trainer, strategy, acceptance)
         per_epoch = strategy.steps_per_epoch(trainer)
         if decision == "fresh":
             layout.root.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, create_model
 
-from skillfit.optim.optimizer import OptimizerAnswer, ask
+from skillfit.optim.optimizer import OptimizerAnswer
 from skillfit.optim.prompting import clip, render_target
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
@@ -42,14 +42,7 @@ def ask_text(ctx: Trainer, system: str, user: str, field: str) -> tuple[str, Opt
         {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
-    answer = ask(
-        ctx.parts.optimizer,
-        messages,
-        text_schema(field),
-        max_tokens=ctx.settings.max_tokens,
-        temperature=ctx.settings.temperature,
-        retries=ctx.settings.retries,
-    )
+    answer = ctx.settings.ask(ctx.parts.optimizer, messages, text_schema(field))
     text = str(getattr(answer.parsed, field, "") or "").strip() if answer.ok else ""
     return text, answer
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from skillfit.core.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.optim.guard import Rejection, feedback_needles
 from skillfit.optim.notes import clean_notes
-from skillfit.optim.optimizer import MetaNotes, ask, edits_schema, parroted, per_reply, to_edits
+from skillfit.optim.optimizer import MetaNotes, edits_schema, parroted, per_reply, to_edits
 from skillfit.optim.prompting import clip, load_prompt, render_skill, render_target
 from skillfit.skill import Skill, mentions_any
 from skillfit.strategies.skillfit.step import edits_proposal, propose_edits
@@ -89,15 +89,8 @@ def slow_update(ctx: Trainer, state: RunState) -> Proposal:
     messages = slow_update_messages(
         prev, cur, items, before, after, meta, state.buffer, budget=budget
     )
-    answer = ask(
-        ctx.parts.optimizer,
-        messages,
-        edits_schema(cur.section_ids, budget),
-        max_tokens=ctx.settings.max_tokens,
-        temperature=ctx.settings.temperature,
-        retries=ctx.settings.retries,
-        check=parroted,
-    )
+    schema = edits_schema(cur.section_ids, budget)
+    answer = ctx.settings.ask(ctx.parts.optimizer, messages, schema, parroted)
     edits, invalid_raw = to_edits(answer.parsed) if answer.ok else ([], [])
     write_json_atomic(
         folder / "proposals.json",
@@ -146,14 +139,7 @@ def meta_update(ctx: Trainer, state: RunState) -> None:
             ),
         },
     ]
-    answer = ask(
-        ctx.parts.optimizer,
-        messages,
-        MetaNotes,
-        max_tokens=ctx.settings.max_tokens,
-        temperature=ctx.settings.temperature,
-        retries=ctx.settings.retries,
-    )
+    answer = ctx.settings.ask(ctx.parts.optimizer, messages, MetaNotes)
     note = "kept the previous notes: the optimizer gave no valid reply"
     if answer.ok:
         raw = answer.parsed.notes.strip()
