@@ -14,7 +14,7 @@ outcome differs. Scenarios, for each churn c:
 - worse:  a = c/2 - 0.025, b = c/2 + 0.025   (5 points worse)
 - +10:    a = c/2 + 0.05,  b = c/2 - 0.05    (10 points better: adopting it is the power)
 
-Every trial calls the real `skillfit.train.gate.run_gate` with a real `GateConfig`; the score
+Every trial calls the real `skillfit.optim.gate.run_gate` with a real `GateConfig`; the score
 functions return the drawn 0/1 outcomes. All gates see the same drawn validation sets.
 
 Besides the Monte Carlo rate (with its 95% Wilson interval) the table gives the exact rate. With
@@ -42,9 +42,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from skillfit.core.stats import wilson_interval
+from skillfit.optim.gate import GateConfig, run_gate
 from skillfit.tasks.base import Item
-from skillfit.train.gate import GateConfig, run_gate
-from skillfit.train.stats import wilson_interval
 
 # Label -> the gate it measures. The last one is the default (checked in main()).
 GATES: dict[str, GateConfig] = {

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import yaml
 
+from skillfit.core.stats import paired_difference
 from skillfit.harness.run import run_item
 from skillfit.models.cache import ResponseCache
 from skillfit.models.registry import get_model
 from skillfit.skill import Skill
 from skillfit.tasks.registry import get_task
-from skillfit.train.stats import paired_difference
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,7 +6,7 @@ Asks the target the first N validation items of a task (the suite's splits: 32/4
 three ways and prints accuracy, median reply length and how often a reply copies a step's own
 text instead of doing it:
 - `none`: the task's answer instruction only;
-- `numbered`: the training loop's procedure section (skillfit.train.optimizer.procedure_text)
+- `numbered`: the training loop's procedure section (skillfit.optim.optimizer.procedure_text)
   with three general steps ("Write each quantity the question gives…");
 - `inline`: the same steps as one sentence ("Work in this order: …");
 - `first`: the numbered section opening with "Begin your reply with the line `Steps:`" instead
@@ -23,8 +23,8 @@ import statistics
 from concurrent.futures import ThreadPoolExecutor
 
 from skillfit.models.registry import get_model
+from skillfit.optim.optimizer import PROCEDURE_MARKER, procedure_text
 from skillfit.tasks.registry import get_task
-from skillfit.train.optimizer import PROCEDURE_MARKER, procedure_text
 
 STEPS = [
     "Write each quantity the question gives, with what it counts",

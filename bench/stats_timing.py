@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skillfit.train import stats
-from skillfit.train.stats import paired_difference, unconditional_pvalue
+from skillfit.core import stats
+from skillfit.core.stats import paired_difference, unconditional_pvalue
 
 
 def cold() -> None:

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from skillfit import train
-    from skillfit.train.audit import audit_run
+    from skillfit.app.audit import audit_run
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     out = Path(args.out)

@@ -9,9 +9,9 @@ import pytest
 from check_fakes import RULE, break_skill, git, make_project
 from typer.testing import CliRunner
 
+from skillfit.app.against import resolve_against
+from skillfit.app.check import CheckResult
 from skillfit.cli import app
-from skillfit.runtime.against import resolve_against
-from skillfit.runtime.check import CheckResult
 from skillfit.train.evaluation import EvalResult
 
 runner = CliRunner()

@@ -35,7 +35,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from train_fakes import target_model
 
     from skillfit import api
-    from skillfit.runtime.compare import compare
+    from skillfit.app.compare import compare
 
     tmp = tmp_path_factory.mktemp("cmp")
     cfg = config(tmp, "train.epochs=1", "train.batch_size=3")
@@ -88,7 +88,7 @@ def test_compare_writes_the_table_with_one_budget(compared: Any) -> None:
 
 def test_compare_again_resumes_every_run(compared: Any) -> None:
     before = json.loads((compared.out_dir / "compare.json").read_text())["wall_seconds"]
-    from skillfit.runtime.compare import _row  # noqa: F401  (the table is rebuilt from records)
+    from skillfit.app.compare import _row  # noqa: F401  (the table is rebuilt from records)
 
     assert all(Path(compared.out_dir / k / "summary.json").is_file() for k in before)
 

@@ -176,7 +176,7 @@ def test_a_key_in_a_base_url_stays_out_of_records_and_command_lines(tmp_path: Pa
 
 
 def test_the_child_reads_the_variable_the_launcher_sets() -> None:
-    from skillfit.dashboard.child import ENV
+    from skillfit.cli.launched import ENV
     from skillfit.dashboard.launcher import OVERRIDES_ENV
 
     assert ENV == OVERRIDES_ENV

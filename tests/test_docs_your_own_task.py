@@ -18,6 +18,7 @@ from train_fakes import MAGIC, Optimizer
 from typer.testing import CliRunner
 
 import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
 from skillfit.models import ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -82,7 +83,7 @@ def test_every_command_of_the_page_runs(tmp_path: Path, monkeypatch: pytest.Monk
         assert spec.startswith("local:"), spec  # the page's configs name the embedded model
         return wrap(models[role], role=role, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(skillfit.api, "get_model", get_model)
+    monkeypatch.setattr(skillfit.app.build, "get_model", get_model)
     monkeypatch.setenv("SKILLFIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()

@@ -28,6 +28,7 @@ from skillfit.models.base import InfraError, Message, Reply, Usage
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.tasks import Item, Score, get_task
 from skillfit.tasks.base import Environment, EnvironmentTask, Tool
+from skillfit.train.rollout import rollout_one
 
 FIX = Path(__file__).parent / "fixtures" / "paper"
 
@@ -71,8 +72,8 @@ def test_chat_harness_returns_an_unscored_reply_and_run_item_scores_it() -> None
     traj = run_item(task, "chat", model, "SKILL", item, sample=1)
     assert traj.ok and traj.score is not None and traj.score.hard == 1
     assert traj.answer == item.target and traj.score.formatted is True
-    # the same call as Task.rollout has always made
-    assert task.rollout(model, "SKILL", item, sample=1).messages == traj.messages
+    # the same call training, the gate and evaluation make
+    assert rollout_one(task, model, "SKILL", item, 1).messages == traj.messages
     assert model.calls[-1].system.startswith("SKILL")
 
 
@@ -195,7 +196,7 @@ def test_officeqa_needs_the_agent_harness() -> None:
     model = ScriptedModel(lambda r: answer_action(str(item.target)))
     traj = bound.rollout(model, "", item)
     assert traj.score is not None and traj.score.hard == 1
-    assert task.rollout(model, "", item).score == traj.score  # its default harness is agent
+    assert rollout_one(task, model, "", item, 0).score == traj.score  # its default harness is agent
 
 
 def test_docvqa_keeps_its_own_loop() -> None:

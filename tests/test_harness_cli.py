@@ -25,15 +25,22 @@ import pytest
 from harness_fakes import close_loopback_servers, loopback_target
 from waits import HANG_S, wait_for
 
-from skillfit.harness import HarnessError, bind_harness, cli_agent, get_harness, harness_names
+from skillfit.harness import (
+    HarnessError,
+    bind_harness,
+    cli_agent,
+    cli_record,
+    get_harness,
+    harness_names,
+)
 from skillfit.harness import claude_code as cc
 from skillfit.harness import codex as cx
 from skillfit.harness.claude_code import ClaudeCodeHarness
 from skillfit.harness.codex import CodexHarness
+from skillfit.optim.prompting import render_actions, render_example
 from skillfit.skill.skilldir import SkillDir, load_skill_dir
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Environment, Item, Score, Trajectory
-from skillfit.train.prompting import render_actions, render_example
 
 FIX = Path(__file__).parent / "fixtures" / "agent_cli"
 SKILL = "# Boolean\n\n## Answer format\nReply with exactly one line: `Answer: True`.\n"
@@ -967,12 +974,14 @@ def test_transcripts_of_arms_skills_and_targets_are_kept_apart(tmp_path: Path) -
     assert len(names) == 6 and len(calls(tmp_path)) == 6
     assert sum("noskill" in n for n in names) == 2
     assert all(n.startswith("codex-local_qwen2.5-coder-0.5b-") for n in names)
-    stem = cli_agent.transcript_stem("codex", other.name, None, "item/1", 0)
+    stem = cli_record.transcript_stem("codex", other.name, None, "item/1", 0)
     assert "sk-secret" not in stem and "/" not in stem
-    assert stem != cli_agent.transcript_stem("codex", "local:qwen2.5-coder-1.5b", None, "item/1", 0)
+    assert stem != cli_record.transcript_stem(
+        "codex", "local:qwen2.5-coder-1.5b", None, "item/1", 0
+    )
     with_file = SkillDir("s", "d", SKILL, files={"ref.md": b"a"})
-    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(with_file.with_body(SKILL + "x"))
-    assert cli_agent.skill_tag(with_file) != cli_agent.skill_tag(
+    assert cli_record.skill_tag(with_file) != cli_record.skill_tag(with_file.with_body(SKILL + "x"))
+    assert cli_record.skill_tag(with_file) != cli_record.skill_tag(
         SkillDir("s", "d", SKILL, files={"ref.md": b"b"})
     )
 
@@ -1011,12 +1020,12 @@ def test_a_hung_version_check_leaves_no_process(
 def test_eval_prints_tokens_and_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import skillfit.api
+    import skillfit.app.build
     from skillfit.cli import app
 
     codex = stub_cli(tmp_path, "codex", "codex-cli 0.171.0", FIX / "codex-skill.jsonl")
     monkeypatch.setenv("SKILLFIT_CODEX_BIN", str(codex))
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: LocalTarget())
     _, expected = recorded("codex-skill")
     skill = tmp_path / "skill.md"
     skill.write_text(SKILL)
@@ -1131,14 +1140,14 @@ def test_a_skill_folder_is_installed_as_written_in_eval_training_and_transfer(
     from train_fakes import Optimizer, config, run
     from typer.testing import CliRunner
 
-    import skillfit.api
+    import skillfit.app.build
     from skillfit.api import transfer
     from skillfit.cli import app
 
     transcript = FIX / "claude-code-skill.jsonl"
     claude = stub_cli(tmp_path, "claude", "2.1.197 (Claude Code)", transcript)
     monkeypatch.setenv("SKILLFIT_CLAUDE_BIN", str(claude))
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: LocalTarget())
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: LocalTarget())
     rules = {"reference/rules.md": b"A liar's claim is false.\n"}
     written = SkillDir("lies-helper", "Follow who says whom lies.", SKILL, files=rules)
     folder = written.save(tmp_path / "lies-helper")

@@ -12,6 +12,7 @@ from train_fakes import MAGIC, AddTask, Optimizer, config, run, target_model
 from typer.testing import CliRunner
 
 import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
 from skillfit.skill import load_skill_dir
 from skillfit.tasks import get_task
@@ -74,7 +75,7 @@ def test_a_skill_directory_as_the_initial_skill_keeps_its_frontmatter(tmp_path: 
 def cli_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     task = get_task(TASK, n_train=3, n_val=4, n_test=4)
     models = {"scripted:target": bbh_target(task), "scripted:optimizer": Optimizer().model}
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: models[spec])
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: models[spec])
     path = tmp_path / "run.yaml"
     path.write_text(
         f"task: {{name: {TASK}, options: {{n_train: 3, n_val: 4, n_test: 4}}}}\n"
@@ -122,8 +123,8 @@ def test_cli_unknown_harness_is_one_clear_line(cli_cfg: Path, tmp_path: Path) ->
 def test_cli_own_loop_task_refuses_another_harness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: AddTask())
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: target_model())
+    monkeypatch.setattr(skillfit.app.build, "build_task", lambda cfg: AddTask())
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: target_model())
     skill = tmp_path / "s.md"
     skill.write_text(f"{MAGIC}\n")
     cfg = tmp_path / "c.yaml"

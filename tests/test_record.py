@@ -90,9 +90,9 @@ def test_status_running_stale_and_failed(finished: Path, tmp_path: Path) -> None
 
 
 def test_a_failing_run_records_run_failed(tmp_path: Path) -> None:
+    from skillfit.core.errors import InfraFailure
     from skillfit.models.base import InfraError
     from skillfit.models.scripted import Request, ScriptedModel
-    from skillfit.train.errors import InfraFailure
 
     def down(request: Request) -> str:
         raise InfraError("server down")

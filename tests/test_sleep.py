@@ -11,7 +11,7 @@ import pytest
 from train_fakes import Optimizer, edit
 from typer.testing import CliRunner
 
-import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
 from skillfit.models import ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -63,7 +63,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def get_model(spec: str, *, role: str = "default", **kw: object):
         return wrap(models[spec], role=role, cache=kw.get("cache"), ledger=kw.get("ledger"))
 
-    monkeypatch.setattr(skillfit.api, "get_model", get_model)
+    monkeypatch.setattr(skillfit.app.build, "get_model", get_model)
     monkeypatch.chdir(tmp_path)
     skill = tmp_path / ".claude" / "skills" / "shop-dev"
     skill.mkdir(parents=True)

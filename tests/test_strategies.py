@@ -11,10 +11,10 @@ import pytest
 from strategy_golden import GOLDEN, fingerprint, scenario
 from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_model
 
+from skillfit.core.errors import TrainError
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.record import load_run
 from skillfit.strategies import get_strategy, strategy_names
-from skillfit.train.errors import TrainError
 
 
 def read(path: Path) -> Any:

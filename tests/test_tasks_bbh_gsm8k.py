@@ -7,6 +7,7 @@ from skillfit.tasks.bbh import BBH_TASKS, load_items, parse_examples, score_repl
 from skillfit.tasks.common import SingleTurnTask
 from skillfit.tasks.gsm8k import parse_lines
 from skillfit.tasks.gsm8k import score_reply as gsm8k_score
+from skillfit.train.rollout import rollout_one
 
 MC = Item("mc", "Which?\nOptions:\n(A) a cat\n(B) a dog", "(B)")
 
@@ -160,7 +161,7 @@ def test_a_cut_off_reply_keeps_its_format_verdict() -> None:
     item = task.splits()["test"][0]
     model = ScriptedModel(lambda request: "Answer: Yes")
     model_cut = _Truncating(model)
-    traj = task.rollout(model_cut, "", item)
+    traj = rollout_one(task, model_cut, "", item, 0)
     assert traj.score is not None and "token limit" in traj.score.feedback
     assert traj.score.formatted is True
 

@@ -2,10 +2,11 @@
 
 from collections.abc import Sequence
 
+from skillfit.harness import build_messages, run_direct
 from skillfit.models.base import InfraError, Message, Reply, Usage
 from skillfit.models.scripted import ScriptedModel
 from skillfit.tasks import Item, Score, get_task
-from skillfit.tasks.harness import build_messages, run_direct
+from skillfit.train.rollout import rollout_one
 
 
 def _exact(item: Item, reply: str) -> tuple[str, Score]:
@@ -73,7 +74,7 @@ def test_task_rollout_uses_the_harness_with_its_instructions() -> None:
     task = get_task("bbh/boolean_expressions", n_train=2, n_val=1, n_test=1)
     item = task.splits()["train"][0]
     model = ScriptedModel(lambda r: f"Answer: {item.target}")
-    traj = task.rollout(model, "SKILL", item)
+    traj = rollout_one(task, model, "SKILL", item, 0)
     assert traj.score is not None and traj.score.hard == 1
     system = model.calls[0].system
     assert system.startswith("SKILL") and "Answer:" in system

@@ -7,6 +7,7 @@ import pytest
 
 from skillfit.models import ChatModel
 from skillfit.tasks import get_task
+from skillfit.train.rollout import rollout_one
 
 FIX = Path(__file__).parent / "fixtures" / "paper"
 
@@ -17,7 +18,7 @@ def test_officeqa_tool_loop_on_the_real_model(local_model: ChatModel) -> None:
         "officeqa", split_dir=str(FIX / "officeqa" / "split"), max_steps=2, max_tokens=96
     )
     item = task.splits()["train"][1]  # an 8-line document
-    traj = task.rollout(local_model, task.initial_skill, item)
+    traj = rollout_one(task, local_model, task.initial_skill, item, 0)
     assert traj.ok, traj.error
     assert [c["step"] for c in traj.tool_calls] == list(range(1, len(traj.tool_calls) + 1))
     assert traj.tool_calls[-1]["tool"] == "answer"  # forced on the last step

@@ -14,6 +14,7 @@ from skillfit.models.base import InfraError, Message, Reply, Usage
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.tasks.paper.docvqa import VisionUnsupportedError
 from skillfit.tasks.registry import get_task
+from skillfit.train.rollout import rollout_one
 
 FIX = Path(__file__).parent / "fixtures" / "paper"
 SKILL = "# My skill\n\nAlways double-check."
@@ -23,7 +24,7 @@ def test_searchqa_rollout_puts_skill_first_and_scores() -> None:
     task = get_task("searchqa", split_dir=str(FIX / "searchqa" / "split"))
     item = task.splits()["train"][0]
     model = ScriptedModel(lambda r: "Reasoning...\nAnswer: Euclid")
-    traj = task.rollout(model, SKILL, item, sample=2)
+    traj = rollout_one(task, model, SKILL, item, 2)
     assert traj.ok and traj.answer == "Euclid" and traj.score is not None
     assert traj.score.hard == 1 and traj.sample == 2
     system = model.calls[0].system
@@ -38,7 +39,7 @@ def test_infra_error_is_recorded_not_scored() -> None:
     def down(_: Request) -> str:
         raise InfraError("server gone")
 
-    traj = task.rollout(ScriptedModel(down), SKILL, task.splits()["val"][0])
+    traj = rollout_one(task, ScriptedModel(down), SKILL, task.splits()["val"][0], 0)
     assert not traj.ok and traj.score is None
     assert traj.error is not None and "server gone" in traj.error
 
@@ -47,10 +48,10 @@ def test_livemath_rollout_scores_the_shuffled_letter() -> None:
     task = get_task("livemathematicianbench", split_dir=str(FIX / "livemath" / "split"), seed=3)
     item = task.splits()["test"][0]
     right = item.target["label"]
-    traj = task.rollout(ScriptedModel(lambda r: f"Answer: {right}"), "", item)
+    traj = rollout_one(task, ScriptedModel(lambda r: f"Answer: {right}"), "", item, 0)
     assert traj.score is not None and traj.score.hard == 1
     wrong = next(label for label in item.meta["choices"] if label != right)
-    traj = task.rollout(ScriptedModel(lambda r: f"Answer: {wrong}"), "", item)
+    traj = rollout_one(task, ScriptedModel(lambda r: f"Answer: {wrong}"), "", item, 0)
     assert traj.score is not None and traj.score.hard == 0
 
 
@@ -162,7 +163,7 @@ def test_officeqa_tool_loop_conversation() -> None:
             {"tool": "answer", "args": {"answer": "22,282 million"}},
         ]
     )
-    traj = task.rollout(model, SKILL, item)
+    traj = rollout_one(task, model, SKILL, item, 0)
     assert traj.ok and traj.score is not None
     assert traj.answer == "22,282 million" and traj.score.hard == 1
     assert [c["tool"] for c in traj.tool_calls] == ["list_files", "grep", "read_file", "answer"]
@@ -201,7 +202,7 @@ def test_officeqa_tools_cannot_leave_the_item_folder(path: str) -> None:
             {"tool": "answer", "args": {"answer": "0"}},
         ]
     )
-    traj = task.rollout(model, "", item)
+    traj = rollout_one(task, model, "", item, 0)
     read, grep = traj.tool_calls[:2]
     assert not read["ok"] and not grep["ok"]
     assert "outside the document folder" in read["result"] or "no file" in read["result"]
@@ -230,7 +231,7 @@ def test_officeqa_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
             {"tool": "answer", "args": {"answer": "1"}},
         ]
     )
-    traj = task.rollout(model, "", task.splits()["train"][0])
+    traj = rollout_one(task, model, "", task.splits()["train"][0], 0)
     listing, read, grep = traj.tool_calls[:3]
     assert "link.txt" not in listing["result"]
     assert not read["ok"] and "outside" in read["result"]
@@ -241,7 +242,7 @@ def test_officeqa_step_limit_forces_an_answer_only_schema() -> None:
     task = get_task("officeqa", split_dir=str(FIX / "officeqa" / "split"), max_steps=3)
     item = task.splits()["test"][0]
     model = _scripted_agent([{"tool": "list_files", "args": {}}])  # never answers
-    traj = task.rollout(model, "", item)
+    traj = rollout_one(task, model, "", item, 0)
     assert len(model.calls) == 3 and len(traj.tool_calls) == 3
     last = model.calls[-1]
     assert isinstance(last.response_format, dict)
@@ -260,7 +261,7 @@ def test_officeqa_infra_error_mid_run_keeps_the_calls_so_far() -> None:
             raise InfraError("timeout after 3 retries")
         return {"action": {"tool": "list_files", "args": {}}}
 
-    traj = task.rollout(ScriptedModel(fn), "", task.splits()["val"][0])
+    traj = rollout_one(task, ScriptedModel(fn), "", task.splits()["val"][0], 0)
     assert not traj.ok and traj.score is None
     assert traj.error is not None and "timeout" in traj.error
     assert [c["tool"] for c in traj.tool_calls] == ["list_files"]
@@ -278,7 +279,7 @@ def test_officeqa_wrongly_typed_arguments_come_back_as_errors() -> None:
             {"tool": "answer", "args": {"answer": "22282"}},
         ]
     )
-    traj = task.rollout(model, "", task.splits()["train"][0])
+    traj = rollout_one(task, model, "", task.splits()["train"][0], 0)
     assert [c["ok"] for c in traj.tool_calls] == [False, False, False, False, True]
     results = [c["result"] for c in traj.tool_calls[:4]]
     assert "path must be a file name" in results[0]

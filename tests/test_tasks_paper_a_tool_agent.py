@@ -1,4 +1,4 @@
-"""The reusable tool-using agent harness (tasks/harness/tool_agent.py)."""
+"""The reusable tool-using agent harness (harness/tool_loop.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.tasks.harness.tool_agent import (
+from skillfit.harness.tool_loop import (
     Tool,
     ToolError,
     action_schema,
     describe_tools,
     run_tool_agent,
 )
+from skillfit.models.scripted import Request, ScriptedModel
 
 
 def _add(args: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import skillfit.tasks.plugins as plugins
 from skillfit.api import build_task
 from skillfit.cli import app
 from skillfit.tasks import TaskDataError, get_task, list_tasks
-from skillfit.tasks.registry import _REGISTRY
+from skillfit.tasks.registry import _REGISTRY, register_task
 from skillfit.train.config import load_config
 
 runner = CliRunner()
@@ -101,7 +101,7 @@ def test_entry_points_register_modules_and_factories(
         plugins, "entry_points", lambda group: eps if group == plugins.ENTRY_POINT_GROUP else []
     )
     with pytest.warns(UserWarning, match="entry point broken"):
-        loaded = plugins.load_entry_points()
+        loaded = plugins.load_entry_points(register_task, lambda name: name in _REGISTRY)
     assert loaded == ["ep_pkg", "ep_factory"]
     assert get_task("ep_module_task").name == "ep_module_task"
     assert len(get_task("ep_factory", n=1).splits()["train"]) == 1

@@ -4,6 +4,7 @@ import pytest
 
 from skillfit.models.scripted import ScriptedModel
 from skillfit.tasks import SPLIT_NAMES, TaskDataError, TaskOptionError, get_task
+from skillfit.train.rollout import rollout_one
 
 
 def test_round_trip_with_a_model_that_knows_the_answers() -> None:
@@ -14,8 +15,8 @@ def test_round_trip_with_a_model_that_knows_the_answers() -> None:
     right = ScriptedModel(lambda r: f"Counting...\nAnswer: {answers[r.last_user]}")
     wrong = ScriptedModel(lambda r: "Answer: -1")
     for item in splits["train"]:
-        good = task.rollout(right, task.initial_skill, item)
-        bad = task.rollout(wrong, "", item)
+        good = rollout_one(task, right, task.initial_skill, item, 0)
+        bad = rollout_one(task, wrong, "", item, 0)
         assert good.score is not None and good.score.hard == 1 and good.score.soft == 1.0
         assert bad.score is not None and bad.score.hard == 0
         assert "Expected" in bad.score.feedback

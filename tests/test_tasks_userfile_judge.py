@@ -12,6 +12,7 @@ from train_fakes import MAGIC, Optimizer
 from typer.testing import CliRunner
 
 import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
 from skillfit.models import Ledger, ResponseCache, ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -240,7 +241,7 @@ def judged_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def get_model(spec: str, **kw: object):
         return wrap(models[spec], **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(skillfit.api, "get_model", get_model)
+    monkeypatch.setattr(skillfit.app.build, "get_model", get_model)
     return tmp_path
 
 

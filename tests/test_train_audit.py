@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from skillfit.app.audit import audit_text, repeated_lines
 from skillfit.tasks.base import Item
-from skillfit.train.audit import audit_text, repeated_lines
 
 ITEMS = [
     Item("a", "Question: Sherrie tells the truth. Does Vernell tell the truth?", "No"),

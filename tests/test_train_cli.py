@@ -10,6 +10,7 @@ from train_fakes import MAGIC, AddTask, Optimizer, target_model
 from typer.testing import CliRunner
 
 import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
 
 runner = CliRunner()
@@ -18,8 +19,10 @@ runner = CliRunner()
 @pytest.fixture
 def cfg_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     models = {"scripted:target": target_model(), "scripted:optimizer": Optimizer().model}
-    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: AddTask(initial="# Guide\n\nHi.\n"))
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: models[spec])
+    monkeypatch.setattr(
+        skillfit.app.build, "build_task", lambda cfg: AddTask(initial="# Guide\n\nHi.\n")
+    )
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: models[spec])
     path = tmp_path / "run.yaml"
     path.write_text(
         "task: {name: add}\n"
@@ -86,7 +89,7 @@ def test_clear_errors_without_tracebacks(cfg_file: Path, tmp_path: Path) -> None
 def test_bad_splits_are_a_clear_error(cfg_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     task = AddTask()
     task._splits["val"] = task._splits["train"][:1]
-    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: task)
+    monkeypatch.setattr(skillfit.app.build, "build_task", lambda cfg: task)
     result = runner.invoke(app, ["train", "--config", str(cfg_file), "-q"])
     assert result.exit_code == 2
     assert "splits must be disjoint" in result.output and "Traceback" not in result.output

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from skillfit.core.errors import TrainError
+from skillfit.optim.gate import GateConfig
+from skillfit.optim.schedules import ScheduleConfig
 from skillfit.train.config import (
     ConfigError,
     RunConfig,
@@ -15,9 +18,6 @@ from skillfit.train.config import (
     load_config,
     validate_config,
 )
-from skillfit.train.errors import TrainError
-from skillfit.train.gate import GateConfig
-from skillfit.train.schedules import ScheduleConfig
 
 BASE_YAML = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from skillfit.core.stats import unconditional_pvalue
+from skillfit.optim.gate import GateConfig, GateResult, run_gate
 from skillfit.tasks.base import Item
-from skillfit.train.gate import GateConfig, GateResult, run_gate
-from skillfit.train.stats import unconditional_pvalue
 
 Table = dict[str, list[float | None]]  # item id -> one score per sample
 STRICT = GateConfig(kind="strict_mean")

@@ -11,14 +11,14 @@ from train_fakes import AddTask, target_model
 
 from skillfit.models.base import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
+from skillfit.optim.guard import guard, leak_needles
+from skillfit.optim.merge import merge, resolve_conflicts, select
+from skillfit.optim.optimizer import ask, edits_schema
+from skillfit.optim.pipeline import EditBatch, fit
+from skillfit.optim.prompting import PROMPT_NAMES, load_prompt, render_skill
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Score, Trajectory
-from skillfit.train.engine import apply_within
 from skillfit.train.evaluation import compare, evaluate_skill
-from skillfit.train.guard import guard, leak_needles
-from skillfit.train.merge import merge, resolve_conflicts, select
-from skillfit.train.optimizer import ask, edits_schema
-from skillfit.train.prompting import PROMPT_NAMES, load_prompt, render_skill
 from skillfit.train.reflect import make_minibatches, reflection_messages
 
 SKILL = Skill.parse(
@@ -162,7 +162,7 @@ def test_merge_groups_near_duplicates_and_ranks_by_support() -> None:
     assert [t.edit for t in top] == [a1] and [r.edit for r in rest] == [b]
 
 
-def test_apply_within_drops_the_lowest_ranked_to_fit() -> None:
+def test_fit_drops_the_lowest_ranked_to_fit() -> None:
     ranked = merge(
         [
             (0, Edit(op="add", content="## A\nshort")),
@@ -171,8 +171,9 @@ def test_apply_within_drops_the_lowest_ranked_to_fit() -> None:
         {0: 1},
     )
     limit = SKILL.n_tokens() + 20
-    skill, outcomes, dropped = apply_within(SKILL, ranked, limit)
-    assert "## A" in skill.text and "## B" not in skill.text
+    batch = fit(EditBatch(SKILL, [], selected=ranked, max_tokens=limit))
+    skill, dropped = batch.candidate, batch.too_big
+    assert skill is not None and "## A" in skill.text and "## B" not in skill.text
     assert len(dropped) == 1 and skill.n_tokens() <= limit
 
 
@@ -209,8 +210,8 @@ def test_task_template_text_is_not_a_leak_but_item_text_is() -> None:
 
 
 def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
-    from skillfit.train.optimizer import parroted
-    from skillfit.train.prompting import boilerplate_needles
+    from skillfit.optim.optimizer import parroted
+    from skillfit.optim.prompting import boilerplate_needles
 
     copied = next(n for n in boilerplate_needles() if "general advice" in n)
 
@@ -234,7 +235,7 @@ def test_a_reply_that_only_copies_the_prompt_is_asked_again() -> None:
 
 
 def test_a_replace_naming_its_section_by_heading_is_addressed_to_it() -> None:
-    from skillfit.train.merge import address_by_heading
+    from skillfit.optim.merge import address_by_heading
 
     edit = Edit(op="replace", content="## Method\nWork inside out.")
     assert address_by_heading(edit, SKILL.section_ids).section == "method"

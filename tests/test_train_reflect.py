@@ -11,9 +11,9 @@ from typing import Any
 from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_model
 
 from skillfit.models.scripted import Request, ScriptedModel
+from skillfit.optim.guard import item_words, leak_needles
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Score, Trajectory
-from skillfit.train.guard import item_words, leak_needles
 from skillfit.train.reflect import (
     Diagnosis,
     Findings,
@@ -140,7 +140,7 @@ def test_a_run_in_diagnose_mode_learns_and_records_the_diagnoses(tmp_path: Path)
 
 
 def test_diagnoses_copying_the_prompt_or_the_guide_are_dropped() -> None:
-    from skillfit.train.prompting import load_prompt
+    from skillfit.optim.prompting import load_prompt
     from skillfit.train.reflect import Diagnosis, Findings
 
     guide = "## Approach\nRead the question carefully and reason in a few short steps."

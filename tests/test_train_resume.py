@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from train_fakes import AddTask, as_rules, config, run
 
+from skillfit.core.errors import RunDirConflict, SplitError, TrainError
 from skillfit.models.scripted import Request, ScriptedModel
 from skillfit.tasks.base import Item
-from skillfit.train.errors import RunDirConflict, SplitError, TrainError
 
 TIPS = [
     "## Zero rule\nWhen the first number is a multiple of three, add carefully.",

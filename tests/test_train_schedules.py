@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from skillfit.train.schedules import (
+from skillfit.optim.schedules import (
     ScheduleConfig,
     constant,
     cosine,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from skillfit.train.stats import (
+from skillfit.core.stats import (
     default_resolution,
     mean_ci,
     paired_difference,

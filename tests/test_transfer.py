@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 import skillfit
 from skillfit.cli import app
+from skillfit.core.errors import TrainError
 from skillfit.models.registry import get_model
 from skillfit.models.scripted import ScriptedModel
 from skillfit.tasks import get_task
-from skillfit.train.errors import TrainError
 
 runner = CliRunner()
 

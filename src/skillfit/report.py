@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_text_atomic
 from skillfit.record import RunRecord, load_run, load_trajectories
-from skillfit.train.errors import TrainError
-from skillfit.train.io import read_json, write_text_atomic
 
 
 class DamagedRun(TrainError):

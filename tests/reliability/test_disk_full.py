@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,16 @@ from pathlib import Path
 import pytest
 from waits import HANG_S, wait_for
 
+from skillfit.core.io import write_text_atomic
+from skillfit.core.writefile import append_line, naming
 from skillfit.record import load_run, read_events
 from skillfit.record.recorders import JsonlRecorder
-from skillfit.train.io import write_text_atomic
-from skillfit.writefile import append_line, naming
 
 ROOT = Path(__file__).resolve().parents[2]
 BWRAP = shutil.which("bwrap")
 
 
-def _cfg(tmp_path: Path) -> Path:
+def _cfg(tmp_path: Path, target: str | None = None) -> Path:
     rules = tmp_path / "rules.json"
     rules.write_text(
         json.dumps(
@@ -37,7 +36,8 @@ def _cfg(tmp_path: Path) -> Path:
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(
         "task: {name: bbh/web_of_lies, options: {n_train: 8, n_val: 4, n_test: 4}}\n"
-        f"target: {{model: 'scripted:{rules}'}}\noptimizer: {{model: 'scripted:{rules}'}}\n"
+        f"target: {{model: '{target or f'scripted:{rules}'}'}}\n"
+        f"optimizer: {{model: 'scripted:{rules}'}}\n"
         "train: {epochs: 1, batch_size: 4, minibatch_size: 4}\ncache: {enabled: false}\n"
     )
     return cfg
@@ -63,7 +63,7 @@ def test_a_write_error_without_a_file_name_gets_one() -> None:
 def test_write_text_atomic_names_the_file_on_a_full_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import skillfit.train.io as io
+    import skillfit.core.io as io
 
     def full(_: int) -> None:
         raise OSError(28, "No space left on device")
@@ -102,29 +102,29 @@ def test_a_torn_last_event_line_does_not_swallow_the_next(tmp_path: Path) -> Non
 def test_a_resumed_run_after_a_torn_line_shows_as_running(tmp_path: Path) -> None:
     """The torn line a full disk left made the dashboard call the live resumed run "stale:
     process gone": its process_start was glued to the torn line and unreadable."""
-    cfg, out = _cfg(tmp_path), tmp_path / "run"
-    first = subprocess.run(_train(cfg, out), capture_output=True, text=True, env=_env())
-    assert first.returncode == 0, first.stderr
-    (out / "runtime_state.json").write_text(
-        (out / "runtime_state.json").read_text().replace('"phase": "done"', '"phase": "test_eval"')
-    )
-    events = (out / "events.jsonl").read_bytes()
-    (out / "events.jsonl").write_bytes(events[: len(events) - 40])  # the last line cut
-    proc = subprocess.Popen(
-        _train(cfg, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()
-    )
-    try:
-        wait_for(
-            lambda: any(
-                e.event == "process_start" and e.data.get("pid") == proc.pid
-                for e in read_events(out)
-            ),
-            "the resumed run's start event",
+    from dashboard_fakes import SlowChat
+
+    with SlowChat(delay=0) as chat:
+        cfg, out = _cfg(tmp_path, target=f"openai:slow@{chat.url}/v1"), tmp_path / "run"
+        env = {**_env(), "OPENAI_API_KEY": "sk-test-not-a-real-key-000"}
+        first = subprocess.run(_train(cfg, out), capture_output=True, text=True, env=env)
+        assert first.returncode == 0, first.stderr
+        state = out / "runtime_state.json"
+        state.write_text(state.read_text().replace('"phase": "done"', '"phase": "test_eval"'))
+        events = (out / "events.jsonl").read_bytes()
+        (out / "events.jsonl").write_bytes(events[: len(events) - 40])  # the last line cut
+        # The resumed run waits at its first model call, so it is alive when it is looked at,
+        # however fast or slow the machine is.
+        chat.hold()
+        proc = subprocess.Popen(
+            _train(cfg, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
         )
-        proc.send_signal(signal.SIGSTOP)
-        record = load_run(out)
-        assert record.status == "running", record.status_reason
-        assert str(proc.pid) in record.status_reason
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        assert proc.wait(timeout=HANG_S) == 0
+        try:
+            wait_for(lambda: chat.held.is_set() or proc.poll() is not None, "the first call")
+            assert proc.poll() is None
+            record = load_run(out)
+            assert record.status == "running", record.status_reason
+            assert str(proc.pid) in record.status_reason
+        finally:
+            chat.release()
+            assert proc.wait(timeout=HANG_S) == 0

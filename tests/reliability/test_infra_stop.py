@@ -15,10 +15,11 @@ from train_fakes import AddTask, run
 from typer.testing import CliRunner
 
 import skillfit.api
+import skillfit.app.build
 from skillfit.cli import app
+from skillfit.core.errors import InfraFailure
 from skillfit.models import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.train.errors import InfraFailure
 
 
 class Failing:
@@ -132,8 +133,8 @@ def test_cli_exit_code_and_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "scripted:target": ScriptedModel(Failing(solve, lambda n, r: True)),
         "scripted:optimizer": ScriptedModel(optimizer_reply),
     }
-    monkeypatch.setattr(skillfit.api, "build_task", lambda cfg: AddTask(n_train=9, n_val=6))
-    monkeypatch.setattr(skillfit.api, "get_model", lambda spec, **kw: models[spec])
+    monkeypatch.setattr(skillfit.app.build, "build_task", lambda cfg: AddTask(n_train=9, n_val=6))
+    monkeypatch.setattr(skillfit.app.build, "get_model", lambda spec, **kw: models[spec])
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         "task: {name: add}\ntarget: {model: 'scripted:target'}\n"

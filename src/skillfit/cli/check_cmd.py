@@ -16,7 +16,7 @@ from skillfit.cli import app
 from skillfit.cli.train_cmd import EXIT_INFRA, _clear_errors, _say
 
 if TYPE_CHECKING:
-    from skillfit.runtime.check import CheckResult
+    from skillfit.app.check import CheckResult
 
 EXIT_WORSE = 1
 _MAX_IDS = 20
@@ -119,7 +119,7 @@ def check_command(
     """Score a changed skill against the old one on the same items: both accuracies, the
     paired difference with its 95% interval and p, the items fixed and broken. Exits 1 when
     the new skill is significantly worse, 0 otherwise, 2 on bad input."""
-    from skillfit.runtime.check import check
+    from skillfit.app.check import check
 
     with _clear_errors():
         result = check(

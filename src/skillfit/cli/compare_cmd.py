@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.cli.train_cmd import _clear_errors, err
 
 
@@ -44,7 +44,7 @@ def compare_command(
 ) -> None:
     """Run several optimization strategies on the same task, models, splits, cache and budget
     of target calls; writes compare.md, compare.csv, compare.json and compare.png."""
-    from skillfit.runtime.compare import HEADERS, compare, table_rows
+    from skillfit.app.compare import HEADERS, compare, table_rows
 
     if seeds < 1:
         err.print("[red]error:[/] --seeds must be at least 1")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 
 CONFIG_NAME = "skillfit.yaml"
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 
 judge_app = typer.Typer(help="The LLM judge of a file task: check it against your labels.")
 app.add_typer(judge_app, name="judge")
@@ -54,16 +54,16 @@ def judge_check(
 ) -> None:
     """Grade labelled replies with the task's scorer (its LLM judge) and report agreement with
     the labels: accuracy, Cohen's kappa, the confusion counts and the disagreements."""
-    from skillfit import api
+    from skillfit.app import build
     from skillfit.cli.train_cmd import _clear_errors
     from skillfit.models import Ledger
     from skillfit.tasks.userfile.judge import agreement, grade_labelled, read_labels
 
     with _clear_errors():
-        cfg = api.load(config, set_ or [])
-        task = api.build_task(cfg)
+        cfg = build.load(config, set_ or [])
+        task = build.build_task(cfg)
         ledger = Ledger()
-        api.bind_task_models(task, api._cache(cfg), ledger)
+        build.bind_task_models(task, build._cache(cfg), ledger)
         items = [it for split in task.splits().values() for it in split]
         rows = read_labels(labels, items)
         scorer: Any = getattr(task, "score", None)

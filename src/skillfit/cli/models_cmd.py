@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.models import DEFAULT_MODEL, SkillfitModelError, get_model, list_local_models
 from skillfit.models.registry import SPEC_FORMS, parse_spec
 

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.tasks import SPLIT_NAMES, TaskDataError, get_task, list_tasks
 from skillfit.tasks.registry import option_names
 

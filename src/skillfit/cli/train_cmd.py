@@ -16,19 +16,19 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 
 err = Console(stderr=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from skillfit.core.errors import TrainError
     from skillfit.harness import HarnessError
     from skillfit.models.base import SkillfitModelError
     from skillfit.skill import SkillFileError
     from skillfit.tasks.base import TaskDataError
     from skillfit.tasks.sandbox import SandboxUnavailable
     from skillfit.train.config import ConfigError
-    from skillfit.train.errors import TrainError
 
     return (
         TrainError,
@@ -71,8 +71,8 @@ def _clear_errors() -> Iterator[None]:
     """Problems the user can fix are printed as one line, without a traceback."""
     import sqlite3
 
+    from skillfit.core.errors import InfraFailure
     from skillfit.harness.cli_agent import EndpointUnreachable
-    from skillfit.train.errors import InfraFailure
 
     try:
         yield
@@ -326,7 +326,7 @@ def _train_seeds(
     quiet: bool,
     jsonl: bool,
 ) -> None:
-    from skillfit.runtime.seeds import to_markdown, train_seeds
+    from skillfit.app.seeds import to_markdown, train_seeds
 
     console = Console()
     started = time.monotonic()
@@ -366,7 +366,7 @@ UNREACTIVE_SHARE = 0.1
 
 def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
     """A note for a run that adopted nothing because its candidates hardly changed the target's
-    answers (see engine.outcomes_moved), or None."""
+    answers (see train.summary.outcomes_moved), or None."""
     moved = summary.get("val_outcomes_moved") or {}
     compared = int(moved.get("compared") or 0)
     if summary.get("adoptions") or compared < 20:

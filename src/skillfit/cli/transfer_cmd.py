@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.cli.train_cmd import _clear_errors, err
 
 

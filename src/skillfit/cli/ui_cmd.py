@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 
 
 @app.command("ui")

@@ -42,7 +42,7 @@ from skillfit.dashboard.stopping import (
 )
 from skillfit.models.redact import redact
 
-# The variable `skillfit.dashboard.child` reads a launch's overrides from (not imported from
+# The variable `skillfit.cli.launched` reads a launch's overrides from (not imported from
 # there: `python -m` would then find the module loaded before it runs).
 OVERRIDES_ENV = "SKILLFIT_UI_SET"
 
@@ -205,7 +205,7 @@ class Launcher:
     def _command(self) -> list[str]:
         """`skillfit train`, through the entry that takes its overrides from the environment
         (a key inside a base URL never shows in the process's command line)."""
-        return [self.python, "-m", "skillfit.dashboard.child", "train"]
+        return [self.python, "-m", "skillfit.cli.launched", "train"]
 
     def resume(self, name: str, run_dir: Path) -> Launch:
         """Run a stopped (or stale, or failed) run again: it resumes where it stopped."""

@@ -10,7 +10,7 @@ message); `agent` runs skillfit's own tool loop with the task's tools and a step
 
 from skillfit.harness.agent import AgentHarness
 from skillfit.harness.base import Harness, HarnessError
-from skillfit.harness.chat import ChatHarness, build_messages, run_direct, system_text
+from skillfit.harness.chat import ChatHarness, build_messages, system_text
 from skillfit.harness.registry import (
     DEFAULT_HARNESS,
     get_harness,
@@ -22,6 +22,7 @@ from skillfit.harness.run import (
     bind_harness,
     harness_name,
     prepare_run,
+    run_direct,
     run_item,
     score_trajectory,
     uses_harness,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from skillfit.harness.chat import system_text
 from skillfit.harness.tool_loop import describe_tools, run_tool_agent, tool_summary
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import Environment, Trajectory
+from skillfit.tasks.messages import system_text
 
 
 def out_of_steps_note(max_steps: int) -> str:

@@ -10,31 +10,11 @@ from __future__ import annotations
 import time
 
 from skillfit.harness.base import HarnessError
-from skillfit.models.base import ChatModel, InfraError, Message
-from skillfit.tasks.base import Environment, Item, ScoreFn, Trajectory
+from skillfit.models.base import ChatModel, InfraError
+from skillfit.tasks.base import Environment, Trajectory
+from skillfit.tasks.messages import build_messages, system_text, truncation_note
 
-
-def system_text(skill: str, instructions: str) -> str:
-    """The system message of every task: the skill first, then the task's fixed instructions
-    (an empty part is left out)."""
-    return "\n\n".join(part.strip() for part in (skill, instructions) if part.strip())
-
-
-def build_messages(skill: str, instructions: str, user: str) -> list[Message]:
-    """[system: skill, then instructions; user: item input]. No system message is sent when
-    both are empty."""
-    system = system_text(skill, instructions)
-    messages: list[Message] = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": user})
-    return messages
-
-
-def truncation_note(max_tokens: int) -> str:
-    # A truncated reply often lacks its answer line; say why, so an optimizer can ask for
-    # shorter reasoning instead of guessing at the format.
-    return f"The reply hit the {max_tokens}-token limit and was cut off."
+__all__ = ["ChatHarness", "build_messages", "system_text", "truncation_note"]
 
 
 class ChatHarness:
@@ -78,34 +58,3 @@ class ChatHarness:
             sample=sample,
             notes=notes,
         )
-
-
-def run_direct(
-    model: ChatModel,
-    skill: str,
-    item: Item,
-    *,
-    instructions: str,
-    score: ScoreFn,
-    max_tokens: int = 512,
-    temperature: float = 0.0,
-    sample: int = 0,
-) -> Trajectory:
-    """Ask `model` about `item` once and score the reply (the chat harness plus a scorer).
-
-    An `InfraError` from the model is recorded in `Trajectory.error` with no score: it says
-    nothing about the skill. Any other exception is a bug and propagates."""
-    from skillfit.harness.run import score_trajectory
-
-    env = Environment(
-        item_id=item.id,
-        prompt=item.input,
-        instructions=instructions,
-        max_tokens=max_tokens,
-        temperature=temperature,
-    )
-    start = time.perf_counter()
-    traj = ChatHarness().run(model, skill, env, sample=sample)
-    traj = score_trajectory(traj, item, score)
-    traj.seconds = time.perf_counter() - start
-    return traj

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,28 +29,14 @@ from skillfit.harness.cli_agent import (
     CliRun,
     CliSpec,
     Endpoint,
-    account_run,
-    cached_output,
-    check_cli,
-    check_endpoint,
-    checked_version,
-    cli_env,
-    endpoint_for,
-    forget_endpoint,
+    Workspace,
     last_lines,
-    make_workspace,
-    prepare_target,
-    run_cli,
-    run_key,
-    save_transcript,
-    skill_bundle,
-    store_output,
     task_prompt,
     timed_out,
-    transcript_dir,
 )
+from skillfit.harness.cli_template import AgentCliHarness
 from skillfit.harness.tool_loop import tool_summary
-from skillfit.models.base import ChatModel, Message, Usage
+from skillfit.models.base import Message, Usage
 from skillfit.skill.skilldir import SkillDir
 from skillfit.tasks.base import Environment, Trajectory
 
@@ -256,12 +242,17 @@ def _item(out: CodexOutput, item: dict[str, Any]) -> None:
             out.errors.append(message)
 
 
-class CodexHarness:
+class CodexHarness(AgentCliHarness):
     """Codex CLI per item (see the module docstring). `skill_dir` gives the installed skill's
     name, description and reference files (default: made from the task's name)."""
 
     name = "codex"
     offers_tools = True  # its own shell, over the task's files in the workspace
+    spec = CODEX
+    wire = "openai"
+    skills_dir = SKILLS_DIR
+    workspace_prefix = "skillfit-codex-"
+    short = "codex"
 
     def __init__(
         self,
@@ -278,74 +269,44 @@ class CodexHarness:
     ) -> None:
         if sandbox not in SANDBOXES:
             raise ValueError(f"sandbox must be one of {', '.join(SANDBOXES)}, not {sandbox!r}")
-        self.executable = executable
-        self.timeout = timeout
+        super().__init__(
+            executable=executable,
+            timeout=timeout,
+            invoke=invoke,
+            skill_dir=skill_dir,
+            keep_workspace=keep_workspace,
+            cache=cache,
+            transcripts=transcripts,
+        )
         self.sandbox = sandbox
-        self.invoke = invoke
-        self.skill_dir = skill_dir
-        self.keep_workspace = keep_workspace
-        self.cache = cache
-        self.transcripts = transcript_dir(transcripts)
         if check:
             self.check()
 
-    def check(self) -> str:
-        """The CLI's path, after checking it is installed at the pinned version."""
-        return check_cli(CODEX, self.executable)
+    def prompt(self, env: Environment, bundle: SkillDir | None) -> str:
+        return prompt_for(env, bundle, invoke=self.invoke)
 
-    def prepare(self, target: ChatModel) -> None:
-        """Before the run's first call: an embedded target's server gets the CLI's context."""
-        prepare_target(target)
+    def command(
+        self,
+        executable: str,
+        prompt: str,
+        *,
+        endpoint: Endpoint,
+        env: Environment,
+        bundle: SkillDir | None,
+        work: str,
+    ) -> list[str]:
+        return command(executable, prompt, work=work, sandbox=self.sandbox)
 
-    def run(
-        self, target: ChatModel, skill: str, environment: Environment, *, sample: int = 0
+    def configure(self, ws: Workspace, endpoint: Endpoint) -> Mapping[str, str]:
+        (ws.config / "config.toml").write_text(
+            config_toml(endpoint, timeout=self.timeout), encoding="utf-8"
+        )
+        return {"CODEX_HOME": str(ws.config)}
+
+    def trajectory(
+        self, run: CliRun, prompt: str, env: Environment, *, sample: int, seconds: float
     ) -> Trajectory:
-        env = environment
-        executable = self.check()
-        endpoint = endpoint_for(target, wire="openai")
-        bundle = skill_bundle(skill, env, self.skill_dir)
-        prompt = prompt_for(env, bundle, invoke=self.invoke)
-        start = time.perf_counter()
-        key = run_key(
-            self.name,
-            checked_version(CODEX, executable),
-            target,
-            argv=command("codex", prompt, work="<work>", sandbox=self.sandbox),
-            bundle=bundle,
-            environment=env,
-            sample=sample,
-        )
-        stdout = cached_output(target, key) if self.cache else None
-        if stdout is not None:
-            replay = CliRun([], stdout, "", 0, 0.0)
-            traj = to_trajectory(replay, prompt, env, sample=sample, seconds=0.0)
-            if traj.error is None:
-                traj.seconds = time.perf_counter() - start
-                account_run(target, key, traj, replayed=True)
-                return traj
-        check_endpoint(endpoint)
-        ws = make_workspace(env, bundle, skills_dir=SKILLS_DIR, prefix="skillfit-codex-")
-        try:
-            (ws.config / "config.toml").write_text(
-                config_toml(endpoint, timeout=self.timeout), encoding="utf-8"
-            )
-            variables = cli_env(ws, {"CODEX_HOME": str(ws.config)}, endpoint)
-            argv = command(executable, prompt, work=str(ws.work), sandbox=self.sandbox)
-            run = run_cli(argv, cwd=ws.work, env=variables, timeout=self.timeout)
-        finally:
-            if not self.keep_workspace:
-                ws.remove()
-        save_transcript(
-            self.transcripts, self.name, env, sample, run, target=target.name, bundle=bundle
-        )
-        traj = to_trajectory(run, prompt, env, sample=sample, seconds=time.perf_counter() - start)
-        if traj.error is not None:
-            forget_endpoint(endpoint)  # check it again before the next item
-        elif self.cache and not run.timed_out:
-            # A timed-out run is not kept: on a faster machine the same run may finish.
-            store_output(target, key, run.stdout, traj.usage)
-        account_run(target, key, traj, replayed=False)
-        return traj
+        return to_trajectory(run, prompt, env, sample=sample, seconds=seconds)
 
 
 def to_trajectory(

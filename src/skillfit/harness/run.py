@@ -3,19 +3,22 @@
     traj = run_item(task, "agent", model, skill, item)      # environment -> harness -> scorer
     task = bind_harness(task, cfg.target.harness)          # every task.rollout uses it
 
-A bound task is still a `Task`: training, the gate and evaluation call `task.rollout` as they
-always did (through `skillfit.train.rollout.rollout_one`), and the harness the run chose does
-the work. Tasks that run their own loop (no `environment`) run unchanged under the default
-harness, and refuse any other by name.
+A bound task is a `LoopTask`: training, the gate and evaluation call `task.rollout` (through
+`skillfit.train.rollout.rollout_one`), and the harness the run chose does the work. A task
+only gives environments and a scorer; it never runs itself under a harness. Tasks that run
+their own loop (`LoopTask`, no `environment`) run unchanged under the default harness, and
+refuse any other by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from skillfit.harness.base import Harness, HarnessError
+from skillfit.harness.chat import ChatHarness
 from skillfit.harness.registry import DEFAULT_HARNESS, get_harness
 from skillfit.models.base import ChatModel
 from skillfit.skill import SkillDir
@@ -171,3 +174,32 @@ def harness_name(task: Task) -> str:
     if isinstance(task, HarnessedTask):
         return task.harness.name
     return str(getattr(task, "default_harness", DEFAULT_HARNESS))
+
+
+def run_direct(
+    model: ChatModel,
+    skill: str,
+    item: Item,
+    *,
+    instructions: str,
+    score: ScoreFn,
+    max_tokens: int = 512,
+    temperature: float = 0.0,
+    sample: int = 0,
+) -> Trajectory:
+    """Ask `model` about `item` once and score the reply (the chat harness plus a scorer).
+
+    An `InfraError` from the model is recorded in `Trajectory.error` with no score: it says
+    nothing about the skill. Any other exception is a bug and propagates."""
+    env = Environment(
+        item_id=item.id,
+        prompt=item.input,
+        instructions=instructions,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    start = time.perf_counter()
+    traj = ChatHarness().run(model, skill, env, sample=sample)
+    traj = score_trajectory(traj, item, score)
+    traj.seconds = time.perf_counter() - start
+    return traj

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from skillfit.core.writefile import naming
 from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat
 from skillfit.models.cache import cache_key
 from skillfit.models.wrapper import ModelWrapper
-from skillfit.writefile import naming
 
 
 @dataclass(frozen=True)

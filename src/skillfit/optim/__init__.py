@@ -1,4 +1,8 @@
-"""Pure pieces of optimization: the edit pipeline's stages (see skillfit.optim.pipeline)."""
+"""The optimizer's side of training: its calls and settings (`optimizer`), prompts
+(`prompting`, prompts/), the knowledge pass, the guard, merge and ranking, the edit budget
+schedules, the meta-skill's notes, the edit pipeline that chains them (`pipeline`), and the
+gate (`gate`: paired, strict-mean and unconditional decision rules) with the acceptance
+policies the runner is given (`acceptance`: measured, ungated)."""
 
 from skillfit.optim.pipeline import (
     STAGES,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from skillfit.optim.guard import Rejection, drop_overlaps, guard
+from skillfit.optim.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
 from skillfit.skill import Edit, Skill
-from skillfit.train.guard import Rejection, drop_overlaps, guard
-from skillfit.train.merge import Candidate, address_by_heading, merge, resolve_conflicts, select
 
 
 @dataclass(frozen=True)

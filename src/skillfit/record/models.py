@@ -40,7 +40,8 @@ class RunMeta(_Open):
 
 
 class GateVerdict(_Open):
-    """The gate's decision on one candidate skill (history's brief, or gate.json in full)."""
+    """The gate's decision on one candidate skill (history's brief, or gate.json in full). The
+    trainer writes it (`StepRecord.gate`) and every reader reads it back as this same model."""
 
     accepted: bool = False
     reason: str = ""
@@ -53,6 +54,11 @@ class GateVerdict(_Open):
     n_items: int = 0
     n_scored: int = 0
     n_excluded: int = 0
+    # Items scored on both sides, and of those the ones the candidate won or lost (None in a
+    # verdict recorded before these counts were kept).
+    n_compared: int | None = None
+    wins: int | None = None
+    losses: int | None = None
     stopped_early: bool = False
     decided: bool = True
     skipped: str | None = None  # why no gate ran (no edit applied), from gate.json

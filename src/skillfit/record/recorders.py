@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.writefile import append_line
 from skillfit.record.models import RECORD_SCHEMA_VERSION
 from skillfit.record.reader import EVENTS_FILE
-from skillfit.writefile import append_line
 
 Recorder = Callable[[dict[str, Any]], None]
 

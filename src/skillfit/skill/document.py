@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skillfit.readfile import FileRefused, read_regular_file
+from skillfit.core.readfile import FileRefused, read_regular_file
 from skillfit.skill.edits import Edit, EditOutcome, apply_edits
 from skillfit.skill.markdown import Section, parse_sections, render
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from skillfit.readfile import yaml_problem
+from skillfit.core.readfile import yaml_problem
 from skillfit.skill.document import Skill, SkillFileError, read_skill_text
 
 SKILL_FILE = "SKILL.md"

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic, write_text_atomic
 from skillfit.sleep.mine import assign_splits, mine_session
 from skillfit.sleep.readers import SOURCES, default_root, read_sessions, session_files
 from skillfit.sleep.sessions import Session, parse_since
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic, write_text_atomic
 
 STAGE_ROOT = Path(".skillfit") / "sleep"
 
@@ -133,10 +133,10 @@ def _verdicts(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _train_config(config: Any, items: Path, live: Path, judge: str | None, name: str) -> Any:
-    from skillfit import api
-    from skillfit.train.config import config_to_dict, validate_config
+    from skillfit.app.build import load
+    from skillfit.train.config import RunConfig, config_to_dict, validate_config
 
-    cfg = api.load(config) if config is not None else api.load(api.RunConfig())
+    cfg = load(config) if config is not None else load(RunConfig())
     data = config_to_dict(cfg)
     judge = judge or cfg.optimizer.model
     data["task"] = {"name": "mined", "options": {"path": str(items), "judge": judge, "label": name}}
@@ -159,7 +159,7 @@ def sleep(
     progress: Any = None,
 ) -> SleepResult:
     """One sleep cycle (see the module docstring). SleepError / TrainError on bad input."""
-    from skillfit import api
+    from skillfit.app.training import train
     from skillfit.skill import Skill, read_skill_source
 
     if source not in SOURCES:
@@ -198,7 +198,7 @@ def sleep(
     write_text_atomic(evidence / "sessions.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_text_atomic(evidence / "skipped.jsonl", "".join(json.dumps(r) + "\n" for r in skipped))
     cfg = _train_config(config, items_path.resolve(), live.resolve(), judge, name)
-    trained = api.train(cfg, out_dir=stage / "run", progress=progress)
+    trained = train(cfg, out_dir=stage / "run", progress=progress)
     verdicts = _verdicts(trained.run_dir)
     write_json_atomic(evidence / "verdicts.json", verdicts)
     candidate = candidate_text(live, trained.best_skill)

@@ -1,45 +1,16 @@
-"""The Strategy protocol: an optimization method as init / step / epoch_end over explicit state.
-
-A strategy acts on the run state (`RunState`: current and best skill, history, buffer, its own
-`strategy_state`) through a context, the engine (`skillfit.train.engine.Trainer`), which offers
-rollouts, the optimizer, the gate, the edit budget, recording and infrastructure checks. The
-runner (`skillfit.runtime.Runner`) owns the phases, checkpoints, resume, budgets and the test
-evaluation; a strategy never saves, never evaluates on test and never decides when to stop.
-"""
+"""The defaults every strategy starts from (`BaseStrategy`); the protocol itself, which the
+runner drives, is `skillfit.train.strategy.Strategy` (re-exported here)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from skillfit.train.strategy import EPOCH_END_STAGES, Strategy
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
+    from skillfit.train.proposal import Proposal
     from skillfit.train.state import RunState
-
-# The epoch-end stages, each its own resumable unit.
-EPOCH_END_STAGES = ("slow_update", "meta_skill")
-
-
-@runtime_checkable
-class Strategy(Protocol):
-    name: ClassVar[str]
-    # Parts of the engine this strategy switches off (see `strategy.ablate`).
-    ablate: ClassVar[tuple[str, ...]]
-
-    def steps_per_epoch(self, ctx: Trainer) -> int:
-        """How many `step` calls make an epoch (0: the strategy does all its work in init)."""
-        ...
-
-    def init(self, ctx: Trainer, state: RunState) -> None:
-        """Once, before the first step (a resumed run that finished init does not repeat it)."""
-        ...
-
-    def step(self, ctx: Trainer, state: RunState) -> None:
-        """One step: must advance `state.global_step` and `state.step_in_epoch` by one."""
-        ...
-
-    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> None:
-        """One epoch-end stage (`EPOCH_END_STAGES`)."""
-        ...
 
 
 class BaseStrategy:
@@ -54,12 +25,14 @@ class BaseStrategy:
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return ctx.steps_per_epoch
 
-    def init(self, ctx: Trainer, state: RunState) -> None:
+    def init(self, ctx: Trainer, state: RunState) -> Proposal | None:
         return None
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
-        state.global_step += 1
-        state.step_in_epoch += 1
+    def step(self, ctx: Trainer, state: RunState) -> Proposal | None:
+        return None  # the runner advances the step counters
 
-    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> None:
+    def epoch_end(self, ctx: Trainer, state: RunState, stage: str) -> Proposal | None:
         return None
+
+
+__all__ = ["EPOCH_END_STAGES", "BaseStrategy", "Strategy"]

@@ -3,13 +3,15 @@ optimizer writes from a few training trajectories."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
+from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.strategies.base import BaseStrategy
-from skillfit.strategies.common import Unit, adopt, ask_text, fits, render_attempts, rollouts
+from skillfit.strategies.common import ask_text, fits, render_attempts, rollouts
 from skillfit.strategies.registry import register
-from skillfit.train.io import write_json_atomic, write_jsonl
 from skillfit.train.layout import fresh_dir
+from skillfit.train.proposal import Adoption, Proposal
 from skillfit.train.rollout import mean_hard, trajectory_record
 from skillfit.train.state import StepRecord, derived_rng
 
@@ -27,9 +29,10 @@ class NoSkill(BaseStrategy):
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return 0
 
-    def init(self, ctx: Trainer, state: RunState) -> None:
-        if state.best_skill:
-            adopt(ctx, state, "")
+    def init(self, ctx: Trainer, state: RunState) -> Proposal | None:
+        if not state.best_skill:
+            return None
+        return Proposal(None, time.perf_counter(), None, adopt=Adoption(""))
 
 
 @register("initial", "the initial (human-written) skill, unchanged")
@@ -60,13 +63,13 @@ class OneShot(BaseStrategy):
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return 0
 
-    def init(self, ctx: Trainer, state: RunState) -> None:
+    def init(self, ctx: Trainer, state: RunState) -> Proposal:
         folder = fresh_dir(ctx.layout.root / "oneshot")
         train = list(ctx.splits["train"])
         n = min(len(train), max(1, int(self.options.get("n_items", 8))))
         items = derived_rng(ctx.cfg.train.seed, "oneshot").sample(train, n)
         record = StepRecord(step=0, epoch=0, kind="oneshot", skill_version=state.current_version)
-        unit = Unit(ctx, record)
+        unit = Proposal(record, time.perf_counter(), ctx.tokens())
         trajs = rollouts(ctx, state.current_skill, items)
         write_jsonl(
             folder / "rollouts.jsonl",
@@ -98,5 +101,5 @@ class OneShot(BaseStrategy):
             record.applied = 1
             record.adopted = True
             record.applied_edits = ["rewrite: the whole skill"]
-            adopt(ctx, state, text)
-        unit.finish(state)
+            unit.adopt = Adoption(text)
+        return unit

@@ -1,23 +1,20 @@
-"""Small helpers the baseline strategies share: rollouts, free-text optimizer calls, adoption."""
+"""Small helpers the baseline strategies share: rollouts, free-text optimizer calls, fit."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, create_model
 
+from skillfit.optim.optimizer import OptimizerAnswer
+from skillfit.optim.prompting import clip, render_target
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
-from skillfit.train.optimizer import OptimizerAnswer, ask
-from skillfit.train.prompting import clip, render_target
 from skillfit.train.rollout import rollout_batch
-from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
-    from skillfit.train.state import RunState
 
 SKILL_CHARS = 6000
 
@@ -45,14 +42,7 @@ def ask_text(ctx: Trainer, system: str, user: str, field: str) -> tuple[str, Opt
         {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
-    answer = ask(
-        ctx.parts.optimizer,
-        messages,
-        text_schema(field),
-        max_tokens=ctx.settings.max_tokens,
-        temperature=ctx.settings.temperature,
-        retries=ctx.settings.retries,
-    )
+    answer = ctx.settings.ask(ctx.parts.optimizer, messages, text_schema(field))
     text = str(getattr(answer.parsed, field, "") or "").strip() if answer.ok else ""
     return text, answer
 
@@ -83,27 +73,3 @@ def fits(ctx: Trainer, text: str) -> str:
     if n > int(ctx.cfg.skill.max_tokens):
         return f"the skill has {n} tokens, more than skill.max_tokens={ctx.cfg.skill.max_tokens}"
     return ""
-
-
-def adopt(ctx: Trainer, state: RunState, text: str, score: float | None = None) -> None:
-    """Make `text` the current and best skill, as a new version."""
-    from skillfit.train.io import write_text_atomic
-
-    text = Skill.parse(text).text
-    state.current_version += 1
-    state.current_skill = state.best_skill = text
-    state.best_version = state.current_version
-    state.current_score = state.best_score = score
-    write_text_atomic(ctx.layout.skill(state.current_version), text)
-    write_text_atomic(ctx.layout.best_skill, text)
-
-
-class Unit:
-    """Times a unit of work and its tokens, then appends its record to the history."""
-
-    def __init__(self, ctx: Trainer, record: StepRecord) -> None:
-        self.ctx, self.record = ctx, record
-        self.started, self.tokens0 = time.perf_counter(), ctx._tokens()
-
-    def finish(self, state: RunState) -> None:
-        self.ctx.finish(state, self.record, self.started, self.tokens0)

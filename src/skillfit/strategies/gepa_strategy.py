@@ -10,16 +10,18 @@ candidate_selection (default pareto)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic
+from skillfit.optim.prompting import render_target
 from skillfit.strategies.base import BaseStrategy
-from skillfit.strategies.common import Unit, adopt, fits, rollouts
+from skillfit.strategies.common import fits, rollouts
 from skillfit.strategies.registry import register
 from skillfit.tasks.base import Item
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic
-from skillfit.train.prompting import render_target
+from skillfit.train.proposal import Adoption, Proposal
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
@@ -96,22 +98,23 @@ class GepaStrategy(BaseStrategy):
     def steps_per_epoch(self, ctx: Trainer) -> int:
         return 1
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
+    def step(self, ctx: Trainer, state: RunState) -> Proposal:
         number = state.global_step + 1
         record = StepRecord(
             step=number, epoch=state.epoch + 1, kind="step", skill_version=state.current_version
         )
-        unit = Unit(ctx, record)
+        unit = Proposal(record, time.perf_counter(), ctx.tokens())  # GEPA validates its own
         if state.strategy_state.get("gepa_done"):
             record.note = "the GEPA search already ran"
         else:
-            self.search(ctx, state, record, number)
+            unit.adopt = self.search(ctx, state, record, number)
             state.strategy_state["gepa_done"] = True
-        state.global_step = number
-        state.step_in_epoch += 1
-        unit.finish(state)
+        return unit
 
-    def search(self, ctx: Trainer, state: RunState, record: StepRecord, number: int) -> None:
+    def search(
+        self, ctx: Trainer, state: RunState, record: StepRecord, number: int
+    ) -> Adoption | None:
+        """Run GEPA; its best candidate, unless that is the initial skill (or does not fit)."""
         try:
             import gepa
         except ImportError as exc:  # pragma: no cover - gepa is a dependency
@@ -158,9 +161,9 @@ class GepaStrategy(BaseStrategy):
         problem = fits(ctx, best) if best.strip() else ""
         if result.best_idx == 0 or problem:
             record.note = problem or "GEPA kept the initial skill"
-            return
+            return None
         record.applied = record.selected = 1
         record.adopted = True
         record.applied_edits = [f"GEPA candidate {result.best_idx} of {len(candidates)}"]
-        adopt(ctx, state, best, record.val_candidate)
         ctx.emit("gepa", step=number, candidates=len(candidates), best=json.dumps(scores[:20]))
+        return Adoption(best, record.val_candidate)

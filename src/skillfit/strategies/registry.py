@@ -1,12 +1,13 @@
-"""Strategies by name: one file plus one `@register` per strategy."""
+"""Strategies by name: one file plus one `@register` per strategy (the package's `__init__`
+imports the built-in ones, which fills the registry)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from skillfit.core.errors import TrainError
 from skillfit.strategies.base import Strategy
-from skillfit.train.errors import TrainError
 
 _REGISTRY: dict[str, Callable[..., Strategy]] = {}
 _HELP: dict[str, str] = {}
@@ -22,17 +23,14 @@ def register(name: str, help: str = "") -> Callable[[type], type]:
 
 
 def strategy_names() -> list[str]:
-    _load_builtin()
     return list(_REGISTRY)
 
 
 def describe() -> dict[str, str]:
-    _load_builtin()
     return dict(_HELP)
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
-    _load_builtin()
     if name not in _REGISTRY:
         import difflib
 
@@ -40,8 +38,3 @@ def get_strategy(name: str, **options: Any) -> Strategy:
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise TrainError(f"unknown strategy {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})")
     return _REGISTRY[name](**options)
-
-
-def _load_builtin() -> None:
-    # Imported for their registrations.
-    from skillfit.strategies import baselines, gepa_strategy, skillfit_loop, textgrad  # noqa: F401

@@ -5,15 +5,18 @@ significance test). Options: validate (default true; false adopts every rewrite)
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
+from skillfit.core.io import write_json_atomic, write_jsonl
+from skillfit.optim.acceptance import Measured, Ungated
+from skillfit.optim.gate import GateConfig
 from skillfit.skill import Skill
 from skillfit.strategies.base import BaseStrategy
-from skillfit.strategies.common import Unit, ask_text, fits, render_attempts, rollouts
+from skillfit.strategies.common import ask_text, fits, render_attempts, rollouts
 from skillfit.strategies.registry import register
-from skillfit.train.gate import GateConfig
-from skillfit.train.io import write_json_atomic, write_jsonl, write_text_atomic
 from skillfit.train.layout import fresh_dir
+from skillfit.train.proposal import Proposal
 from skillfit.train.rollout import mean_hard, trajectory_record
 from skillfit.train.state import StepRecord
 
@@ -39,14 +42,14 @@ class TextGrad(BaseStrategy):
 
     name: ClassVar[str] = "textgrad"
 
-    def step(self, ctx: Trainer, state: RunState) -> None:
+    def step(self, ctx: Trainer, state: RunState) -> Proposal:
         number = state.global_step + 1
         folder = fresh_dir(ctx.layout.step(number))
         items = ctx.batch(state.epoch, state.step_in_epoch)
         record = StepRecord(
             step=number, epoch=state.epoch + 1, kind="step", skill_version=state.current_version
         )
-        unit = Unit(ctx, record)
+        unit = Proposal(record, time.perf_counter(), ctx.tokens(), folder=folder)
         trajs = rollouts(ctx, state.current_skill, items, sample=state.epoch)
         write_jsonl(
             folder / "rollouts.jsonl",
@@ -79,29 +82,14 @@ class TextGrad(BaseStrategy):
             problem = "the rewrite changes nothing"
         if problem:
             record.note = problem
-            write_json_atomic(folder / "gate.json", {"skipped": problem})
-            state.steps_since_adoption += 1
-        else:
-            new = Skill.parse(candidate)
-            write_text_atomic(folder / "candidate_skill.md", new.text)
-            record.applied = 1
-            record.applied_edits = ["rewrite: the whole skill"]
-            if self.options.get("validate", True):
-                gate = ctx.gate(
-                    state.current_skill, new.text, config=GateConfig(kind="strict_mean")
-                )
-            else:
-                from skillfit.train.engine import ungated
-
-                gate = ungated()
-            write_json_atomic(folder / "gate.json", gate.to_dict())
-            ctx.check_infra(
-                f"step {number}: validation",
-                failed=gate.n_excluded,
-                total=gate.n_scored,
-                first=gate.first_error,
-            )
-            ctx.update(state, record, new, [], gate)
-        state.global_step = number
-        state.step_in_epoch += 1
-        unit.finish(state)
+            return unit  # nothing to gate
+        record.applied = 1
+        record.applied_edits = ["rewrite: the whole skill"]
+        unit.skill, unit.candidate = Skill.parse(state.current_skill), Skill.parse(candidate)
+        # As TextGrad's prompt optimization: kept only if the validation mean is higher.
+        unit.policy = (
+            Measured(GateConfig(kind="strict_mean"))
+            if self.options.get("validate", True)
+            else Ungated()
+        )
+        return unit

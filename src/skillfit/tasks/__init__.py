@@ -2,7 +2,9 @@
 
 from skillfit.tasks.base import (
     SPLIT_NAMES,
+    EnvironmentTask,
     Item,
+    LoopTask,
     Score,
     SplitName,
     Splits,
@@ -15,7 +17,9 @@ from skillfit.tasks.registry import TaskInfo, get_task, list_tasks, register_tas
 
 __all__ = [
     "SPLIT_NAMES",
+    "EnvironmentTask",
     "Item",
+    "LoopTask",
     "Score",
     "SingleTurnTask",
     "SplitName",

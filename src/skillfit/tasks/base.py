@@ -2,7 +2,7 @@
 
 A task never knows it is being trained: it only ever sees a model and a skill text. A task
 that gives an `Environment` per item and a scorer (`EnvironmentTask`) runs under any harness
-(`skillfit.harness`: chat, agent, ...); `rollout` stays as the one call every caller uses."""
+(`skillfit.harness`: chat, agent, ...); one with its own loop (`LoopTask`) rolls out itself."""
 
 from __future__ import annotations
 
@@ -123,6 +123,10 @@ class Environment:
 
 @runtime_checkable
 class Task(Protocol):
+    """Items in splits, and a starting skill. A task is run in one of two ways: it gives an
+    environment per item and a scorer (`EnvironmentTask`, run by any harness), or it runs its
+    own loop (`LoopTask`). Either way it never imports a harness: the harness runs the task."""
+
     @property
     def name(self) -> str: ...
 
@@ -135,6 +139,12 @@ class Task(Protocol):
         """Disjoint train / val / test items, fixed by the task's seed."""
         ...
 
+
+@runtime_checkable
+class LoopTask(Task, Protocol):
+    """A task that runs its own loop (a game, a sandboxed program): it makes the target's
+    calls itself, so it runs under the default harness only."""
+
     def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
         """Let `model` act on `item` with `skill` in context and score the result.
         Infrastructure errors are caught and recorded in `Trajectory.error`."""
@@ -144,7 +154,8 @@ class Task(Protocol):
 @runtime_checkable
 class EnvironmentTask(Task, Protocol):
     """A task that any harness can run: an environment per item, a scorer of the final reply.
-    (Tasks with their own loops implement only `Task`.)"""
+    (`skillfit.harness.run_item` runs one item; `skillfit.train.rollout.rollout_one` is the
+    one call training, the gate and evaluation make.)"""
 
     def environment(self, item: Item) -> Environment:
         """What the target gets for `item`: prompt, instructions, tools, files, limits."""

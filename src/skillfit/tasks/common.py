@@ -11,7 +11,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, ClassVar
 
-from skillfit.models.base import ChatModel
 from skillfit.tasks.base import (
     SPLIT_NAMES,
     Environment,
@@ -19,7 +18,6 @@ from skillfit.tasks.base import (
     ScoreFn,
     SplitName,
     TaskDataError,
-    Trajectory,
 )
 
 DEFAULT_SIZES: tuple[int, int, int] = (40, 20, 60)  # train, val, test
@@ -287,11 +285,6 @@ class SingleTurnTask(FixedSplitsTask):
             temperature=self.temperature,
             answer_template="Answer: {answer}",
         )
-
-    def rollout(self, model: ChatModel, skill: str, item: Item, *, sample: int = 0) -> Trajectory:
-        from skillfit.harness.run import run_item  # harnesses import tasks, not the reverse
-
-        return run_item(self, self.default_harness, model, skill, item, sample=sample)
 
 
 def seeded_task(

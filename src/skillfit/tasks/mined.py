@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from skillfit.readfile import FileRefused, read_regular_file
+from skillfit.core.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import SPLIT_NAMES, Item, Score, SplitName, TaskDataError
 from skillfit.tasks.common import SingleTurnTask, TaskOptionError
 from skillfit.tasks.registry import register_task

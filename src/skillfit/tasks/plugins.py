@@ -20,30 +20,30 @@ import inspect
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from skillfit.tasks.common import TaskOptionError
 
 ENTRY_POINT_GROUP = "skillfit.tasks"
 
 
-def load_entry_points() -> list[str]:
+def load_entry_points(register: Callable[..., Any], registered: Callable[[str], bool]) -> list[str]:
     """Import every `skillfit.tasks` entry point; a callable one is registered as a task
-    factory under the entry's name (unless its module registered that name already). A broken
-    plugin is a warning, never a failure of the bundled tasks. Returns the entries loaded."""
-    from skillfit.tasks.registry import _REGISTRY, register_task
-
+    factory under the entry's name (`register(name, factory, description=...)`, unless
+    `registered(name)`: its module registered that name already). A broken plugin is a warning,
+    never a failure of the bundled tasks. Returns the entries loaded."""
     loaded = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
-            if not inspect.ismodule(obj) and callable(obj) and ep.name not in _REGISTRY:
+            if not inspect.ismodule(obj) and callable(obj) and not registered(ep.name):
                 doc = (inspect.getdoc(obj) or "").strip().splitlines()
-                register_task(ep.name, obj, description=doc[0] if doc else f"from {ep.value}")
+                register(ep.name, obj, description=doc[0] if doc else f"from {ep.value}")
             loaded.append(ep.name)
         except Exception as exc:  # another package's bug must not hide the bundled tasks
             warnings.warn(

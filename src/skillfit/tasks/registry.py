@@ -153,7 +153,7 @@ def _ensure_loaded() -> None:
     # Installed packages' tasks (the `skillfit.tasks` entry-point group).
     from skillfit.tasks.plugins import load_entry_points
 
-    load_entry_points()
+    load_entry_points(register_task, lambda name: name in _REGISTRY)
 
 
 def _count(entry: _Entry, member: str | None = None) -> int | None:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from skillfit.optim.merge import similar
+from skillfit.optim.prompting import render_edit
 from skillfit.skill import Edit
-from skillfit.train.merge import similar
-from skillfit.train.prompting import render_edit
 from skillfit.train.state import BufferEntry
 
 

@@ -21,10 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from skillfit.core.errors import TrainError
+from skillfit.optim.gate import GateConfig
+from skillfit.optim.schedules import ScheduleConfig
 from skillfit.train.config_file import ConfigFileError, read_config_file, shown_key
-from skillfit.train.errors import TrainError
-from skillfit.train.gate import GateConfig
-from skillfit.train.schedules import ScheduleConfig
 
 __all__ = [
     "BufferConfig",

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node
 
-from skillfit.readfile import FileRefused, read_regular_file, yaml_problem
+from skillfit.core.readfile import FileRefused, read_regular_file, yaml_problem
 
 # A config is a few kilobytes; anything this large is the wrong file.
 MAX_CONFIG_BYTES = 2**20

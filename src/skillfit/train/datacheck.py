@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.errors import TrainError
 from skillfit.tasks.base import Item
-from skillfit.train.errors import TrainError
 
 __all__ = ["ITEMS_KEY", "DataChanged", "data_change", "items_digest", "recorded_manifest"]
 

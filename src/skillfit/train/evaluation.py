@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillfit.core.stats import paired_difference, wilson_interval
 from skillfit.harness import Harness, bind_harness
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.rollout import rollout_one, thread_map, trajectory_record
-from skillfit.train.stats import paired_difference, wilson_interval
 
 
 @dataclass

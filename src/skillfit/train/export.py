@@ -66,7 +66,7 @@ def check_skill_files(layout: RunLayout, state: RunState) -> None:
 def restore_best_skill_file(layout: RunLayout, text: str) -> None:
     """Write best_skill.md again when it is missing or differs from the state's best skill
     (deleted after the run finished, say): the run says it is there."""
-    from skillfit.train.io import write_text_atomic
+    from skillfit.core.io import write_text_atomic
 
     path = layout.best_skill
     try:

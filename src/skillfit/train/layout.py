@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from skillfit.core.errors import RunDirConflict, SplitError, TrainError
+from skillfit.core.io import read_json
 from skillfit.tasks.base import Item
 from skillfit.train.config import config_hash as hash_of
 from skillfit.train.config import validate_config
-from skillfit.train.errors import RunDirConflict, SplitError, TrainError
-from skillfit.train.io import read_json
 from skillfit.train.runlock import LOCK_NAME
 from skillfit.train.state import RunState
 

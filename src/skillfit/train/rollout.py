@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from skillfit.harness import Harness, bind_harness
+from skillfit.harness import Harness, bind_harness, harness_name
 from skillfit.models.base import ChatModel, InfraError
 from skillfit.models.redact import redact
-from skillfit.tasks.base import Item, Task, Trajectory
+from skillfit.tasks.base import Item, LoopTask, Task, Trajectory
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,12 +44,15 @@ def rollout_one(
 ) -> Trajectory:
     """One rollout; an InfraError that escapes the task becomes an errored trajectory.
 
-    The single call site of training, the gate and evaluation. The harness is the one `task` is
-    bound to (`skillfit.harness.bind_harness`: api.py binds the run's `target.harness`), or
-    `harness` when given."""
+    The single call site of training, the gate and evaluation. The harness is `harness` when
+    given, else the one `task` is bound to (`skillfit.harness.bind_harness`: the app binds the
+    run's `target.harness`), else the task's default one; a task with its own loop rolls out
+    itself."""
     start = time.perf_counter()
-    if harness is not None:
-        task = bind_harness(task, harness)
+    if harness is not None or not isinstance(task, LoopTask):
+        # A task that gives environments is run by a harness: `harness`, else its own default.
+        task = bind_harness(task, harness if harness is not None else harness_name(task))
+    assert isinstance(task, LoopTask)
     try:
         return task.rollout(model, skill, item, sample=sample)
     except InfraError as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from skillfit.train.errors import RunDirConflict
+from skillfit.core.errors import RunDirConflict
 
 __all__ = ["LOCK_NAME", "Holder", "RunLock", "RunLocked", "holder", "locked_message"]
 

@@ -12,9 +12,10 @@ import random
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializationInfo, field_serializer
 
-from skillfit.train.io import write_text_atomic
+from skillfit.core.io import write_text_atomic
+from skillfit.record.models import GateVerdict
 
 Phase = Literal["steps", "slow_update", "meta_skill", "test_eval", "done"]
 
@@ -49,7 +50,7 @@ class StepRecord(BaseModel):
     applied: int = 0
     unapplied: int = 0
     applied_edits: list[str] = Field(default_factory=list)  # one-line descriptions
-    gate: dict[str, Any] | None = None  # accepted, reason, means, paired CI, p-value, n
+    gate: GateVerdict | None = None  # accepted, reason, means, paired CI, p-value, n
     adopted: bool = False
     skill_version: int = 1
     skill_tokens: int = 0
@@ -59,6 +60,11 @@ class StepRecord(BaseModel):
     # Per role: calls, cache_hits, errors and token counts (ints), seconds and cost (floats).
     tokens: dict[str, dict[str, int | float]] = Field(default_factory=dict)
     seconds: float = 0.0
+
+    @field_serializer("gate")
+    def _gate_as_written(self, gate: GateVerdict | None, info: SerializationInfo) -> Any:
+        # The verdict's own keys only (a brief leaves out per_item and the gate.json-only ones).
+        return None if gate is None else gate.model_dump(mode=info.mode, exclude_unset=True)
 
 
 class RunState(BaseModel):

@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from skillfit.harness.chat import system_text
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.models.base import Usage as ModelUsage
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import FixedSplitsTask, check_positive, check_seed
+from skillfit.tasks.messages import system_text
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     load_manifest,

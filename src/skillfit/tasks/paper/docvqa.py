@@ -22,10 +22,10 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from skillfit.harness.chat import system_text
 from skillfit.models.base import ChatModel, InfraError, Message
 from skillfit.tasks.base import Item, Score, SplitName, TaskDataError, Trajectory
 from skillfit.tasks.common import ANSWER_INSTRUCTION, SingleTurnTask, check_seed
+from skillfit.tasks.messages import system_text
 from skillfit.tasks.paper.common import (
     MaterializeResult,
     find_raw_files,

@@ -33,13 +33,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from skillfit.core.readfile import FileRefused, read_regular_file
 from skillfit.models.base import ChatModel, Message
-from skillfit.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import Item, Score, ScoreFn, TaskDataError
 from skillfit.tasks.common import TaskOptionError
 from skillfit.tasks.scoring import format_note
 from skillfit.tasks.userfile.fence import fence_tag, fenced
-from skillfit.tasks.userfile.scorers import Scorer, _expected
+from skillfit.tasks.userfile.scorer import Scorer, _expected
 
 ModelFactory = Callable[[str, str], ChatModel]  # (model string, role) -> model
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillfit.readfile import FileRefused, read_regular_file
+from skillfit.core.readfile import FileRefused, read_regular_file
 from skillfit.tasks.base import SPLIT_NAMES, Item, SplitName, TaskDataError
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")

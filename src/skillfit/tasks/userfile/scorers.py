@@ -29,67 +29,16 @@ from skillfit.tasks.scoring import (
     answer_letter,
     binary_score,
     choice_letter,
-    extract_answer,
     feedback,
     format_note,
     normalize,
     parse_number,
     parse_options,
 )
+from skillfit.tasks.userfile.judge import JudgeScorer
+from skillfit.tasks.userfile.scorer import Scorer, _expected, _targets, where
 
 KINDS = ("exact", "numeric", "choice", "regex", "contains", "json_field", "python", "judge")
-EXTRACT_MODES = ("answer_line", "multiline", "whole")
-
-
-class Scorer:
-    """(item, reply) -> (the answer found, its Score). `instructions` is the fixed text the
-    target gets after the skill; `needs_target` says whether items must carry a target."""
-
-    kind = ""
-    needs_target = True
-    instructions = "End your reply with a final line of the form `Answer: <your answer>`."
-
-    def __init__(self, extract: str = "answer_line") -> None:
-        if extract not in EXTRACT_MODES:
-            raise TaskOptionError(
-                f"file: scorer option extract must be one of {', '.join(EXTRACT_MODES)}, "
-                f"got {extract!r}"
-            )
-        self.extract = extract
-
-    def extraction(self, reply: str) -> Extraction:
-        if self.extract == "whole":
-            text = reply.strip()
-            return Extraction(text, "answer_line" if text else "empty")
-        return extract_answer(reply, multiline=self.extract == "multiline")
-
-    def __call__(self, item: Item, reply: str) -> tuple[str, Score]:
-        raise NotImplementedError
-
-    def target_problem(self, target: Any) -> str | None:
-        """Why this scorer cannot use `target` (checked for every row before a run), or None."""
-        return None
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind}
-
-
-def where(item: Item) -> str:
-    """ "item <id> (line <n>)": how a refusal names an item of the user's file."""
-    line = item.meta.get("line")
-    return f"item {item.id}" + (f" (line {line})" if line is not None else "")
-
-
-def _targets(target: Any) -> list[Any]:
-    return list(target) if isinstance(target, list) else [target]
-
-
-def _expected(target: Any) -> str:
-    if isinstance(target, list):
-        return " | ".join(str(t) for t in target)
-    if isinstance(target, dict):
-        return json.dumps(target, ensure_ascii=False)
-    return str(target)
 
 
 class _Binary(Scorer):
@@ -492,8 +441,6 @@ def build_scorer(spec: Any, *, base_dir: Path | None = None) -> Scorer:
         "python": lambda **kw: Python(base_dir=base_dir, **kw),
     }
     if kind == "judge":
-        from skillfit.tasks.userfile.judge import JudgeScorer
-
         makers["judge"] = lambda **kw: JudgeScorer(base_dir=base_dir, **kw)
     maker = makers.get(kind)
     if maker is None:
@@ -508,8 +455,6 @@ def build_scorer(spec: Any, *, base_dir: Path | None = None) -> Scorer:
 
 
 def _settings_of(kind: str) -> list[str]:
-    from skillfit.tasks.userfile.judge import JudgeScorer
-
     cls: Any = {
         "exact": Exact,
         "numeric": Numeric,

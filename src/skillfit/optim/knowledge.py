@@ -10,17 +10,14 @@ item text, no particular of a diagnosed item, nothing about the model or its ans
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from skillfit.models.base import ChatModel, Message
+from skillfit.optim.optimizer import RATIONALE_CHARS, OptimizerSettings, SectionProposal
+from skillfit.optim.prompting import load_prompt
 from skillfit.skill import Edit, slugify
-from skillfit.train.optimizer import RATIONALE_CHARS, SectionProposal
-from skillfit.train.prompting import load_prompt
-
-if TYPE_CHECKING:
-    from skillfit.train.reflect import OptimizerSettings
 
 KNOWLEDGE_HEADING = "What to know"
 FACT_CHARS, MAX_FACTS = 200, 4

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillfit.train.errors import TrainError
+from skillfit.core.errors import TrainError
 
 GIT_TIMEOUT = 60.0
 

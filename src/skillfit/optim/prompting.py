@@ -27,11 +27,11 @@ def optimizer_prompts() -> str:
 
 @cache
 def load_prompt(name: str) -> str:
-    """The instructions for one optimizer role, from `skillfit/train/prompts/<name>.md`."""
+    """The instructions for one optimizer role, from `skillfit/optim/prompts/<name>.md`."""
     known = (*PROMPT_NAMES, *OPTIONAL_PROMPTS)
     if name not in known:
         raise ValueError(f"unknown optimizer prompt {name!r}; known: {', '.join(known)}")
-    return resources.files("skillfit.train").joinpath(f"prompts/{name}.md").read_text("utf-8")
+    return resources.files("skillfit.optim").joinpath(f"prompts/{name}.md").read_text("utf-8")
 
 
 @cache

@@ -31,12 +31,12 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
+from skillfit.optim.merge import Candidate, similar
+from skillfit.optim.optimizer import EXAMPLE_CLOSING
+from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts, render_target
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
-from skillfit.train.merge import Candidate, similar
-from skillfit.train.optimizer import EXAMPLE_CLOSING
-from skillfit.train.prompting import boilerplate_needles, optimizer_prompts, render_target
 
 MIN_QUOTE = 12  # shorter strings ("True", "(A)", "18") are vocabulary, not leakage
 SHINGLE = 6  # words in a row taken from one item that count as quoting it

@@ -217,8 +217,8 @@ class MetaNotes(BaseModel):
 def parroted(proposals: Any) -> str | None:
     """Why a reply must be asked again: every edit it proposes copies the instructions (what a
     small model does when it does not follow them). None when the reply is fine."""
+    from skillfit.optim.prompting import boilerplate_needles
     from skillfit.skill import mentions_any
-    from skillfit.train.prompting import boilerplate_needles
 
     edits = getattr(proposals, "edits", None) or getattr(proposals, "rules", [])
     contents = [str(getattr(e, "content", None) or getattr(e, "rule", "")) for e in edits]
@@ -301,3 +301,49 @@ def ask(
         answer.parsed = parsed
         return answer
     return answer
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    retries: int = 2
+    # `diagnose` only: while the skill has no procedure, one of the step's edits is a
+    # procedure (the lines to write before the answer) written by its own call.
+    procedure: bool = True
+    # `diagnose` only: while the skill has no worked example, one of the step's edits is a
+    # made-up question of the task's kind, solved line by line (see `ask_example`).
+    example: bool = False
+    # `diagnose` only: while the skill states no facts of the subject, one of the step's edits
+    # is the facts a solver must know (see optim.knowledge).
+    knowledge: bool = False
+
+    def ask(
+        self,
+        optimizer: ChatModel,
+        messages: list[Message],
+        schema: type[BaseModel],
+        check: Callable[[Any], str | None] | None = None,
+    ) -> OptimizerAnswer:
+        """`optimizer.ask` with these settings' token cap, temperature and retries."""
+        return ask(
+            optimizer,
+            messages,
+            schema,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            retries=self.retries,
+            check=check,
+        )
+
+    @classmethod
+    def from_config(cls, optimizer: Any) -> OptimizerSettings:
+        """Settings from a run's `optimizer` config section (defaults for missing keys)."""
+        return cls(
+            max_tokens=int(getattr(optimizer, "max_tokens", cls.max_tokens)),
+            temperature=float(getattr(optimizer, "temperature", cls.temperature)),
+            retries=int(getattr(optimizer, "retries", cls.retries)),
+            procedure=bool(getattr(optimizer, "procedure", cls.procedure)),
+            example=bool(getattr(optimizer, "example", cls.example)),
+            knowledge=bool(getattr(optimizer, "knowledge", cls.knowledge)),
+        )

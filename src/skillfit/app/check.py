@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillfit.runtime.against import Against, resolve_against
-from skillfit.runtime.compare import paired_summary
-from skillfit.train.errors import TrainError
+from skillfit.app.against import Against, resolve_against
+from skillfit.app.build import (
+    bind_task_models,
+    build_task,
+    check_samples,
+    skill_text,
+    split_items,
+)
+from skillfit.app.compare import paired_summary
+from skillfit.app.evaluating import eval_config
+from skillfit.core.errors import TrainError
 from skillfit.train.evaluation import EvalResult, evaluate_skill
 
 CHECK_SPLITS = ("val", "test")
@@ -131,7 +139,6 @@ def check(
 ) -> CheckResult:
     """Score `skill` and the old skill `against` names (a file, a folder, a git revision)
     on the same items; see the module docstring. CheckError / TrainError on bad input."""
-    from skillfit import api
     from skillfit.harness import bind_harness, prepare_run
     from skillfit.models import Ledger, ResponseCache, get_model, redact
     from skillfit.train.layout import check_splits
@@ -142,26 +149,26 @@ def check(
     new_path = Path(skill).expanduser()
     if not new_path.exists():
         raise CheckError(f"--skill {new_path}: no such file or folder")
-    cfg = api.eval_config(new_path, config, overrides, task_name=task_name, harness=harness)
-    new_text = api.skill_text(new_path)
+    cfg = eval_config(new_path, config, overrides, task_name=task_name, harness=harness)
+    new_text = skill_text(new_path)
     old: Against = resolve_against(new_path, str(against))
     try:
-        old_text = api.skill_text(old.path)
+        old_text = skill_text(old.path)
     finally:
         old.cleanup()
-    the_task = task if task is not None else api.build_task(cfg)
+    the_task = task if task is not None else build_task(cfg)
     the_task = bind_harness(the_task, cfg.target.harness)
     splits = check_splits(the_task.splits(), need_test=split == "test")
-    items = api.split_items(splits, split)
+    items = split_items(splits, split)
     if not items:
         raise CheckError(f"the {split} split is empty")
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
-    api.check_samples(n)
+    check_samples(n)
     ledger = Ledger()
     cache = None
     if cfg.cache.enabled:
         cache = ResponseCache(cfg.cache.path) if cfg.cache.path else ResponseCache()
-    api.bind_task_models(the_task, cache, ledger)
+    bind_task_models(the_task, cache, ledger)
     spec = target or cfg.target.model
     model = get_model(spec, role="target", cache=cache, ledger=ledger)
     prepare_run(the_task, model)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from skillfit.writefile import naming
+from skillfit.core.writefile import naming
 
 
 def write_text_atomic(path: Path, text: str) -> None:

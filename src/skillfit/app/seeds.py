@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from skillfit.app.compare import diff_cell, paired_summary, per_item_scores
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic
+from skillfit.core.stats import wilson_interval
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
-from skillfit.runtime.compare import diff_cell, paired_summary, per_item_scores
-from skillfit.train.errors import TrainError
-from skillfit.train.io import write_json_atomic
-from skillfit.train.stats import wilson_interval
 
 SEEDS_FILE = "seeds.json"
 
@@ -109,15 +109,15 @@ def train_seeds(
     **train_kwargs: Any,
 ) -> SeedsResult:
     """Train once per seed (train.seed, train.seed + 1, ...) into `<out>/seed-<s>/` and pool
-    the test results; writes `<out>/seeds.json`. `run` defaults to api.train."""
-    from skillfit import api
+    the test results; writes `<out>/seeds.json`. `run` defaults to skillfit.train."""
+    from skillfit.app import build, training
 
     if seeds < 1:
         raise TrainError(f"--seeds must be 1 or more, not {seeds}")
-    train = run or api.train
-    cfg = api.load(config, overrides)
+    train = run or training.train
+    cfg = build.load(config, overrides)
     # The seed is left out of the folder's name: every seed's run lies under the same root.
-    root = api.run_dir_for(cfg, out_dir, api.config_hash(api.load(cfg, ["train.seed=0"])))
+    root = build.run_dir_for(cfg, out_dir, build.config_hash(build.load(cfg, ["train.seed=0"])))
     first = int(cfg.train.seed)
     records: list[RunRecord] = []
     walls: list[float] = []

@@ -9,9 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillfit.skill import mentions_any
-from skillfit.tasks.base import Item
-from skillfit.train.guard import (
+from skillfit.optim.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
     borrows_example_topic,
@@ -22,7 +20,9 @@ from skillfit.train.guard import (
     names_an_item,
     overlapping,
 )
-from skillfit.train.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.skill import mentions_any
+from skillfit.tasks.base import Item
 
 
 def repeated_lines(text: str) -> list[str]:
@@ -93,7 +93,7 @@ def audit_run(run_dir: str | Path, items: Sequence[Item] | None = None) -> list[
     run_dir = Path(run_dir)
     common = ""
     if items is None:
-        from skillfit.api import build_task  # the composition root, only for this lookup
+        from skillfit.app.build import build_task
         from skillfit.train.config import validate_config
 
         data = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))

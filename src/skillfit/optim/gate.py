@@ -64,8 +64,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skillfit.tasks.base import Item
-from skillfit.train.stats import (
+from skillfit.core.stats import (
     PairedResult,
     paired_difference,
     quantize,
@@ -74,8 +73,9 @@ from skillfit.train.stats import (
     unconditional_pvalue,
     unconditional_pvalue_floor,
 )
+from skillfit.tasks.base import Item
 
-__all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate"]
+__all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate", "ungated"]
 
 ScoreFn = Callable[[Item, int], float | None]
 """Scores one item for one sample index; None when the rollout hit an infrastructure error."""
@@ -88,8 +88,6 @@ MapFn = Callable[[Callable[[Any], float | None], Sequence[Any]], Iterable[float 
 _P_SLACK = 1e-9
 # Above this many cells the p-value bound is skipped (stopping less often is always safe).
 _MAX_BOUND_CELLS = 20_000_000
-# The kinds that test significance (alpha) and the least gain (min_margin).
-_TESTED_KINDS = ("paired", "paired_unconditional")
 # Cells of one unconditional p-value floor: values of psi times items (see stats).
 _FLOOR_POINTS = 129
 
@@ -161,11 +159,6 @@ class GateResult:
             "stopped_early": self.stopped_early,
             "per_item": [dict(row) for row in self.per_item],
         }
-
-
-def _unconditional(cfg: GateConfig) -> bool:
-    """Whether the decision uses the exact unconditional test (0/1 items, one sample each)."""
-    return cfg.kind == "paired_unconditional" and cfg.metric == "hard" and cfg.samples == 1
 
 
 def _finite(x: float) -> float | None:
@@ -261,42 +254,128 @@ class _Tally:
         return [_float(c) - _float(k) for c, k in zip(self.candidate, self.current, strict=True)]
 
 
-def _mean_condition(cfg: GateConfig, diff_sum: Fraction, n: int) -> bool:
-    """Whether a mean difference of diff_sum / n passes the gate's mean requirement."""
-    if n == 0 or diff_sum <= 0:
-        return False
-    # repr() so that a margin of 0.1 means exactly 1/10, not the float just above it.
-    return cfg.kind not in _TESTED_KINDS or diff_sum >= Fraction(repr(cfg.min_margin)) * n
+class _Rule:
+    """How a gate kind decides: what gain it requires, which test (if any) and its bound for
+    the early stop, and how it words its verdict. `rule_for(cfg)` picks one per GateConfig."""
+
+    test_name = ""
+
+    def __init__(self, cfg: GateConfig) -> None:
+        self.cfg = cfg
+
+    def mean_ok(self, diff_sum: Fraction, n: int) -> bool:
+        """Whether a mean difference of diff_sum / n is a gain the rule accepts."""
+        return n > 0 and diff_sum > 0
+
+    def p_value(self, tally: _Tally, paired: PairedResult) -> PairedResult:
+        """The paired result with the p-value this rule decides on."""
+        return paired
+
+    def accepts(self, tally: _Tally, paired: PairedResult) -> bool:
+        return self.mean_ok(tally.diff_sum, tally.n)
+
+    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        """False only if no outcome of the remaining items could get the candidate adopted."""
+        # Best case for the mean: j of the remaining items are won outright (+1 each) and the
+        # rest excluded; any other outcome of j included items has a smaller difference sum.
+        diff_sum, n = tally.diff_sum, tally.n
+        return any(self.mean_ok(diff_sum + j, n + j) for j in range(remaining + 1))
+
+    def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
+        raise NotImplementedError
+
+    def aim(self) -> str:
+        """What the candidate could not reach, for an early stop's reason."""
+        raise NotImplementedError
 
 
-def _can_still_win(cfg: GateConfig, tally: _Tally, remaining: int, resolution: float) -> bool:
-    """False only if no outcome of the remaining items could get the candidate adopted."""
-    # Best case for the mean: j of the remaining items are won outright (+1 each) and the rest
-    # excluded; any other outcome of j included items has a smaller difference sum.
-    diff_sum, n = tally.diff_sum, tally.n
-    if not any(_mean_condition(cfg, diff_sum + j, n + j) for j in range(remaining + 1)):
-        return False
-    if _unconditional(cfg):
-        # Here the test depends on how many items are included, so each count j of remaining
-        # items included is tried, all of them won (for a fixed count, a better outcome on any
-        # item never raises the p-value); the floor never exceeds the p-value it bounds.
-        if (remaining + 1) * (n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
-            return True
-        # Most often every remaining item won passes, so that count is tried first.
-        return any(
-            _mean_condition(cfg, diff_sum + j, n + j)
-            and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j)
-            <= cfg.alpha + _P_SLACK
-            for j in range(remaining, -1, -1)
+class _StrictMean(_Rule):
+    """The paper's gate: a strictly higher mean, no test."""
+
+    test_name = "sign-flip test"  # reported beside the means, not decided on
+
+    def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
+        return "higher mean: adopted" if accepted else "mean not strictly higher: rejected"
+
+    def aim(self) -> str:
+        return "beat the current mean"
+
+
+class _SignFlip(_Rule):
+    """`paired`: the exact sign-flip test at alpha, and a gain of at least min_margin."""
+
+    test_name = "sign-flip test"
+
+    def mean_ok(self, diff_sum: Fraction, n: int) -> bool:
+        # repr() so that a margin of 0.1 means exactly 1/10, not the float just above it.
+        return super().mean_ok(diff_sum, n) and (
+            diff_sum >= Fraction(repr(self.cfg.min_margin)) * n
         )
-    if cfg.kind in _TESTED_KINDS:
+
+    def accepts(self, tally: _Tally, paired: PairedResult) -> bool:
+        return super().accepts(tally, paired) and paired.p_value <= self.cfg.alpha
+
+    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        if not super().can_still_win(tally, remaining, resolution):
+            return False
         # The smallest reachable p-value: every remaining item a full win (the test is
         # monotone, and ties or exclusions leave it unchanged).
         best = [*tally.float_diffs(), *([1.0] * remaining)]
         steps = quantize(best, resolution)
         if len(steps) * sum(abs(m) for m in steps) <= _MAX_BOUND_CELLS:
-            return sign_flip_pvalue(best, resolution) <= cfg.alpha + _P_SLACK
-    return True
+            return sign_flip_pvalue(best, resolution) <= self.cfg.alpha + _P_SLACK
+        return True
+
+    def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
+        cfg = self.cfg
+        if accepted:
+            return f"p <= {cfg.alpha:g} ({self.test_name}) and gain >= {cfg.min_margin:g}: adopted"
+        failed = []
+        if paired.p_value > cfg.alpha:
+            failed.append(f"p > {cfg.alpha:g} ({self.test_name})")
+        if not self.mean_ok(tally.diff_sum, tally.n):
+            failed.append(f"gain < max({cfg.min_margin:g}, >0)")
+        return " and ".join(failed or ["not significant"]) + ": rejected"
+
+    def aim(self) -> str:
+        return f"reach p <= {self.cfg.alpha:g} with gain >= {self.cfg.min_margin:g}"
+
+
+class _Unconditional(_SignFlip):
+    """`paired_unconditional` on 0/1 items, one sample each: the exact unconditional test."""
+
+    test_name = "exact unconditional test"
+
+    def p_value(self, tally: _Tally, paired: PairedResult) -> PairedResult:
+        # Report the p-value the decision uses (the sign-flip one is the conditional test).
+        return replace(paired, p_value=unconditional_pvalue(tally.wins, tally.losses, tally.n))
+
+    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        if not _Rule.can_still_win(self, tally, remaining, resolution):
+            return False
+        # Here the test depends on how many items are included, so each count j of remaining
+        # items included is tried, all of them won (for a fixed count, a better outcome on any
+        # item never raises the p-value); the floor never exceeds the p-value it bounds.
+        diff_sum, n = tally.diff_sum, tally.n
+        if (remaining + 1) * (n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
+            return True
+        # Most often every remaining item won passes, so that count is tried first.
+        return any(
+            self.mean_ok(diff_sum + j, n + j)
+            and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j)
+            <= self.cfg.alpha + _P_SLACK
+            for j in range(remaining, -1, -1)
+        )
+
+
+def rule_for(cfg: GateConfig) -> _Rule:
+    """The decision rule of `cfg.kind`. The unconditional test needs 0/1 scores and one sample
+    per item; otherwise `paired_unconditional` decides with the sign-flip test."""
+    if cfg.kind == "strict_mean":
+        return _StrictMean(cfg)
+    if cfg.kind == "paired_unconditional" and cfg.metric == "hard" and cfg.samples == 1:
+        return _Unconditional(cfg)
+    return _SignFlip(cfg)
 
 
 def _fmt(x: float) -> str:
@@ -304,27 +383,15 @@ def _fmt(x: float) -> str:
 
 
 def _decision_reason(
-    cfg: GateConfig, accepted: bool, tally: _Tally, paired: PairedResult, cur: float, cand: float
+    rule: _Rule, accepted: bool, tally: _Tally, paired: PairedResult, cur: float, cand: float
 ) -> str:
-    ci = f"{cfg.confidence:.0%} CI [{_fmt(paired.ci_low)}, {_fmt(paired.ci_high)}]"
+    ci = f"{rule.cfg.confidence:.0%} CI [{_fmt(paired.ci_low)}, {_fmt(paired.ci_high)}]"
     stats = (
         f"candidate {_fmt(cand)} vs current {_fmt(cur)} on {tally.n} items "
         f"(diff {paired.mean_diff:+.3f}, {ci}, p={paired.p_value:.3g}, "
         f"{paired.wins}W/{paired.losses}L/{paired.ties}T)"
     )
-    test = "exact unconditional test" if _unconditional(cfg) else "sign-flip test"
-    if cfg.kind == "strict_mean":
-        verdict = "higher mean: adopted" if accepted else "mean not strictly higher: rejected"
-    elif accepted:
-        verdict = f"p <= {cfg.alpha:g} ({test}) and gain >= {cfg.min_margin:g}: adopted"
-    else:
-        failed = []
-        if paired.p_value > cfg.alpha:
-            failed.append(f"p > {cfg.alpha:g} ({test})")
-        if not _mean_condition(cfg, tally.diff_sum, tally.n):
-            failed.append(f"gain < max({cfg.min_margin:g}, >0)")
-        verdict = " and ".join(failed or ["not significant"]) + ": rejected"
-    return f"{verdict}; {stats}"
+    return f"{rule.verdict(accepted, tally, paired)}; {stats}"
 
 
 def run_gate(
@@ -348,6 +415,7 @@ def run_gate(
     n_items = len(items)
     s = cfg.samples
     resolution = 1.0 / s if cfg.metric == "hard" else 1.0 / soft_grid(n_items)
+    rule = rule_for(cfg)
     tally = _Tally(samples=s)
     stopped = False
     done = 0
@@ -368,17 +436,14 @@ def run_gate(
             tally.add(item, block[:s], block[s:])
         done += len(batch)
         remaining = n_items - done
-        if cfg.early_stop and remaining and not _can_still_win(cfg, tally, remaining, resolution):
+        if cfg.early_stop and remaining and not rule.can_still_win(tally, remaining, resolution):
             stopped = True
             break
 
     cur_vals = [_float(x) for x in tally.current]
     cand_vals = [_float(x) for x in tally.candidate]
     paired = paired_difference(cand_vals, cur_vals, cfg.confidence, resolution=resolution)
-    if _unconditional(cfg):
-        # Report the p-value the decision uses (the sign-flip one is the conditional test).
-        p_value = unconditional_pvalue(tally.wins, tally.losses, tally.n)
-        paired = replace(paired, p_value=p_value)
+    paired = rule.p_value(tally, paired)
     cur_mean = math.fsum(cur_vals) / len(cur_vals) if cur_vals else math.nan
     cand_mean = math.fsum(cand_vals) / len(cand_vals) if cand_vals else math.nan
 
@@ -391,17 +456,11 @@ def run_gate(
             f"{len(tally.rows)} excluded for infrastructure errors); not a rejection"
         )
     else:
-        accepted = _mean_condition(cfg, tally.diff_sum, tally.n) and (
-            cfg.kind not in _TESTED_KINDS or paired.p_value <= cfg.alpha
-        )
-        reason = _decision_reason(cfg, accepted, tally, paired, cur_mean, cand_mean)
+        accepted = rule.accepts(tally, paired)
+        reason = _decision_reason(rule, accepted, tally, paired, cur_mean, cand_mean)
         if stopped:
-            accepted = False  # _can_still_win proved no completion could pass
-            win_what = (
-                "beat the current mean"
-                if cfg.kind == "strict_mean"
-                else f"reach p <= {cfg.alpha:g} with gain >= {cfg.min_margin:g}"
-            )
+            accepted = False  # rule.can_still_win proved no completion could pass
+            win_what = rule.aim()
             reason = (
                 f"stopped early after {len(tally.rows)}/{n_items} items: even winning all "
                 f"{n_items - len(tally.rows)} remaining items the candidate could not {win_what}: "
@@ -422,4 +481,20 @@ def run_gate(
         n_excluded=tally.n_excluded,
         stopped_early=stopped,
         per_item=tally.rows,
+    )
+
+
+def ungated() -> GateResult:
+    """The verdict when the gate is ablated: every candidate is adopted, nothing measured."""
+    nan = float("nan")
+    return GateResult(
+        accepted=True,
+        reason="no gate (ablated): adopted without measuring",
+        current_mean=nan,
+        candidate_mean=nan,
+        paired=PairedResult(nan, nan, nan, nan, 0, 0, 0, 0),
+        n_items=0,
+        n_scored=0,
+        n_excluded=0,
+        stopped_early=False,
     )

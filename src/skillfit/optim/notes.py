@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from skillfit.skill import mentions_any
-from skillfit.train.guard import (
+from skillfit.optim.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
     ItemWords,
@@ -21,6 +20,7 @@ from skillfit.train.guard import (
     near_duplicate,
     overlapping,
 )
+from skillfit.skill import mentions_any
 
 # The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
 # score change -0.02)"): a small model copies its lines back instead of naming kinds of edits.

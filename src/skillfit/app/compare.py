@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_json_atomic, write_text_atomic
+from skillfit.core.stats import paired_difference, wilson_interval
 from skillfit.record import load_run
 from skillfit.record.models import RunRecord
-from skillfit.train.errors import TrainError
-from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
-from skillfit.train.stats import paired_difference, wilson_interval
 
 COMPARE_FILE = "compare.json"
 DEFAULT_STRATEGIES = ("skillfit", "gepa", "oneshot", "none", "initial")
@@ -112,11 +112,11 @@ def compare(
     run: Callable[..., Any] | None = None,
 ) -> CompareResult:
     """Run every strategy for every seed (skillfit first: its spending sets the budget) and
-    write compare.{md,csv,json,png} in the compare directory. `run` defaults to api.train."""
-    from skillfit import api
+    write compare.{md,csv,json,png} in the compare directory. `run` defaults to skillfit.train."""
+    from skillfit.app import build, training
     from skillfit.strategies import strategy_names
 
-    train = run or api.train
+    train = run or training.train
     names = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
     unknown = [s for s in names if s not in strategy_names()]
     if unknown:
@@ -128,7 +128,7 @@ def compare(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise TrainError("--seeds must be at least 1")
-    cfg = api.load(config, overrides)
+    cfg = build.load(config, overrides)
     if out_dir is None:
         slug = "".join(c if c.isalnum() else "-" for c in cfg.task.name).strip("-")
         out_dir = Path(cfg.run.out_dir) / f"compare-{slug}"

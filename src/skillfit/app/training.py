@@ -1,0 +1,166 @@
+"""`skillfit.train`: build the task, the models, the engine, the strategy and the runner from a
+config, then run (or resume) one training in its run directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillfit.app import build
+from skillfit.app.build import (
+    Progress,
+    _cache,
+    _check_resumed_data,
+    _model,
+    bind_task_models,
+    initial_skill_source,
+    load,
+    run_dir_for,
+    scrub,
+    split_manifest,
+)
+from skillfit.core.errors import TrainError
+from skillfit.core.io import read_json, write_json_atomic
+from skillfit.harness import bind_harness, prepare_run
+from skillfit.models import ChatModel, Ledger, redact
+from skillfit.optim.acceptance import Measured, Ungated
+from skillfit.record import recording
+from skillfit.skill import Skill
+from skillfit.strategies import get_strategy
+from skillfit.tasks import Task
+from skillfit.train.config import (
+    RunConfig,
+    config_hash,
+    config_to_dict,
+)
+from skillfit.train.engine import Parts, Trainer
+from skillfit.train.export import (
+    best_skill_bundle,
+    check_skill_files,
+    restore_best_skill_file,
+    write_best_skill_dir,
+)
+from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
+from skillfit.train.runlock import RunLock
+from skillfit.train.runner import Runner
+from skillfit.train.state import RunState
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_skill: str
+    best_val_score: float | None
+    test: dict[str, Any] | None  # none / initial / best accuracies, paired differences
+    summary: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False
+    moved_aside: Path | None = None  # where --force moved an older run
+
+
+def train(
+    config: RunConfig | str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    task: Task | None = None,
+    target: ChatModel | None = None,
+    optimizer: ChatModel | None = None,
+) -> TrainResult:
+    """Train a skill; returns where the run lives, the best skill and the test results.
+
+    An output directory holding the same run (same config hash) is resumed from its last
+    finished step; one holding a different run is refused unless `force=True`, which moves it
+    aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
+    A directory another process is training in is refused at once (RunLocked, naming it).
+    `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
+    cfg = load(config, overrides)
+    base = Path(config).parent if isinstance(config, str | os.PathLike) else None
+    task = task if task is not None else build.build_task(cfg)
+    initial, start_bundle = initial_skill_source(cfg, task, base)
+    # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
+    # task to the configured harness is how the harness reaches them. A harness that installs
+    # skill folders installs each candidate as best_skill/ will ship it: the same frontmatter
+    # and files, the trained body.
+    shipped = best_skill_bundle(initial, task.name, redact(cfg.target.model), start_bundle)
+    task = bind_harness(task, cfg.target.harness, skill_dir=shipped)
+    splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
+    if Skill.parse(initial).n_tokens() > int(cfg.skill.max_tokens):
+        raise TrainError(
+            f"the initial skill has {Skill.parse(initial).n_tokens()} tokens, more than "
+            f"skill.max_tokens={cfg.skill.max_tokens}"
+        )
+
+    digest = config_hash(cfg)
+    layout = RunLayout(run_dir_for(cfg, out_dir, digest))
+    config_dict = scrub(config_to_dict(cfg))
+    cache = _cache(cfg)  # a bad cache path fails before the run directory is touched
+    check_writable_dir(layout.root)
+    # One process per run directory: a second one is refused here, naming the holder.
+    with RunLock(layout.root) as lock:
+        decision, moved = prepare(layout, digest, resume=resume, force=force)
+        if moved is not None:
+            lock.renew()  # --force moved the held folder aside; hold the new one
+        manifest = split_manifest(task, splits)
+        if decision == "resume":
+            _check_resumed_data(layout, task, splits, manifest)
+        ledger = Ledger()
+        bind_task_models(task, cache, ledger)
+        parts = Parts(
+            task=task,
+            target=_model(target, cfg.target.model, "target", cache, ledger),
+            optimizer=_model(optimizer, cfg.optimizer.model, "optimizer", cache, ledger),
+            ledger=ledger,
+        )
+        prepare_run(task, parts.target)
+        trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+        strategy = get_strategy(cfg.strategy.name, **cfg.strategy.options)
+        # The acceptance policy: the configured gate, or none when it is ablated (by the
+        # config's strategy.ablate, or by the strategy itself: `ungated`).
+        ablated = {*cfg.strategy.ablate, *getattr(strategy, "ablate", ())}
+        acceptance = Ungated() if "gate" in ablated else Measured(cfg.gate)
+        runner = Runner(trainer, strategy, acceptance)
+        per_epoch = strategy.steps_per_epoch(trainer)
+        if decision == "fresh":
+            layout.root.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(layout.config, config_dict)
+            write_json_atomic(layout.splits, manifest)
+            ledger.attach(layout.journal)
+            state = trainer.initial_state(initial, per_epoch)
+            trainer.save(state)
+        else:
+            state = (
+                RunState.load(layout.state)
+                if layout.state.exists()
+                else trainer.initial_state(initial, per_epoch)
+            )
+            check_skill_files(layout, state)
+            # Calls paid before a kill stay paid calls; their replays from the cache are not hits.
+            ledger.attach(layout.journal, accounted=state.journal_bytes)
+        try:
+            # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
+            with recording(layout.root, progress, kind="train", strategy=strategy.name) as recorder:
+                trainer.progress = recorder
+                state = runner.run(state)
+        finally:
+            ledger.close()
+        # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
+        restore_best_skill_file(layout, state.best_skill)
+        write_best_skill_dir(
+            layout.root,
+            best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
+        )
+        return TrainResult(
+            run_dir=layout.root,
+            best_skill=state.best_skill,
+            best_val_score=state.best_score,
+            test=state.test,
+            summary=read_json(layout.summary),
+            resumed=decision == "resume",
+            moved_aside=moved,
+        )
