@@ -23,6 +23,8 @@ from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.models.base import Usage
 from skillfit.record import recording
+from skillfit.runtime.target_check import N_ITEMS as TARGET_CHECK_ITEMS
+from skillfit.runtime.target_check import TargetCheck, check_target, token_delta
 from skillfit.skill import Skill, SkillDir, read_skill_source
 from skillfit.tasks import Item, Task, get_task
 from skillfit.train.config import (
@@ -56,6 +58,7 @@ Progress = Callable[[dict[str, Any]], None]
 SplitChoice = Literal["test", "val", "train", "all"]
 
 # Keys that must never be written to a run's config.json, wherever they appear.
+TARGET_CHECK_FILE = "target_check.json"
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "password", "token", "access_token"}
 
 
@@ -196,6 +199,7 @@ def train(
     task: Task | None = None,
     target: ChatModel | None = None,
     optimizer: ChatModel | None = None,
+    on_target_check: Callable[[TargetCheck], bool] | None = None,
 ) -> TrainResult:
     """Train a skill; returns where the run lives, the best skill and the test results.
 
@@ -203,7 +207,12 @@ def train(
     finished step; one holding a different run is refused unless `force=True`, which moves it
     aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
     A directory another process is training in is refused at once (RunLocked, naming it).
-    `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
+    `progress` receives one dict per event (`{"event": "step_end", ...}`).
+
+    A fresh run first checks whether the target reacts to its skill at all (`run.target_check`,
+    see skillfit.runtime.target_check): the result goes to `progress` as a `target_check` event
+    and to `on_target_check`, which returns whether to train; with `run.target_check: refuse`
+    a target that does not react stops the run (TargetUnreactive), and no run is kept."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
     task = task if task is not None else build_task(cfg)
@@ -249,6 +258,20 @@ def train(
             write_json_atomic(layout.config, config_dict)
             write_json_atomic(layout.splits, manifest)
             ledger.attach(layout.journal)
+            if cfg.run.target_check is not False:
+                # Journaled like every call of the run; a stopped run leaves nothing behind.
+                checked = _checked_or_undone(
+                    layout,
+                    ledger,
+                    cfg,
+                    task,
+                    parts,
+                    initial,
+                    splits["val"],
+                    progress,
+                    on_target_check,
+                )
+                write_json_atomic(layout.root / TARGET_CHECK_FILE, checked.to_dict())
             state = trainer.initial_state(initial)
             trainer.save(state)
         else:
@@ -271,15 +294,88 @@ def train(
             layout.root,
             best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
         )
+        summary = with_target_check(layout.root, read_json(layout.summary))
+        if "target_check" in summary:
+            write_json_atomic(layout.summary, summary)
         return TrainResult(
             run_dir=layout.root,
             best_skill=state.best_skill,
             best_val_score=state.best_score,
             test=state.test,
-            summary=read_json(layout.summary),
+            summary=summary,
             resumed=decision == "resume",
             moved_aside=moved,
         )
+
+
+class TargetUnreactive(TrainError):
+    """The target check found that the target does not react to its skill, and the run was
+    told to stop (`run.target_check: refuse`, or the user declined)."""
+
+
+def run_target_check(
+    cfg: RunConfig,
+    task: Task,
+    parts: Parts,
+    skill: str,
+    val: Sequence[Item],
+    progress: Progress | None,
+    decide: Callable[[TargetCheck], bool] | None,
+) -> TargetCheck:
+    """Check the target on the first validation items through the run's own (cached,
+    accounted) target model; TargetUnreactive when the run should not go on."""
+    before = parts.ledger.snapshot() if parts.ledger is not None else {}
+    result = check_target(
+        task,
+        parts.target,
+        Skill.parse(skill).text if skill.strip() else "",
+        list(val)[:TARGET_CHECK_ITEMS],
+        concurrency=int(cfg.train.concurrency),
+    )
+    if parts.ledger is not None:
+        result.tokens = token_delta(before, parts.ledger.snapshot())
+    target = result.target = redact(cfg.target.model)
+    if progress is not None:
+        progress({"event": "target_check", **result.to_dict(), "message": result.message(target)})
+    go_on = decide(result) if decide is not None else True
+    if not result.reacts and (cfg.run.target_check == "refuse" or not go_on):
+        raise TargetUnreactive(
+            result.message(target)
+            + "\nStopped before training; nothing was kept. Run with --no-check "
+            "(run.target_check=false) to train anyway."
+        )
+    return result
+
+
+def _checked_or_undone(
+    layout: RunLayout,
+    ledger: Ledger,
+    cfg: RunConfig,
+    task: Task,
+    parts: Parts,
+    initial: str,
+    val: Sequence[Item],
+    progress: Progress | None,
+    decide: Callable[[TargetCheck], bool] | None,
+) -> TargetCheck:
+    try:
+        return run_target_check(cfg, task, parts, initial, val, progress, decide)
+    except BaseException:
+        # The run never started: take back the files this fresh run wrote (the lock then
+        # removes a folder it made), so the same command later starts fresh and checks again.
+        ledger.close()
+        for path in (layout.journal, layout.splits, layout.config):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def with_target_check(root: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run's summary with the target check it began with (target_check.json). Its calls
+    are in the summary's tokens already: they are journaled like every call of the run."""
+    path = root / TARGET_CHECK_FILE
+    if not path.exists():
+        return summary
+    return {**summary, "target_check": read_json(path)}
 
 
 def split_manifest(task: Task, splits: dict[str, list[Item]]) -> dict[str, Any]:
