@@ -376,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--select", action="store_true", help="print the suite chosen from the results file"
     )
+    parser.add_argument(
+        "--estimate", action="store_true", help="print the calls still to make, run nothing"
+    )
     args = parser.parse_args(argv)
     results = Results.open(args.results)
     if args.select:
@@ -389,6 +392,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"no hand-written skills for {', '.join(unknown)} in {args.skills}")
     if args.n_val < 1 or args.n_val > SPLITS["n_val"]:
         sys.exit(f"--n-val must lie in 1..{SPLITS['n_val']}")
+    if args.estimate:
+        todo = plan(names, skills, args.target, args.n_val, results)
+        total = sum(len(skill_texts(make_task(n), skills[n])) for n in names)
+        print(
+            f"{len(names)} tasks: "
+            + estimate_text(args.target, sum(len(i) for *_, i in todo), total - len(todo))
+        )
+        return
     model = get_model(args.target, role="target", cache=ResponseCache(args.cache))
     run(names, skills, args.target, model, args.n_val, results, workers=args.workers)
     text = table(results, args.target, names)

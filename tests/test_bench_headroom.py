@@ -130,6 +130,9 @@ def _argv(tmp_path: Path, *more: str) -> list[str]:
 def test_runs_end_to_end_resumes_and_selects(
     hr: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    hr.main(_argv(tmp_path, "--estimate"))
+    assert "2 tasks: 64 target calls to make" in capsys.readouterr().out
+    assert not (tmp_path / "results.json").exists()  # nothing was run
     hr.main(_argv(tmp_path, "--markdown", str(tmp_path / "table.md")))
     out = capsys.readouterr().out
     assert "64 target calls to make (0 skill measurements already" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from skillfit.train.evaluation import EvalResult, evaluate_skill
 from skillfit.train.export import BEST_SKILL_DIR, best_skill_bundle, write_best_skill_dir
 from skillfit.train.io import read_json, write_json_atomic, write_text_atomic
 from skillfit.train.layout import RunLayout, check_splits, check_writable_dir, prepare
-from skillfit.train.runlock import RunLock
+from skillfit.train.runlock import LOCK_NAME, RunLock
 from skillfit.train.state import RunState
 from skillfit.train.transfer import Cell, run_grid, to_csv, to_markdown
 
@@ -258,20 +259,6 @@ def train(
             write_json_atomic(layout.config, config_dict)
             write_json_atomic(layout.splits, manifest)
             ledger.attach(layout.journal)
-            if cfg.run.target_check is not False:
-                # Journaled like every call of the run; a stopped run leaves nothing behind.
-                checked = _checked_or_undone(
-                    layout,
-                    ledger,
-                    cfg,
-                    task,
-                    parts,
-                    initial,
-                    splits["val"],
-                    progress,
-                    on_target_check,
-                )
-                write_json_atomic(layout.root / TARGET_CHECK_FILE, checked.to_dict())
             state = trainer.initial_state(initial)
             trainer.save(state)
         else:
@@ -286,7 +273,19 @@ def train(
             # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
             with recording(layout.root, progress, kind="train", strategy="skillfit") as recorder:
                 trainer.progress = recorder
+                if decision == "fresh" and cfg.run.target_check is not False:
+                    # After the first save and under the record, like every call of the run
+                    # (journaled, stoppable from the dashboard).
+                    checked = run_target_check(
+                        cfg, task, parts, initial, splits["val"], recorder, on_target_check
+                    )
+                    write_json_atomic(layout.root / TARGET_CHECK_FILE, checked.to_dict())
+                    trainer.save(state)  # the check's calls are accounted for
                 state = trainer.run(state)
+        except TargetUnreactive:
+            ledger.close()
+            _undo_fresh_run(layout.root)  # the run never started: a rerun starts fresh
+            raise
         finally:
             ledger.close()
         # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
@@ -347,26 +346,15 @@ def run_target_check(
     return result
 
 
-def _checked_or_undone(
-    layout: RunLayout,
-    ledger: Ledger,
-    cfg: RunConfig,
-    task: Task,
-    parts: Parts,
-    initial: str,
-    val: Sequence[Item],
-    progress: Progress | None,
-    decide: Callable[[TargetCheck], bool] | None,
-) -> TargetCheck:
-    try:
-        return run_target_check(cfg, task, parts, initial, val, progress, decide)
-    except BaseException:
-        # The run never started: take back the files this fresh run wrote (the lock then
-        # removes a folder it made), so the same command later starts fresh and checks again.
-        ledger.close()
-        for path in (layout.journal, layout.splits, layout.config):
+def _undo_fresh_run(root: Path) -> None:
+    """Remove what a fresh run wrote into its folder (the lock then removes a folder it made)."""
+    for path in root.iterdir():
+        if path.name == LOCK_NAME:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
             path.unlink(missing_ok=True)
-        raise
 
 
 def with_target_check(root: Path, summary: dict[str, Any]) -> dict[str, Any]:
