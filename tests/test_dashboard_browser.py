@@ -41,8 +41,9 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
 )
-# Target calls of the scenario's first step: its rollouts, then the gate's on validation.
-FIRST_STEP_CALLS = 20
+# Target calls of the scenario's first step: its rollouts, then the gate's on validation; before
+# it, the target check's (8 items with no skill, the skill and a probe: at most 24).
+FIRST_STEP_CALLS = 20 + 24
 ARTIFACTS = Path(
     os.environ.get("SKILLFIT_SCREENSHOTS")
     or Path(__file__).resolve().parents[1] / "outputs" / "test-artifacts" / "dashboard"
