@@ -1,90 +1,412 @@
-"""How far can a skill move the target on each suite task at all? No training.
+"""How far can a hand-written skill move the target on each task at all? No training.
 
-    nice python bench/headroom.py [--tasks bbh/web_of_lies,gsm8k] [--n 40]
+    nice python bench/headroom.py [--tasks bbh/web_of_lies,gsm8k] [--n-val 40]
                                   [--target local:qwen2.5-coder-0.5b] [--skills FILE]
+                                  [--results bench/headroom_results.json] [--markdown FILE]
+    nice python bench/headroom.py --select [--results ...]     # the pre-registered suite
 
-Runs the suite's validation items (splits 32/40/60, seed 0, max_tokens 384, the chat harness)
-with each task's human-written initial skill, then with the initial skill plus each
-hand-written addition from `bench/headroom_skills.yaml` (a procedure written by someone who
-knows the task, and a made-up worked example). Prints accuracy, wins and losses against the
-initial skill with the paired 95% interval, and the median reply length (does the target
-write the steps, or answer at once?). Training cannot be expected to find more than a person
-who knows the task writes; a task where no addition moves the target has no room to learn.
-Every call goes through the response cache, so a rerun costs seconds.
+Runs each task's validation items (splits 32/40/60, seed 0, max_tokens 384, the chat harness,
+temperature 0) with the task's human-written initial skill, then with the initial skill plus
+each hand-written addition from `bench/headroom_skills.yaml`:
+
+- `procedure`: the working steps a person who knows the task would ask for;
+- `examples`: 2-3 worked examples, each a TRAINING item of the task (named by its id, its
+  input copied from the data) with a short worked solution and the right answer (the unit test
+  scores every one with the task's own scorer and checks it is a training item);
+- `knowledge`: what a solver must know (definitions, label meanings, rules), no item text.
+
+Prints accuracy, wins and losses against the initial skill with the paired 95% interval, and
+the median reply length (does the target write the steps, or answer at once?). Training cannot
+be expected to find more than a person who knows the task writes; a task where no addition
+moves the target has no room to learn.
+
+Results go to a JSON file as each (target, task, skill) is measured, so an interrupted run
+loses nothing and a rerun skips what is there (a skill whose text changed is measured again).
+Every model call also goes through the response cache. `--select` reads that file and prints
+the suite: every (task, target) where some hand skill beats the initial skill with a paired 95%
+interval above zero, up to 8, largest gain first.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from skillfit.core.io import read_json, write_json_atomic
 from skillfit.core.stats import paired_difference
 from skillfit.harness.run import run_item
+from skillfit.models.base import ChatModel
 from skillfit.models.cache import ResponseCache
 from skillfit.models.registry import get_model
 from skillfit.skill import Skill
+from skillfit.tasks.base import Item
+from skillfit.tasks.common import SingleTurnTask
 from skillfit.tasks.registry import get_task
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_TARGET = "local:qwen2.5-coder-0.5b"
+DEFAULT_RESULTS = HERE / "headroom_results.json"
+# The measurement's fixed settings: the learning benchmark's (configs/suite.yaml).
+SPLITS = {"n_train": 32, "n_val": 40, "n_test": 60, "seed": 0}
+MAX_TOKENS = 384
+HARNESS = "chat"
+KINDS = ("procedure", "examples", "knowledge")
+SUITE_SIZE = 8
+# Seconds per target call, for the estimate printed at start. The 0.5B: 3.0 s median (8.7
+# tokens/s over 340 calls of median 11 reply tokens, 129 prompt tokens) in this machine's
+# response cache while another benchmark ran; bench/headroom.md's 1.5B figure: about 166 reply
+# tokens at about 18 tokens/s where it writes its working. A worked-examples skill adds a few
+# hundred prompt tokens, a procedure longer replies: the estimate rounds up.
+SECONDS_PER_CALL = {"local:qwen2.5-coder-0.5b": 5.0, "local:qwen2.5-coder-1.5b": 12.0}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+# --- the hand-written skills -----------------------------------------------------------------
+
+
+def load_skills(path: Path) -> dict[str, dict[str, Any]]:
+    """{task: {kind: text or list of examples}} from the YAML file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a mapping of task names")
+    for task, kinds in data.items():
+        if not isinstance(kinds, dict):
+            raise SystemExit(f"{path}: {task}: expected a mapping of skill kinds")
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise SystemExit(f"{path}: {task}: unknown kind(s) {', '.join(unknown)}")
+    return data
+
+
+def make_task(name: str) -> SingleTurnTask:
+    return get_task(name, **SPLITS, max_tokens=MAX_TOKENS)  # type: ignore[return-value]
+
+
+def example_items(task: SingleTurnTask, examples: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """The training items the worked examples name, in order. SystemExit for an id that is not
+    a training item of `task` under the fixed splits (a val or test item must never be shown)."""
+    train = {item.id: item for item in task.splits()["train"]}
+    items = []
+    for example in examples:
+        item_id = str(example.get("item", ""))
+        if item_id not in train:
+            raise SystemExit(f"{task.name}: worked example {item_id!r} is not a training item")
+        items.append(train[item_id])
+    return items
+
+
+def render_examples(task: SingleTurnTask, examples: Sequence[Mapping[str, Any]]) -> str:
+    """The `## Worked examples` section: each training item's question, then the worked reply."""
+    blocks = ["## Worked examples"]
+    for item, example in zip(example_items(task, examples), examples, strict=True):
+        question = "\n".join(line.rstrip() for line in item.input.strip().splitlines())
+        blocks.append(f"Question:\n{question}\nReply:\n{str(example['reply']).strip()}")
+    blocks.append(
+        "Reply to a new question in the same way: the working first, then the answer line."
+    )
+    return "\n\n".join(blocks)
+
+
+def addition_text(task: SingleTurnTask, kind: str, spec: Any) -> str:
+    if kind == "examples":
+        return render_examples(task, spec)
+    return str(spec).strip()
+
+
+def skill_texts(task: SingleTurnTask, additions: Mapping[str, Any]) -> dict[str, str]:
+    """{"initial": the task's skill, kind: the initial skill plus that addition, ...}."""
+    initial = task.initial_skill
+    out = {"initial": Skill.parse(initial).text}
+    for kind in KINDS:
+        if kind in additions:
+            extra = addition_text(task, kind, additions[kind])
+            joined = "\n\n".join(p.strip() for p in (initial, extra) if p.strip())
+            out[kind] = Skill.parse(joined).text
+    return out
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """The results file: {"settings": ..., "results": {target: {task: {skill: record}}}}."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: Path) -> Results:
+        data = read_json(path) if path.exists() else {}
+        data.setdefault("settings", {**SPLITS, "max_tokens": MAX_TOKENS, "harness": HARNESS})
+        data.setdefault("results", {})
+        return cls(path, data)
+
+    def get(self, target: str, task: str, skill: str) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = (
+            self.data["results"].get(target, {}).get(task, {}).get(skill)
+        )
+        return record
+
+    def fresh(self, target: str, task: str, skill: str, text: str, ids: Sequence[str]) -> bool:
+        """Is a record there for exactly this skill text on exactly these items?"""
+        record = self.get(target, task, skill)
+        return bool(record) and record["skill_sha"] == digest(text) and record["items"] == list(ids)
+
+    def put(self, target: str, task: str, skill: str, record: dict[str, Any]) -> None:
+        self.data["results"].setdefault(target, {}).setdefault(task, {})[skill] = record
+        write_json_atomic(self.path, self.data)
+
+
+def measure_skill(
+    task: SingleTurnTask, model: ChatModel, text: str, items: Sequence[Item], workers: int
+) -> dict[str, Any]:
+    def one(item: Item) -> tuple[float, int, str]:
+        traj = run_item(task, HARNESS, model, text, item)
+        if traj.error is not None:
+            raise SystemExit(f"{task.name}: {item.id}: {traj.error}")
+        score = float(traj.score.hard) if traj.score else 0.0
+        return score, traj.usage.completion_tokens if traj.usage else 0, traj.answer
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        rows = list(pool.map(one, items))
+    return {
+        "skill_sha": digest(text),
+        "items": [item.id for item in items],
+        "scores": [r[0] for r in rows],
+        "reply_tokens": [r[1] for r in rows],
+        "answers": [r[2] for r in rows],
+    }
+
+
+def plan(
+    names: Sequence[str],
+    skills: Mapping[str, Mapping[str, Any]],
+    target: str,
+    n_val: int,
+    results: Results,
+) -> list[tuple[str, str, str, list[Item]]]:
+    """Every (task, skill label, skill text, items) still to measure, in order."""
+    todo = []
+    for name in names:
+        task = make_task(name)
+        items = list(task.splits()["val"])[:n_val]
+        ids = [item.id for item in items]
+        for label, text in skill_texts(task, skills[name]).items():
+            if not results.fresh(target, name, label, text, ids):
+                todo.append((name, label, text, items))
+    return todo
+
+
+def estimate_text(target: str, calls: int, done: int) -> str:
+    per_call = SECONDS_PER_CALL.get(target)
+    when = (
+        f"; at about {per_call:.0f} s per call on a 2-core machine, about "
+        f"{calls * per_call / 3600:.1f} h"
+        if per_call
+        else ""
+    )
+    return (
+        f"{calls} target calls to make ({done} skill measurements already in the results "
+        f"file){when}. Every call goes through the response cache: a rerun replays them."
+    )
+
+
+def run(
+    names: Sequence[str],
+    skills: Mapping[str, Mapping[str, Any]],
+    target: str,
+    model: ChatModel,
+    n_val: int,
+    results: Results,
+    *,
+    workers: int = 4,
+    say: Callable[[str], None] = print,
+) -> None:
+    todo = plan(names, skills, target, n_val, results)
+    planned = sum(len(items) for *_, items in todo)
+    total = sum(len(skill_texts(make_task(n), skills[n])) for n in names)
+    say(estimate_text(target, planned, total - len(todo)))
+    for name, label, text, items in todo:
+        started = time.monotonic()
+        record = measure_skill(make_task(name), model, text, items, workers)
+        record["seconds"] = round(time.monotonic() - started, 1)
+        results.put(target, name, label, record)
+        say(
+            f"  {name} {label}: {int(sum(record['scores']))}/{len(items)} "
+            f"({record['seconds']:.0f} s)"
+        )
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+HEADER = (
+    "| task | skill | right | wins / losses vs initial | difference [95% CI], points "
+    "| median reply tokens |\n|---|---|---|---|---|---|"
+)
+
+
+def _diff(record: Mapping[str, Any], base: Mapping[str, Any]) -> Any:
+    if record["items"] != base["items"]:
+        return None
+    return paired_difference(record["scores"], base["scores"])
+
+
+def table(results: Results, target: str, names: Iterable[str]) -> str:
+    rows = [HEADER]
+    measured = results.data["results"].get(target, {})
+    for name in names:
+        records = measured.get(name, {})
+        base = records.get("initial")
+        for label in ("initial", *KINDS):
+            record = records.get(label)
+            if record is None:
+                continue
+            scores = record["scores"]
+            diff = _diff(record, base) if base and label != "initial" else None
+            if diff is None:
+                ci, wl = "—", "—"
+            else:
+                star = " *" if diff.ci_low > 0 or diff.ci_high < 0 else ""
+                ci = (
+                    f"{100 * diff.mean_diff:+.1f} [{100 * diff.ci_low:+.1f}, "
+                    f"{100 * diff.ci_high:+.1f}]{star}"
+                )
+                wl = f"{diff.wins} / {diff.losses}"
+            tokens = statistics.median(record["reply_tokens"]) if record["reply_tokens"] else 0
+            rows.append(
+                f"| {name} | {label} | {int(sum(scores))}/{len(scores)} | {wl} | {ci} "
+                f"| {tokens:.0f} |"
+            )
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class Pick:
+    task: str
+    target: str
+    skill: str
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    initial: str  # "13/40"
+    best: str
+
+
+def select(results: Results, limit: int = SUITE_SIZE) -> list[Pick]:
+    """Every (task, target) where some hand skill beats the initial skill with a paired 95%
+    interval above zero, its best such skill (largest mean gain), largest gain first."""
+    picks = []
+    for target, tasks in results.data["results"].items():
+        for name, records in tasks.items():
+            base = records.get("initial")
+            if not base:
+                continue
+            best: Pick | None = None
+            for label in KINDS:
+                record = records.get(label)
+                diff = _diff(record, base) if record else None
+                if diff is None or not diff.ci_low > 0:
+                    continue
+                if best is None or diff.mean_diff > best.mean_diff:
+                    best = Pick(
+                        name,
+                        target,
+                        label,
+                        diff.mean_diff,
+                        diff.ci_low,
+                        diff.ci_high,
+                        f"{int(sum(base['scores']))}/{len(base['scores'])}",
+                        f"{int(sum(record['scores']))}/{len(record['scores'])}",  # type: ignore[index]
+                    )
+            if best is not None:
+                picks.append(best)
+    picks.sort(key=lambda p: (-p.mean_diff, -p.ci_low, p.task, p.target))
+    return picks[:limit]
+
+
+def suite_text(picks: Sequence[Pick], considered: int) -> str:
+    if not picks:
+        return (
+            f"No (task, target) pair of the {considered} measured has a hand skill beating the "
+            "initial skill with a paired 95% interval above zero: no suite."
+        )
+    lines = [
+        f"Pre-registered suite: {len(picks)} (task, target) pairs of the {considered} measured "
+        f"where a hand skill beats the initial skill with a paired 95% interval above zero "
+        f"(at most {SUITE_SIZE}, largest gain first).",
+        "",
+        "| task | target | best hand skill | initial | hand skill | difference [95% CI], points |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in picks:
+        lines.append(
+            f"| {p.task} | {p.target} | {p.skill} | {p.initial} | {p.best} | "
+            f"{100 * p.mean_diff:+.1f} [{100 * p.ci_low:+.1f}, {100 * p.ci_high:+.1f}] |"
+        )
+    return "\n".join(lines)
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", default="", help="comma-separated; default: every task")
-    parser.add_argument("--n", type=int, default=40, help="validation items per task")
-    parser.add_argument("--target", default="local:qwen2.5-coder-0.5b")
+    parser.add_argument("--n-val", "--n", type=int, default=40, help="validation items per task")
+    parser.add_argument("--target", default=DEFAULT_TARGET)
     parser.add_argument("--skills", type=Path, default=HERE / "headroom_skills.yaml")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results JSON")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
-    args = parser.parse_args()
-    additions: dict[str, dict[str, str]] = yaml.safe_load(args.skills.read_text())
-    names = [t for t in args.tasks.split(",") if t] or list(additions)
-    unknown = [t for t in names if t not in additions]
+    parser.add_argument("--cache", type=Path, help="response cache file (default: the user's)")
+    parser.add_argument("--workers", type=int, default=4, help="rollouts in flight at once")
+    parser.add_argument(
+        "--select", action="store_true", help="print the suite chosen from the results file"
+    )
+    parser.add_argument(
+        "--estimate", action="store_true", help="print the calls still to make, run nothing"
+    )
+    args = parser.parse_args(argv)
+    results = Results.open(args.results)
+    if args.select:
+        considered = sum(len(t) for t in results.data["results"].values())
+        print(suite_text(select(results), considered))
+        return
+    skills = load_skills(args.skills)
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()] or list(skills)
+    unknown = [t for t in names if t not in skills]
     if unknown:
         sys.exit(f"no hand-written skills for {', '.join(unknown)} in {args.skills}")
-    model = get_model(args.target, role="target", cache=ResponseCache())
-    header = (
-        "| task | skill | right | wins / losses vs initial | difference [95% CI], points "
-        "| median reply tokens |\n|---|---|---|---|---|---|"
-    )
-    rows = [header]
-    print(header, flush=True)
-    for name in names:
-        task = get_task(name, n_train=32, n_val=40, n_test=60, seed=0, max_tokens=384)
-        items = list(task.splits()["val"])[: args.n]
-        initial = task.initial_skill
-        base: list[float] = []
-        for label, extra in {"initial": "", **additions[name]}.items():
-            skill = Skill.parse("\n\n".join(p.strip() for p in (initial, extra) if p.strip())).text
-
-            def one(item, skill=skill, task=task):  # type: ignore[no-untyped-def]
-                return run_item(task, "chat", model, skill, item)
-
-            with ThreadPoolExecutor(4) as pool:
-                trajectories = list(pool.map(one, items))
-            scores = [float(t.score.hard) if t.score else 0.0 for t in trajectories]
-            tokens = [t.usage.completion_tokens if t.usage else 0 for t in trajectories]
-            if not base:
-                base = scores
-            diff = paired_difference(scores, base)
-            ci = (
-                "—"
-                if label == "initial"
-                else f"{100 * diff.mean_diff:+.1f} [{100 * diff.ci_low:+.1f}, "
-                f"{100 * diff.ci_high:+.1f}]"
-            )
-            row = (
-                f"| {name} | {label} | {int(sum(scores))}/{len(scores)} | "
-                f"{diff.wins} / {diff.losses} | {ci} | {statistics.median(tokens):.0f} |"
-            )
-            rows.append(row)
-            print(row, flush=True)
+    if args.n_val < 1 or args.n_val > SPLITS["n_val"]:
+        sys.exit(f"--n-val must lie in 1..{SPLITS['n_val']}")
+    if args.estimate:
+        todo = plan(names, skills, args.target, args.n_val, results)
+        total = sum(len(skill_texts(make_task(n), skills[n])) for n in names)
+        print(
+            f"{len(names)} tasks: "
+            + estimate_text(args.target, sum(len(i) for *_, i in todo), total - len(todo))
+        )
+        return
+    model = get_model(args.target, role="target", cache=ResponseCache(args.cache))
+    run(names, skills, args.target, model, args.n_val, results, workers=args.workers)
+    text = table(results, args.target, names)
+    print(f"\nTarget {args.target}, {args.n_val} validation items per task:\n")
+    print(text, flush=True)
     if args.markdown:
-        args.markdown.write_text("\n".join(rows) + "\n")
+        args.markdown.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

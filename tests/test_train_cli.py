@@ -61,7 +61,8 @@ def test_train_jsonl_emits_one_event_per_line(cfg_file: Path) -> None:
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "run_start" and kinds[-1] == "summary"
+    # A fresh run begins with the target check (app/target_check), then the run proper.
+    assert kinds[:2] == ["target_check", "run_start"] and kinds[-1] == "summary"
     assert {"step_start", "rollouts", "gate", "step_end", "test_eval", "run_end"} <= set(kinds)
     assert events[-1]["test"]["best"]["accuracy"] == 1.0
     for e in events:

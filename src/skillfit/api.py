@@ -34,6 +34,7 @@ from skillfit.app.build import (
 )
 from skillfit.app.compare import compare
 from skillfit.app.evaluating import eval_config, evaluate
+from skillfit.app.target_check import TargetUnreactive
 from skillfit.app.training import TrainResult, train
 from skillfit.app.transfers import TransferResult, transfer
 from skillfit.train.config import RunConfig, config_hash
@@ -44,6 +45,7 @@ __all__ = [
     "Progress",
     "RunConfig",
     "SplitChoice",
+    "TargetUnreactive",
     "TrainResult",
     "TransferResult",
     "bind_task_models",

@@ -4,7 +4,7 @@ config, then run (or resume) one training in its run directory."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,14 @@ from skillfit.app.build import (
     run_dir_for,
     scrub,
     split_manifest,
+)
+from skillfit.app.target_check import (
+    TARGET_CHECK_FILE,
+    TargetCheck,
+    TargetUnreactive,
+    run_target_check,
+    undo_fresh_run,
+    with_target_check,
 )
 from skillfit.core.errors import TrainError
 from skillfit.core.io import read_json, write_json_atomic
@@ -71,6 +79,7 @@ def train(
     task: Task | None = None,
     target: ChatModel | None = None,
     optimizer: ChatModel | None = None,
+    on_target_check: Callable[[TargetCheck], bool] | None = None,
 ) -> TrainResult:
     """Train a skill; returns where the run lives, the best skill and the test results.
 
@@ -78,7 +87,12 @@ def train(
     finished step; one holding a different run is refused unless `force=True`, which moves it
     aside to `<dir>.replaced-<timestamp>` and starts fresh. `resume=True` insists on resuming.
     A directory another process is training in is refused at once (RunLocked, naming it).
-    `progress` receives one dict per event (`{"event": "step_end", ...}`)."""
+    `progress` receives one dict per event (`{"event": "step_end", ...}`).
+
+    A fresh run first checks whether the target reacts to its skill at all (`run.target_check`,
+    see skillfit.app.target_check): the result goes to `progress` as a `target_check` event
+    and to `on_target_check`, which returns whether to train; with `run.target_check: refuse`
+    a target that does not react stops the run (TargetUnreactive), and no run is kept."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
     task = task if task is not None else build.build_task(cfg)
@@ -146,7 +160,19 @@ def train(
             # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
             with recording(layout.root, progress, kind="train", strategy=strategy.name) as recorder:
                 trainer.progress = recorder
+                if decision == "fresh" and cfg.run.target_check is not False:
+                    # After the first save and under the record, like every call of the run
+                    # (journaled, stoppable from the dashboard).
+                    checked = run_target_check(
+                        cfg, task, parts, initial, splits["val"], recorder, on_target_check
+                    )
+                    write_json_atomic(layout.root / TARGET_CHECK_FILE, checked.to_dict())
+                    trainer.save(state)  # the check's calls are accounted for
                 state = runner.run(state)
+        except TargetUnreactive:
+            ledger.close()
+            undo_fresh_run(layout.root)  # the run never started: a rerun starts fresh
+            raise
         finally:
             ledger.close()
         # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
@@ -155,12 +181,15 @@ def train(
             layout.root,
             best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
         )
+        summary = with_target_check(layout.root, read_json(layout.summary))
+        if "target_check" in summary:
+            write_json_atomic(layout.summary, summary)
         return TrainResult(
             run_dir=layout.root,
             best_skill=state.best_skill,
             best_val_score=state.best_score,
             test=state.test,
-            summary=read_json(layout.summary),
+            summary=summary,
             resumed=decision == "resume",
             moved_aside=moved,
         )

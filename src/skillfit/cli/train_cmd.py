@@ -249,6 +249,14 @@ def train_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON event per line.")] = False,
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check",
+            help="Skip the target check: before a fresh run, 16-24 target calls on 8 validation "
+            "items tell whether the target reacts to its skill at all (run.target_check).",
+        ),
+    ] = False,
     seeds: Annotated[
         int | None,
         typer.Option(
@@ -262,6 +270,7 @@ def train_command(
     from skillfit.api import train
 
     set_ = [*(set_ or []), *([f"target.harness={harness}"] if harness else [])]
+    set_ += ["run.target_check=false"] if no_check else []
     if seeds is not None:
         if seeds < 1:
             _say(f"--seeds must be 1 or more, not {seeds}")
@@ -279,7 +288,12 @@ def train_command(
         view = LiveView(console)
         progress = view
     kwargs: dict[str, Any] = dict(
-        overrides=set_ or [], out_dir=out, resume=resume or None, force=force, progress=progress
+        overrides=set_ or [],
+        out_dir=out,
+        resume=resume or None,
+        force=force,
+        progress=progress,
+        on_target_check=_on_target_check(console, view, quiet=quiet, jsonl=jsonl),
     )
     with _clear_errors():
         if view is not None:
@@ -309,6 +323,35 @@ def train_command(
             "and were excluded from every figure (see history.json and test_eval/)",
             highlight=False,
         )
+
+
+def _on_target_check(
+    console: Console, view: LiveView | None, *, quiet: bool, jsonl: bool
+) -> Callable[[Any], bool]:
+    """How `skillfit train` answers the target check (see app.target_check.decide): on a
+    terminal it asks before training a target that does not react; otherwise it warns."""
+    from skillfit.app.target_check import decide
+
+    interactive = sys.stdin.isatty() and console.is_terminal and not jsonl
+
+    def on_check(result: Any) -> bool:
+        if view is not None:
+            view.live.stop()  # a question under the live display would be overdrawn
+        try:
+            return decide(
+                result,
+                interactive=interactive,
+                ask=lambda question: typer.confirm(question, default=False),
+                say=None
+                if quiet or jsonl
+                else lambda text: console.print(text, highlight=False, markup=False),
+                warn=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
+            )
+        finally:
+            if view is not None:
+                view.live.start()
+
+    return on_check
 
 
 def _minutes(seconds: float) -> str:

@@ -183,6 +183,9 @@ class StrategyConfig(_Section):
 class RunSection(_Section):
     name: str | None = None  # None = a name derived from task and time
     out_dir: str = "outputs"
+    # Before a fresh run trains: does the target react to its skill at all? (app/target_check)
+    # true: check and warn (`skillfit train` asks on a terminal); false: skip; "refuse": stop.
+    target_check: bool | Literal["refuse"] = True
 
 
 class RunConfig(_Section):
