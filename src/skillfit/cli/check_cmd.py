@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.cli.train_cmd import EXIT_INFRA, _clear_errors, _say
 
 if TYPE_CHECKING:

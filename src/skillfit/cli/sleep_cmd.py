@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from skillfit.cli import app
+from skillfit.cli.root import app
 from skillfit.cli.train_cmd import _clear_errors, _step_line
 
 
