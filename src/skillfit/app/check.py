@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillfit.app import build
 from skillfit.app.against import Against, resolve_against
 from skillfit.app.build import (
+    _cache,
     bind_task_models,
     build_task,
     check_samples,
-    skill_text,
+    skill_source,
     split_items,
 )
 from skillfit.app.compare import paired_summary
@@ -140,7 +142,7 @@ def check(
     """Score `skill` and the old skill `against` names (a file, a folder, a git revision)
     on the same items; see the module docstring. CheckError / TrainError on bad input."""
     from skillfit.harness import bind_harness, prepare_run
-    from skillfit.models import Ledger, ResponseCache, get_model, redact
+    from skillfit.models import Ledger, redact
     from skillfit.train.layout import check_splits
 
     if split not in CHECK_SPLITS:
@@ -150,14 +152,19 @@ def check(
     if not new_path.exists():
         raise CheckError(f"--skill {new_path}: no such file or folder")
     cfg = eval_config(new_path, config, overrides, task_name=task_name, harness=harness)
-    new_text = skill_text(new_path)
+    new_text, new_bundle = skill_source(new_path)
     old: Against = resolve_against(new_path, str(against))
     try:
-        old_text = skill_text(old.path)
+        old_text, old_bundle = skill_source(old.path)
     finally:
         old.cleanup()
-    the_task = task if task is not None else build_task(cfg)
-    the_task = bind_harness(the_task, cfg.target.harness)
+    unbound = task if task is not None else build_task(cfg)
+    # Each skill under its own folder's frontmatter and files, as an agent CLI would meet it.
+    bound = {
+        "new": bind_harness(unbound, cfg.target.harness, skill_dir=new_bundle),
+        "old": bind_harness(unbound, cfg.target.harness, skill_dir=old_bundle),
+    }
+    the_task = bound["new"]
     splits = check_splits(the_task.splits(), need_test=split == "test")
     items = split_items(splits, split)
     if not items:
@@ -165,18 +172,17 @@ def check(
     n = samples if samples is not None else int(getattr(cfg.eval, "samples", 1))
     check_samples(n)
     ledger = Ledger()
-    cache = None
-    if cfg.cache.enabled:
-        cache = ResponseCache(cfg.cache.path) if cfg.cache.path else ResponseCache()
-    bind_task_models(the_task, cache, ledger)
+    cache = _cache(cfg)
+    bind_task_models(unbound, cache, ledger)
     spec = target or cfg.target.model
-    model = get_model(spec, role="target", cache=cache, ledger=ledger)
-    prepare_run(the_task, model)
+    model = build.get_model(spec, role="target", cache=cache, ledger=ledger)
+    for each in bound.values():
+        prepare_run(each, model)
     start = time.perf_counter()
     runs = {}
     for name, text in (("new", new_text), ("old", old_text)):
         runs[name], _ = evaluate_skill(
-            the_task,
+            bound[name],
             model,
             text,
             items,
