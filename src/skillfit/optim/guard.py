@@ -31,6 +31,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
+from skillfit.optim.marked import MARKER, ExampleCheck, without_examples
 from skillfit.optim.merge import Candidate, similar
 from skillfit.optim.optimizer import EXAMPLE_CLOSING
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts, render_target
@@ -437,13 +438,56 @@ def check_edit(
     rejected: Sequence[Edit] = (),
     feedback: Sequence[str] = (),
     words: ItemWords | None = None,
+    examples: ExampleCheck | None = None,
 ) -> str | None:
     """Why `edit` must be rejected, or None when it may go on. `rejected` holds edits the gate
     already turned down on this very skill: trying one again would only repeat the verdict.
-    `feedback` holds the feedback_needles of the rollouts the optimizer saw."""
-    content = edit.content.strip()
+    `feedback` holds the feedback_needles of the rollouts the optimizer saw. `examples`
+    (optim.examples, when the run takes worked examples of training items) judges the marked
+    examples an edit writes or changes; the rest of the edit is checked as any other, and
+    without it a marked example is item text like any other."""
     if any(similar(edit, r) for r in rejected):
         return "already tried on this skill and rejected by the gate"
+    if examples is not None and (MARKER.search(edit.content) or MARKER.search(skill.text)):
+        problem = examples.problem(edit, skill, feedback)
+        if problem:
+            return problem
+        if MARKER.search(edit.content):
+            rest = without_examples(edit.content)
+            if any(not line.lstrip().startswith("#") for line in rest.splitlines() if line.strip()):
+                problem = _check_content(
+                    edit.model_copy(update={"content": rest}),
+                    skill,
+                    needles=needles,
+                    max_tokens=max_tokens,
+                    feedback=feedback,
+                    words=words,
+                )
+                if problem:
+                    return problem
+            return _too_big(edit, skill, max_tokens)
+    return _check_content(
+        edit, skill, needles=needles, max_tokens=max_tokens, feedback=feedback, words=words
+    )
+
+
+def _too_big(edit: Edit, skill: Skill, max_tokens: int) -> str | None:
+    result = skill.apply([edit])
+    if result.applied and result.skill.n_tokens() > max_tokens:
+        return f"would grow the skill to {result.skill.n_tokens()} tokens (limit {max_tokens})"
+    return None
+
+
+def _check_content(
+    edit: Edit,
+    skill: Skill,
+    *,
+    needles: Sequence[str],
+    max_tokens: int,
+    feedback: Sequence[str],
+    words: ItemWords | None,
+) -> str | None:
+    content = edit.content.strip()
     if edit.op in ("add", "replace") and not re.search(r"\w", content):
         return "empty content"
     if content and mentions_any(content, needles, min_len=MIN_QUOTE):
@@ -476,8 +520,7 @@ def check_edit(
         result = skill.apply([edit])
         if result.applied and _repeats_skill(edit, result.skill):
             return "repeats a line already in the skill"
-        if result.applied and result.skill.n_tokens() > max_tokens:
-            return f"would grow the skill to {result.skill.n_tokens()} tokens (limit {max_tokens})"
+        return _too_big(edit, skill, max_tokens)
     return None
 
 
@@ -490,6 +533,7 @@ def guard(
     tried: Sequence[Edit] = (),
     feedback: Sequence[str] = (),
     words: ItemWords | None = None,
+    examples: ExampleCheck | None = None,
 ) -> tuple[list[tuple[int, Edit]], list[Rejection]]:
     """Split (source, edit) pairs into those that pass and those rejected with a reason.
     `feedback`: feedback_needles(...) of the rollouts the optimizer saw (see check_edit)."""
@@ -504,6 +548,7 @@ def guard(
             rejected=tried,
             feedback=feedback,
             words=words,
+            examples=examples,
         )
         if reason is None:
             kept.append((source, edit))

@@ -314,6 +314,9 @@ class OptimizerSettings:
     # `diagnose` only: while the skill has no worked example, one of the step's edits is a
     # made-up question of the task's kind, solved line by line (see `ask_example`).
     example: bool = False
+    # `diagnose` only: "train" to propose, while the skill holds fewer than three, one training
+    # item the target got right, solved, for its `## Examples` section (see optim.examples).
+    examples: str = "off"
     # `diagnose` only: while the skill states no facts of the subject, one of the step's edits
     # is the facts a solver must know (see optim.knowledge).
     knowledge: bool = False
@@ -345,5 +348,6 @@ class OptimizerSettings:
             retries=int(getattr(optimizer, "retries", cls.retries)),
             procedure=bool(getattr(optimizer, "procedure", cls.procedure)),
             example=bool(getattr(optimizer, "example", cls.example)),
+            examples=str(getattr(optimizer, "examples", cls.examples)),
             knowledge=bool(getattr(optimizer, "knowledge", cls.knowledge)),
         )

@@ -11,13 +11,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from skillfit.optim.marked import marker, parse_examples
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
 
 PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
 # Prompts of passes that are off by default: loadable, but their words stay out of the common
 # vocabulary and the guard's needles, so a run that does not use them trains as before.
-OPTIONAL_PROMPTS = ("example", "knowledge")
+OPTIONAL_PROMPTS = ("example", "knowledge", "train_example")
 
 
 def optimizer_prompts() -> str:
@@ -58,13 +59,18 @@ def boilerplate_needles(names: tuple[str, ...] = PROMPT_NAMES) -> tuple[str, ...
 
 
 def render_skill(skill: Skill) -> str:
-    """The skill with a `[section-id]` marker above each section, so edits can name them."""
+    """The skill with a `[section-id]` marker above each section, so edits can name them.
+    A worked example of a training item (optim.marked) shows as its marker only: the rules
+    are written with no item in view."""
     if not skill.sections:
         return "(the guide is empty)"
     parts = []
     for sec in skill.sections:
         head = f"{sec.heading}\n" if sec.heading else ""
-        parts.append(f"[{sec.id}]\n{head}{sec.body.strip()}".rstrip())
+        body = sec.body
+        for example in parse_examples(body):
+            body = body.replace(example.text, f"{marker(example.item_id)} (a solved question)")
+        parts.append(f"[{sec.id}]\n{head}{body.strip()}".rstrip())
     return "\n\n".join(parts)
 
 

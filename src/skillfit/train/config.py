@@ -108,6 +108,10 @@ class OptimizerRole(ModelRole):
     # diagnose only: while the skill has no worked example, propose one (a made-up question of
     # the task's kind, solved line by line) as one of the step's edits.
     example: bool = False
+    # diagnose only: "train" proposes worked examples of training items the target answered
+    # right (their gold answers, checked by the task's scorer) for a `## Examples` section of
+    # at most three; "off" proposes none. See skillfit.optim.examples.
+    examples: Literal["off", "train"] = "off"
     # diagnose only: while the skill states no facts of the subject, propose them (what a
     # solver must know: an order, a definition, which part comes first) as one of the edits.
     knowledge: bool = False
@@ -362,6 +366,7 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 # behave as, so such runs still resume: target.harness=chat is what every earlier run used.
 _HASH_NEUTRAL: tuple[tuple[str, Any], ...] = (("target.harness", "chat"), ("task.module", None))
 # The strategy section at its defaults is the skillfit loop every earlier run used.
+_HASH_NEUTRAL += (("optimizer.examples", "off"),)
 _HASH_NEUTRAL += (
     ("strategy", {"name": "skillfit", "options": {}, "ablate": [], "target_calls": None}),
 )

@@ -19,12 +19,14 @@ from typing import Any
 from skillfit.core.errors import InfraFailure
 from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.models.base import ChatModel
+from skillfit.optim.examples import TrainExamples, scorer_accepts
 from skillfit.optim.gate import GateConfig, GateResult, run_gate
 from skillfit.optim.guard import (
     ItemWords,
     item_words,
     leak_needles,
 )
+from skillfit.optim.knowledge import AnswerVocabulary, answer_vocabulary
 from skillfit.optim.prompting import (
     optimizer_prompts,
     render_edit,
@@ -70,6 +72,9 @@ class Trainer:
     progress: Progress | None = None
     needles: tuple[str, ...] = field(default=(), init=False)  # item text the guard refuses
     words: ItemWords | None = field(default=None, init=False)  # the items' own words
+    # Worked examples of training items (optimizer.examples: train, a task with a scorer).
+    examples_check: TrainExamples | None = field(default=None, init=False)
+    answers: AnswerVocabulary = field(default_factory=AnswerVocabulary, init=False)
     forced_ablations: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -83,7 +88,18 @@ class Trainer:
         self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
+        self.answers = answer_vocabulary(self.splits["train"])
+        score = getattr(self.parts.task, "score", None)
+        if self.settings.examples == "train" and callable(score):
+            self.examples_check = TrainExamples(
+                self.splits["train"], scorer_accepts(score), needles=self.needles
+            )
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
+
+    @property
+    def guard_options(self) -> dict[str, Any]:
+        """What the guard needs beyond the items' text (see optim.guard.check_edit)."""
+        return {"words": self.words, "examples": self.examples_check}
 
     def _task_text(self) -> str:
         task = self.parts.task
@@ -189,6 +205,8 @@ class Trainer:
             needles=self.needles,
             context=context,
             words=self.words,
+            examples_check=self.examples_check,
+            answers=self.answers,
         )
 
     def gate(self, current: str, candidate: str, config: GateConfig | None = None) -> GateResult:

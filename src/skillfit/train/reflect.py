@@ -29,11 +29,13 @@ from typing import Any, Literal
 from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Diagnosis, Findings, item_numbers, particular_words
 from skillfit.optim.example import ask_example
+from skillfit.optim.examples import TrainExamples
+from skillfit.optim.examples import ask_example as ask_train_example
 from skillfit.optim.guard import (
     ItemWords,
     echoes_prompt,
 )
-from skillfit.optim.knowledge import ask_knowledge, has_knowledge
+from skillfit.optim.knowledge import AnswerVocabulary, ask_knowledge, has_knowledge
 from skillfit.optim.optimizer import (
     OptimizerAnswer,
     OptimizerSettings,
@@ -240,6 +242,8 @@ def reflect(
     needles: Sequence[str] = (),
     context: str = "",
     words: ItemWords | None = None,
+    examples_check: TrainExamples | None = None,
+    answers: AnswerVocabulary | None = None,
 ) -> list[MinibatchProposal]:
     """Edits proposed for `skill` from `examples` (see the module docstring for the modes).
 
@@ -247,7 +251,9 @@ def reflect(
     step, whose `diagnoses` keep every stage-one reply and every pass's; diagnoses quoting an
     item of `needles` are dropped before the rules are asked for. `context` (e.g. the skill's
     earlier version at an epoch end) is shown to the rules call. `words` (guard.item_words)
-    refuse procedure steps naming an item's particulars."""
+    refuse procedure steps naming an item's particulars. `examples_check` (optim.examples)
+    lets the example pass solve a training item the target got right; `answers` is the task's
+    answer vocabulary, which the knowledge pass may state."""
     batches = make_minibatches(examples, minibatch_size)
     if not batches:
         return []
@@ -272,11 +278,31 @@ def reflect(
             )
 
         return list(run(one, list(enumerate(batches))))
+    correct = [(it, tr) for it, tr in examples if tr.ok and tr.score and tr.score.hard == 1]
+    extra = _Extra(correct, examples_check, answers or AnswerVocabulary())
     return [
         _diagnose(
-            asker, batches, run, buffer, meta_skill, needles=needles, context=context, words=words
+            asker,
+            batches,
+            run,
+            buffer,
+            meta_skill,
+            needles=needles,
+            context=context,
+            words=words,
+            extra=extra,
         )
     ]
+
+
+@dataclass(frozen=True)
+class _Extra:
+    """What the passes see beyond the minibatches: every rollout of the step the target got
+    right, the check of worked examples, the task's answer vocabulary."""
+
+    correct: list[Example] = field(default_factory=list)
+    examples_check: TrainExamples | None = None
+    answers: AnswerVocabulary = field(default_factory=AnswerVocabulary)
 
 
 def _failures(batch: Sequence[Example]) -> int:
@@ -324,6 +350,7 @@ def _diagnose(
     needles: Sequence[str],
     context: str,
     words: ItemWords | None,
+    extra: _Extra | None = None,
 ) -> MinibatchProposal:
     """`diagnose`: stage one per minibatch, then the rules from the pooled findings alone, then
     the passes (`PASSES`), whose edits lead the step's in `LEAD_ORDER`."""
@@ -375,7 +402,9 @@ def _diagnose(
     # The working steps and the example need only what the task asks and its questions'
     # shape: a step whose mistakes all named an item's particulars still gets them.
     if findings.task or findings.mistakes or findings.contrasts:
-        step = PassInput(optimizer, skill, findings, settings, all_examples, needles, words)
+        step = PassInput(
+            optimizer, skill, findings, settings, all_examples, needles, words, extra or _Extra()
+        )
         made: dict[str, Edit] = {}
         for name, run_pass in PASSES:
             outcome = run_pass(step, made)
@@ -416,6 +445,7 @@ class PassInput:
     examples: list[Example]  # the step's items, for the shape of their questions
     needles: Sequence[str]
     words: ItemWords | None
+    extra: _Extra = field(default_factory=_Extra)
 
     @property
     def sections(self) -> list[tuple[str, str]]:
@@ -457,7 +487,14 @@ def knowledge_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
     if not step.settings.knowledge or has_knowledge(step.skill.section_ids):
         return None
     shown = shape_questions(step.examples)
+    answers = step.extra.answers
+    # The task's answer labels are its vocabulary, a fact may name them; another answer of an
+    # item the step saw is that item's, and no fact for every question holds it.
     particular = particular_words([*shown, *(it.input for it, _ in step.examples)], step.words)
+    particular = (particular | answers.particular_answers(it for it, _ in step.examples)) - (
+        answers.tokens
+    )
+    names = frozenset(n for n in question_names(shown) if n.casefold() not in answers.tokens)
     knowledge = ask_knowledge(
         step.optimizer,
         step.findings.render(),
@@ -467,10 +504,11 @@ def knowledge_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
             facts,
             needles=step.needles,
             words=step.words,
-            names=question_names(shown),
+            names=names,
             particular=particular,
         ),
         questions=shown,
+        labels=answers.labels if answers.listed else (),
     )
     record = {
         "knowledge": knowledge.answer.to_dict(),
@@ -502,12 +540,41 @@ def example_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
     return {"example": example.answer.to_dict(), "messages": example.messages}, example.edit
 
 
-# The passes in the order they run (each is asked only while the skill lacks its section)...
+def train_example_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
+    """A training item the target got right in this step, solved, for the `## Examples`
+    section (optimizer.examples: train); when the section is full, one that takes a held
+    example's place if the optimizer names one."""
+    check = step.extra.examples_check
+    if step.settings.examples != "train" or check is None:
+        return None
+    sections = step.sections
+    held = procedure_section(sections)
+    steps = next((body for sid, body in sections if sid == held), "") if held else ""
+    if not steps and "procedure" in made:
+        steps = made["procedure"].content or ""
+    proposal = ask_train_example(
+        step.optimizer,
+        step.skill,
+        step.extra.correct,
+        check,
+        step.settings,
+        task=step.findings.task,
+        steps=steps,
+    )
+    if proposal is None:
+        return None
+    record = {"train_example": proposal.answer.to_dict(), "messages": proposal.messages}
+    return record, proposal.edit
+
+
+# The passes in the order they run (each is asked only while the skill lacks its section; the
+# examples of training items while there is a rollout that can become one)...
 PASSES: tuple[tuple[str, ReflectionPass], ...] = (
     ("procedure", procedure_pass),
     ("knowledge", knowledge_pass),
     ("example", example_pass),
+    ("train_example", train_example_pass),
 )
-# ... and the order their edits lead the step's, before the rules: the procedure, the example
-# that illustrates it, the facts.
-LEAD_ORDER = ("procedure", "example", "knowledge")
+# ... and the order their edits lead the step's, before the rules: the procedure, the examples
+# that illustrate it, the facts.
+LEAD_ORDER = ("procedure", "example", "train_example", "knowledge")

@@ -132,7 +132,7 @@ def edits_proposal(
             needles=ctx.needles,
             tried=tried,
             feedback=feedback,
-            guard_options={"words": ctx.words},
+            guard_options=ctx.guard_options,
             rejected=list(extra_rejected),
         )
     )
