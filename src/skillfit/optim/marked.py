@@ -32,9 +32,9 @@ EXAMPLES_INTRO = (
 MAX_EXAMPLES = 3
 MARKER = re.compile(r"^<!-- example: (\S+) -->[ \t]*$", re.MULTILINE)
 # Item ids that fit in a marker, and inputs that fit in a section (no heading, fence or comment
-# of their own that would end the example early or change the document's sections).
+# of their own, and no line that reads as the example's own `Reply:` or `Answer:` line).
 _ID = re.compile(r"^[\w.:/@+-]{1,80}$")
-_BREAKS_SECTION = re.compile(r"^\s{0,3}(?:#|```|~~~)|<!--|-->", re.MULTILINE)
+_BREAKS_SECTION = re.compile(r"^\s{0,3}(?:#|```|~~~)|^(?:Reply|Answer):|<!--|-->", re.MULTILINE)
 
 
 def marker(item_id: str) -> str:
@@ -87,9 +87,10 @@ class MarkedExample:
 
 
 def parse_examples(text: str) -> list[MarkedExample]:
-    """The marked examples in `text`, in order. A block runs from its marker to the next
-    marker, heading or the end; its question is what follows `Question:` up to the `Reply:`
-    line, its answer the last `Answer:` line, its working the lines between."""
+    """The marked examples in `text`, in order. A block runs from its marker through the first
+    `Answer:` line after its `Reply:` line (or, lacking one, to the next marker or heading);
+    its question is what follows `Question:` up to the `Reply:` line, its working the lines
+    between. Text after the answer line is not part of the example."""
     found: list[MarkedExample] = []
     starts = list(MARKER.finditer(text))
     for i, m in enumerate(starts):
@@ -97,14 +98,17 @@ def parse_examples(text: str) -> list[MarkedExample]:
         heading = re.search(r"^\s{0,3}#", text[m.end() : end], re.MULTILINE)
         if heading:
             end = m.end() + heading.start()
-        block = text[m.start() : end].rstrip()
-        lines = block.splitlines()[1:]
+        lines = text[m.start() : end].rstrip().split("\n")
         reply = next((j for j, line in enumerate(lines) if line.strip() == "Reply:"), None)
-        answers = [j for j, line in enumerate(lines) if line.startswith("Answer:")]
-        question = "\n".join(lines[:reply] if reply is not None else lines)
-        question = question.strip()
+        last = None
+        if reply is not None:
+            last = next(
+                (j for j in range(reply + 1, len(lines)) if lines[j].startswith("Answer:")), None
+            )
+        if last is not None:
+            lines = lines[: last + 1]
+        question = "\n".join(lines[1:reply] if reply is not None else lines[1:]).strip()
         question = question[len("Question:") :] if question.startswith("Question:") else ""
-        last = answers[-1] if answers else None
         answer = lines[last][len("Answer:") :] if last is not None else ""
         working = lines[reply + 1 : last] if reply is not None and last is not None else []
         found.append(
@@ -113,7 +117,7 @@ def parse_examples(text: str) -> list[MarkedExample]:
                 question=flat(question),
                 working=tuple(flat(w) for w in working if w.strip()),
                 answer=flat(answer),
-                text=block,
+                text="\n".join(lines).rstrip(),
             )
         )
     return found
