@@ -12,7 +12,8 @@ among those replies. Then wall time, tokens by role and adopted candidates per t
 
 Each task's run lives in `<out>/<task>`; a rerun resumes finished and half-finished runs from
 their files and every model call from the response cache, so a second run costs minutes. Every
-trained skill and meta-skill is audited (no item text, no scorer feedback, no repeated line);
+trained skill and meta-skill is audited (no item text, no scorer feedback, no repeated line;
+worked examples of training items, `optimizer.examples: train`, are listed as deliberate);
 the skills and the table are copied to `bench/suite/` so a test can audit them too.
 """
 
@@ -159,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from skillfit import train
-    from skillfit.app.audit import audit_run
+    from skillfit.app.audit import audit_run, run_examples
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     out = Path(args.out)
     rows: list[str] = []
     problems: dict[str, list[str]] = {}
+    examples: dict[str, list[str]] = {}
     started = time.perf_counter()
     for task in tasks:
         run_dir = out / task.replace("/", "__")
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = dict(result.summary)
         rows.append(table_row(task, summary, float(summary.get("seconds") or seconds), run_dir))
         problems[task] = audit_run(run_dir)
+        examples[task] = run_examples(run_dir)
         keep = Path(args.keep) / task.replace("/", "__")
         keep.mkdir(parents=True, exist_ok=True)
         shutil.copy(run_dir / "best_skill.md", keep / "best_skill.md")
@@ -212,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     audit = [f"- {t}: {'; '.join(p)}" for t, p in problems.items() if p]
     notes += ["", "Audit of trained skills and meta-skills: " + ("clean" if not audit else "")]
     notes += audit
+    held = [f"- {t}: {', '.join(ids)}" for t, ids in examples.items() if ids]
+    if held:
+        notes += ["", "Deliberate worked examples (training items with their gold answers):"]
+        notes += held
     print(text)
     print("\n".join(notes))
     Path(args.markdown).write_text(text + "\n" + "\n".join(notes) + "\n", encoding="utf-8")

@@ -99,7 +99,11 @@ def test_the_benchmark_suites_trained_skills_are_clean(run: str) -> None:
         path = folder / name
         if path.is_file():
             problems = audit_text(
-                path.read_text(), items=items, what=f"{run}/{name}", common=common
+                path.read_text(),
+                items=items,
+                what=f"{run}/{name}",
+                common=common,
+                train=splits["train"],
             )
             assert problems == []
 

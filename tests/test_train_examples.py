@@ -329,3 +329,13 @@ def test_the_team_codes_may_be_stated_and_a_one_off_answer_may_not(
     proposals = json.loads((root / "steps" / "step_0001" / "proposals.json").read_text())
     refused = [f for d in proposals[0]["diagnoses"] if "knowledge" in d for f in d["refused_facts"]]
     assert [f["step"] for f in refused] == [f"Last year's licence count was {ONE_OFF}"]
+
+
+def test_the_optimizer_sees_a_held_example_as_its_marker_only(tickets: Any) -> None:
+    from skillfit.optim.prompting import render_skill
+
+    bill = next(i for i in tickets.splits()["train"] if i.target == "BILL")
+    skill = Skill.parse("# Routing\n\nRoute.\n\n" + examples_section([_example(bill)]))
+    shown = render_skill(skill)
+    assert f"<!-- example: {bill.id} --> (a solved question)" in shown
+    assert bill.input not in shown and "Invoices go to billing." not in shown
