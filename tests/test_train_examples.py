@@ -339,3 +339,17 @@ def test_the_optimizer_sees_a_held_example_as_its_marker_only(tickets: Any) -> N
     shown = render_skill(skill)
     assert f"<!-- example: {bill.id} --> (a solved question)" in shown
     assert bill.input not in shown and "Invoices go to billing." not in shown
+
+
+def test_a_task_with_no_scorer_of_replies_cannot_take_examples(tmp_path: Path) -> None:
+    from train_fakes import AddTask, Optimizer, target_model
+
+    from skillfit.core.errors import TrainError
+
+    with pytest.raises(TrainError, match="optimizer.examples: train needs a task scored"):
+        run(
+            config(tmp_path, "optimizer.examples=train"),
+            AddTask(),
+            target_model(),
+            Optimizer().model,
+        )

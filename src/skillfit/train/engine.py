@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillfit.core.errors import InfraFailure
+from skillfit.core.errors import InfraFailure, TrainError
 from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.models.base import ChatModel
 from skillfit.optim.examples import TrainExamples, scorer_accepts
@@ -89,8 +89,13 @@ class Trainer:
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.answers = answer_vocabulary(self.splits["train"])
-        score = getattr(self.parts.task, "score", None)
-        if self.settings.examples == "train" and callable(score):
+        if self.settings.examples == "train":
+            score = getattr(self.parts.task, "score", None)
+            if not callable(score):
+                raise TrainError(
+                    f"optimizer.examples: train needs a task scored from a reply, to check an "
+                    f"example's answer with; task {self.parts.task.name} runs its own loop"
+                )
             self.examples_check = TrainExamples(
                 self.splits["train"], scorer_accepts(score), needles=self.needles
             )
