@@ -249,9 +249,12 @@ def ask_example(
     if reply.replaces:
         old = next(h for h in held if h.item_id == reply.replaces)
         proposal.edit = Edit(
-            op="replace", section=EXAMPLES_SECTION, anchor=old.text, content=text,
+            op="replace",
+            section=EXAMPLES_SECTION,
+            anchor=old.text,
+            content=text,
             rationale=rationale,
-        )  # fmt: skip
+        )
     elif len(held) >= MAX_EXAMPLES:
         return proposal  # full, and the optimizer keeps the examples it has
     elif held or EXAMPLES_SECTION in skill.section_ids:
