@@ -33,6 +33,16 @@ def thread_map(concurrency: int) -> Callable[[Callable[[Any], Any], Iterable[Any
     return map_fn
 
 
+@dataclasses.dataclass(frozen=True)
+class RolloutJob:
+    """One rollout: `skill` on `item`, sample index `sample` (plain, picklable data that an
+    executor may run in another process)."""
+
+    skill: str
+    item: Item
+    sample: int = 0
+
+
 def rollout_one(
     task: Task,
     model: ChatModel,
