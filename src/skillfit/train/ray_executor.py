@@ -65,7 +65,11 @@ class RayExecutor:
         if self._remote is not None:
             return ray
         if not ray.is_initialized():
-            ray.init(address=self.settings.address, log_to_driver=False)
+            address = self.settings.address or os.environ.get("RAY_ADDRESS")
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:  # a Ray of this run's own, reachable from this machine only
+                ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
             self._started = True
         options: dict[str, Any] = {
             "num_cpus": float(self.settings.num_cpus),
