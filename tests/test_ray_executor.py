@@ -71,7 +71,7 @@ def ray_config(tmp_path: Path, rules: Path, name: str, *overrides: str) -> Any:
     return config(
         tmp_path,
         f"run.name={name}",
-        f"task.name=raytest/add",
+        "task.name=raytest/add",
         f"task.module={PLUGIN}",
         f"task.options={{{options}}}",
         f"target.model=scripted:{rules}",
