@@ -21,7 +21,7 @@ import pytest
 from test_train_resume import TIPS, optimizer_reply
 from train_fakes import AddTask
 
-from skillfit.core.errors import TrainError
+from skillfit.core.errors import InfraFailure, TrainError
 from skillfit.models.scripted import ScriptedModel
 
 ray = pytest.importorskip("ray")
@@ -185,6 +185,28 @@ def test_a_worker_killed_mid_step_changes_nothing(
     assert int(marker.read_text()) != os.getpid()
     assert outcome(tmp_path / "ray") == same(reference)
     assert cache_keys(tmp_path / "ray.sqlite") == reference["keys"]
+
+
+def test_a_task_lost_past_its_retries_stops_the_run_resumably(
+    cluster: None, reference: dict[str, Any], rules: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "killed"
+    options = ", ".join(f"{k}: {v}" for k, v in SIZES.items())
+    crash = f"crash_marker: '{marker}', crash_item: train-4, driver_pid: {os.getpid()}"
+    cfg = ray_config(
+        tmp_path,
+        rules,
+        "ray",
+        "runtime.executor=ray",
+        "runtime.ray.max_retries=0",
+        f"task.options={{{options}, {crash}}}",
+    )
+    with pytest.raises(InfraFailure, match="lost a rollout task"):
+        train(cfg)
+    assert marker.exists()
+    result = train(cfg)  # the same command again: the worker no longer dies
+    assert result.resumed
+    assert outcome(tmp_path / "ray") == same(reference)
 
 
 class Exploding:

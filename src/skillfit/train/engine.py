@@ -219,18 +219,21 @@ class Trainer:
                 return None
             return float(traj.score.soft if metric == "soft" else traj.score.hard)
 
+        def scorer(skill_text: str) -> Callable[[Item, int], float | None]:
+            def score(item: Item, sample: int) -> float | None:
+                return value(self.runs.run([RolloutJob(skill_text, item, sample)])[0])
+
+            return score
+
         def measure(_fn: Any, jobs: Sequence[GateJob]) -> list[float | None]:
-            # A batch of the gate's jobs, both sides, as one batch of rollouts.
+            # A batch of the gate's jobs, both sides, goes to the executor as one batch.
             rollouts = [RolloutJob(sides[j.side], j.item, j.sample) for j in jobs]
             return [value(traj) for traj in self.runs.run(rollouts)]
 
-        def unused(item: Item, sample: int) -> float | None:  # measure() runs every job
-            raise AssertionError("gate jobs run through the executor")
-
         result = run_gate(
             list(self.splits["val"]),
-            unused,
-            unused,
+            scorer(current),
+            scorer(candidate),
             config,
             batch_size=max(1, int(self.cfg.train.concurrency)) * 4,
             map_fn=measure,
