@@ -75,19 +75,6 @@ def rollout_one(
         )
 
 
-def rollout_batch(
-    task: Task,
-    model: ChatModel,
-    skill: str,
-    items: Sequence[Item],
-    *,
-    sample: int = 0,
-    concurrency: int = 1,
-) -> list[Trajectory]:
-    """Run every item once with `skill`; results come back in item order."""
-    return thread_map(concurrency)(lambda it: rollout_one(task, model, skill, it, sample), items)
-
-
 def trajectory_record(traj: Trajectory, item: Item | None = None) -> dict[str, Any]:
     """A JSON-ready row for rollouts.jsonl (an error's text redacted: a provider may echo the
     request's headers or URL in it)."""
