@@ -13,7 +13,7 @@ from skillfit.core.errors import TrainError
 from skillfit.core.io import read_json, write_json_atomic
 from skillfit.models import ChatModel, Ledger, ResponseCache, get_model, redact, wrap
 from skillfit.skill import Skill, SkillDir, read_skill_source
-from skillfit.tasks import Item, Task, get_task
+from skillfit.tasks import Item, Task
 from skillfit.train.config import (
     MAX_SAMPLES,
     ConfigError,
@@ -33,6 +33,7 @@ from skillfit.train.datacheck import (
 )
 from skillfit.train.export import BEST_SKILL_DIR
 from skillfit.train.layout import RunLayout
+from skillfit.train.remote import RolloutSpec, TaskSpec
 
 Progress = Callable[[dict[str, Any]], None]
 SplitChoice = Literal["test", "val", "train", "all"]
@@ -87,14 +88,17 @@ def scrub(obj: Any) -> Any:
     return obj
 
 
-def build_task(cfg: RunConfig) -> Task:
-    """The task the config names. The target's temperature and max_tokens reach the task (it
-    makes the target's calls) unless the task options set them."""
+def task_spec(cfg: RunConfig) -> TaskSpec:
+    """The task the config names as plain data: name, the options its factory gets and the
+    user's task modules (imported here first, since they register the task). The target's
+    temperature and max_tokens reach the task (it makes the target's calls) unless the task
+    options set them."""
     from skillfit.tasks.plugins import import_task_modules
     from skillfit.tasks.registry import option_names
 
     base_dir = getattr(cfg.task, "base_dir", None)
-    import_task_modules(getattr(cfg.task, "module", None), base_dir)
+    modules = getattr(cfg.task, "module", None)
+    import_task_modules(modules, base_dir)
     options = dict(cfg.task.options or {})
     accepted = set(option_names(cfg.task.name))
     if base_dir and "base_dir" in accepted and "base_dir" not in options:
@@ -103,7 +107,38 @@ def build_task(cfg: RunConfig) -> Task:
         value = getattr(cfg.target, key, None)
         if value is not None and key in accepted and key not in options:
             options[key] = value
-    return get_task(cfg.task.name, **options)
+    return TaskSpec(
+        name=cfg.task.name,
+        options=options,
+        modules=tuple(modules) if isinstance(modules, list) else modules,
+        base_dir=base_dir,
+    )
+
+
+def rollout_spec(cfg: RunConfig, skill_dir: SkillDir | None = None) -> RolloutSpec:
+    """How a Ray worker rebuilds the run's rollouts: the task by name and options, the harness
+    by name, the target by its model string. A spec never carries a key (workers read theirs
+    from their own environment): a credential written into the target's model string or the
+    task's options is refused."""
+    spec = RolloutSpec(
+        task=task_spec(cfg),
+        harness=cfg.target.harness,
+        target=cfg.target.model,
+        skill_dir=skill_dir,
+    )
+    options = dict(spec.task.options)
+    if redact(spec.target) != spec.target or scrub(options) != options:
+        where = "target.model" if redact(spec.target) != spec.target else "task.options"
+        raise TrainError(
+            f"runtime.executor=ray: {where} holds a credential, which would be sent to every "
+            "worker; set it in the workers' environment instead (OPENAI_API_KEY, ...)"
+        )
+    return spec
+
+
+def build_task(cfg: RunConfig) -> Task:
+    """The task the config names (see `task_spec`)."""
+    return task_spec(cfg).build()
 
 
 def initial_skill_source(

@@ -34,6 +34,7 @@ from skillfit.tasks import Item, Task
 from skillfit.tasks.base import Trajectory
 from skillfit.train.config import RunConfig
 from skillfit.train.engine import Parts
+from skillfit.train.executor import Executor, run_rollouts
 from skillfit.train.rollout import rollout_one, thread_map
 from skillfit.train.runlock import LOCK_NAME
 
@@ -164,9 +165,16 @@ def _reply(traj: Trajectory) -> str:
 
 
 def _arm(
-    task: Task, model: ChatModel, skill: str, items: Sequence[Item], concurrency: int
+    task: Task,
+    model: ChatModel,
+    skill: str,
+    items: Sequence[Item],
+    concurrency: int,
+    executor: Executor | None = None,
 ) -> list[Trajectory]:
     # Sample 0, the task's bound harness: the very rollouts the run's gate makes.
+    if executor is not None:
+        return run_rollouts(executor, skill, items, 0)
     return list(
         thread_map(concurrency)(lambda item: rollout_one(task, model, skill, item, 0), items)
     )
@@ -179,12 +187,14 @@ def check_target(
     items: Sequence[Item],
     *,
     concurrency: int = 1,
+    executor: Executor | None = None,
 ) -> TargetCheck:
-    """Compare the target's replies with no skill and with `skill` on `items` (see the module)."""
+    """Compare the target's replies with no skill and with `skill` on `items` (see the module);
+    through `executor` (a run's) when given."""
     skill_empty = not skill.strip()
-    none = _arm(task, model, "", items, concurrency)
+    none = _arm(task, model, "", items, concurrency, executor)
     calls = len(none)
-    with_skill = none if skill_empty else _arm(task, model, skill, items, concurrency)
+    with_skill = none if skill_empty else _arm(task, model, skill, items, concurrency, executor)
     calls += 0 if skill_empty else len(with_skill)
     pairs = [(a, b) for a, b in zip(none, with_skill, strict=True) if a.ok and b.ok]
     scored = len(pairs)
@@ -207,7 +217,7 @@ def check_target(
     )
     if scored and not result.reacts:
         probe_skill = "\n\n".join(p for p in (skill.strip(), PROBE) if p)
-        probed = _arm(task, model, probe_skill, items, concurrency)
+        probed = _arm(task, model, probe_skill, items, concurrency, executor)
         calls += len(probed)
         result.probe_followed = sum(1 for t in probed if t.ok and _followed_probe(t))
     result.calls = calls
@@ -257,9 +267,11 @@ def run_target_check(
     val: Sequence[Item],
     progress: Progress | None,
     decide: Callable[[TargetCheck], bool] | None,
+    executor: Executor | None = None,
 ) -> TargetCheck:
     """Check the target on the first validation items through the run's own (cached,
-    accounted) target model; TargetUnreactive when the run should not go on."""
+    accounted) target model, on the run's executor when given; TargetUnreactive when the run
+    should not go on."""
     before = parts.ledger.snapshot() if parts.ledger is not None else {}
     result = check_target(
         task,
@@ -267,6 +279,7 @@ def run_target_check(
         Skill.parse(skill).text if skill.strip() else "",
         list(val)[:N_ITEMS],
         concurrency=int(cfg.train.concurrency),
+        executor=executor,
     )
     if parts.ledger is not None:
         result.tokens = token_delta(before, parts.ledger.snapshot())

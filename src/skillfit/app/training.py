@@ -45,6 +45,7 @@ from skillfit.train.config import (
     config_to_dict,
 )
 from skillfit.train.engine import Parts, Trainer
+from skillfit.train.executor import make_executor
 from skillfit.train.export import (
     best_skill_bundle,
     check_skill_files,
@@ -95,6 +96,13 @@ def train(
     a target that does not react stops the run (TargetUnreactive), and no run is kept."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
+    remote = cfg.runtime.executor != "local"
+    if remote and (task is not None or target is not None):
+        given = "task" if task is not None else "target model"
+        raise TrainError(
+            f"runtime.executor={cfg.runtime.executor} rebuilds the task and the target on each "
+            f"worker from the config (task.name, target.model): a {given} object cannot be sent"
+        )
     task = task if task is not None else build.build_task(cfg)
     initial, start_bundle = initial_skill_source(cfg, task, base)
     # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
@@ -132,7 +140,16 @@ def train(
             ledger=ledger,
         )
         prepare_run(task, parts.target)
-        trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress)
+        executor = make_executor(
+            cfg.runtime,
+            task=task,
+            model=parts.target,
+            concurrency=int(cfg.train.concurrency),
+            spec=build.rollout_spec(cfg, shipped) if remote else None,
+            cache=cache,
+            ledger=ledger,
+        )
+        trainer = Trainer(cfg, parts, layout, splits, digest, progress=progress, executor=executor)
         strategy = get_strategy(cfg.strategy.name, **cfg.strategy.options)
         # The acceptance policy: the configured gate, or none when it is ablated (by the
         # config's strategy.ablate, or by the strategy itself: `ungated`).
@@ -164,7 +181,14 @@ def train(
                     # After the first save and under the record, like every call of the run
                     # (journaled, stoppable from the dashboard).
                     checked = run_target_check(
-                        cfg, task, parts, initial, splits["val"], recorder, on_target_check
+                        cfg,
+                        task,
+                        parts,
+                        initial,
+                        splits["val"],
+                        recorder,
+                        on_target_check,
+                        executor=executor,
                     )
                     write_json_atomic(layout.root / TARGET_CHECK_FILE, checked.to_dict())
                     trainer.save(state)  # the check's calls are accounted for
@@ -174,6 +198,7 @@ def train(
             undo_fresh_run(layout.root)  # the run never started: a rerun starts fresh
             raise
         finally:
+            executor.close()
             ledger.close()
         # best_skill.md is the body; best_skill/<name>/ the same body as an Agent Skills directory.
         restore_best_skill_file(layout, state.best_skill)

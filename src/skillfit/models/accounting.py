@@ -124,6 +124,11 @@ class Ledger:
             self._journal = path.open("a", encoding="utf-8")
             self.journal_path = path
 
+    @property
+    def wants_keys(self) -> bool:
+        """Whether a call is recorded with its cache key (a journal matches replays by it)."""
+        return self.journal_path is not None
+
     def journal_size(self) -> int:
         """Bytes journaled so far (what a run's saved state has accounted for)."""
         with self._lock:
@@ -266,7 +271,7 @@ class AccountedModel(ModelWrapper):
             self.ledger.record_error(self.role, time.perf_counter() - start)
             raise
         key = None
-        if self.ledger.journal_path is not None:
+        if self.ledger.wants_keys:
             key = cache_key(
                 self.name,
                 messages,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from skillfit.models.base import (
     ChatModel,
@@ -70,6 +70,15 @@ def cache_key(
         payload["namespace"] = namespace
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class ReplyStore(Protocol):
+    """Where CachedModel looks replies up and stores them: a ResponseCache, or (on a Ray
+    worker) the replies a run's driver handed over plus those made there."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, model: str, value: dict[str, Any]) -> None: ...
 
 
 class CacheError(SkillfitModelError):
@@ -183,7 +192,7 @@ def _to_record(reply: Reply) -> dict[str, Any]:
 class CachedModel(ModelWrapper):
     """Serves repeated requests from a ResponseCache; a hit makes no model call."""
 
-    def __init__(self, inner: ChatModel, cache: ResponseCache, *, on_hit: Any = None) -> None:
+    def __init__(self, inner: ChatModel, cache: ReplyStore, *, on_hit: Any = None) -> None:
         super().__init__(inner)
         self.cache = cache
         self._on_hit = on_hit  # called with the cached Reply and its key (the ledger counts hits)

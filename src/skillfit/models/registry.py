@@ -12,11 +12,12 @@ scripted:echo | scripted:constant=<text> | scripted:/path/rules.json
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 from skillfit.models.accounting import Ledger
 from skillfit.models.base import ChatModel, ModelSpecError
-from skillfit.models.cache import ResponseCache
+from skillfit.models.cache import ReplyStore
 from skillfit.models.credentials import optional_env, require_env
 from skillfit.models.limits import limited_http_client
 from skillfit.models.local.catalog import CATALOG, DEFAULT_LOCAL
@@ -156,17 +157,22 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
     raise _spec_error(spec.text, f"unknown model provider {spec.provider!r}")
 
 
+def get_provider(spec: str) -> tuple[ChatModel, threading.BoundedSemaphore | None]:
+    """The bare provider `spec` names (no cache, accounting or retries) and the in-flight
+    limiter its calls share in this process (None: unlimited). `get_model` wraps the same."""
+    model, limit_key, limit = _build(parse_spec(spec))
+    return model, (limiter(limit_key, limit) if limit_key else None)
+
+
 def get_model(
     spec: str,
     *,
     role: str = "default",
-    cache: ResponseCache | None = None,
+    cache: ReplyStore | None = None,
     ledger: Ledger | None = None,
     retry: RetryPolicy | None = None,
 ) -> ChatModel:
     """Build the model named by `spec`, wrapped in retries, accounting (`ledger`, under `role`)
     and the response cache. Local models start their server lazily, on the first call."""
-    parsed = parse_spec(spec)
-    model, limit_key, limit = _build(parsed)
-    semaphore = limiter(limit_key, limit) if limit_key else None
+    model, semaphore = get_provider(spec)
     return wrap(model, role=role, cache=cache, ledger=ledger, policy=retry, semaphore=semaphore)

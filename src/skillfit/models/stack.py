@@ -6,7 +6,7 @@ import threading
 
 from skillfit.models.accounting import AccountedModel, Ledger
 from skillfit.models.base import ChatModel
-from skillfit.models.cache import CachedModel, ResponseCache
+from skillfit.models.cache import CachedModel, ReplyStore
 from skillfit.models.retry import RetryingModel, RetryPolicy
 
 
@@ -14,7 +14,7 @@ def wrap(
     model: ChatModel,
     *,
     role: str = "default",
-    cache: ResponseCache | None = None,
+    cache: ReplyStore | None = None,
     ledger: Ledger | None = None,
     policy: RetryPolicy | None = None,
     semaphore: threading.BoundedSemaphore | None = None,

@@ -75,13 +75,14 @@ from skillfit.core.stats import (
 )
 from skillfit.tasks.base import Item
 
-__all__ = ["GateConfig", "GateResult", "MapFn", "ScoreFn", "run_gate", "ungated"]
+__all__ = ["GateConfig", "GateJob", "GateResult", "MapFn", "ScoreFn", "run_gate", "ungated"]
 
 ScoreFn = Callable[[Item, int], float | None]
 """Scores one item for one sample index; None when the rollout hit an infrastructure error."""
 
 MapFn = Callable[[Callable[[Any], float | None], Sequence[Any]], Iterable[float | None]]
-"""`map_fn(fn, jobs)`, e.g. `ThreadPoolExecutor.map`, to score a batch concurrently."""
+"""`map_fn(fn, jobs)`, e.g. `ThreadPoolExecutor.map`, to score a batch of `GateJob`s
+concurrently (`fn(job)` scores one; a caller may instead run the jobs' rollouts its own way)."""
 
 # Slack on the p-value bound: larger than any rounding error of the exact test, so the early
 # stop can never fire on a candidate whose full evaluation would pass.
@@ -165,14 +166,16 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-class _Job(NamedTuple):
+class GateJob(NamedTuple):
+    """One rollout the gate wants scored: what `map_fn` receives."""
+
     side: str  # "current" | "candidate"
     fn: ScoreFn
     item: Item
     sample: int
 
 
-def _run_job(job: _Job) -> float | None:
+def _run_job(job: GateJob) -> float | None:
     return job.fn(job.item, job.sample)
 
 
@@ -187,7 +190,7 @@ def _sequential_map(fn: Callable[[Any], float | None], jobs: Sequence[Any]) -> l
     return [fn(job) for job in jobs]
 
 
-def _check_score(value: float | None, job: _Job, metric: str) -> Fraction | None:
+def _check_score(value: float | None, job: GateJob, metric: str) -> Fraction | None:
     if value is None:
         return None
     v = float(value)
@@ -422,7 +425,7 @@ def run_gate(
     while done < n_items:
         batch = items[done : done + batch_size]
         jobs = [
-            _Job(side, fn, item, k)
+            GateJob(side, fn, item, k)
             for item in batch
             for side, fn in (("current", current), ("candidate", candidate))
             for k in range(s)

@@ -11,7 +11,6 @@ from skillfit.optim.optimizer import OptimizerAnswer
 from skillfit.optim.prompting import clip, render_target
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Trajectory
-from skillfit.train.rollout import rollout_batch
 
 if TYPE_CHECKING:
     from skillfit.train.engine import Trainer
@@ -20,14 +19,7 @@ SKILL_CHARS = 6000
 
 
 def rollouts(ctx: Trainer, skill: str, items: Sequence[Item], sample: int = 0) -> list[Trajectory]:
-    return rollout_batch(
-        ctx.parts.task,
-        ctx.parts.target,
-        skill,
-        list(items),
-        sample=sample,
-        concurrency=int(ctx.cfg.train.concurrency),
-    )
+    return ctx.rollouts(skill, items, sample)
 
 
 def text_schema(field: str, max_chars: int = SKILL_CHARS) -> type[BaseModel]:

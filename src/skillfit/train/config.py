@@ -37,7 +37,9 @@ __all__ = [
     "ModelRole",
     "OptimizerRole",
     "RunConfig",
+    "RayConfig",
     "RunSection",
+    "RuntimeConfig",
     "ScheduleConfig",
     "SkillConfig",
     "SlowUpdateConfig",
@@ -184,6 +186,32 @@ class StrategyConfig(_Section):
     target_calls: int | None = Field(default=None, ge=1, le=10**9)
 
 
+class RayConfig(_Section):
+    """Where the Ray cluster is and what each remote task (a chunk of items) asks of it."""
+
+    # `auto` (a cluster started with `ray start` on this machine), `ray://host:10001` (Ray
+    # Client), or null: start a local Ray instance for this run and stop it at the end.
+    address: str | None = None
+    # Resources each remote task reserves: with num_cpus=1 a worker runs one chunk at a time,
+    # so a cluster of N CPUs runs N chunks at once.
+    num_cpus: float = Field(default=1.0, ge=0.0, le=1024.0)
+    num_gpus: float = Field(default=0.0, ge=0.0, le=1024.0)
+    memory: int | None = Field(default=None, ge=1)  # bytes
+    resources: dict[str, float] = Field(default_factory=dict)  # custom resources, e.g. {sandbox: 1}
+    # Items per remote task, run one after another in its worker.
+    chunk_size: int = Field(default=1, ge=1, le=MAX_ITEMS)
+    # How often Ray reruns a task whose worker died (the driver keeps each item's result once).
+    max_retries: int = Field(default=3, ge=0, le=100)
+
+
+class RuntimeConfig(_Section):
+    """Where rollouts run: `local` (a thread pool of train.concurrency, the default) or `ray`
+    (a step's rollouts, the gate's and the test evaluation sent to a Ray cluster)."""
+
+    executor: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+
 class RunSection(_Section):
     name: str | None = None  # None = a name derived from task and time
     out_dir: str = "outputs"
@@ -207,6 +235,7 @@ class RunConfig(_Section):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     run: RunSection = Field(default_factory=RunSection)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
 
 _SECTIONS = ", ".join(sorted(RunConfig.model_fields))
@@ -354,13 +383,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # --- identity ---------------------------------------------------------------------------
 
 # Settings that change how a run executes or where it writes, not what it computes: resuming
-# with more concurrency or a moved cache is fine.
+# with more concurrency, a moved cache or on another executor (local or Ray) is fine.
 HASH_EXCLUDED_KEYS: tuple[str, ...] = (
     "task.base_dir",
     "train.concurrency",
     "train.max_infra_error_rate",
     "cache",
     "run",
+    "runtime",
 )
 # Keys added after runs were made, left out of the hash at the value runs made before them
 # behave as, so such runs still resume: target.harness=chat is what every earlier run used.

@@ -20,7 +20,7 @@ from skillfit.core.errors import InfraFailure, TrainError
 from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.models.base import ChatModel
 from skillfit.optim.examples import TrainExamples, scorer_accepts
-from skillfit.optim.gate import GateConfig, GateResult, run_gate
+from skillfit.optim.gate import GateConfig, GateJob, GateResult, run_gate
 from skillfit.optim.guard import (
     ItemWords,
     item_words,
@@ -35,6 +35,7 @@ from skillfit.optim.schedules import make_schedule
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
+from skillfit.train.executor import Executor, LocalExecutor, RolloutJob, run_rollouts
 from skillfit.train.layout import RunLayout, fresh_dir
 from skillfit.train.reflect import (
     MinibatchProposal,
@@ -42,10 +43,7 @@ from skillfit.train.reflect import (
     ReflectionMode,
     reflect,
 )
-from skillfit.train.rollout import (
-    rollout_one,
-    thread_map,
-)
+from skillfit.train.rollout import thread_map
 from skillfit.train.state import RunState, StepRecord, derived_rng
 from skillfit.train.summary import summarize, token_delta
 
@@ -70,6 +68,8 @@ class Trainer:
     splits: Mapping[str, Sequence[Item]]
     config_hash: str
     progress: Progress | None = None
+    # Where the target's rollouts run (runtime.executor); None: this process's thread pool.
+    executor: Executor | None = None
     needles: tuple[str, ...] = field(default=(), init=False)  # item text the guard refuses
     words: ItemWords | None = field(default=None, init=False)  # the items' own words
     # Worked examples of training items (optimizer.examples: train, a task with a scorer).
@@ -86,6 +86,10 @@ class Trainer:
             task_text=self._task_text(),
         )
         self.map = thread_map(max(1, int(self.cfg.train.concurrency)))
+        if self.executor is None:
+            self.executor = LocalExecutor(
+                self.parts.task, self.parts.target, int(self.cfg.train.concurrency)
+            )
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.answers = answer_vocabulary(self.splits["train"])
@@ -183,7 +187,17 @@ class Trainer:
         size = max(1, int(self.cfg.train.batch_size))
         return train[index * size : (index + 1) * size]
 
-    # ---- what a strategy asks for: the optimizer's proposals, a gate verdict ------------
+    # ---- what a strategy asks for: rollouts, the optimizer's proposals, a gate verdict ----
+
+    @property
+    def runs(self) -> Executor:
+        assert self.executor is not None  # set in __post_init__
+        return self.executor
+
+    def rollouts(self, skill: str, items: Sequence[Item], sample: int = 0) -> list[Trajectory]:
+        """The target runs every item once with `skill` (through the run's executor); results
+        come back in item order."""
+        return run_rollouts(self.runs, skill, list(items), sample)
 
     def reflect(
         self,
@@ -220,16 +234,24 @@ class Trainer:
         config = self.cfg.gate if config is None else config
         metric = getattr(config, "metric", "hard")
         errors: list[str] = []
+        sides = {"current": current, "candidate": candidate}
+
+        def value(traj: Trajectory) -> float | None:
+            if not traj.ok or traj.score is None:
+                errors.append(traj.error or "no score")
+                return None
+            return float(traj.score.soft if metric == "soft" else traj.score.hard)
 
         def scorer(skill_text: str) -> Callable[[Item, int], float | None]:
             def score(item: Item, sample: int) -> float | None:
-                traj = rollout_one(self.parts.task, self.parts.target, skill_text, item, sample)
-                if not traj.ok or traj.score is None:
-                    errors.append(traj.error or "no score")
-                    return None
-                return float(traj.score.soft if metric == "soft" else traj.score.hard)
+                return value(self.runs.run([RolloutJob(skill_text, item, sample)])[0])
 
             return score
+
+        def measure(_fn: Any, jobs: Sequence[GateJob]) -> list[float | None]:
+            # A batch of the gate's jobs, both sides, goes to the executor as one batch.
+            rollouts = [RolloutJob(sides[j.side], j.item, j.sample) for j in jobs]
+            return [value(traj) for traj in self.runs.run(rollouts)]
 
         result = run_gate(
             list(self.splits["val"]),
@@ -237,7 +259,7 @@ class Trainer:
             scorer(candidate),
             config,
             batch_size=max(1, int(self.cfg.train.concurrency)) * 4,
-            map_fn=self.map,
+            map_fn=measure,
         )
         result.first_error = errors[0] if errors else ""
         return result
@@ -332,6 +354,7 @@ class Trainer:
                     samples=samples,
                     concurrency=conc,
                     name=name,
+                    executor=self.runs,
                 )
             res, trajs = done[text]
             self.check_infra(f"test evaluation ({name} skill)", trajs)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillfit.core.stats import paired_difference, wilson_interval
 from skillfit.harness import Harness, bind_harness
 from skillfit.models.base import ChatModel
 from skillfit.tasks.base import Item, Task, Trajectory
-from skillfit.train.rollout import rollout_one, thread_map, trajectory_record
+from skillfit.train.rollout import RolloutJob, rollout_one, thread_map, trajectory_record
+
+if TYPE_CHECKING:
+    from skillfit.train.executor import Executor
 
 
 @dataclass
@@ -98,16 +101,23 @@ def evaluate_skill(
     name: str = "skill",
     confidence: float = 0.95,
     harness: str | Harness | None = None,
+    executor: Executor | None = None,
 ) -> tuple[EvalResult, list[Trajectory]]:
     """Run every item `samples` times (sample indices 0..samples-1) with `skill`, under
-    `harness` when given (else the harness `task` is bound to)."""
+    `harness` when given (else the harness `task` is bound to); through `executor` when given
+    (a run's: it holds the task and model), else on `concurrency` threads here."""
     samples = max(1, samples)
     jobs = [(item, s) for item in items for s in range(samples)]
-    if harness is not None:
-        task = bind_harness(task, harness)
-    trajs: list[Trajectory] = thread_map(concurrency)(
-        lambda job: rollout_one(task, model, skill, job[0], job[1]), jobs
-    )
+    if executor is not None:
+        if harness is not None:
+            raise ValueError("evaluate_skill: an executor runs its own task's harness")
+        trajs = executor.run([RolloutJob(skill, item, s) for item, s in jobs])
+    else:
+        if harness is not None:
+            task = bind_harness(task, harness)
+        trajs = thread_map(concurrency)(
+            lambda job: rollout_one(task, model, skill, job[0], job[1]), jobs
+        )
     per_item: dict[str, list[int | None]] = {item.id: [] for item in items}
     for (item, _), traj in zip(jobs, trajs, strict=True):
         per_item[item.id].append(traj.score.hard if traj.ok and traj.score else None)

@@ -33,6 +33,16 @@ def thread_map(concurrency: int) -> Callable[[Callable[[Any], Any], Iterable[Any
     return map_fn
 
 
+@dataclasses.dataclass(frozen=True)
+class RolloutJob:
+    """One rollout: `skill` on `item`, sample index `sample` (plain, picklable data that an
+    executor may run in another process)."""
+
+    skill: str
+    item: Item
+    sample: int = 0
+
+
 def rollout_one(
     task: Task,
     model: ChatModel,
@@ -63,19 +73,6 @@ def rollout_one(
             seconds=time.perf_counter() - start,
             sample=sample,
         )
-
-
-def rollout_batch(
-    task: Task,
-    model: ChatModel,
-    skill: str,
-    items: Sequence[Item],
-    *,
-    sample: int = 0,
-    concurrency: int = 1,
-) -> list[Trajectory]:
-    """Run every item once with `skill`; results come back in item order."""
-    return thread_map(concurrency)(lambda it: rollout_one(task, model, skill, it, sample), items)
 
 
 def trajectory_record(traj: Trajectory, item: Item | None = None) -> dict[str, Any]:

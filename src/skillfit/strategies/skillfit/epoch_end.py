@@ -20,7 +20,7 @@ from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.layout import fresh_dir
 from skillfit.train.proposal import Proposal
 from skillfit.train.reflect import memory_parts
-from skillfit.train.rollout import mean_hard, rollout_batch, trajectory_record
+from skillfit.train.rollout import mean_hard, trajectory_record
 from skillfit.train.state import BufferEntry, StepRecord, derived_rng
 
 if TYPE_CHECKING:
@@ -38,23 +38,8 @@ def slow_update(ctx: Trainer, state: RunState) -> Proposal:
     n = min(len(train), max(1, int(ctx.cfg.slow_update.n_items)))
     items = derived_rng(ctx.cfg.train.seed, "slow", state.epoch).sample(train, n)
     prev, cur = Skill.parse(state.epoch_start_skill), Skill.parse(state.current_skill)
-    conc = int(ctx.cfg.train.concurrency)
-    before = rollout_batch(
-        ctx.parts.task,
-        ctx.parts.target,
-        prev.text,
-        items,
-        sample=state.epoch,
-        concurrency=conc,
-    )
-    after = rollout_batch(
-        ctx.parts.task,
-        ctx.parts.target,
-        cur.text,
-        items,
-        sample=state.epoch,
-        concurrency=conc,
-    )
+    before = ctx.rollouts(prev.text, items, sample=state.epoch)
+    after = ctx.rollouts(cur.text, items, sample=state.epoch)
     write_jsonl(
         folder / "rollouts.jsonl",
         [

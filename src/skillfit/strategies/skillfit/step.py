@@ -15,7 +15,7 @@ from skillfit.skill import Edit, Skill
 from skillfit.train.layout import fresh_dir
 from skillfit.train.proposal import Proposal
 from skillfit.train.reflect import MinibatchProposal
-from skillfit.train.rollout import mean_hard, rollout_batch, trajectory_record
+from skillfit.train.rollout import mean_hard, trajectory_record
 from skillfit.train.state import StepRecord
 
 if TYPE_CHECKING:
@@ -33,14 +33,7 @@ def step(ctx: Trainer, state: RunState) -> Proposal:
     items = ctx.batch(state.epoch, state.step_in_epoch)
     ctx.emit("step_start", step=number, epoch=state.epoch + 1, budget=budget)
 
-    trajs = rollout_batch(
-        ctx.parts.task,
-        ctx.parts.target,
-        skill.text,
-        items,
-        sample=state.epoch,
-        concurrency=int(ctx.cfg.train.concurrency),
-    )
+    trajs = ctx.rollouts(skill.text, items, sample=state.epoch)
     write_jsonl(
         folder / "rollouts.jsonl",
         [trajectory_record(t, i) for i, t in zip(items, trajs, strict=True)],
