@@ -52,6 +52,24 @@ exclusion), so stopping never changes the decision: the means are compared exact
 arithmetic) and the p-values are exact tests that no better outcome on any item can raise. The
 unconditional test also depends on how many items are included, so its bound tries every number
 of remaining items included (all of them won) against a lower bound of its p-value.
+
+Racing (`racing`, on by default; with `early_stop` false every item is scored): after each batch the gate also asks whether the candidate
+would still be adopted if every remaining item went against it. If so, it stops and adopts. The
+worst case is bounded the same way: for each number k of remaining items included, all k lost
+(a full loss is the lowest difference an item can have; a worse outcome never lowers the
+p-value for a fixed number of items, and ties or exclusions leave the sign-flip test
+unchanged); every k must still pass, with the exact p-value (not a floor) and the same slack
+the other way. So the racing verdict is always the one the full evaluation would give (the
+tests check it on random outcome tables); only the means and p-value reported are over the
+items scored when it stopped (`stopped_for`: "adoption" or "rejection", `n_scored` the items
+evaluated). The caller fixes the order of the items (the trainer shuffles the validation split
+once per run from the seed, so every gate of a run scores the same items first and the current
+skill's rollouts on them are cache hits).
+
+What racing saves, measured (bench/gate_sim.md, rounds of 8 items): 93.7% of the items scored
+against 93.8% with the rejection stop alone and 100% for the full gate, at the same decisions.
+On 20 to 60 items an adoption is seldom certain before the last round, since every remaining
+item could still be lost.
 """
 
 from __future__ import annotations
@@ -107,6 +125,11 @@ class GateConfig(BaseModel):
     min_margin: float = Field(default=0.0, ge=0, le=1, description="paired kinds: least mean gain")
     metric: Literal["hard", "soft"] = "hard"
     early_stop: bool = True
+    racing: bool = Field(
+        default=True,
+        description="with early_stop: also stop once the candidate is sure to be adopted (the "
+        "verdict is the full evaluation's); the items are scored in an order fixed by the seed",
+    )
     confidence: float = Field(default=0.95, gt=0, lt=1, description="for reported intervals")
     candidates: int = Field(
         default=1,
@@ -129,6 +152,9 @@ class GateResult:
     n_excluded: int
     stopped_early: bool
     per_item: list[dict[str, Any]] = field(default_factory=list)
+    # Why scoring stopped before the last item: "rejection" (no outcome of the remaining items
+    # could get the candidate adopted) or "adoption" (none could undo it); "" when it did not.
+    stopped_for: str = ""
     first_error: str = ""  # the first infrastructure error met, when the caller knows it
 
     @property
@@ -157,6 +183,7 @@ class GateResult:
             "decided": self.decided,
             "first_error": self.first_error,
             "stopped_early": self.stopped_early,
+            "stopped_for": self.stopped_for,
             "per_item": [dict(row) for row in self.per_item],
         }
 
@@ -281,6 +308,14 @@ class _Rule:
         diff_sum, n = tally.diff_sum, tally.n
         return any(self.mean_ok(diff_sum + j, n + j) for j in range(remaining + 1))
 
+    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        """True only if every outcome of the remaining items leaves the candidate adopted."""
+        # Worst case for the mean: k of the remaining items included and all lost outright (-1
+        # each; an item's difference is never below -1), the rest excluded. For a fixed k any
+        # other outcome has a larger difference sum.
+        diff_sum, n = tally.diff_sum, tally.n
+        return all(self.mean_ok(diff_sum - k, n + k) for k in range(remaining + 1))
+
     def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
         raise NotImplementedError
 
@@ -326,6 +361,18 @@ class _SignFlip(_Rule):
             return sign_flip_pvalue(best, resolution) <= self.cfg.alpha + _P_SLACK
         return True
 
+    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        if not super().surely_wins(tally, remaining, resolution):
+            return False
+        # The largest reachable p-value: every remaining item a full loss. A tie or an
+        # excluded item leaves the sign-flip test unchanged, and a loss of any size raises the
+        # p-value less than a full one (the test is monotone).
+        worst = [*tally.float_diffs(), *([-1.0] * remaining)]
+        steps = quantize(worst, resolution)
+        if len(steps) * sum(abs(m) for m in steps) > _MAX_BOUND_CELLS:
+            return False
+        return sign_flip_pvalue(worst, resolution) + _P_SLACK <= self.cfg.alpha
+
     def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
         cfg = self.cfg
         if accepted:
@@ -365,6 +412,20 @@ class _Unconditional(_SignFlip):
             and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j)
             <= self.cfg.alpha + _P_SLACK
             for j in range(remaining, -1, -1)
+        )
+
+    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+        if not _Rule.surely_wins(self, tally, remaining, resolution):
+            return False
+        # For each count k of remaining items included, the worst outcome is all k lost (a
+        # worse outcome on any item never lowers the p-value for a fixed count); every k must
+        # still pass. The largest k fails most often, so it is tried first.
+        if (remaining + 1) * (tally.n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
+            return False
+        return all(
+            unconditional_pvalue(tally.wins, tally.losses + k, tally.n + k) + _P_SLACK
+            <= self.cfg.alpha
+            for k in range(remaining, -1, -1)
         )
 
 
@@ -417,7 +478,7 @@ def run_gate(
     resolution = 1.0 / s if cfg.metric == "hard" else 1.0 / soft_grid(n_items)
     rule = rule_for(cfg)
     tally = _Tally(samples=s)
-    stopped = False
+    stopped = ""
     done = 0
     while done < n_items:
         batch = items[done : done + batch_size]
@@ -436,8 +497,13 @@ def run_gate(
             tally.add(item, block[:s], block[s:])
         done += len(batch)
         remaining = n_items - done
-        if cfg.early_stop and remaining and not rule.can_still_win(tally, remaining, resolution):
-            stopped = True
+        if not remaining:
+            break
+        if cfg.early_stop and not rule.can_still_win(tally, remaining, resolution):
+            stopped = "rejection"
+            break
+        if cfg.early_stop and cfg.racing and rule.surely_wins(tally, remaining, resolution):
+            stopped = "adoption"
             break
 
     cur_vals = [_float(x) for x in tally.current]
@@ -458,7 +524,17 @@ def run_gate(
     else:
         accepted = rule.accepts(tally, paired)
         reason = _decision_reason(rule, accepted, tally, paired, cur_mean, cand_mean)
-        if stopped:
+        if stopped == "adoption":
+            # rule.surely_wins proved every completion passes; the items so far pass too.
+            if not accepted:
+                raise AssertionError("gate: racing stopped for adoption on a failing tally")
+            verdict, stats = reason.split("; ", 1)
+            reason = (
+                f"stopped early after {len(tally.rows)}/{n_items} items: whatever the "
+                f"{n_items - len(tally.rows)} remaining items give, {verdict}; means are over "
+                f"the {len(tally.rows)} items scored so far; {stats}"
+            )
+        elif stopped:
             accepted = False  # rule.can_still_win proved no completion could pass
             win_what = rule.aim()
             reason = (
@@ -479,8 +555,9 @@ def run_gate(
         n_items=n_items,
         n_scored=len(tally.rows),
         n_excluded=tally.n_excluded,
-        stopped_early=stopped,
+        stopped_early=bool(stopped),
         per_item=tally.rows,
+        stopped_for=stopped,
     )
 
 

@@ -350,10 +350,12 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # --- identity ---------------------------------------------------------------------------
 
 # Settings that change how a run executes or where it writes, not what it computes: resuming
-# with more concurrency or a moved cache is fine.
+# with more concurrency or a moved cache is fine. The racing gate gives every verdict the full
+# gate gives (it only scores fewer items).
 HASH_EXCLUDED_KEYS: tuple[str, ...] = (
     "task.base_dir",
     "train.concurrency",
+    "gate.racing",
     "train.max_infra_error_rate",
     "cache",
     "run",

@@ -209,7 +209,7 @@ class Trainer:
             return score
 
         result = run_gate(
-            list(self.splits["val"]),
+            self.gate_items(config),
             scorer(current),
             scorer(candidate),
             config,
@@ -218,6 +218,15 @@ class Trainer:
         )
         result.first_error = errors[0] if errors else ""
         return result
+
+    def gate_items(self, config: GateConfig) -> list[Item]:
+        """The validation items in the order the gate scores them: the split's order, or with
+        `gate.racing` one shuffle fixed by the seed (the same for every gate of the run, so the
+        items a racing gate stops after are the ones whose current-skill rollouts are cached)."""
+        items = list(self.splits["val"])
+        if getattr(config, "early_stop", False) and getattr(config, "racing", False):
+            derived_rng(self.cfg.train.seed, "gate-order").shuffle(items)
+        return items
 
     def finish(self, state: RunState, record: StepRecord, started: float, tokens0: Any) -> None:
         record.skill_version = state.current_version
