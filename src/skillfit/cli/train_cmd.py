@@ -314,6 +314,10 @@ def train_command(
         f"{_minutes(time.monotonic() - started)}",
         highlight=False,
     )
+    if s.get("phases"):
+        from skillfit.train.phases import phase_line
+
+        console.print(f"Phases: {phase_line(s['phases'])}", highlight=False, markup=False)
     console.print(final_table(result.test))
     if hint := unreactive_hint(s):
         console.print(hint, highlight=False)

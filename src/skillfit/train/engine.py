@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.layout import RunLayout, fresh_dir
+from skillfit.train.phases import PhaseClock, phase_table
 from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
@@ -84,6 +86,11 @@ class Trainer:
         self.schedule = make_schedule(self.cfg.schedule, self.total_steps)
         self.settings = OptimizerSettings.from_config(self.cfg.optimizer)
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
+        self.phases = PhaseClock(self.parts.ledger)
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Count the calls, tokens and seconds spent inside as phase `name` (train.phases)."""
+        return self.phases(name)
 
     def _task_text(self) -> str:
         task = self.parts.task
@@ -151,6 +158,7 @@ class Trainer:
         write_json_atomic(self.layout.history, [r.model_dump(mode="json") for r in state.history])
         if self.parts.ledger is not None and hasattr(self.parts.ledger, "journal_size"):
             state.journal_bytes = self.parts.ledger.journal_size()
+        state.phases = {name: dict(row) for name, row in self.phases.totals.items()}
         state.save(self.layout.state)
 
     # ---- one step -----------------------------------------------------------------------
@@ -175,6 +183,18 @@ class Trainer:
         context: str = "",
     ) -> list[MinibatchProposal]:
         """The optimizer's proposals for `skill` from these rollouts (see train.reflect)."""
+        with self.phase("reflection"):
+            return self._reflect(state, skill, items, trajs, budget, context)
+
+    def _reflect(
+        self,
+        state: RunState,
+        skill: Skill,
+        items: Sequence[Item],
+        trajs: Sequence[Trajectory],
+        budget: int,
+        context: str,
+    ) -> list[MinibatchProposal]:
         return reflect(
             self.parts.optimizer,
             skill,
@@ -299,6 +319,10 @@ class Trainer:
     def test_eval(self, state: RunState) -> None:
         """Test accuracy (with Wilson intervals) of no skill, the initial and the best skill,
         and the paired differences best − none and best − initial."""
+        with self.phase("test"):
+            self._test_eval(state)
+
+    def _test_eval(self, state: RunState) -> None:
         started, tokens0 = time.perf_counter(), self.tokens()
         folder = fresh_dir(self.layout.test_eval)
         items = list(self.splits["test"])
@@ -337,6 +361,9 @@ class Trainer:
         totals = self._run_totals(state)
         if totals is not None:
             summary["tokens"] = totals
+        # Per phase of the loop: calls, cache hits, tokens and seconds; `other` is what the
+        # run paid outside every phase (a strategy's own loop, the target check).
+        summary["phases"] = phase_table(self.phases.totals or state.phases, summary["tokens"])
         write_json_atomic(self.layout.summary, summary)
 
     def _run_totals(self, state: RunState) -> dict[str, dict[str, Any]] | None:

@@ -54,6 +54,8 @@ class Runner:
     def run(self, state: RunState) -> RunState:
         eng, strat = self.engine, self.strategy
         layout = eng.layout
+        # The phases' counts so far (a resumed run carries on from its saved state).
+        eng.phases.totals = {name: dict(row) for name, row in state.phases.items()}
         if not layout.skill(1).exists():
             write_text_atomic(layout.skill(1), state.initial_skill)
             write_text_atomic(layout.best_skill, state.best_skill)
@@ -92,13 +94,15 @@ class Runner:
                     if proposal is not None:
                         self.finish(state, proposal)
             elif state.phase == "slow_update":
-                proposal = strat.epoch_end(eng, state, "slow_update")
+                with eng.phase("epoch_end"):
+                    proposal = strat.epoch_end(eng, state, "slow_update")
                 if proposal is not None:
                     self.land(state, proposal)
                     self.finish(state, proposal)
                 state.phase = "meta_skill"
             elif state.phase == "meta_skill":
-                strat.epoch_end(eng, state, "meta_skill")
+                with eng.phase("epoch_end"):
+                    strat.epoch_end(eng, state, "meta_skill")
                 state.epoch += 1
                 state.step_in_epoch = 0
                 state.epoch_start_skill = state.current_skill
@@ -156,7 +160,8 @@ class Runner:
         for v in tries:
             if gates and gates[-1].accepted:
                 break
-            gate = policy.judge(eng, p.skill.text, v.skill.text, len(tries))
+            with eng.phase("gate"):
+                gate = policy.judge(eng, p.skill.text, v.skill.text, len(tries))
             # Written before the infrastructure check so a stopped run keeps the verdict it
             # stopped on; the adopted (or first) candidate's files are written last.
             write_text_atomic(folder / "candidate_skill.md", v.skill.text)

@@ -33,14 +33,15 @@ def step(ctx: Trainer, state: RunState) -> Proposal:
     items = ctx.batch(state.epoch, state.step_in_epoch)
     ctx.emit("step_start", step=number, epoch=state.epoch + 1, budget=budget)
 
-    trajs = rollout_batch(
-        ctx.parts.task,
-        ctx.parts.target,
-        skill.text,
-        items,
-        sample=state.epoch,
-        concurrency=int(ctx.cfg.train.concurrency),
-    )
+    with ctx.phase("rollouts"):
+        trajs = rollout_batch(
+            ctx.parts.task,
+            ctx.parts.target,
+            skill.text,
+            items,
+            sample=state.epoch,
+            concurrency=int(ctx.cfg.train.concurrency),
+        )
     write_jsonl(
         folder / "rollouts.jsonl",
         [trajectory_record(t, i) for i, t in zip(items, trajs, strict=True)],
@@ -122,20 +123,21 @@ def edits_proposal(
     record, folder = unit.record, unit.folder
     assert record is not None and isinstance(folder, Path)
     tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
-    batch = run_pipeline(
-        EditBatch(
-            skill=skill,
-            pooled=list(pooled),
-            failures=failures,
-            budget=budget,
-            max_tokens=int(ctx.cfg.skill.max_tokens),
-            needles=ctx.needles,
-            tried=tried,
-            feedback=feedback,
-            guard_options={"words": ctx.words},
-            rejected=list(extra_rejected),
+    with ctx.phase("guard"):  # guard, merge, rank, select, apply: no model call
+        batch = run_pipeline(
+            EditBatch(
+                skill=skill,
+                pooled=list(pooled),
+                failures=failures,
+                budget=budget,
+                max_tokens=int(ctx.cfg.skill.max_tokens),
+                needles=ctx.needles,
+                tried=tried,
+                feedback=feedback,
+                guard_options={"words": ctx.words},
+                rejected=list(extra_rejected),
+            )
         )
-    )
     rejected, ranked, conflicts = batch.rejected, batch.ranked, batch.conflicts
     selected, over_budget, too_big = batch.selected, batch.over_budget, batch.too_big
     outcomes, applied = batch.outcomes, batch.applied
