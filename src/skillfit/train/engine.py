@@ -35,7 +35,7 @@ from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.layout import RunLayout, fresh_dir
-from skillfit.train.phases import PhaseClock, phase_table
+from skillfit.train.phases import PhaseClock, phase_table, training_usage
 from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
@@ -126,6 +126,49 @@ class Trainer:
     def budget_at(self, step: int) -> int:
         """The edit budget after `step` finished steps; unbounded when the budget is ablated."""
         return UNBOUNDED_BUDGET if self.ablated("edit_budget") else self.schedule(step)
+
+    # ---- the budget the user sets (train.budget_calls, train.budget_tokens) ---------------
+
+    def budgets(self) -> dict[str, int]:
+        """The configured budgets: {"calls": n, "tokens": n}, only those set."""
+        train = self.cfg.train
+        out = {"calls": getattr(train, "budget_calls", None)}
+        out["tokens"] = getattr(train, "budget_tokens", None)
+        return {k: int(v) for k, v in out.items() if v}
+
+    def spent(self) -> dict[str, int]:
+        """What training spent so far, as the budgets count it (phases.training_usage)."""
+        ledger = self.parts.ledger
+        snapshot = ledger.snapshot() if hasattr(ledger, "snapshot") else None
+        return training_usage(snapshot, self.phases.totals)
+
+    def budget_spent(self) -> str | None:
+        """ "budget_calls" or "budget_tokens" once training spent that budget, else None."""
+        budgets = self.budgets()
+        if not budgets:
+            return None
+        used = self.spent()
+        for kind, cap in budgets.items():
+            if used[kind] >= cap:
+                return f"budget_{kind}"
+        return None
+
+    def budget_report(self, state: RunState) -> dict[str, Any] | None:
+        """The budgets, what training spent, and the one line a stop for budget prints."""
+        budgets = self.budgets()
+        if not budgets:
+            return None
+        used = self.spent()
+        out: dict[str, Any] = {"budget": budgets, "spent": used, "message": ""}
+        if state.stopped in ("budget_calls", "budget_tokens"):
+            kind = state.stopped.removeprefix("budget_")
+            what = "model calls" if kind == "calls" else "tokens"
+            out["message"] = (
+                f"Budget spent: {used[kind]:,} of {budgets[kind]:,} training {what} after "
+                f"step {state.global_step}; stopped there, the best skill tested and exported. "
+                f"Run again with a larger --budget-{kind} to go on."
+            )
+        return out
 
     def emit(self, event: str, **data: Any) -> None:
         if self.progress is not None:
@@ -364,6 +407,9 @@ class Trainer:
         # Per phase of the loop: calls, cache hits, tokens and seconds; `other` is what the
         # run paid outside every phase (a strategy's own loop, the target check).
         summary["phases"] = phase_table(self.phases.totals or state.phases, summary["tokens"])
+        budget = self.budget_report(state)
+        if budget is not None:
+            summary["budget"] = budget
         write_json_atomic(self.layout.summary, summary)
 
     def _run_totals(self, state: RunState) -> dict[str, dict[str, Any]] | None:

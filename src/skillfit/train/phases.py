@@ -29,6 +29,7 @@ COUNTS = (
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
+    "hit_tokens",
 )
 
 
@@ -78,6 +79,23 @@ class PhaseClock:
             self._stack.pop()
 
 
+def training_usage(
+    snapshot: Mapping[str, Mapping[str, Any]] | None, phases: Mapping[str, Mapping[str, float]]
+) -> dict[str, int]:
+    """What training spent, as a budget counts it: every role's calls (cache hits included) and
+    prompt plus completion tokens (those of cache hits included), less the test evaluation's."""
+    whole = _sum_roles(snapshot)
+    test = phases.get("test") or {}
+
+    def spent(keys: tuple[str, ...]) -> int:
+        return max(0, int(sum(whole[k] - float(test.get(k, 0) or 0) for k in keys)))
+
+    return {
+        "calls": spent(("calls", "cache_hits")),
+        "tokens": spent(("prompt_tokens", "completion_tokens", "hit_tokens")),
+    }
+
+
 def phase_table(
     phases: Mapping[str, Mapping[str, float]], totals: Mapping[str, Mapping[str, Any]] | None
 ) -> dict[str, dict[str, float]]:
@@ -114,4 +132,4 @@ def _k(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
-__all__ = ["COUNTS", "PHASES", "PhaseClock", "phase_line", "phase_table"]
+__all__ = ["COUNTS", "PHASES", "PhaseClock", "phase_line", "phase_table", "training_usage"]

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from skillfit.train.strategy import Strategy
 
 
+# Why a run stopped when it was its budget (train.budget_calls, train.budget_tokens).
+BUDGET_STOPS = ("budget_calls", "budget_tokens")
+
+
 def target_calls_used(state: RunState) -> int:
     """Target calls spent on training so far (paid calls and cache hits; test not counted)."""
     total = 0
@@ -56,6 +60,11 @@ class Runner:
         layout = eng.layout
         # The phases' counts so far (a resumed run carries on from its saved state).
         eng.phases.totals = {name: dict(row) for name, row in state.phases.items()}
+        if state.phase == "done" and state.stopped in BUDGET_STOPS and not eng.budget_spent():
+            # Stopped by its budget, resumed under a larger one: train on from that step, then
+            # test the best skill again.
+            state.phase, state.stopped, state.test = "steps", None, None
+            eng.emit("budget_resumed", state=state.brief())
         if not layout.skill(1).exists():
             write_text_atomic(layout.skill(1), state.initial_skill)
             write_text_atomic(layout.best_skill, state.best_skill)
@@ -79,12 +88,16 @@ class Runner:
         while state.phase != "done":
             if state.phase == "steps":
                 if state.step_in_epoch >= state.steps_per_epoch:
-                    state.phase = "slow_update"
+                    # The epoch-end stages cost calls too: a spent budget stops before them.
+                    spent = eng.budget_spent()
+                    if spent:
+                        self.stop(state, spent)
+                    else:
+                        state.phase = "slow_update"
                     continue
                 reason = self.stop_reason(state)
                 if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
+                    self.stop(state, reason)
                 else:
                     proposal = strat.step(eng, state)
                     if proposal is not None:
@@ -110,8 +123,7 @@ class Runner:
                 eng.emit("epoch_end", epoch=state.epoch, state=state.brief())
                 reason = self.stop_reason(state)
                 if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
+                    self.stop(state, reason)
             elif state.phase == "test_eval":
                 if getattr(eng.cfg.eval, "test", True):
                     eng.test_eval(state)
@@ -121,8 +133,17 @@ class Runner:
         eng.emit("run_end", state=state.brief(), test=test_brief(state.test))
         return state
 
+    def stop(self, state: RunState, reason: str) -> None:
+        """Stop training for `reason`; the test evaluation comes next."""
+        state.stopped = reason
+        state.phase = "test_eval"
+        if reason in BUDGET_STOPS:
+            report = self.engine.budget_report(state) or {}
+            self.engine.emit("budget_spent", reason=reason, **report)
+
     def stop_reason(self, state: RunState) -> str | None:
-        """The one stop rule: epochs done, max_steps, patience, or the target-call budget."""
+        """The one stop rule: epochs done, max_steps, patience, the target-call budget, or the
+        budget the user set (train.budget_calls, train.budget_tokens)."""
         cfg = self.engine.cfg
         if state.epoch >= int(cfg.train.epochs):
             return "epochs"
@@ -135,7 +156,7 @@ class Runner:
         budget = cfg.strategy.target_calls
         if budget and target_calls_used(state) >= int(budget):
             return "target_calls"
-        return None
+        return self.engine.budget_spent()
 
     # ---- landing a proposal: gate → adopt or reject ----------------------------------------
 
