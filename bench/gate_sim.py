@@ -18,9 +18,13 @@ Every trial calls the real `skillfit.optim.gate.run_gate` with a real `GateConfi
 functions return the drawn 0/1 outcomes. All gates see the same drawn validation sets. The
 gates of the first rows score every item at once (one batch); the last two score the default
 gate in rounds of 8 items, as the trainer does: stopping only when the candidate can no longer
-pass (`racing: false`), and racing (`racing: true`, also stopping once no outcome of the
-remaining items could undo an adoption). Their decisions are the full gate's, so their rates
-are too; what they change is the mean number of items scored, which the table gives.
+pass (`racing: false`), and racing (`racing: true`: the current skill scored on every item
+first, then the candidate in rounds, stopping as soon as no outcome of the remaining items could
+change the verdict either way). Their decisions are the full gate's, so their rates are too;
+what they change is how many items each side is scored on, which the tables give: rollouts
+relative to the full gate, with no cache (both sides count) and with the current skill's
+rollouts replayed from the cache (as in a run, where every gate re-measures the same current
+skill on the same items until one is adopted).
 
 Besides the Monte Carlo rate (with its 95% Wilson interval) the table gives the exact rate. With
 0/1 scores and one sample per item, every gate here decides from the counts of items won (W) and
@@ -87,10 +91,10 @@ def make_items(n: int) -> list[Item]:
 
 def _decide(
     cfg: GateConfig, items: list[Item], cur: Sequence[float], cand: Sequence[float], batch_size: int
-) -> tuple[bool, int]:
+) -> tuple[bool, int, int]:
     """The real gate's decision when the current skill scores `cur` and the candidate `cand`
     (one 0/1 score per item, whatever the sample index: the target runs at temperature 0),
-    and how many items it scored."""
+    how many items it scored the candidate on, and the current skill on."""
     position = {it.id: k for k, it in enumerate(items)}
     result = run_gate(
         items,
@@ -99,7 +103,7 @@ def _decide(
         cfg,
         batch_size=batch_size,
     )
-    return result.accepted, result.n_scored
+    return result.accepted, result.n_scored, result.current_scored
 
 
 def draw_outcomes(
@@ -141,18 +145,18 @@ def simulate(
     *,
     base_acc: float = 0.4,
     batch_size: int | None = None,
-) -> tuple[int, int]:
-    """(sets adopted, items scored in all) over `trials` simulated validation sets."""
+) -> tuple[int, int, int]:
+    """(sets adopted, candidate items scored, current items scored) over `trials` sets."""
     rng = np.random.default_rng(seed)
     current, candidate = draw_outcomes(rng, trials, n_items, a, b, base_acc)
     items = make_items(n_items)
     bs = batch_size or max(1, n_items)
     cur_rows, cand_rows = current.tolist(), candidate.tolist()
-    adopted = scored = 0
+    adopted = scored = current = 0
     for t in range(trials):
-        accepted, n_scored = _decide(cfg, items, cur_rows[t], cand_rows[t], bs)
-        adopted, scored = adopted + accepted, scored + n_scored
-    return adopted, scored
+        accepted, n_scored, n_current = _decide(cfg, items, cur_rows[t], cand_rows[t], bs)
+        adopted, scored, current = adopted + accepted, scored + n_scored, current + n_current
+    return adopted, scored, current
 
 
 def decision_table(cfg: GateConfig, n_items: int, batch_size: int | None = None) -> np.ndarray:
@@ -196,7 +200,8 @@ class Cell:
     adopted: int
     trials: int
     exact: float
-    scored: int = 0  # items scored over all trials
+    scored: int = 0  # candidate items scored over all trials
+    current: int = 0  # current-skill items scored over all trials
 
     @property
     def mean_items(self) -> float:
@@ -213,10 +218,10 @@ def _mc_job(job: tuple[str, int, int, float, str, int, int, float, int | None]) 
     # The seed depends on the validation set's parameters, not on the gate: every gate is
     # measured on the same drawn sets.
     key = [seed, n, churn_idx, SCENARIOS.index(scenario)]
-    adopted, scored = simulate(
+    adopted, scored, current = simulate(
         GATES[gate], n, a, b, trials, key, base_acc=base_acc, batch_size=ROUNDS.get(gate, batch)
     )
-    return Cell(gate, n, churn, scenario, adopted, trials, math.nan, scored)
+    return Cell(gate, n, churn, scenario, adopted, trials, math.nan, scored, current)
 
 
 def _table_job(job: tuple[str, int]) -> tuple[str, int, np.ndarray]:
@@ -254,14 +259,14 @@ HEADERS = [
     "equal: false adoption",
     "-5 points: adoption",
     "+10 points: adoption (power)",
-    "mean items scored (equal / -5 / +10)",
+    "mean candidate items scored (equal / -5 / +10)",
 ]
 SUMMARY_HEADERS = [
     "gate",
     "worst exact false adoption",
     f"<= {TARGET_FALSE:.0%} everywhere",
     "exact power at each size (churn low..high)",
-    "mean items scored, share of all (all cells)",
+    "rollouts vs the full gate, all cells: no cache / current skill cached",
 ]
 
 
@@ -299,8 +304,10 @@ def summary_rows(
         )
         ok = "yes" if worst <= TARGET_FALSE else "no"
         mine = [cells[gate, n, c, s] for n in sizes for c in churns for s in SCENARIOS]
-        share = sum(x.scored for x in mine) / sum(x.n_items * x.trials for x in mine)
-        rows.append([gate, f"{100 * worst:.2f}%", ok, power, _pct(share)])
+        full = sum(x.n_items * x.trials for x in mine)
+        cold = sum(x.scored + x.current for x in mine) / (2 * full)
+        warm = sum(x.scored for x in mine) / full
+        rows.append([gate, f"{100 * worst:.2f}%", ok, power, f"{_pct(cold)} / {_pct(warm)}"])
     bound = "; ".join(
         f"{n}: " + "/".join(_pct(best_possible_power(n, c)) for c in churns) for n in sizes
     )
@@ -403,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             cell.trials,
             exact,
             cell.scored,
+            cell.current,
         )
         lo, hi = wilson_interval(cell.adopted, cell.trials)
         outside += not lo - 1e-12 <= exact <= hi + 1e-12

@@ -362,10 +362,11 @@ def test_racing_gate_adopts_as_the_full_gate_after_fewer_items(tmp_path: Path) -
     record, gate, best = _racing_run(tmp_path / "racing")
     full_record, full_gate, full_best = _racing_run(tmp_path / "full", "gate.racing=false")
     assert record["adopted"] is True and full_record["adopted"] is True and best == full_best
-    # The candidate wins every item: after 32 of 40 (rounds of 4 x train.concurrency = 8),
-    # losing the last 8 could not undo it. gate.json and the history say how many were scored.
-    assert (gate["n_scored"], gate["stopped_for"]) == (32, "adoption")
-    assert record["gate"]["n_scored"] == 32 and record["gate"]["stopped_early"] is True
+    # The candidate wins every item and the current skill fails them all, so none of the
+    # remaining items can be lost: after one round (4 x train.concurrency = 8 items), nothing
+    # could undo it. gate.json and the history say how many were scored.
+    assert (gate["n_scored"], gate["stopped_for"], gate["current_scored"]) == (8, "adoption", 40)
+    assert record["gate"]["n_scored"] == 8 and record["gate"]["stopped_early"] is True
     assert (full_gate["n_scored"], full_gate["stopped_for"]) == (40, "")
     # The order of the items is one shuffle fixed by the seed.
     order = [row["item_id"] for row in gate["per_item"]]

@@ -53,23 +53,29 @@ arithmetic) and the p-values are exact tests that no better outcome on any item 
 unconditional test also depends on how many items are included, so its bound tries every number
 of remaining items included (all of them won) against a lower bound of its p-value.
 
-Racing (`racing`, on by default; with `early_stop` false every item is scored): after each batch the gate also asks whether the candidate
-would still be adopted if every remaining item went against it. If so, it stops and adopts. The
-worst case is bounded the same way: for each number k of remaining items included, all k lost
-(a full loss is the lowest difference an item can have; a worse outcome never lowers the
-p-value for a fixed number of items, and ties or exclusions leave the sign-flip test
-unchanged); every k must still pass, with the exact p-value (not a floor) and the same slack
-the other way. So the racing verdict is always the one the full evaluation would give (the
-tests check it on random outcome tables); only the means and p-value reported are over the
-items scored when it stopped (`stopped_for`: "adoption" or "rejection", `n_scored` the items
-evaluated). The caller fixes the order of the items (the trainer shuffles the validation split
-once per run from the seed, so every gate of a run scores the same items first and the current
-skill's rollouts on them are cache hits).
+Racing (`racing`, on by default; with `early_stop` false every item is scored): the current
+skill is scored on every item first (in a run these are mostly replays from the response cache:
+every gate re-measures the same current skill on the same items until a candidate is adopted),
+then the candidate batch by batch. Knowing the current scores tightens both bounds: an item the
+current skill got right can at best tie, one it got wrong can at worst tie (with a mean m over
+samples or a soft score: gain at most 1 - m, loss at most m). After each batch the gate stops
+to reject as above, and stops to adopt when the candidate would still be adopted whatever the
+remaining items give: for every count of losable items included and lost and of the others
+included as ties (a worse outcome never lowers the p-value for fixed counts; ties and
+exclusions leave the sign-flip test unchanged), with the exact p-value (not a floor) and the
+same slack the other way. So the racing verdict is always the one the full evaluation would give
+(the tests check it on random outcome tables); only the means and p-value reported are over the
+items the candidate was scored on when it stopped (`stopped_for`: "adoption" or "rejection";
+`n_scored` those items, `current_scored` the current skill's). The caller fixes the order of the
+items (the trainer shuffles the validation split once per run from the seed).
 
-What racing saves, measured (bench/gate_sim.md, rounds of 8 items): 93.7% of the items scored
-against 93.8% with the rejection stop alone and 100% for the full gate, at the same decisions.
-On 20 to 60 items an adoption is seldom certain before the last round, since every remaining
-item could still be lost.
+What racing saves is measured in bench/gate_sim.md (rounds of 8 items, the decisions checked to
+be the full gate's on every count): over every size (20, 40, 60), churn and scenario, the
+candidate is scored on 85.5% of the items (the rejection stop alone: 93.8%), so with the
+current skill's rollouts replayed from the cache a gate costs 85.5% of the full gate's
+rollouts; with no cache (the current skill scored on every item) 92.8%. False adoption and
+power are the full gate's (4.97% worst). The saving is bounded by the exactness: at alpha 0.05
+on 20-60 items the verdict seldom becomes certain more than a round or two before the end.
 """
 
 from __future__ import annotations
@@ -155,6 +161,8 @@ class GateResult:
     # Why scoring stopped before the last item: "rejection" (no outcome of the remaining items
     # could get the candidate adopted) or "adoption" (none could undo it); "" when it did not.
     stopped_for: str = ""
+    # Items the current skill was scored on: all of them when racing, else those compared.
+    current_scored: int = 0
     first_error: str = ""  # the first infrastructure error met, when the caller knows it
 
     @property
@@ -184,6 +192,7 @@ class GateResult:
             "first_error": self.first_error,
             "stopped_early": self.stopped_early,
             "stopped_for": self.stopped_for,
+            "current_scored": self.current_scored,
             "per_item": [dict(row) for row in self.per_item],
         }
 
@@ -281,6 +290,45 @@ class _Tally:
         return [_float(c) - _float(k) for c, k in zip(self.candidate, self.current, strict=True)]
 
 
+@dataclass(frozen=True)
+class _Rest:
+    """The items still to score, as the bounds see them: for each, the largest gain and the
+    largest loss the candidate can make on it. Unknown current scores: +1 and -1 each. Known
+    (racing scores the current skill first): an item the current skill got right cannot be won,
+    one it got wrong cannot be lost; gain 1 - m and loss m for a current item mean m. Items whose
+    current score failed are excluded whatever the candidate does, so they are left out."""
+
+    gains: tuple[Fraction, ...]  # largest first
+    losses: tuple[Fraction, ...]  # largest first
+
+    @classmethod
+    def unknown(cls, count: int) -> _Rest:
+        return cls((_ONE,) * count, (_ONE,) * count)
+
+    @classmethod
+    def known(cls, current: Sequence[Fraction | None]) -> _Rest:
+        means = [m for m in current if m is not None]
+        return cls(
+            tuple(sorted((_ONE - m for m in means), reverse=True)),
+            tuple(sorted(means, reverse=True)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.gains)
+
+    @staticmethod
+    def prefix_sums(values: Sequence[Fraction]) -> list[Fraction]:
+        out = [_ZERO]
+        for v in values:
+            out.append(out[-1] + v)
+        return out
+
+    def split(self, values: Sequence[Fraction]) -> tuple[int, int]:
+        """(items with a full 1 in `values`, items with 0), for 0/1 scores."""
+        full = sum(1 for v in values if v == _ONE)
+        return full, len(values) - full
+
+
 class _Rule:
     """How a gate kind decides: what gain it requires, which test (if any) and its bound for
     the early stop, and how it words its verdict. `rule_for(cfg)` picks one per GateConfig."""
@@ -301,20 +349,21 @@ class _Rule:
     def accepts(self, tally: _Tally, paired: PairedResult) -> bool:
         return self.mean_ok(tally.diff_sum, tally.n)
 
-    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+    def can_still_win(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
         """False only if no outcome of the remaining items could get the candidate adopted."""
-        # Best case for the mean: j of the remaining items are won outright (+1 each) and the
-        # rest excluded; any other outcome of j included items has a smaller difference sum.
+        # Best case for the mean with j of the remaining items included: the j largest gains
+        # made in full, the rest excluded; any other outcome of j items has a smaller sum.
         diff_sum, n = tally.diff_sum, tally.n
-        return any(self.mean_ok(diff_sum + j, n + j) for j in range(remaining + 1))
+        best = _Rest.prefix_sums(rest.gains)
+        return any(self.mean_ok(diff_sum + best[j], n + j) for j in range(len(rest) + 1))
 
-    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
+    def surely_wins(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
         """True only if every outcome of the remaining items leaves the candidate adopted."""
-        # Worst case for the mean: k of the remaining items included and all lost outright (-1
-        # each; an item's difference is never below -1), the rest excluded. For a fixed k any
-        # other outcome has a larger difference sum.
+        # Worst case for the mean with k of the remaining items included: the k largest
+        # losses made in full, the rest excluded; any other outcome of k items has a larger sum.
         diff_sum, n = tally.diff_sum, tally.n
-        return all(self.mean_ok(diff_sum - k, n + k) for k in range(remaining + 1))
+        worst = _Rest.prefix_sums(rest.losses)
+        return all(self.mean_ok(diff_sum - worst[k], n + k) for k in range(len(rest) + 1))
 
     def verdict(self, accepted: bool, tally: _Tally, paired: PairedResult) -> str:
         raise NotImplementedError
@@ -350,24 +399,24 @@ class _SignFlip(_Rule):
     def accepts(self, tally: _Tally, paired: PairedResult) -> bool:
         return super().accepts(tally, paired) and paired.p_value <= self.cfg.alpha
 
-    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
-        if not super().can_still_win(tally, remaining, resolution):
+    def can_still_win(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
+        if not super().can_still_win(tally, rest, resolution):
             return False
-        # The smallest reachable p-value: every remaining item a full win (the test is
+        # The smallest reachable p-value: every remaining item its largest gain (the test is
         # monotone, and ties or exclusions leave it unchanged).
-        best = [*tally.float_diffs(), *([1.0] * remaining)]
+        best = [*tally.float_diffs(), *(_float(g) for g in rest.gains if g)]
         steps = quantize(best, resolution)
         if len(steps) * sum(abs(m) for m in steps) <= _MAX_BOUND_CELLS:
             return sign_flip_pvalue(best, resolution) <= self.cfg.alpha + _P_SLACK
         return True
 
-    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
-        if not super().surely_wins(tally, remaining, resolution):
+    def surely_wins(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
+        if not super().surely_wins(tally, rest, resolution):
             return False
-        # The largest reachable p-value: every remaining item a full loss. A tie or an
-        # excluded item leaves the sign-flip test unchanged, and a loss of any size raises the
-        # p-value less than a full one (the test is monotone).
-        worst = [*tally.float_diffs(), *([-1.0] * remaining)]
+        # The largest reachable p-value: every remaining item its largest loss. A tie or an
+        # excluded item leaves the sign-flip test unchanged, and a smaller loss raises the
+        # p-value less (the test is monotone).
+        worst = [*tally.float_diffs(), *(0.0 - _float(m) for m in rest.losses if m)]
         steps = quantize(worst, resolution)
         if len(steps) * sum(abs(m) for m in steps) > _MAX_BOUND_CELLS:
             return False
@@ -397,35 +446,45 @@ class _Unconditional(_SignFlip):
         # Report the p-value the decision uses (the sign-flip one is the conditional test).
         return replace(paired, p_value=unconditional_pvalue(tally.wins, tally.losses, tally.n))
 
-    def can_still_win(self, tally: _Tally, remaining: int, resolution: float) -> bool:
-        if not _Rule.can_still_win(self, tally, remaining, resolution):
+    def can_still_win(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
+        if not _Rule.can_still_win(self, tally, rest, resolution):
             return False
-        # Here the test depends on how many items are included, so each count j of remaining
-        # items included is tried, all of them won (for a fixed count, a better outcome on any
-        # item never raises the p-value); the floor never exceeds the p-value it bounds.
+        # Here the test depends on how many items are included, so each count is tried: j of
+        # the items that can be won included and won, t of those that cannot included as ties
+        # (for fixed counts, a better outcome on any item never raises the p-value); the floor
+        # never exceeds the p-value it bounds.
         diff_sum, n = tally.diff_sum, tally.n
-        if (remaining + 1) * (n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
+        winnable, tied = rest.split(rest.gains)
+        cells = (winnable + 1) * (tied + 1) * (n + len(rest) + 1) * _FLOOR_POINTS
+        if cells > _MAX_BOUND_CELLS:
             return True
-        # Most often every remaining item won passes, so that count is tried first.
+        # Most often every winnable item won passes, so that count is tried first.
         return any(
-            self.mean_ok(diff_sum + j, n + j)
-            and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j)
+            self.mean_ok(diff_sum + j, n + j + t)
+            and unconditional_pvalue_floor(tally.wins + j, tally.losses, n + j + t)
             <= self.cfg.alpha + _P_SLACK
-            for j in range(remaining, -1, -1)
+            for j in range(winnable, -1, -1)
+            for t in range(tied + 1)
         )
 
-    def surely_wins(self, tally: _Tally, remaining: int, resolution: float) -> bool:
-        if not _Rule.surely_wins(self, tally, remaining, resolution):
+    def surely_wins(self, tally: _Tally, rest: _Rest, resolution: float) -> bool:
+        if not _Rule.surely_wins(self, tally, rest, resolution):
             return False
-        # For each count k of remaining items included, the worst outcome is all k lost (a
-        # worse outcome on any item never lowers the p-value for a fixed count); every k must
-        # still pass. The largest k fails most often, so it is tried first.
-        if (remaining + 1) * (tally.n + remaining + 1) * _FLOOR_POINTS > _MAX_BOUND_CELLS:
+        # For each count, k of the items that can be lost included and lost and t of those that
+        # cannot included as ties, the worst outcome (a worse outcome on any item never lowers
+        # the p-value for fixed counts); every count must still pass, with the exact p-value.
+        # The most losses fail most often, so they are tried first.
+        diff_sum, n = tally.diff_sum, tally.n
+        losable, tied = rest.split(rest.losses)
+        cells = (losable + 1) * (tied + 1) * (n + len(rest) + 1) * _FLOOR_POINTS
+        if cells > _MAX_BOUND_CELLS:
             return False
         return all(
-            unconditional_pvalue(tally.wins, tally.losses + k, tally.n + k) + _P_SLACK
+            self.mean_ok(diff_sum - k, n + k + t)
+            and unconditional_pvalue(tally.wins, tally.losses + k, n + k + t) + _P_SLACK
             <= self.cfg.alpha
-            for k in range(remaining, -1, -1)
+            for k in range(losable, -1, -1)
+            for t in range(tied + 1)
         )
 
 
@@ -479,30 +538,53 @@ def run_gate(
     rule = rule_for(cfg)
     tally = _Tally(samples=s)
     stopped = ""
-    done = 0
-    while done < n_items:
-        batch = items[done : done + batch_size]
-        jobs = [
-            _Job(side, fn, item, k)
-            for item in batch
-            for side, fn in (("current", current), ("candidate", candidate))
-            for k in range(s)
-        ]
+    racing = cfg.early_stop and cfg.racing
+
+    def score(jobs: list[_Job]) -> list[Fraction | None]:
         results = list(mapper(_run_job, jobs))
         if len(results) != len(jobs):
             raise RuntimeError(f"gate: map_fn returned {len(results)} results for {len(jobs)} jobs")
-        checked = [_check_score(r, job, cfg.metric) for r, job in zip(results, jobs, strict=True)]
-        for i, item in enumerate(batch):
-            block = checked[i * 2 * s : (i + 1) * 2 * s]
-            tally.add(item, block[:s], block[s:])
+        return [_check_score(r, job, cfg.metric) for r, job in zip(results, jobs, strict=True)]
+
+    # Racing scores the current skill on every item first (in a run, mostly replays from the
+    # response cache: the same skill on the same items as the last gate), so the bounds know
+    # which items the candidate can still win or lose; then the candidate, batch by batch.
+    known: list[list[Fraction | None]] = []
+    if racing and n_items:
+        flat = score([_Job("current", current, item, k) for item in items for k in range(s)])
+        known = [flat[i * s : (i + 1) * s] for i in range(n_items)]
+    done = 0
+    while done < n_items:
+        batch = items[done : done + batch_size]
+        if known:
+            cand = score(
+                [_Job("candidate", candidate, item, k) for item in batch for k in range(s)]
+            )
+            for i, item in enumerate(batch):
+                tally.add(item, known[done + i], cand[i * s : (i + 1) * s])
+        else:
+            checked = score(
+                [
+                    _Job(side, fn, item, k)
+                    for item in batch
+                    for side, fn in (("current", current), ("candidate", candidate))
+                    for k in range(s)
+                ]
+            )
+            for i, item in enumerate(batch):
+                block = checked[i * 2 * s : (i + 1) * 2 * s]
+                tally.add(item, block[:s], block[s:])
         done += len(batch)
-        remaining = n_items - done
-        if not remaining:
+        if done >= n_items:
             break
-        if cfg.early_stop and not rule.can_still_win(tally, remaining, resolution):
+        if known:
+            rest = _Rest.known([_item_mean(scores, s) for scores in known[done:]])
+        else:
+            rest = _Rest.unknown(n_items - done)
+        if cfg.early_stop and not rule.can_still_win(tally, rest, resolution):
             stopped = "rejection"
             break
-        if cfg.early_stop and cfg.racing and rule.surely_wins(tally, remaining, resolution):
+        if racing and rule.surely_wins(tally, rest, resolution):
             stopped = "adoption"
             break
 
@@ -558,6 +640,7 @@ def run_gate(
         stopped_early=bool(stopped),
         per_item=tally.rows,
         stopped_for=stopped,
+        current_scored=n_items if known else len(tally.rows),
     )
 
 
