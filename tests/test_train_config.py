@@ -227,6 +227,11 @@ def test_config_hash_is_stable_and_meaningful() -> None:
             "run.name=x",
             "run.out_dir=elsewhere",
             "cache.enabled=false",
+            # a racing gate gives the full gate's verdicts; a budget says when to stop, and a
+            # run stopped by one resumes under a larger one
+            "gate.racing=false",
+            "train.budget_calls=100",
+            "train.budget_tokens=5000",
         ],
     )
     assert config_hash(operational) == config_hash(a)

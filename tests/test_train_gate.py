@@ -142,9 +142,12 @@ def test_default_is_the_exact_unconditional_test_at_alpha_005() -> None:
 
 def test_strict_mean_still_adopts_a_one_item_win_on_20_items() -> None:
     cur, cand = one_item_win()
-    r = gate(cur, cand, GateConfig(kind="strict_mean"))
+    r = gate(cur, cand, GateConfig(kind="strict_mean", early_stop=False))
     assert r.accepted and r.paired.wins == 1 and r.paired.losses == 0
     assert r.candidate_mean - r.current_mean == pytest.approx(0.05)
+    # racing: once no remaining item can be lost (the current skill fails them all), it stops
+    raced = gate(cur, cand, GateConfig(kind="strict_mean"))
+    assert raced.accepted and raced.stopped_for == "adoption" and raced.n_scored < 20
 
 
 def test_default_does_not_adopt_a_one_item_win_on_20_items() -> None:
@@ -305,11 +308,17 @@ def test_map_fn_gets_whole_batches_and_can_be_a_thread_pool() -> None:
         return [fn(j) for j in jobs]
 
     cur, cand = [0, 1, 0, 1, 1], [1, 1, 0, 1, 1]
-    r = gate(cur, cand, STRICT, batch_size=2, map_fn=spy_map)
+    plain = STRICT.model_copy(update={"racing": False})
+    r = gate(cur, cand, plain, batch_size=2, map_fn=spy_map)
     assert seen == [4, 4, 2]  # both sides of each batch in one call
     with ThreadPoolExecutor(4) as pool:
-        r2 = gate(cur, cand, STRICT, batch_size=2, map_fn=pool.map)
+        r2 = gate(cur, cand, plain, batch_size=2, map_fn=pool.map)
     assert r.to_dict() == r2.to_dict()
+    # racing: the current skill on every item in one call, then the candidate batch by batch
+    seen.clear()
+    cur, cand = [1, 0, 0, 1, 1], [1, 0, 1, 1, 1]
+    raced = gate(cur, cand, STRICT, batch_size=2, map_fn=spy_map)
+    assert seen == [5, 2, 2, 1] and raced.accepted and raced.current_scored == 5
 
 
 def test_bad_scores_are_refused() -> None:
@@ -348,6 +357,8 @@ def test_result_serializes() -> None:
         "decided",
         "first_error",
         "stopped_early",
+        "stopped_for",
+        "current_scored",
         "per_item",
     }
 
@@ -407,10 +418,17 @@ def _random_case(rng: random.Random) -> tuple[GateConfig, Table, Table, int]:
         alpha=rng.choice([0.01, 0.05, 0.1, 0.25, 0.5, 1.0]),
         min_margin=rng.choice([0.0, 0.0, 0.05, 0.1, 0.2]),
     )
-    return cfg, cur, cand, rng.choice([1, 2, 3, 5, 8])
+    return (
+        cfg.model_copy(update={"racing": rng.random() < 0.5}),
+        cur,
+        cand,
+        rng.choice([1, 2, 3, 5, 8]),
+    )
 
 
 def _check_equivalence(cfg: GateConfig, cur: Table, cand: Table, batch_size: int) -> GateResult:
+    """The gate stopping early (on the rejection side, and with `racing` on the adoption side
+    too) gives the verdict of the full evaluation, which scores every item."""
     items = make_items(len(cur))
     full = run_gate(
         items,
@@ -427,11 +445,13 @@ def _check_equivalence(cfg: GateConfig, cur: Table, cand: Table, batch_size: int
         batch_size=batch_size,
     )
     assert early.accepted == full.accepted, (cfg, cur, cand, early.reason, full.reason)
-    assert not full.stopped_early
+    assert not full.stopped_early and full.n_scored == len(items)
     if not early.stopped_early:
         assert early.to_dict() == full.to_dict()
     else:
-        assert not full.accepted and early.n_scored < full.n_scored
+        assert early.n_scored < full.n_scored
+        assert early.stopped_for == ("adoption" if full.accepted else "rejection")
+        assert cfg.racing or early.stopped_for == "rejection"
         # the early result is the full result's prefix
         assert early.per_item == full.per_item[: early.n_scored]
     return early
@@ -471,6 +491,7 @@ def gate_cases(draw: st.DrawFn) -> tuple[GateConfig, Table, Table, int]:
         metric=metric,  # type: ignore[arg-type]
         alpha=draw(st.sampled_from([0.01, 0.05, 0.1, 0.2, 0.5, 1.0])),
         min_margin=draw(st.sampled_from([0.0, 0.1, 0.25])),
+        racing=draw(st.booleans()),
     )
     return cfg, cur, cand, draw(st.integers(1, 6))
 
@@ -479,3 +500,78 @@ def gate_cases(draw: st.DrawFn) -> tuple[GateConfig, Table, Table, int]:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_early_stop_equivalence_property(case: tuple[GateConfig, Table, Table, int]) -> None:
     _check_equivalence(*case)
+
+
+# --- racing: stopping once the verdict can no longer change either way -------------------
+
+
+def _outcome_table(rng: random.Random, n: int, p_win: float, p_loss: float) -> tuple[Table, Table]:
+    cur: Table = {}
+    cand: Table = {}
+    for k in range(n):
+        u = rng.random()
+        pair = (0.0, 1.0) if u < p_win else (1.0, 0.0) if u < p_win + p_loss else (1.0, 1.0)
+        failed = rng.random() < 0.03  # an infrastructure error now and then
+        cur[f"i{k:03d}"] = [None if failed else pair[0]]
+        cand[f"i{k:03d}"] = [pair[1]]
+    return cur, cand
+
+
+def test_racing_gives_the_full_verdict_on_many_outcome_tables() -> None:
+    rng = random.Random(24)
+    adopted_early = rejected_early = scored = total = 0
+    for _ in range(600):
+        n = rng.choice([20, 40, 60])
+        p_win, p_loss = rng.choice([(0.4, 0.0), (0.3, 0.05), (0.15, 0.05), (0.1, 0.1), (0.0, 0.3)])
+        cur, cand = _outcome_table(rng, n, p_win, p_loss)
+        cfg = GateConfig(
+            kind=rng.choice(["paired_unconditional", "paired_unconditional", "paired"]),
+            alpha=rng.choice([0.05, 0.1]),
+            min_margin=rng.choice([0.0, 0.0, 0.05]),
+        )
+        assert cfg.racing  # on by default
+        early = _check_equivalence(cfg, cur, cand, 8)
+        adopted_early += early.stopped_for == "adoption"
+        rejected_early += early.stopped_for == "rejection"
+        scored, total = scored + early.n_scored, total + n
+    # both sides stop, and racing scores fewer items than the full gate
+    assert adopted_early > 50 and rejected_early > 50
+    assert scored < total
+
+
+def test_racing_stops_once_adoption_is_certain() -> None:
+    # The first 20 items won, the current skill right on the other 20 (the candidate could
+    # lose them): after 32 items, even losing the last 8 leaves 20 wins and 8 losses of 40
+    # (p = 0.013), so the last batch is never scored.
+    cur = [0] * 20 + [1] * 20
+    cand = [1] * 40
+    r = gate(cur, cand, GateConfig(), batch_size=8)
+    full = gate(cur, cand, GateConfig(early_stop=False))
+    assert full.accepted and r.accepted
+    assert r.stopped_for == "adoption" and r.n_scored == 32 and r.current_scored == 40
+    assert "whatever the" in r.reason and "adopted" in r.reason
+    assert r.to_dict()["stopped_for"] == "adoption"
+    # without racing the same gate scores every item (it only stops to reject)
+    plain = gate(cur, cand, GateConfig(racing=False), batch_size=8)
+    assert plain.accepted and not plain.stopped_early and plain.n_scored == 40
+
+
+def test_racing_knows_which_items_the_current_skill_fails() -> None:
+    # 8 wins in the first batch; the current skill fails the other 32, which the candidate can
+    # then only tie or win: adopted after one batch.
+    cur, cand = _pair(8, 0, 40)
+    r = gate(cur, cand, GateConfig(), batch_size=8)
+    assert r.accepted and r.stopped_for == "adoption" and r.n_scored == 8
+    # and where the current skill is right on every remaining item, none can be won
+    cur, cand = [0] * 8 + [1] * 32, [0] * 40
+    r = gate(cur, cand, GateConfig(), batch_size=8)
+    assert not r.accepted and r.stopped_for == "rejection" and r.n_scored == 8
+
+
+def test_racing_does_not_stop_while_the_remaining_items_could_undo_it() -> None:
+    # 4 wins among the first 8 items, the current skill right on the rest: until the last
+    # batch, losing every remaining item would undo the gain, so racing scores all 40 although
+    # the verdict is adoption
+    cur, cand = [0] * 4 + [1] * 36, [1] * 40
+    r = gate(cur, cand, GateConfig(), batch_size=8)
+    assert r.accepted and not r.stopped_early and r.n_scored == 40

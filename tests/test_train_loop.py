@@ -341,3 +341,34 @@ def test_several_candidates_adopt_the_helpful_edit_alone(tmp_path: Path) -> None
     best = (tmp_path / "run" / "best_skill.md").read_text()
     assert MAGIC in best and "unsure" not in best
     assert (step / "candidate_skill.md").read_text() == best
+
+
+def _racing_run(tmp_path: Path, *overrides: str) -> tuple[dict, dict, str]:  # type: ignore[type-arg]
+    cfg = config(
+        tmp_path,
+        "gate.kind=paired_unconditional",
+        "train.max_steps=1",
+        "optimizer.reflection=direct",
+        *overrides,
+    )
+    run(cfg, AddTask(n_val=40), target_model(), Optimizer().model)
+    root = tmp_path / "run"
+    (record,) = read(root / "history.json")  # type: ignore[misc]
+    gate = read(root / "steps" / "step_0001" / "gate.json")
+    return record, gate, (root / "best_skill.md").read_text()  # type: ignore[return-value]
+
+
+def test_racing_gate_adopts_as_the_full_gate_after_fewer_items(tmp_path: Path) -> None:
+    record, gate, best = _racing_run(tmp_path / "racing")
+    full_record, full_gate, full_best = _racing_run(tmp_path / "full", "gate.racing=false")
+    assert record["adopted"] is True and full_record["adopted"] is True and best == full_best
+    # The candidate wins every item and the current skill fails them all, so none of the
+    # remaining items can be lost: after one round (4 x train.concurrency = 8 items), nothing
+    # could undo it. gate.json and the history say how many were scored.
+    assert (gate["n_scored"], gate["stopped_for"], gate["current_scored"]) == (8, "adoption", 40)
+    assert record["gate"]["n_scored"] == 8 and record["gate"]["stopped_early"] is True
+    assert (full_gate["n_scored"], full_gate["stopped_for"]) == (40, "")
+    # The order of the items is one shuffle fixed by the seed.
+    order = [row["item_id"] for row in gate["per_item"]]
+    assert order != sorted(order)
+    assert order == [row["item_id"] for row in _racing_run(tmp_path / "again")[1]["per_item"]]

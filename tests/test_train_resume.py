@@ -89,6 +89,7 @@ def resume_config(tmp_path: Path, name: str) -> Any:
 def comparable(root: Path) -> dict[str, Any]:
     state = json.loads((root / "runtime_state.json").read_text())
     state.pop("journal_bytes")  # the call journal of a killed run also holds the failed call
+    state.pop("phases")  # seconds and calls per phase: what it cost, not what it computed
     for rec in state["history"]:
         rec.pop("seconds"), rec.pop("tokens")
     test = state["test"]

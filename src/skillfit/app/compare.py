@@ -5,7 +5,10 @@
 Each (strategy, seed) is an ordinary run in `<out>/<strategy>-s<seed>/` (resumable, readable
 with `skillfit.record.load_run` and `skillfit report`). The budget of target calls for training
 is the same for every strategy: `target_calls` when given, else what the skillfit strategy
-spent in its run of the same seed (run first). The table gives per strategy: test accuracy
+spent in its run of the same seed (run first). `budget_calls` / `budget_tokens` instead give
+every strategy, skillfit included, the same budget of training calls / tokens (every role,
+cache hits included: `train.budget_calls`, `train.budget_tokens`); GEPA then searches until it
+is spent (checked between its iterations) unless `target_calls` caps its metric calls too. The table gives per strategy: test accuracy
 (pooled over seeds, 95% Wilson interval), the paired difference against no skill and against
 skillfit on the same test items (95% interval), the training target calls spent, calls and
 tokens by role, and wall time; as markdown, CSV, JSON and a PNG plot.
@@ -108,6 +111,8 @@ def compare(
     overrides: Sequence[str] = (),
     out_dir: str | os.PathLike[str] | None = None,
     target_calls: int | None = None,
+    budget_calls: int | None = None,
+    budget_tokens: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     run: Callable[..., Any] | None = None,
 ) -> CompareResult:
@@ -147,7 +152,14 @@ def compare(
         "seeds": seed_list,
         "overrides": list(overrides),
         "config": str(config) if not hasattr(config, "model_dump") else "(object)",
+        "budget_calls": budget_calls,
+        "budget_tokens": budget_tokens,
     }
+    # A budget the user sets is every strategy's; the target calls skillfit spent are then
+    # not imposed on the others on top of it.
+    shared = [f"train.budget_calls={budget_calls}"] if budget_calls else []
+    shared += [f"train.budget_tokens={budget_tokens}"] if budget_tokens else []
+    derive = target_calls is None and not shared
 
     def save() -> None:
         write_json_atomic(
@@ -164,6 +176,7 @@ def compare(
         for name in order:
             key = f"{name}-s{seed}"
             sets = [*overrides, f"strategy.name={name}", f"train.seed={seed}", f"run.name={key}"]
+            sets += shared
             if budgets[seed] is not None and name != "skillfit":
                 sets.append(f"strategy.target_calls={budgets[seed]}")
             elif target_calls is not None:
@@ -184,7 +197,7 @@ def compare(
                 walls[key] = round(time.perf_counter() - started, 1)
             rec = load_run(result.run_dir, with_events=False)
             records[(name, seed)] = rec
-            if name == "skillfit" and budgets[seed] is None:
+            if name == "skillfit" and budgets[seed] is None and derive:
                 budgets[seed] = max(1, target_calls_of(rec))
             save()
             if progress:
@@ -285,14 +298,25 @@ HEADERS = [
 
 
 def budget_text(meta: dict[str, Any]) -> str:
-    """ "288 per run" or "288 (seed 0), 301 (seed 1)"."""
+    shared = [
+        f"{meta[key]:,} {what}"
+        for key, what in (("budget_calls", "calls"), ("budget_tokens", "tokens"))
+        if meta.get(key)
+    ]
+    if shared:
+        return " and ".join(shared) + " per run (every role, cache hits included)"
+    return _target_budget_text(meta)
+
+
+def _target_budget_text(meta: dict[str, Any]) -> str:
+    """ "288 target calls per run" or "288 (seed 0), 301 (seed 1) target calls"."""
     budgets = meta.get("budgets") or {}
     values = set(budgets.values())
     if not budgets or values == {None}:
         return "none"
     if len(values) == 1:
-        return f"{next(iter(values))} per run"
-    return ", ".join(f"{v} (seed {k})" for k, v in budgets.items())
+        return f"{next(iter(values))} target calls per run"
+    return ", ".join(f"{v} (seed {k})" for k, v in budgets.items()) + " target calls"
 
 
 def _pct(x: float | None) -> str:
@@ -344,7 +368,7 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
 def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     lines = [
         f"# Compare: {meta.get('task')} — target `{meta.get('target')}`, optimizer "
-        f"`{meta.get('optimizer')}`, seeds {meta.get('seeds')}, training target-call budget "
+        f"`{meta.get('optimizer')}`, seeds {meta.get('seeds')}, training budget "
         f"{budget_text(meta)}",
         "",
         "| " + " | ".join(HEADERS) + " |",

@@ -31,6 +31,24 @@ def compare_command(
             help="Training target calls per run (default: what skillfit spends, run first).",
         ),
     ] = None,
+    budget_calls: Annotated[
+        int | None,
+        typer.Option(
+            "--budget-calls",
+            min=1,
+            help="Model calls each run's training may make (every role, cache hits included; "
+            "train.budget_calls), the same for every strategy.",
+        ),
+    ] = None,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--budget-tokens",
+            min=1,
+            help="Prompt + completion tokens each run's training may spend "
+            "(train.budget_tokens), the same for every strategy.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="The compare directory (default outputs/compare-<task>)."),
@@ -69,6 +87,8 @@ def compare_command(
             overrides=set_ or [],
             out_dir=out,
             target_calls=target_calls,
+            budget_calls=budget_calls,
+            budget_tokens=budget_tokens,
             progress=progress,
         )
         if report:

@@ -257,6 +257,25 @@ def train_command(
             "items tell whether the target reacts to its skill at all (run.target_check).",
         ),
     ] = False,
+    budget_calls: Annotated[
+        int | None,
+        typer.Option(
+            "--budget-calls",
+            min=1,
+            help="Model calls training may make (train.budget_calls): every role, cache hits "
+            "included, the test evaluation not. The run stops at the next step boundary, tests "
+            "and exports its best skill; a larger budget resumes it.",
+        ),
+    ] = None,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--budget-tokens",
+            min=1,
+            help="Prompt + completion tokens training may spend (train.budget_tokens), counted "
+            "as --budget-calls counts calls.",
+        ),
+    ] = None,
     seeds: Annotated[
         int | None,
         typer.Option(
@@ -271,6 +290,8 @@ def train_command(
 
     set_ = [*(set_ or []), *([f"target.harness={harness}"] if harness else [])]
     set_ += ["run.target_check=false"] if no_check else []
+    set_ += [f"train.budget_calls={budget_calls}"] if budget_calls else []
+    set_ += [f"train.budget_tokens={budget_tokens}"] if budget_tokens else []
     if seeds is not None:
         if seeds < 1:
             _say(f"--seeds must be 1 or more, not {seeds}")
@@ -314,6 +335,12 @@ def train_command(
         f"{_minutes(time.monotonic() - started)}",
         highlight=False,
     )
+    if (s.get("budget") or {}).get("message"):
+        console.print(s["budget"]["message"], highlight=False, markup=False)
+    if s.get("phases"):
+        from skillfit.train.phases import phase_line
+
+        console.print(f"Phases: {phase_line(s['phases'])}", highlight=False, markup=False)
     console.print(final_table(result.test))
     if hint := unreactive_hint(s):
         console.print(hint, highlight=False)

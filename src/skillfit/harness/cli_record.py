@@ -158,7 +158,7 @@ def account_run(target: ChatModel, key: str, traj: Trajectory, *, replayed: bool
     if traj.error is not None:
         ledger.record_error(role, traj.seconds)
     elif replayed:
-        ledger.record_hit(role, key)
+        ledger.record_hit(role, key, Reply(text=traj.answer or "", usage=traj.usage))
     else:
         reply = Reply(text=traj.answer or "", usage=traj.usage, latency=traj.seconds)
         ledger.record(role, target.name, reply, traj.seconds, key=key)

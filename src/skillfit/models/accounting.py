@@ -55,6 +55,9 @@ class RoleStats:
     completion_tokens: int = 0
     seconds: float = 0.0  # wall time spent in model calls
     cost: float = 0.0  # USD, 0 when no price is known (local models are free)
+    # Prompt plus completion tokens of the replies served from the cache (not paid again; a
+    # budget counts them so a run stops at the same step with a warm or a cold cache).
+    hit_tokens: int = 0
 
     def add_line(self, line: Mapping[str, Any]) -> None:
         """Take up one journal line (a paid call, a cache hit or an error)."""
@@ -62,6 +65,7 @@ class RoleStats:
             self.errors += 1
         elif "h" in line:
             self.cache_hits += 1
+            self.hit_tokens += int(line.get("t", 0))
         else:
             self.calls += 1
             self.prompt_tokens += int(line.get("p", 0))
@@ -207,7 +211,10 @@ class Ledger:
                 }
             )
 
-    def record_hit(self, role: str, key: str | None = None) -> None:
+    def record_hit(self, role: str, key: str | None = None, reply: Reply | None = None) -> None:
+        tokens = 0
+        if reply is not None:
+            tokens = int(reply.usage.prompt_tokens) + int(reply.usage.completion_tokens)
         with self._lock:
             if key is not None:
                 for pending in (self._replays, self._replayed_hits):
@@ -216,8 +223,10 @@ class Ledger:
                         # served again while redoing that work: already counted.
                         pending[key] -= 1
                         return
-            self._stats(role).cache_hits += 1
-            self._write({"h": role, "k": key})
+            stats = self._stats(role)
+            stats.cache_hits += 1
+            stats.hit_tokens += tokens
+            self._write({"h": role, "k": key, **({"t": tokens} if tokens else {})})
 
     def record_error(self, role: str, seconds: float = 0.0) -> None:
         with self._lock:

@@ -26,7 +26,9 @@ def wrap(
         stacked = AccountedModel(stacked, ledger, role=role)
     if cache is not None:
         on_hit = (
-            (lambda _reply, key: ledger.record_hit(role, key=key)) if ledger is not None else None
+            (lambda reply, key: ledger.record_hit(role, key=key, reply=reply))
+            if ledger is not None
+            else None
         )
         stacked = CachedModel(stacked, cache, on_hit=on_hit)
     return stacked

@@ -74,6 +74,7 @@ class RoleUsage(_Open):
     completion_tokens: int = 0
     seconds: float = 0.0
     cost: float = 0.0
+    hit_tokens: int = 0  # tokens of the replies served from the cache
 
     @property
     def tokens(self) -> int:

@@ -1,6 +1,9 @@
 """GEPA through the `gepa` package: an adapter from our Task to its adapter protocol, our
 optimizer model as its reflection model, and its metric-call budget set to the run's budget of
-target calls (`strategy.target_calls`; option max_metric_calls otherwise, default 300).
+target calls (`strategy.target_calls`; option max_metric_calls otherwise, default 300). With
+a budget the user set (`train.budget_calls` / `train.budget_tokens`, as `skillfit compare
+--budget-calls` gives every strategy) GEPA also stops once it is spent, checked between its
+iterations; a search stopped by the budget goes on when the run is resumed under a larger one.
 
 The whole GEPA search is one step (GEPA checkpoints itself in `<run>/gepa/`, so a killed run
 resumes its search); its best candidate becomes the best skill, measured on test like every
@@ -29,6 +32,16 @@ if TYPE_CHECKING:
     from skillfit.train.state import RunState
 
 COMPONENT = "skill"
+
+
+class BudgetStop:
+    """GEPA's stop callback: True once the run's training budget is spent."""
+
+    def __init__(self, ctx: Trainer) -> None:
+        self.ctx = ctx
+
+    def __call__(self, gepa_state: Any) -> bool:
+        return self.ctx.budget_spent() is not None
 
 
 class SkillAdapter:
@@ -108,7 +121,8 @@ class GepaStrategy(BaseStrategy):
             record.note = "the GEPA search already ran"
         else:
             unit.adopt = self.search(ctx, state, record, number)
-            state.strategy_state["gepa_done"] = True
+            # A search the budget stopped goes on (from GEPA's checkpoint) under a larger one.
+            state.strategy_state["gepa_done"] = ctx.budget_spent() is None
         return unit
 
     def search(
@@ -123,7 +137,12 @@ class GepaStrategy(BaseStrategy):
             ) from exc
         folder = ctx.layout.root / "gepa"
         folder.mkdir(parents=True, exist_ok=True)
-        budget = ctx.cfg.strategy.target_calls or int(self.options.get("max_metric_calls", 300))
+        # Its metric calls are capped by the run's target calls, else by its own option; with a
+        # budget the user set (train.budget_calls / budget_tokens) and neither, it searches
+        # until that budget is spent, checked between its iterations as the loop checks it
+        # between steps.
+        cap = ctx.cfg.strategy.target_calls or self.options.get("max_metric_calls")
+        budget = int(cap) if cap else (None if ctx.budgets() else 300)
         adapter = SkillAdapter(ctx)
         result: Any = gepa.optimize(
             seed_candidate={COMPONENT: state.current_skill},
@@ -131,7 +150,8 @@ class GepaStrategy(BaseStrategy):
             valset=list(ctx.splits["val"]),
             adapter=adapter,  # type: ignore[arg-type]
             reflection_lm=reflection_lm(ctx),
-            max_metric_calls=int(budget),
+            max_metric_calls=budget,
+            stop_callbacks=[BudgetStop(ctx)] if ctx.budgets() else None,
             reflection_minibatch_size=int(self.options.get("reflection_minibatch_size", 3)),
             candidate_selection_strategy=self.options.get("candidate_selection", "pareto"),
             run_dir=str(folder),
@@ -151,7 +171,8 @@ class GepaStrategy(BaseStrategy):
                 "parents": [list(p) for p in result.parents],
                 "total_metric_calls": result.total_metric_calls,
                 "rollouts": adapter.rollouts,
-                "max_metric_calls": int(budget),
+                "max_metric_calls": budget,
+                "budget": ctx.budgets() or None,
             },
         )
         record.n_train = adapter.rollouts

@@ -130,6 +130,11 @@ class TrainConfig(_Section):
     # Stop (resumably, exit code 3) when more than this share of one unit's rollouts fail for
     # infrastructure reasons; a unit where every call failed always stops.
     max_infra_error_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    # What training may spend (the test evaluation not counted), every model role together:
+    # calls (cache hits included) and prompt plus completion tokens (those of cache hits
+    # included). Checked before each step and each epoch end; null: no limit.
+    budget_calls: int | None = Field(default=None, ge=1, le=10**12)
+    budget_tokens: int | None = Field(default=None, ge=1, le=10**15)
 
     @model_validator(mode="after")
     def _minibatch_fits(self) -> TrainConfig:
@@ -383,10 +388,16 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # --- identity ---------------------------------------------------------------------------
 
 # Settings that change how a run executes or where it writes, not what it computes: resuming
-# with more concurrency, a moved cache or on another executor (local or Ray) is fine.
+# with more concurrency, a moved cache or on another executor (local or Ray) is fine. The racing
+# gate gives every verdict the full gate gives (it only scores fewer items).
 HASH_EXCLUDED_KEYS: tuple[str, ...] = (
     "task.base_dir",
     "train.concurrency",
+    "gate.racing",
+    # A budget says when to stop, not what a step computes: a run stopped by its budget resumes
+    # and goes on under a larger one.
+    "train.budget_calls",
+    "train.budget_tokens",
     "train.max_infra_error_rate",
     "cache",
     "run",

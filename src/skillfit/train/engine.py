@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows
 from skillfit.train.executor import Executor, LocalExecutor, RolloutJob, run_rollouts
 from skillfit.train.layout import RunLayout, fresh_dir
+from skillfit.train.phases import PhaseClock, phase_table, training_usage
 from skillfit.train.reflect import (
     MinibatchProposal,
     OptimizerSettings,
@@ -104,6 +106,11 @@ class Trainer:
                 self.splits["train"], scorer_accepts(score), needles=self.needles
             )
         self.reflection: ReflectionMode = getattr(self.cfg.optimizer, "reflection", "diagnose")
+        self.phases = PhaseClock(self.parts.ledger)
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Count the calls, tokens and seconds spent inside as phase `name` (train.phases)."""
+        return self.phases(name)
 
     @property
     def guard_options(self) -> dict[str, Any]:
@@ -145,6 +152,49 @@ class Trainer:
         """The edit budget after `step` finished steps; unbounded when the budget is ablated."""
         return UNBOUNDED_BUDGET if self.ablated("edit_budget") else self.schedule(step)
 
+    # ---- the budget the user sets (train.budget_calls, train.budget_tokens) ---------------
+
+    def budgets(self) -> dict[str, int]:
+        """The configured budgets: {"calls": n, "tokens": n}, only those set."""
+        train = self.cfg.train
+        out = {"calls": getattr(train, "budget_calls", None)}
+        out["tokens"] = getattr(train, "budget_tokens", None)
+        return {k: int(v) for k, v in out.items() if v}
+
+    def spent(self) -> dict[str, int]:
+        """What training spent so far, as the budgets count it (phases.training_usage)."""
+        ledger = self.parts.ledger
+        snapshot = ledger.snapshot() if hasattr(ledger, "snapshot") else None
+        return training_usage(snapshot, self.phases.totals)
+
+    def budget_spent(self) -> str | None:
+        """ "budget_calls" or "budget_tokens" once training spent that budget, else None."""
+        budgets = self.budgets()
+        if not budgets:
+            return None
+        used = self.spent()
+        for kind, cap in budgets.items():
+            if used[kind] >= cap:
+                return f"budget_{kind}"
+        return None
+
+    def budget_report(self, state: RunState) -> dict[str, Any] | None:
+        """The budgets, what training spent, and the one line a stop for budget prints."""
+        budgets = self.budgets()
+        if not budgets:
+            return None
+        used = self.spent()
+        out: dict[str, Any] = {"budget": budgets, "spent": used, "message": ""}
+        if state.stopped in ("budget_calls", "budget_tokens"):
+            kind = state.stopped.removeprefix("budget_")
+            what = "model calls" if kind == "calls" else "tokens"
+            out["message"] = (
+                f"Budget spent: {used[kind]:,} of {budgets[kind]:,} training {what} after "
+                f"step {state.global_step}; stopped there, the best skill tested and exported. "
+                f"Run again with a larger --budget-{kind} to go on."
+            )
+        return out
+
     def emit(self, event: str, **data: Any) -> None:
         if self.progress is not None:
             self.progress({"event": event, **data})
@@ -176,6 +226,7 @@ class Trainer:
         write_json_atomic(self.layout.history, [r.model_dump(mode="json") for r in state.history])
         if self.parts.ledger is not None and hasattr(self.parts.ledger, "journal_size"):
             state.journal_bytes = self.parts.ledger.journal_size()
+        state.phases = {name: dict(row) for name, row in self.phases.totals.items()}
         state.save(self.layout.state)
 
     # ---- one step -----------------------------------------------------------------------
@@ -210,6 +261,18 @@ class Trainer:
         context: str = "",
     ) -> list[MinibatchProposal]:
         """The optimizer's proposals for `skill` from these rollouts (see train.reflect)."""
+        with self.phase("reflection"):
+            return self._reflect(state, skill, items, trajs, budget, context)
+
+    def _reflect(
+        self,
+        state: RunState,
+        skill: Skill,
+        items: Sequence[Item],
+        trajs: Sequence[Trajectory],
+        budget: int,
+        context: str,
+    ) -> list[MinibatchProposal]:
         return reflect(
             self.parts.optimizer,
             skill,
@@ -254,7 +317,7 @@ class Trainer:
             return [value(traj) for traj in self.runs.run(rollouts)]
 
         result = run_gate(
-            list(self.splits["val"]),
+            self.gate_items(config),
             scorer(current),
             scorer(candidate),
             config,
@@ -263,6 +326,15 @@ class Trainer:
         )
         result.first_error = errors[0] if errors else ""
         return result
+
+    def gate_items(self, config: GateConfig) -> list[Item]:
+        """The validation items in the order the gate scores them: the split's order, or with
+        `gate.racing` one shuffle fixed by the seed (the same for every gate of the run, so the
+        items a racing gate stops after are the ones whose current-skill rollouts are cached)."""
+        items = list(self.splits["val"])
+        if getattr(config, "early_stop", False) and getattr(config, "racing", False):
+            derived_rng(self.cfg.train.seed, "gate-order").shuffle(items)
+        return items
 
     def finish(self, state: RunState, record: StepRecord, started: float, tokens0: Any) -> None:
         record.skill_version = state.current_version
@@ -335,6 +407,10 @@ class Trainer:
     def test_eval(self, state: RunState) -> None:
         """Test accuracy (with Wilson intervals) of no skill, the initial and the best skill,
         and the paired differences best − none and best − initial."""
+        with self.phase("test"):
+            self._test_eval(state)
+
+    def _test_eval(self, state: RunState) -> None:
         started, tokens0 = time.perf_counter(), self.tokens()
         folder = fresh_dir(self.layout.test_eval)
         items = list(self.splits["test"])
@@ -374,6 +450,12 @@ class Trainer:
         totals = self._run_totals(state)
         if totals is not None:
             summary["tokens"] = totals
+        # Per phase of the loop: calls, cache hits, tokens and seconds; `other` is what the
+        # run paid outside every phase (a strategy's own loop, the target check).
+        summary["phases"] = phase_table(self.phases.totals or state.phases, summary["tokens"])
+        budget = self.budget_report(state)
+        if budget is not None:
+            summary["budget"] = budget
         write_json_atomic(self.layout.summary, summary)
 
     def _run_totals(self, state: RunState) -> dict[str, dict[str, Any]] | None:

@@ -134,8 +134,9 @@ class CallLog(Ledger):
         took = reply.latency if seconds is None else seconds
         self._calls().event("call", role, model, reply.usage, took, key)
 
-    def record_hit(self, role: str, key: str | None = None) -> None:
-        self._calls().event("hit", role, key)
+    def record_hit(self, role: str, key: str | None = None, reply: Reply | None = None) -> None:
+        # The hit's usage travels too: the driver counts a hit's tokens against a token budget.
+        self._calls().event("hit", role, key, reply.usage if reply is not None else None)
 
     def record_error(self, role: str, seconds: float = 0.0) -> None:
         self._calls().event("error", role, seconds)
@@ -146,7 +147,9 @@ def replay_events(ledger: Ledger, events: Sequence[tuple[Any, ...]]) -> None:
     for event in events:
         kind, role = event[0], event[1]
         if kind == "hit":
-            ledger.record_hit(role, key=event[2])
+            usage = event[3] if len(event) > 3 else None
+            hit = Reply(text="", usage=usage) if isinstance(usage, Usage) else None
+            ledger.record_hit(role, key=event[2], reply=hit)
         elif kind == "error":
             ledger.record_error(role, float(event[2]))
         else:

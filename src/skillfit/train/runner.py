@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from skillfit.train.strategy import Strategy
 
 
+# Why a run stopped when it was its budget (train.budget_calls, train.budget_tokens).
+BUDGET_STOPS = ("budget_calls", "budget_tokens")
+
+
 def target_calls_used(state: RunState) -> int:
     """Target calls spent on training so far (paid calls and cache hits; test not counted)."""
     total = 0
@@ -54,6 +58,13 @@ class Runner:
     def run(self, state: RunState) -> RunState:
         eng, strat = self.engine, self.strategy
         layout = eng.layout
+        # The phases' counts so far (a resumed run carries on from its saved state).
+        eng.phases.totals = {name: dict(row) for name, row in state.phases.items()}
+        if state.phase == "done" and state.stopped in BUDGET_STOPS and not eng.budget_spent():
+            # Stopped by its budget, resumed under a larger one: train on from that step, then
+            # test the best skill again.
+            state.phase, state.stopped, state.test = "steps", None, None
+            eng.emit("budget_resumed", state=state.brief())
         if not layout.skill(1).exists():
             write_text_atomic(layout.skill(1), state.initial_skill)
             write_text_atomic(layout.best_skill, state.best_skill)
@@ -77,12 +88,16 @@ class Runner:
         while state.phase != "done":
             if state.phase == "steps":
                 if state.step_in_epoch >= state.steps_per_epoch:
-                    state.phase = "slow_update"
+                    # The epoch-end stages cost calls too: a spent budget stops before them.
+                    spent = eng.budget_spent()
+                    if spent:
+                        self.stop(state, spent)
+                    else:
+                        state.phase = "slow_update"
                     continue
                 reason = self.stop_reason(state)
                 if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
+                    self.stop(state, reason)
                 else:
                     proposal = strat.step(eng, state)
                     if proposal is not None:
@@ -92,13 +107,15 @@ class Runner:
                     if proposal is not None:
                         self.finish(state, proposal)
             elif state.phase == "slow_update":
-                proposal = strat.epoch_end(eng, state, "slow_update")
+                with eng.phase("epoch_end"):
+                    proposal = strat.epoch_end(eng, state, "slow_update")
                 if proposal is not None:
                     self.land(state, proposal)
                     self.finish(state, proposal)
                 state.phase = "meta_skill"
             elif state.phase == "meta_skill":
-                strat.epoch_end(eng, state, "meta_skill")
+                with eng.phase("epoch_end"):
+                    strat.epoch_end(eng, state, "meta_skill")
                 state.epoch += 1
                 state.step_in_epoch = 0
                 state.epoch_start_skill = state.current_skill
@@ -106,8 +123,7 @@ class Runner:
                 eng.emit("epoch_end", epoch=state.epoch, state=state.brief())
                 reason = self.stop_reason(state)
                 if reason:
-                    state.stopped = reason
-                    state.phase = "test_eval"
+                    self.stop(state, reason)
             elif state.phase == "test_eval":
                 if getattr(eng.cfg.eval, "test", True):
                     eng.test_eval(state)
@@ -117,8 +133,17 @@ class Runner:
         eng.emit("run_end", state=state.brief(), test=test_brief(state.test))
         return state
 
+    def stop(self, state: RunState, reason: str) -> None:
+        """Stop training for `reason`; the test evaluation comes next."""
+        state.stopped = reason
+        state.phase = "test_eval"
+        if reason in BUDGET_STOPS:
+            report = self.engine.budget_report(state) or {}
+            self.engine.emit("budget_spent", reason=reason, **report)
+
     def stop_reason(self, state: RunState) -> str | None:
-        """The one stop rule: epochs done, max_steps, patience, or the target-call budget."""
+        """The one stop rule: epochs done, max_steps, patience, the target-call budget, or the
+        budget the user set (train.budget_calls, train.budget_tokens)."""
         cfg = self.engine.cfg
         if state.epoch >= int(cfg.train.epochs):
             return "epochs"
@@ -131,7 +156,7 @@ class Runner:
         budget = cfg.strategy.target_calls
         if budget and target_calls_used(state) >= int(budget):
             return "target_calls"
-        return None
+        return self.engine.budget_spent()
 
     # ---- landing a proposal: gate → adopt or reject ----------------------------------------
 
@@ -156,7 +181,8 @@ class Runner:
         for v in tries:
             if gates and gates[-1].accepted:
                 break
-            gate = policy.judge(eng, p.skill.text, v.skill.text, len(tries))
+            with eng.phase("gate"):
+                gate = policy.judge(eng, p.skill.text, v.skill.text, len(tries))
             # Written before the infrastructure check so a stopped run keeps the verdict it
             # stopped on; the adopted (or first) candidate's files are written last.
             write_text_atomic(folder / "candidate_skill.md", v.skill.text)

@@ -96,6 +96,8 @@ class RunState(BaseModel):
     journal_bytes: int = 0
     # What a strategy other than the default keeps between steps (see skillfit.strategies).
     strategy_state: dict[str, Any] = Field(default_factory=dict)
+    # Calls, tokens and seconds per phase of the loop so far (see skillfit.train.phases).
+    phases: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @property
     def schedule_step(self) -> int:

@@ -33,7 +33,8 @@ def step(ctx: Trainer, state: RunState) -> Proposal:
     items = ctx.batch(state.epoch, state.step_in_epoch)
     ctx.emit("step_start", step=number, epoch=state.epoch + 1, budget=budget)
 
-    trajs = ctx.rollouts(skill.text, items, sample=state.epoch)
+    with ctx.phase("rollouts"):
+        trajs = ctx.rollouts(skill.text, items, sample=state.epoch)
     write_jsonl(
         folder / "rollouts.jsonl",
         [trajectory_record(t, i) for i, t in zip(items, trajs, strict=True)],
@@ -115,20 +116,21 @@ def edits_proposal(
     record, folder = unit.record, unit.folder
     assert record is not None and isinstance(folder, Path)
     tried = [Edit(**b.edit) for b in state.buffer if b.skill_version == state.current_version]
-    batch = run_pipeline(
-        EditBatch(
-            skill=skill,
-            pooled=list(pooled),
-            failures=failures,
-            budget=budget,
-            max_tokens=int(ctx.cfg.skill.max_tokens),
-            needles=ctx.needles,
-            tried=tried,
-            feedback=feedback,
-            guard_options=ctx.guard_options,
-            rejected=list(extra_rejected),
+    with ctx.phase("guard"):  # guard, merge, rank, select, apply: no model call
+        batch = run_pipeline(
+            EditBatch(
+                skill=skill,
+                pooled=list(pooled),
+                failures=failures,
+                budget=budget,
+                max_tokens=int(ctx.cfg.skill.max_tokens),
+                needles=ctx.needles,
+                tried=tried,
+                feedback=feedback,
+                guard_options=ctx.guard_options,
+                rejected=list(extra_rejected),
+            )
         )
-    )
     rejected, ranked, conflicts = batch.rejected, batch.ranked, batch.conflicts
     selected, over_budget, too_big = batch.selected, batch.over_budget, batch.too_big
     outcomes, applied = batch.outcomes, batch.applied
