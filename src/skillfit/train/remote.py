@@ -224,7 +224,7 @@ class Unit:
             routed = _Routed(calls)
             inner: ChatModel = AccountedModel(Unreachable(provider, calls), log, role=role)
             return CachedModel(
-                inner, routed, on_hit=lambda _reply, key: log.record_hit(role, key=key)
+                inner, routed, on_hit=lambda reply, key: log.record_hit(role, key=key, reply=reply)
             )
         return wrap(provider, role=role, cache=_Routed(calls), ledger=log, semaphore=semaphore)
 
