@@ -205,3 +205,31 @@ def test_cli_no_check_skips_and_a_script_gets_a_loud_warning(
     )
     assert refused.exit_code != 0 and "--no-check" in refused.output
     assert not (tmp_path / "c").exists()
+
+
+def test_a_run_killed_during_its_check_resumes_into_the_check(tmp_path: Path) -> None:
+    """The first save comes before the check; a run stopped inside it trained nothing, so the
+    rerun finishes the check (and records it) before its first step."""
+    from train_fakes import solve
+
+    calls = {"n": 0}
+
+    def dies_in_the_check(request: Request) -> str:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as a Ctrl-C or a kill in the check's third call would
+        return solve(request)
+
+    task = AddTask(initial=f"## Method\n{MAGIC}\n")
+    with pytest.raises(KeyboardInterrupt):
+        run(config(tmp_path), task, target_model(dies_in_the_check), Optimizer().model)
+    assert (tmp_path / "run" / "runtime_state.json").exists()
+    assert not (tmp_path / "run" / "target_check.json").exists()
+    events: list[dict[str, Any]] = []
+    result = run(
+        config(tmp_path), task, target_model(solve), Optimizer().model, progress=events.append
+    )
+    assert result.resumed
+    assert [e["event"] for e in events].count("target_check") == 1
+    assert (tmp_path / "run" / "target_check.json").exists()
+    assert result.summary["target_check"]["reacts"]

@@ -177,7 +177,13 @@ def train(
             # events.jsonl (see skillfit.record) gets every event; the caller's progress too.
             with recording(layout.root, progress, kind="train", strategy=strategy.name) as recorder:
                 trainer.progress = recorder
-                if decision == "fresh" and cfg.run.target_check is not False:
+                # A run killed during its check resumes into the check: nothing was trained yet.
+                unchecked = decision == "fresh" or (
+                    not (layout.root / TARGET_CHECK_FILE).exists()
+                    and not state.history
+                    and state.global_step == 0
+                )
+                if unchecked and cfg.run.target_check is not False:
                     # After the first save and under the record, like every call of the run
                     # (journaled, stoppable from the dashboard).
                     checked = run_target_check(
