@@ -109,17 +109,19 @@ def all_text(folder: Path) -> str:
 @pytest.mark.parametrize(
     ("source", "sessions", "n_items", "kinds"),
     [
-        ("claude-code", "claude", 4, {"tests_passed", "file_produced", "rubric"}),
-        ("codex", "codex", 3, {"command_exit", "rubric"}),
+        ("claude-code", "claude", 5, {"tests_passed", "file_produced", "rubric"}),
+        ("codex", "codex", 4, {"command_exit", "rubric"}),
     ],
 )
 def test_sleep_stages_a_trained_skill_without_touching_the_live_one(
     project: Path, source: str, sessions: str, n_items: int, kinds: set[str]
 ) -> None:
-    # The hand-written sessions and the one the real CLI wrote (fixtures/sleep/real/).
+    # The hand-written sessions and the two the real CLI wrote: against a scripted server
+    # (fixtures/sleep/real/) and against the embedded 0.5B (fixtures/sleep/real-embedded/).
     folder = project / "sessions"
     shutil.copytree(FIXTURES / sessions, folder)
     shutil.copytree(FIXTURES / "real" / sessions, folder / "real")
+    shutil.copytree(FIXTURES / "real-embedded" / sessions, folder / "real-embedded")
     code, out = sleep_cli("--from", source, "--sessions", str(folder), "--stage", "stage")
     assert code == 0, out
     stage = project / "stage"

@@ -183,3 +183,28 @@ def test_session_files_the_real_clis_wrote_mine_into_rubric_items() -> None:
         assert item["from"]["file"] == session.file and item["from"]["line"] > 1
     (command,) = [e for e in read_codex(codex_file).events if e.kind == "command"]
     assert (command.command, command.exit_code) == ("cat notes.txt", 0)
+
+
+EMBEDDED = FIX / "real-embedded"  # record_sessions.py --embedded: the same CLIs on the 0.5B
+
+
+def test_session_files_the_clis_wrote_on_the_embedded_model_mine_into_rubric_items() -> None:
+    """Codex 0.171.0 and Claude Code 2.1.197 against the embedded 0.5B: the model printed a
+    tool call as text instead of making one (it never read notes.txt), and the user's
+    correction still makes the session a checkable item."""
+    (codex_file,) = session_files(EMBEDDED / "codex")
+    (claude_file,) = session_files(EMBEDDED / "claude")
+    for session in (read_codex(codex_file), read_claude_code(claude_file)):
+        assert session.uses_skill("shop-dev")
+        users = [e.text for e in session.events if e.kind == "user"]
+        assert users[0].endswith(
+            "What is the meeting room code written in notes.txt? Read the file."
+        )
+        assert users[1].startswith("no, answer with the code only")
+        replies = [e.text for e in session.events if e.kind == "assistant"]
+        assert replies and all('"name": "shop-dev"' in r for r in replies)
+        (item,) = mine_session(session).items
+        assert item["check"]["kind"] == "rubric" and "code only" in item["check"]["rubric"]
+        assert "4417" not in item["input"]  # nothing was read, so no file text to replay
+        assert item["from"]["file"] == session.file and item["from"]["line"] > 1
+    assert not [e for e in read_codex(codex_file).events if e.kind == "command"]
