@@ -747,6 +747,21 @@ def test_recorded_embedded_model_run_of_claude_code() -> None:
     assert out.init is not None and out.init["tools"] == ["Skill"]
 
 
+def test_claude_code_prompt_cache_writes_are_counted() -> None:
+    """Claude Code's result usage counts uncached input apart from cache reads and writes:
+    the prompt is all three, and the writes are kept apart (they cost more than input)."""
+    usage = {
+        "input_tokens": 7,
+        "cache_read_input_tokens": 2000,
+        "cache_creation_input_tokens": 900,
+        "output_tokens": 30,
+    }
+    result = {"type": "result", "subtype": "success", "result": "42", "usage": usage}
+    out = cc.parse_output(json.dumps(result), "Q")
+    assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (2907, 30)
+    assert (out.usage.cached_tokens, out.usage.cache_write_tokens) == (2000, 900)
+
+
 def test_an_agent_cli_does_not_outlive_a_terminated_run(tmp_path: Path) -> None:
     """Each CLI runs in its own session, so SIGTERM to skillfit would not reach it: the CLI
     harness kills the CLIs still running, and removes their workspaces, before skillfit ends."""

@@ -12,10 +12,13 @@ from typing import Any
 from pydantic import BaseModel, field_validator
 from waits import HANG_S
 
-from skillfit.models import Ledger, ResponseCache, ScriptedModel, wrap
+from skillfit.models import Ledger, Reply, ResponseCache, ScriptedModel, Usage, wrap
+from skillfit.models.cache import cache_key
 from skillfit.models.scripted import Request
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}]
+# What `complete` asks with by default, as the cache key takes it.
+SETTINGS: dict[str, Any] = {"max_tokens": 512, "temperature": 0.0, "response_format": None}
 
 
 def _counting_model() -> ScriptedModel:
@@ -190,3 +193,54 @@ def test_replies_of_another_decoding_mode_are_not_served(tmp_path: Path) -> None
     assert model.complete(MSGS, max_tokens=20).text == "made alone"
     assert model.complete(MSGS, max_tokens=20).cached  # and its own replies are served again
     assert len(exact.calls) == 1
+
+
+class _PromptCached:
+    """A model whose replies report provider prompt-cache reads and writes."""
+
+    name = "anthropic:fixed"
+
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+        self.calls = 0
+
+    def complete(self, messages: Any, **kwargs: Any) -> Reply:
+        self.calls += 1
+        return Reply(text="answer", usage=self.usage, model=self.name)
+
+
+def test_prompt_cache_counts_survive_the_response_cache(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    written = Usage(prompt_tokens=900, completion_tokens=5, cached_tokens=0, cache_write_tokens=800)
+    inner = _PromptCached(written)
+    wrap(inner, cache=cache).complete(MSGS)
+    hit = wrap(_PromptCached(written), cache=cache).complete(MSGS)
+    assert hit.cached and hit.usage == written
+    # A reply with no write keeps the record a version without the field reads.
+    wrap(_PromptCached(Usage(9, 5, 4)), cache=cache).complete(MSGS, sample=1)
+    record = cache.get(cache_key("anthropic:fixed", MSGS, **SETTINGS, sample=1))
+    assert record is not None and set(record["usage"]) == {
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+    }
+
+
+def test_records_of_other_versions_are_served(tmp_path: Path) -> None:
+    """A reply stored before cache writes were counted has none; a usage key this version does
+    not know (stored by a later one) is left out."""
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    older = {"prompt_tokens": 9, "completion_tokens": 5, "cached_tokens": 4}
+    later = {**older, "cache_write_tokens": 3, "some_new_count": 7}
+    for sample, usage in ((0, older), (1, later)):
+        key = cache_key("anthropic:fixed", MSGS, **SETTINGS, sample=sample)
+        cache.put(
+            key,
+            "anthropic:fixed",
+            {"text": "old", "usage": usage, "latency": 0.1, "model": "m", "finish_reason": "stop"},
+        )
+    inner = _PromptCached(Usage())
+    model = wrap(inner, cache=cache)
+    assert model.complete(MSGS).usage == Usage(9, 5, 4, 0)
+    assert model.complete(MSGS, sample=1).usage == Usage(9, 5, 4, 3)
+    assert inner.calls == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,57 @@ def test_snapshot_is_a_copy() -> None:
 def test_prices_from_plain_config_values() -> None:
     ledger = Ledger(prices={"a": {"input": 1.0, "output": 2.0}, "b": (3.0, 4.0)})
     assert ledger.prices["a"] == Price(1.0, 2.0) and ledger.prices["b"] == Price(3.0, 4.0)
+
+
+def test_anthropic_cache_reads_and_writes_priced_by_default() -> None:
+    """Anthropic bills a cache read at a tenth of the input price and a 5-minute cache write at
+    1.25 times it; prices given in the table win."""
+    usage = Usage(
+        prompt_tokens=1_000_000,
+        completion_tokens=100_000,
+        cached_tokens=600_000,
+        cache_write_tokens=300_000,
+    )
+    reply = Reply(text="", usage=usage)
+    # 100k fresh * $3 + 600k read * $0.30 + 300k written * $3.75 + 100k out * $15
+    default = 0.3 + 0.18 + 1.125 + 1.5
+    ledger = Ledger(prices={"claude-x": Price(input=3.0, output=15.0)})
+    assert ledger.cost_of("anthropic:claude-x", reply) == pytest.approx(default)
+    given = Ledger(prices={"claude-x": Price(3.0, 15.0, cached_input=1.0, cache_write=6.0)})
+    assert given.cost_of("anthropic:claude-x", reply) == pytest.approx(0.3 + 0.6 + 1.8 + 1.5)
+    assert Ledger(prices={"claude-x": (3.0, 15.0, 1.0, 6.0)}).prices["claude-x"] == Price(
+        3.0, 15.0, 1.0, 6.0
+    )
+    assert Ledger(prices={"claude-x": {"input": 3.0, "output": 15.0, "cache_write": 6.0}}).prices[
+        "claude-x"
+    ] == Price(3.0, 15.0, None, 6.0)
+
+
+def test_openai_cached_tokens_keep_their_price() -> None:
+    """OpenAI-style APIs report reads only (no writes): an unset read price is the input price."""
+    reply = Reply(text="", usage=Usage(prompt_tokens=1000, completion_tokens=0, cached_tokens=400))
+    ledger = Ledger(prices={"gpt-x": Price(input=2.0, output=8.0)})
+    assert ledger.cost_of("openai:gpt-x", reply) == pytest.approx(1000 * 2.0 / 1e6)
+
+
+def test_journal_carries_cache_writes_and_reads_older_lines(tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    # A line journaled before cache writes were counted has no "cw".
+    path.write_text('{"r":"target","k":"k0","p":10,"c":2,"ct":4,"s":0.1,"$":0.5}\n')
+    ledger = Ledger()
+    ledger.attach(path)
+    ledger.record("target", "anthropic:x", Reply("x", Usage(2000, 5, 0, 1500)), 0.1, key="k1")
+    ledger.close()
+    again = Ledger()
+    again.attach(path)
+    stats = again.snapshot()["target"]
+    assert (stats["calls"], stats["prompt_tokens"], stats["cached_tokens"]) == (2, 2010, 4)
+    assert stats["cache_write_tokens"] == 1500 and stats["cost"] == pytest.approx(0.5)
+    again.close()
+
+
+def test_a_run_record_made_before_cache_writes_loads() -> None:
+    from skillfit.record import RoleUsage
+
+    old = {"calls": 1, "prompt_tokens": 10, "cached_tokens": 4, "completion_tokens": 2}
+    assert RoleUsage.model_validate(old).cache_write_tokens == 0

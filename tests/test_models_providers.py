@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -12,7 +13,17 @@ from models_fakes import anthropic_message, chat_completion, error_body, fake_se
 from pydantic import BaseModel
 from waits import HANG_S
 
-from skillfit.models import InfraError, RetryPolicy, SchemaValidationError, get_model, wrap
+from skillfit.models import (
+    InfraError,
+    Ledger,
+    ModelSpecError,
+    Price,
+    ResponseCache,
+    RetryPolicy,
+    SchemaValidationError,
+    get_model,
+    wrap,
+)
 from skillfit.models.anthropic_provider import AnthropicChatModel
 from skillfit.models.openai_compat import OpenAIChatModel
 from skillfit.models.retry import TransientError
@@ -167,8 +178,115 @@ def test_anthropic_text_reply_and_system_prompt() -> None:
     assert reply.usage.completion_tokens == 5
     request = seen[0]
     assert request["path"] == "/v1/messages"
-    assert request["system"] == "S" and request["messages"] == [{"role": "user", "content": "U"}]
+    assert request["messages"] == [{"role": "user", "content": "U"}]
     assert _key_sent(request) == "k"
+
+
+# The system prompt (the skill first) as Anthropic's prompt cache wants it: one text block that
+# ends the cached prefix.
+CACHED_S = [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]
+
+
+def test_anthropic_marks_the_system_prompt_for_the_prompt_cache() -> None:
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if "tools" in body:
+            call = {"type": "tool_use", "id": "t1", "name": body["tools"][0]["name"], "input": {}}
+            return 200, anthropic_message([call], stop="tool_use")
+        return 200, anthropic_message([{"type": "text", "text": "ok"}])
+
+    two = [{"role": "system", "content": "skill"}, {"role": "system", "content": "rules"}]
+    with fake_server(answer) as (url, seen):
+        model = wrap(_anthropic(url), policy=FAST)
+        model.complete(MSGS)
+        model.complete([*two, {"role": "user", "content": "U"}])
+        model.complete(MSGS, response_format={"type": "object"})  # a forced tool comes first
+    assert seen[0]["system"] == CACHED_S
+    assert seen[1]["system"] == [
+        {"type": "text", "text": "skill\n\nrules", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert seen[2]["system"] == CACHED_S and seen[2]["tools"]
+    assert all("cache_control" not in json.dumps(r["messages"]) for r in seen)
+
+
+def test_anthropic_prompt_cache_off_sends_the_plain_string() -> None:
+    with fake_server(lambda p, b: (200, anthropic_message([{"type": "text", "text": "ok"}]))) as (
+        url,
+        seen,
+    ):
+        client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0)
+        model = AnthropicChatModel("anthropic:fake", "claude-fake", client, prompt_cache=False)
+        assert model.complete(MSGS).text == "ok"
+        wrap(_anthropic(url), policy=FAST).complete([{"role": "user", "content": "U"}])
+    assert seen[0]["system"] == "S"
+    assert "system" not in seen[1]  # no system message: nothing to mark
+
+
+@pytest.mark.parametrize(("setting", "system"), [(None, CACHED_S), ("on", CACHED_S), ("off", "S")])
+def test_anthropic_prompt_cache_setting_via_registry(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, system: Any
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
+    if setting is None:
+        monkeypatch.delenv("SKILLFIT_ANTHROPIC_PROMPT_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("SKILLFIT_ANTHROPIC_PROMPT_CACHE", setting)
+    with fake_server(lambda p, b: (200, anthropic_message([{"type": "text", "text": "hi"}]))) as (
+        url,
+        seen,
+    ):
+        get_model(f"anthropic:claude-fake@{url}", retry=FAST).complete(MSGS)
+    assert seen[0]["system"] == system
+
+
+def test_anthropic_prompt_cache_setting_must_be_on_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
+    monkeypatch.setenv("SKILLFIT_ANTHROPIC_PROMPT_CACHE", "maybe")
+    with pytest.raises(ModelSpecError, match="SKILLFIT_ANTHROPIC_PROMPT_CACHE"):
+        get_model("anthropic:claude-x")
+
+
+def test_anthropic_cache_reads_and_writes_in_usage_and_cost() -> None:
+    body = anthropic_message([{"type": "text", "text": "ok"}])
+    body["usage"] = {
+        "input_tokens": 50,  # the uncached part only
+        "output_tokens": 10,
+        "cache_read_input_tokens": 3000,
+        "cache_creation_input_tokens": 1200,
+    }
+    ledger = Ledger(prices={"anthropic:fake": Price(input=3.0, output=15.0)})
+    with fake_server(lambda p, b: (200, body)) as (url, seen):
+        model = wrap(_anthropic(url), role="target", ledger=ledger, policy=FAST)
+        reply = model.complete(MSGS)
+    u = reply.usage
+    assert (u.prompt_tokens, u.cached_tokens, u.cache_write_tokens) == (4250, 3000, 1200)
+    assert u.completion_tokens == 10
+    stats = ledger.snapshot()["target"]
+    assert (stats["prompt_tokens"], stats["cached_tokens"], stats["cache_write_tokens"]) == (
+        4250,
+        3000,
+        1200,
+    )
+    # 50 fresh at $3, 3000 read at $0.30, 1200 written at $3.75, 10 out at $15 (per million)
+    expected = (50 * 3.0 + 3000 * 0.3 + 1200 * 3.75 + 10 * 15.0) / 1e6
+    assert stats["cost"] == pytest.approx(expected)
+
+
+def test_prompt_caching_leaves_the_response_cache_keys_alone(tmp_path: Path) -> None:
+    """Replies cached before prompt caching (or with it off) are served with it on, and the
+    other way round: the key is made of the messages and settings, not the request body."""
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with fake_server(lambda p, b: (200, anthropic_message([{"type": "text", "text": "a"}]))) as (
+        url,
+        seen,
+    ):
+        client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0)
+        plain = AnthropicChatModel("anthropic:fake", "claude-fake", client, prompt_cache=False)
+        first = wrap(plain, cache=cache, policy=FAST).complete(MSGS, max_tokens=9)
+        again = wrap(_anthropic(url), cache=cache, policy=FAST).complete(MSGS, max_tokens=9)
+    assert len(seen) == 1 and not first.cached and again.cached and again.text == "a"
+    # The key of this request, as versions before prompt caching computed it.
+    key = "901fbf09cac99a2d45739129a5e5a721774b5846d43dfd182c27e4a9fc8c5e09"
+    assert cache.get(key) is not None
 
 
 def test_anthropic_structured_output_by_forced_tool() -> None:

@@ -123,6 +123,7 @@ def evaluate(
         "prompt": usage.prompt_tokens,
         "completion": usage.completion_tokens,
         "cached": usage.cached_tokens,
+        "cache_write": usage.cache_write_tokens,
         "total": usage.total_tokens,
     }
     result.seconds = time.perf_counter() - start

@@ -153,6 +153,7 @@ def _usage(data: dict[str, Any]) -> Usage:
         prompt_tokens=int(data.get("input_tokens") or 0) + read + written,
         completion_tokens=int(data.get("output_tokens") or 0),
         cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 

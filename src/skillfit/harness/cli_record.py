@@ -140,6 +140,12 @@ def store_output(target: ChatModel, key: str, stdout: str, usage: Any) -> None:
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
                 "cached_tokens": usage.cached_tokens,
+                # only when written: older versions sharing the cache do not know the field
+                **(
+                    {"cache_write_tokens": usage.cache_write_tokens}
+                    if usage.cache_write_tokens
+                    else {}
+                ),
             },
             "model": target.name,
             "finish_reason": "stop",

@@ -22,22 +22,40 @@ from skillfit.models.base import ChatModel, Message, Reply, ResponseFormat
 from skillfit.models.cache import cache_key
 from skillfit.models.wrapper import ModelWrapper
 
+# Anthropic's prompt-cache prices as multiples of the input price: a read of the cache, and a
+# write to the 5-minute cache (the one the Anthropic provider asks for).
+ANTHROPIC_CACHE_READ = 0.1
+CACHE_WRITE = 1.25
+
 
 @dataclass(frozen=True)
 class Price:
-    """USD per one million tokens."""
+    """USD per one million tokens. Prompt tokens read from a provider's prompt cache cost
+    `cached_input` (unset: a tenth of `input` for `anthropic:` models, `input` for others, whose
+    discount varies by model); tokens written to it cost `cache_write` (unset: 1.25 × `input`,
+    Anthropic's 5-minute cache write; no other provider reports writes)."""
 
     input: float
     output: float
-    cached_input: float | None = None  # defaults to `input` when the provider gives no discount
+    cached_input: float | None = None
+    cache_write: float | None = None
+
+    def cache_rates(self, model: str) -> tuple[float, float]:
+        """(read, write) USD per million tokens for `model` (a model string)."""
+        anthropic = model.split(":", 1)[0] == "anthropic"
+        read = self.input * (ANTHROPIC_CACHE_READ if anthropic else 1.0)
+        return (
+            read if self.cached_input is None else self.cached_input,
+            self.input * CACHE_WRITE if self.cache_write is None else self.cache_write,
+        )
 
 
 PriceTable = Mapping[str, "Price | Mapping[str, float] | Sequence[float]"]
 
 
 def as_price(value: Price | Mapping[str, float] | Sequence[float]) -> Price:
-    """A Price from a Price, a mapping {input, output[, cached_input]} (as in a YAML config) or
-    a sequence (input, output[, cached_input])."""
+    """A Price from a Price, a mapping {input, output[, cached_input, cache_write]} (as in a
+    YAML config) or a sequence (input, output[, cached_input[, cache_write]])."""
     if isinstance(value, Price):
         return value
     if isinstance(value, Mapping):
@@ -51,7 +69,8 @@ class RoleStats:
     cache_hits: int = 0
     errors: int = 0  # calls that ended in an error after retries
     prompt_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from a provider's prompt cache
+    cache_write_tokens: int = 0  # prompt tokens written to it (Anthropic bills them higher)
     completion_tokens: int = 0
     seconds: float = 0.0  # wall time spent in model calls
     cost: float = 0.0  # USD, 0 when no price is known (local models are free)
@@ -71,6 +90,7 @@ class RoleStats:
             self.prompt_tokens += int(line.get("p", 0))
             self.completion_tokens += int(line.get("c", 0))
             self.cached_tokens += int(line.get("ct", 0))
+            self.cache_write_tokens += int(line.get("cw", 0))  # absent in older journals
             self.cost += float(line.get("$", 0.0))
         self.seconds += float(line.get("s", 0.0))
 
@@ -168,11 +188,12 @@ class Ledger:
         if price is None:
             return 0.0
         u = reply.usage
-        cached_price = price.input if price.cached_input is None else price.cached_input
-        fresh = max(0, u.prompt_tokens - u.cached_tokens)
+        read, write = price.cache_rates(model)
+        fresh = max(0, u.prompt_tokens - u.cached_tokens - u.cache_write_tokens)
         return (
             fresh * price.input
-            + u.cached_tokens * cached_price
+            + u.cached_tokens * read
+            + u.cache_write_tokens * write
             + u.completion_tokens * price.output
         ) / 1e6
 
@@ -196,6 +217,7 @@ class Ledger:
             s.calls += 1
             s.prompt_tokens += int(reply.usage.prompt_tokens)
             s.cached_tokens += int(reply.usage.cached_tokens)
+            s.cache_write_tokens += int(reply.usage.cache_write_tokens)
             s.completion_tokens += int(reply.usage.completion_tokens)
             s.seconds += took
             s.cost += cost
@@ -206,6 +228,7 @@ class Ledger:
                     "p": int(reply.usage.prompt_tokens),
                     "c": int(reply.usage.completion_tokens),
                     "ct": int(reply.usage.cached_tokens),
+                    "cw": int(reply.usage.cache_write_tokens),
                     "s": took,
                     "$": cost,
                 }
@@ -237,7 +260,7 @@ class Ledger:
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """A copy, JSON-serializable: {role: {calls, cache_hits, errors, prompt_tokens,
-        cached_tokens, completion_tokens, seconds, cost}}."""
+        cached_tokens, cache_write_tokens, completion_tokens, seconds, cost, hit_tokens}}."""
         with self._lock:
             return {role: asdict(stats) for role, stats in self._roles.items()}
 

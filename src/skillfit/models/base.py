@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from pydantic import BaseModel
@@ -19,13 +19,25 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens served from a provider-side prefix cache
+    # Prompt tokens written to a provider-side prompt cache (Anthropic bills them above the
+    # input price; OpenAI-style APIs cache without a charge and report none). Both counts are
+    # parts of `prompt_tokens`.
+    cache_write_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Usage:
+        """A Usage from its stored form (`asdict`): a count the record lacks (one stored before
+        it was counted) is 0, a key this version does not know is left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: int(v or 0) for k, v in record.items() if k in known})
 
     @property
     def total_tokens(self) -> int:

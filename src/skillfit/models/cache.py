@@ -180,9 +180,14 @@ def _why(exc: OSError) -> str:
 
 
 def _to_record(reply: Reply) -> dict[str, Any]:
+    usage = asdict(reply.usage)
+    if not usage["cache_write_tokens"]:
+        # Left out when 0 (every provider but Anthropic): such records stay readable by
+        # versions of skillfit that do not know the field and share the cache.
+        del usage["cache_write_tokens"]
     return {
         "text": reply.text,
-        "usage": asdict(reply.usage),
+        "usage": usage,
         "latency": reply.latency,
         "model": reply.model,
         "finish_reason": reply.finish_reason,
@@ -225,7 +230,7 @@ class CachedModel(ModelWrapper):
         if record is not None:
             reply = Reply(
                 text=record["text"],
-                usage=Usage(**record["usage"]),
+                usage=Usage.from_record(record["usage"]),
                 latency=0.0,
                 cached=True,
                 model=record["model"],

@@ -5,7 +5,8 @@ local:/path/to/model.gguf
 openai:<model>[@<base_url>]    OpenAI, or any OpenAI-compatible server at base_url
 azure:<deployment>             Azure OpenAI (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY,
                                OPENAI_API_VERSION)
-anthropic:<model>[@<base_url>] Anthropic (ANTHROPIC_API_KEY)
+anthropic:<model>[@<base_url>] Anthropic (ANTHROPIC_API_KEY; prompt caching of the system
+                               prompt unless SKILLFIT_ANTHROPIC_PROMPT_CACHE=off)
 scripted:echo | scripted:constant=<text> | scripted:/path/rules.json
 """
 
@@ -91,6 +92,17 @@ def _max_in_flight(default: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
+def _prompt_cache() -> bool:
+    """SKILLFIT_ANTHROPIC_PROMPT_CACHE: `on` (the default) marks Anthropic system prompts for
+    the API's prompt cache, `off` sends them plain."""
+    value = (optional_env("SKILLFIT_ANTHROPIC_PROMPT_CACHE") or "on").lower()
+    if value not in ("on", "off"):
+        raise ModelSpecError(
+            f"SKILLFIT_ANTHROPIC_PROMPT_CACHE={value!r}: use on (the default) or off"
+        )
+    return value == "on"
+
+
 def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
     """The bare provider, the key of its in-flight limiter and the limit."""
     if spec.provider == "scripted":
@@ -150,7 +162,7 @@ def _build(spec: ModelSpec) -> tuple[ChatModel, str | None, int]:
             http_client=limited_http_client(anthropic),
         )
         return (
-            AnthropicChatModel(spec.public, spec.model, aclient),
+            AnthropicChatModel(spec.public, spec.model, aclient, prompt_cache=_prompt_cache()),
             f"anthropic:{spec.base_url or 'api'}",
             _max_in_flight(8),
         )

@@ -70,7 +70,8 @@ class RoleUsage(_Open):
     cache_hits: int = 0
     errors: int = 0
     prompt_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from a provider's prompt cache
+    cache_write_tokens: int = 0  # prompt tokens written to it (0 in records made before)
     completion_tokens: int = 0
     seconds: float = 0.0
     cost: float = 0.0

@@ -28,6 +28,7 @@ COUNTS = (
     "errors",
     "prompt_tokens",
     "cached_tokens",
+    "cache_write_tokens",
     "completion_tokens",
     "hit_tokens",
 )
