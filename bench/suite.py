@@ -276,12 +276,14 @@ class PairResult:
 
 def check_settings(cfg: Any, settings: dict[str, Any]) -> list[str]:
     """How the training config differs from the screen's settings (splits, the target's token
-    cap, the harness): the hand skills were chosen, and their worked examples checked to be
+    cap and temperature, the harness): the hand skills were chosen, and their worked examples checked to be
     training items, under those settings only."""
     options = dict(cfg.task.options or {})
     found = {k: options.get(k) for k in ("n_train", "n_val", "n_test", "seed")}
     found["max_tokens"] = options.get("max_tokens", cfg.target.max_tokens)
     found["harness"] = cfg.target.harness
+    found["temperature"] = options.get("temperature", cfg.target.temperature)
+    settings = {"temperature": 0.0, **settings}  # the screen's tasks decode at 0
     return [
         f"{key} is {found[key]!r}, the screen's {settings[key]!r}"
         for key in found
