@@ -74,7 +74,7 @@ class SeedsResult:
         }
 
 
-def _mean_over(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+def mean_over(runs: Sequence[dict[str, float]]) -> dict[str, float]:
     """Each item's mean score over the runs that scored it."""
     ids = sorted({i for r in runs for i in r})
     return {i: statistics.fmean(r[i] for r in runs if i in r) for i in ids}
@@ -135,11 +135,11 @@ def train_seeds(
         walls.append(time.perf_counter() - started)
         records.append(load_run(result.run_dir, with_events=False))
     runs = pool(records, walls)
-    best = _mean_over([per_item_scores(r, "best") for r in records])
+    best = mean_over([per_item_scores(r, "best") for r in records])
     # No skill and the initial skill do not depend on the seed; their mean over seeds is the
     # same scores unless the target's decoding differed between runs.
-    initial = _mean_over([per_item_scores(r, "initial") for r in records])
-    none = _mean_over([per_item_scores(r, "none") for r in records])
+    initial = mean_over([per_item_scores(r, "initial") for r in records])
+    none = mean_over([per_item_scores(r, "none") for r in records])
     out = SeedsResult(
         out_dir=root,
         runs=runs,
