@@ -516,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", help="the table (default: bench/suite.md, bench/suite_headroom.md)"
     )
     ap.add_argument("--keep", help="copy skills here (default: bench/suite, bench/suite_headroom)")
+    ap.add_argument(
+        "--force",
+        action="store_true",
+        help="move a run of another config aside and retrain it (default: resume, refuse a changed run)",
+    )
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument(
         "--from-headroom",
@@ -574,7 +579,7 @@ def run_tasks(args: argparse.Namespace) -> int:
             args.config,
             overrides=[f"task.name={task}", *args.overrides],
             out_dir=run_dir,
-            force=True,
+            force=args.force,
             progress=progress,
         )
         seconds = time.perf_counter() - t0
