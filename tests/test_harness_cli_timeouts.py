@@ -194,10 +194,7 @@ def cli_runner(monkeypatch: pytest.MonkeyPatch) -> Any:
         return wrap(loopback_target(), **kw)
 
     monkeypatch.setattr(skillfit.app.build, "get_model", get_model)
-    try:
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:  # click 8.2+ keeps stderr apart by itself
-        return CliRunner()
+    return CliRunner()  # stdout and stderr apart
 
 
 def test_eval_counts_timed_out_items_reports_the_known_tokens_and_names_the_limit(
@@ -303,3 +300,30 @@ def write_config(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def test_the_timed_out_count_survives_a_resume_and_a_remote_worker(tmp_path: Path) -> None:
+    """The count lives with the call in the run's journal (a resumed run reads it back) and in
+    the events a Ray worker sends the driver (an event of an older worker has no flag)."""
+    from skillfit.models.base import Reply, Usage
+    from skillfit.train.remote import CallLog, ItemCalls, replay_events
+
+    path = tmp_path / "calls.jsonl"
+    ledger = Ledger()
+    ledger.attach(path)
+    ledger.record("target", "m", Reply("", Usage(7, 1)), 2.0, key="k", timed_out=True)
+    ledger.record("target", "m", Reply("", Usage(5, 2)), 0.1, key="k2")
+    ledger.close()
+    again = Ledger()
+    again.attach(path)
+    assert (again.snapshot()["target"]["calls"], again.snapshot()["target"]["timed_out"]) == (2, 1)
+    again.close()
+
+    calls = ItemCalls()
+    log = CallLog(lambda: calls)
+    log.record("target", "m", Reply("", Usage(7, 1)), 2.0, key="k", timed_out=True)
+    log.record("target", "m", Reply("", Usage(5, 2)), 0.1, key="k2")
+    driver = Ledger()
+    replay_events(driver, [*calls.events, ("call", "target", "m", Usage(1, 1), 0.1, "k3")])
+    stats = driver.snapshot()["target"]
+    assert (stats["calls"], stats["timed_out"], stats["prompt_tokens"]) == (3, 1, 13)

@@ -168,11 +168,14 @@ def _step_line(rec: dict[str, Any]) -> str:
         verdict = f"val {_fmt(gate['current_mean'], 2)} → {_fmt(gate['candidate_mean'], 2)} " + (
             "[adopted]" if rec["adopted"] else "[rejected]"
         )
+    # Agent-CLI rollouts (train batch and gate) stopped at the wall-clock limit.
+    stopped = sum(int(s.get("timed_out", 0)) for s in (rec.get("tokens") or {}).values())
     return (
         f"{label} · epoch {rec['epoch']} · budget {rec['budget']} · "
         f"train {_fmt(rec['train_score'], 2)} · edits {rec['proposed']} proposed, "
         f"{rec['guard_rejected']} guarded out, {rec['applied']} applied · {verdict} · "
-        f"{rec['seconds']:.1f}s"
+        + (f"{stopped} timed out · " if stopped else "")
+        + f"{rec['seconds']:.1f}s"
     )
 
 
