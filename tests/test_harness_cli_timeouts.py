@@ -327,3 +327,28 @@ def test_the_timed_out_count_survives_a_resume_and_a_remote_worker(tmp_path: Pat
     replay_events(driver, [*calls.events, ("call", "target", "m", Usage(1, 1), 0.1, "k3")])
     stats = driver.snapshot()["target"]
     assert (stats["calls"], stats["timed_out"], stats["prompt_tokens"]) == (3, 1, 13)
+
+
+FIX = Path(__file__).parent / "fixtures" / "agent_cli"
+
+
+@pytest.mark.parametrize("name", ["embedded-0.5b", "files", "none", "skill"])
+def test_a_recorded_claude_session_cut_before_its_result_keeps_its_prompt_tokens(
+    name: str,
+) -> None:
+    """On the recorded Claude Code sessions (the embedded 0.5B, the stub server), the usage the
+    messages streamed gives every prompt token of the result event, and at most its output."""
+    from skillfit.harness import claude_code as cc
+    from skillfit.tasks.base import Environment
+
+    lines = (FIX / f"claude-code-{name}.jsonl").read_text().splitlines()
+    whole = cc.parse_output("\n".join(lines)).usage
+    cut = "\n".join(line for line in lines if '"type":"result"' not in line.replace(" ", ""))
+    assert cc.parse_output(cut).result is None
+    run = cli_agent.CliRun([], cut, "", -9, LIMIT, timed_out=True)
+    env = Environment(item_id="x", prompt="Q")
+    traj = cc.to_trajectory(run, "Q", env, sample=0, seconds=LIMIT)
+    assert traj.timed_out and not traj.usage_complete and traj.error is None
+    assert traj.usage.prompt_tokens == whole.prompt_tokens > 0
+    assert traj.usage.cached_tokens == whole.cached_tokens
+    assert traj.usage.completion_tokens <= whole.completion_tokens

@@ -499,7 +499,8 @@ def timeout_hint(timed_out: int, limit: float | None, of: int | None = None) -> 
         f"{count} rollout{'s' if timed_out != 1 else ''} hit the agent CLI's wall-clock limit "
         f"({seconds:g} s) and scored 0: the agent had not finished, which is not a wrong "
         f"answer. If the target needs longer, raise the limit: --set "
-        f"target.cli_timeout={2 * seconds:g} (target.cli_timeout in the config)."
+        f"target.cli_timeout={2 * seconds:g} (target.cli_timeout in the config). Their "
+        "tokens count only what the CLI had reported when it was stopped."
     )
 
 
