@@ -125,6 +125,7 @@ def rollout_spec(cfg: RunConfig, skill_dir: SkillDir | None = None) -> RolloutSp
         harness=cfg.target.harness,
         target=cfg.target.model,
         skill_dir=skill_dir,
+        timeout=cfg.target.cli_timeout,
     )
     options = dict(spec.task.options)
     if redact(spec.target) != spec.target or scrub(options) != options:

@@ -160,9 +160,10 @@ def check(
         old.cleanup()
     unbound = task if task is not None else build_task(cfg)
     # Each skill under its own folder's frontmatter and files, as an agent CLI would meet it.
+    limit = cfg.target.cli_timeout
     bound = {
-        "new": bind_harness(unbound, cfg.target.harness, skill_dir=new_bundle),
-        "old": bind_harness(unbound, cfg.target.harness, skill_dir=old_bundle),
+        "new": bind_harness(unbound, cfg.target.harness, skill_dir=new_bundle, timeout=limit),
+        "old": bind_harness(unbound, cfg.target.harness, skill_dir=old_bundle, timeout=limit),
     }
     the_task = bound["new"]
     splits = check_splits(the_task.splits(), need_test=split == "test")

@@ -88,7 +88,7 @@ def evaluate(
     if config is None or run_config:
         run = _run_of(skill) if on_run_task(overrides, task_name) else None
     task = task if task is not None else build.build_task(cfg)
-    task = bind_harness(task, cfg.target.harness, skill_dir=bundle)
+    task = bind_harness(task, cfg.target.harness, skill_dir=bundle, timeout=cfg.target.cli_timeout)
     splits = check_splits(task.splits(), need_test=split in ("test", "all"))
     if run is not None:
         hint = "give the config with --config to measure it on the data as it is now"
@@ -125,6 +125,9 @@ def evaluate(
         "cached": usage.cached_tokens,
         "cache_write": usage.cache_write_tokens,
         "total": usage.total_tokens,
+        # Rollouts whose usage is known only in part (an agent CLI stopped at its limit): with
+        # any, the figures above are a lower bound.
+        "incomplete": sum(1 for t in trajs if not t.usage_complete),
     }
     result.seconds = time.perf_counter() - start
     return result

@@ -110,7 +110,7 @@ def train(
     # skill folders installs each candidate as best_skill/ will ship it: the same frontmatter
     # and files, the trained body.
     shipped = best_skill_bundle(initial, task.name, redact(cfg.target.model), start_bundle)
-    task = bind_harness(task, cfg.target.harness, skill_dir=shipped)
+    task = bind_harness(task, cfg.target.harness, skill_dir=shipped, timeout=cfg.target.cli_timeout)
     splits = check_splits(task.splits(), need_test=bool(cfg.eval.test))
     if Skill.parse(initial).n_tokens() > int(cfg.skill.max_tokens):
         raise TrainError(

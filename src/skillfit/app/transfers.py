@@ -111,6 +111,7 @@ def transfer(
         confidence=confidence,
         progress=progress,
         skill_dir=bundle,
+        timeout=cfg.target.cli_timeout,
     )
     meta: dict[str, Any] = {
         "run_dir": str(root),

@@ -168,11 +168,14 @@ def _step_line(rec: dict[str, Any]) -> str:
         verdict = f"val {_fmt(gate['current_mean'], 2)} → {_fmt(gate['candidate_mean'], 2)} " + (
             "[adopted]" if rec["adopted"] else "[rejected]"
         )
+    # Agent-CLI rollouts (train batch and gate) stopped at the wall-clock limit.
+    stopped = sum(int(s.get("timed_out", 0)) for s in (rec.get("tokens") or {}).values())
     return (
         f"{label} · epoch {rec['epoch']} · budget {rec['budget']} · "
         f"train {_fmt(rec['train_score'], 2)} · edits {rec['proposed']} proposed, "
         f"{rec['guard_rejected']} guarded out, {rec['applied']} applied · {verdict} · "
-        f"{rec['seconds']:.1f}s"
+        + (f"{stopped} timed out · " if stopped else "")
+        + f"{rec['seconds']:.1f}s"
     )
 
 
@@ -350,6 +353,8 @@ def train_command(
             "and were excluded from every figure (see history.json and test_eval/)",
             highlight=False,
         )
+    if hint := timeout_hint(int(s.get("timed_out") or 0), s.get("cli_timeout")):
+        err.print(hint, highlight=False, markup=False, soft_wrap=True)
 
 
 def _on_target_check(
@@ -454,19 +459,49 @@ def unreactive_hint(summary: Mapping[str, Any]) -> str | None:
 
 
 def cost_text(result: Any) -> str:
-    """`; 12,345 tokens (12,000 prompt, 345 completion), 1m 03s` for an evaluation's line."""
+    """`; 12,345 tokens (12,000 prompt, 345 completion), 1m 03s` for an evaluation's line.
+    With rollouts whose usage is known only in part (an agent CLI stopped at its limit), the
+    tokens are `at least` what was reported, or `unknown` when nothing was."""
     from skillfit.train.transfer import duration_text
 
     tokens, seconds = getattr(result, "tokens", None), getattr(result, "seconds", None)
     parts = []
-    if tokens:
+    incomplete = int((tokens or {}).get("incomplete") or 0)
+    runs = f"{incomplete} run{'s' if incomplete != 1 else ''}"
+    if tokens and incomplete and not tokens["total"]:
+        parts.append(f"tokens unknown ({runs} stopped at the time limit reported no usage)")
+    elif tokens:
         parts.append(
-            f"{tokens['total']:,} tokens ({tokens['prompt']:,} prompt, "
-            f"{tokens['completion']:,} completion)"
+            ("at least " if incomplete else "")
+            + f"{tokens['total']:,} tokens ({tokens['prompt']:,} prompt, "
+            f"{tokens['completion']:,} completion"
+            + (
+                f"; {runs} stopped at the time limit, usage known only in part)"
+                if incomplete
+                else ")"
+            )
         )
     if seconds is not None:
         parts.append(duration_text(seconds))
     return "; " + ", ".join(parts) if parts else ""
+
+
+def timeout_hint(timed_out: int, limit: float | None, of: int | None = None) -> str | None:
+    """One line when rollouts hit an agent CLI's wall-clock limit, naming the setting that
+    raises it, or None."""
+    from skillfit.harness.cli_agent import DEFAULT_TIMEOUT
+
+    if not timed_out:
+        return None
+    seconds = DEFAULT_TIMEOUT if limit is None else float(limit)
+    count = f"{timed_out} of {of}" if of is not None else str(timed_out)
+    return (
+        f"{count} rollout{'s' if timed_out != 1 else ''} hit the agent CLI's wall-clock limit "
+        f"({seconds:g} s) and scored 0: the agent had not finished, which is not a wrong "
+        f"answer. If the target needs longer, raise the limit: --set "
+        f"target.cli_timeout={2 * seconds:g} (target.cli_timeout in the config). Their "
+        "tokens count only what the CLI had reported when it was stopped."
+    )
 
 
 @app.command("eval")
@@ -531,6 +566,8 @@ def eval_command(
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
+        if hint := timeout_hint(result.timed_out, cfg.target.cli_timeout, result.scored):
+            err.print(hint, highlight=False, markup=False, soft_wrap=True)
     if result.scored == 0 and result.n_errors:
         _say(
             f"nothing was scored: all {result.n_errors} rollouts failed for infrastructure "
@@ -543,8 +580,11 @@ def eval_command(
         f"{skill} on {cfg.task.name} {split} ({result.n_items} items × {result.samples} "
         f"samples), target {target or cfg.target.model}, harness {cfg.target.harness}: "
         f"accuracy {result.line()}"
+        + (f", {result.timed_out} timed out (scored 0)" if result.timed_out else "")
         + (f", {result.n_errors} infra errors excluded" if result.n_errors else "")
         + cost_text(result),
         highlight=False,
         soft_wrap=True,
     )
+    if hint := timeout_hint(result.timed_out, cfg.target.cli_timeout, result.scored):
+        err.print(hint, highlight=False, markup=False, soft_wrap=True)

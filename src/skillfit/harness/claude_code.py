@@ -136,6 +136,14 @@ class ClaudeOutput:
     messages: list[Message] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
+    # The usage each assistant message carried as it streamed, by message id: what a run
+    # stopped before its result event had spent at least (the output counts of a message
+    # still streaming are low).
+    streamed: dict[str, Usage] = field(default_factory=dict)
+
+    @property
+    def streamed_usage(self) -> Usage:
+        return sum(self.streamed.values(), Usage())
 
     @property
     def is_error(self) -> bool:
@@ -189,7 +197,9 @@ def parse_output(stdout: str, prompt: str = "") -> ClaudeOutput:
         if kind == "system" and event.get("subtype") == "init":
             out.init = event
         elif kind == "assistant":
-            for block in (event.get("message") or {}).get("content") or []:
+            message = event.get("message") or {}
+            _streamed(out, message)
+            for block in message.get("content") or []:
                 _assistant_block(out, block, pending)
         elif kind == "user":
             content = (event.get("message") or {}).get("content")
@@ -204,6 +214,21 @@ def parse_output(stdout: str, prompt: str = "") -> ClaudeOutput:
             result = event.get("result")
             out.answer = str(result) if isinstance(result, str) else None
     return out
+
+
+def _streamed(out: ClaudeOutput, message: dict[str, Any]) -> None:
+    """Keep the largest usage seen for each assistant message (one API call): every content
+    block of a message comes as its own event, carrying the message's usage again."""
+    data = message.get("usage")
+    if not isinstance(data, dict):
+        return
+    key = str(message.get("id") or f"#{len(out.streamed)}")
+    now, seen = _usage(data), out.streamed.get(key, Usage())
+    out.streamed[key] = Usage(
+        max(now.prompt_tokens, seen.prompt_tokens),
+        max(now.completion_tokens, seen.completion_tokens),
+        max(now.cached_tokens, seen.cached_tokens),
+    )
 
 
 def _assistant_block(out: ClaudeOutput, block: Any, pending: dict[str, dict[str, Any]]) -> None:
@@ -325,6 +350,9 @@ def to_trajectory(
         sample=sample,
     )
     if run.timed_out:
+        # No result event: what the finished and streaming messages reported, at least.
+        if out.result is None:
+            traj.usage = out.streamed_usage
         return timed_out(traj, run, "claude -p")
     if out.result is None:
         traj.error = (

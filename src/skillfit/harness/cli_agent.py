@@ -574,11 +574,17 @@ def timed_out(traj: Trajectory, run: CliRun, label: str) -> Trajectory:
     """A run stopped at the wall-clock limit is the target failing the item (a small model
     looping, an agent that never answers), scored 0 with feedback saying so; excluding it
     would leave only the items the target could finish. An endpoint down or a CLI crash is
-    different: an infrastructure error (`Trajectory.error`)."""
+    different: an infrastructure error (`Trajectory.error`).
+
+    The trajectory is marked `timed_out`, and its usage incomplete: the CLI talks to the model
+    itself, and a killed CLI never reports the call it was in (Codex reports usage only when a
+    turn completes), so `usage` holds what it had reported, a lower bound."""
     feedback = (
         f"No answer: {label} was stopped at the {run.seconds:.0f} s wall-clock limit before "
         "it gave a final answer (the agent was still working, e.g. looping)."
     )
+    traj.timed_out = True
+    traj.usage_complete = False
     traj.answer = ""
     traj.score = Score(hard=0, soft=0.0, feedback=feedback, formatted=False)
     return traj

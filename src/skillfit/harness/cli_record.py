@@ -156,7 +156,8 @@ def store_output(target: ChatModel, key: str, stdout: str, usage: Any) -> None:
 def account_run(target: ChatModel, key: str, traj: Trajectory, *, replayed: bool) -> None:
     """One CLI run in the run's ledger (calls.jsonl, tokens and cost per role) as one call of
     the target's role: the CLI talks to the model itself, past skillfit's accounting wrapper.
-    A replay from the response cache counts as a cache hit, a failed run as an error."""
+    A replay from the response cache counts as a cache hit, a failed run as an error, a run
+    stopped at the wall-clock limit as a timed-out call (its usage a lower bound)."""
     ledger = getattr(target, "ledger", None)
     role = getattr(target, "role", None)
     if ledger is None or not isinstance(role, str):
@@ -167,4 +168,4 @@ def account_run(target: ChatModel, key: str, traj: Trajectory, *, replayed: bool
         ledger.record_hit(role, key, Reply(text=traj.answer or "", usage=traj.usage))
     else:
         reply = Reply(text=traj.answer or "", usage=traj.usage, latency=traj.seconds)
-        ledger.record(role, target.name, reply, traj.seconds, key=key)
+        ledger.record(role, target.name, reply, traj.seconds, key=key, timed_out=traj.timed_out)

@@ -135,11 +135,17 @@ class HarnessedTask:
 
 
 def bind_harness(
-    task: Task, harness: str | Harness | None = None, *, skill_dir: SkillDir | None = None
+    task: Task,
+    harness: str | Harness | None = None,
+    *,
+    skill_dir: SkillDir | None = None,
+    timeout: float | None = None,
 ) -> Task:
     """`task` with its rollouts run by `harness` (a name or a Harness; None: the default).
     A harness that installs skill folders (the agent CLIs) installs `skill_dir`'s frontmatter
     and files with each skill it runs as the body; without one it makes them from the task.
+    A harness with a wall-clock limit per item (the agent CLIs) gets `timeout` seconds
+    (`target.cli_timeout`; None keeps its own).
 
     A task with its own loop is returned as it is under the default harness and refused under
     any other; an unknown name or a task needing tools the harness lacks is a HarnessError."""
@@ -148,6 +154,8 @@ def bind_harness(
     chosen = get_harness(harness if harness is not None else DEFAULT_HARNESS)
     if skill_dir is not None and hasattr(chosen, "skill_dir"):
         chosen.skill_dir = skill_dir
+    if timeout is not None and hasattr(chosen, "timeout"):
+        chosen.timeout = float(timeout)
     if not uses_harness(task):
         if chosen.name == DEFAULT_HARNESS:
             return task

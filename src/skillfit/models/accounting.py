@@ -77,6 +77,9 @@ class RoleStats:
     # Prompt plus completion tokens of the replies served from the cache (not paid again; a
     # budget counts them so a run stops at the same step with a warm or a cold cache).
     hit_tokens: int = 0
+    # Calls of an agent CLI stopped at its harness's wall-clock limit (counted in `calls` too):
+    # their tokens are what the CLI had reported when it was stopped, a lower bound.
+    timed_out: int = 0
 
     def add_line(self, line: Mapping[str, Any]) -> None:
         """Take up one journal line (a paid call, a cache hit or an error)."""
@@ -92,6 +95,7 @@ class RoleStats:
             self.cached_tokens += int(line.get("ct", 0))
             self.cache_write_tokens += int(line.get("cw", 0))  # absent in older journals
             self.cost += float(line.get("$", 0.0))
+            self.timed_out += int(line.get("to", 0))
         self.seconds += float(line.get("s", 0.0))
 
 
@@ -205,7 +209,10 @@ class Ledger:
         seconds: float | None = None,
         *,
         key: str | None = None,
+        timed_out: bool = False,
     ) -> None:
+        """One paid call; `timed_out`: an agent CLI's run stopped at the wall-clock limit,
+        whose usage is a lower bound."""
         cost = self.cost_of(model, reply)
         took = reply.latency if seconds is None else seconds
         with self._lock:
@@ -221,6 +228,7 @@ class Ledger:
             s.completion_tokens += int(reply.usage.completion_tokens)
             s.seconds += took
             s.cost += cost
+            s.timed_out += int(timed_out)
             self._write(
                 {
                     "r": role,
@@ -231,6 +239,7 @@ class Ledger:
                     "cw": int(reply.usage.cache_write_tokens),
                     "s": took,
                     "$": cost,
+                    **({"to": 1} if timed_out else {}),
                 }
             )
 
@@ -260,7 +269,8 @@ class Ledger:
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """A copy, JSON-serializable: {role: {calls, cache_hits, errors, prompt_tokens,
-        cached_tokens, cache_write_tokens, completion_tokens, seconds, cost, hit_tokens}}."""
+        cached_tokens, cache_write_tokens, completion_tokens, seconds, cost, hit_tokens,
+        timed_out}}."""
         with self._lock:
             return {role: asdict(stats) for role, stats in self._roles.items()}
 

@@ -64,6 +64,12 @@ class Trajectory:
     # What the harness saw of how the run ended (a reply cut at the token limit, an agent out
     # of steps, how it used its tools): appended to the scorer's feedback for the optimizer.
     notes: list[str] = field(default_factory=list)
+    # The agent was stopped at the harness's wall-clock limit (an agent CLI still working):
+    # scored 0, the target failed the item; kept apart so a summary can say how many.
+    timed_out: bool = False
+    # False when `usage` counts only part of what the run spent (a run stopped mid-call
+    # reports no usage for the calls it had not finished): a lower bound, not the cost.
+    usage_complete: bool = True
 
     @property
     def ok(self) -> bool:

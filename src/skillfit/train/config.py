@@ -94,6 +94,10 @@ class TargetRole(ModelRole):
     # How the target acts on an item: chat (one reply) or agent (skillfit's tool loop); see
     # skillfit.harness. Checked against the registered harnesses when a run is built.
     harness: str = Field(default="chat", min_length=1)
+    # Seconds of wall clock an agent-CLI harness (codex, claude-code) lets the CLI work on one
+    # item; a run still working then has failed the item (scored 0, counted as timed out).
+    # None: the harness's own limit (600 s). Other harnesses have no wall-clock limit.
+    cli_timeout: float | None = Field(default=None, gt=0, le=86_400)
 
 
 class OptimizerRole(ModelRole):
@@ -399,6 +403,9 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
     "train.budget_calls",
     "train.budget_tokens",
     "train.max_infra_error_rate",
+    # When an agent CLI is stopped, like the machine's speed: a run that timed out is never
+    # cached, so a resumed run with a longer limit runs it again.
+    "target.cli_timeout",
     "cache",
     "run",
     "runtime",

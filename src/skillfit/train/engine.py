@@ -47,7 +47,7 @@ from skillfit.train.reflect import (
 )
 from skillfit.train.rollout import thread_map
 from skillfit.train.state import RunState, StepRecord, derived_rng
-from skillfit.train.summary import summarize, token_delta
+from skillfit.train.summary import summarize, timed_out, token_delta
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -450,6 +450,7 @@ class Trainer:
         totals = self._run_totals(state)
         if totals is not None:
             summary["tokens"] = totals
+            summary["timed_out"] = timed_out(totals)
         # Per phase of the loop: calls, cache hits, tokens and seconds; `other` is what the
         # run paid outside every phase (a strategy's own loop, the target check).
         summary["phases"] = phase_table(self.phases.totals or state.phases, summary["tokens"])

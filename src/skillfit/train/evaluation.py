@@ -40,6 +40,9 @@ class EvalResult:
     # every rollout (prompt, completion, cached) and seconds of wall clock.
     tokens: dict[str, int] | None = None
     seconds: float | None = None
+    # Scored rollouts whose agent was stopped at the harness's wall-clock limit (scored 0: the
+    # target failed; an agent CLI's `target.cli_timeout` raises the limit).
+    timed_out: int = 0
 
     @property
     def format_rate(self) -> float | None:
@@ -70,6 +73,7 @@ class EvalResult:
             "ci_high": self.ci_high,
             "confidence": self.confidence,
             "n_errors": self.n_errors,
+            "timed_out": self.timed_out,
             "formatted": self.formatted,
             "correct_formatted": self.correct_formatted,
             "format_rate": self.format_rate,
@@ -149,6 +153,7 @@ def evaluate_skill(
         confidence=confidence,
         formatted=formatted,
         correct_formatted=correct_formatted,
+        timed_out=sum(1 for t in trajs if t.ok and t.timed_out),
     )
     return result, trajs
 

@@ -62,6 +62,7 @@ class RolloutSpec:
     harness: str
     target: str  # the target's model string
     skill_dir: SkillDir | None = None  # what an agent-CLI harness installs with each skill
+    timeout: float | None = None  # an agent-CLI harness's wall-clock limit (target.cli_timeout)
 
     def digest(self) -> str:
         return hashlib.sha256(pickle.dumps(self)).hexdigest()
@@ -83,7 +84,8 @@ class ItemCalls:
     hits: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: ReplyStore | None = None
     made: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    # ("call", role, model, usage, seconds, key) | ("hit", role, key) | ("error", role, seconds)
+    # ("call", role, model, usage, seconds, key, timed_out) | ("hit", role, key, usage)
+    # | ("error", role, seconds)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     missed: bool = False  # replay only: a call the driver's cache could not answer
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -130,9 +132,10 @@ class CallLog(Ledger):
         seconds: float | None = None,
         *,
         key: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         took = reply.latency if seconds is None else seconds
-        self._calls().event("call", role, model, reply.usage, took, key)
+        self._calls().event("call", role, model, reply.usage, took, key, timed_out)
 
     def record_hit(self, role: str, key: str | None = None, reply: Reply | None = None) -> None:
         # The hit's usage travels too: the driver counts a hit's tokens against a token budget.
@@ -153,9 +156,9 @@ def replay_events(ledger: Ledger, events: Sequence[tuple[Any, ...]]) -> None:
         elif kind == "error":
             ledger.record_error(role, float(event[2]))
         else:
-            _, _, model, usage, seconds, key = event
+            _, _, model, usage, seconds, key, *rest = event
             reply = Reply(text="", usage=usage if isinstance(usage, Usage) else Usage())
-            ledger.record(role, model, reply, float(seconds), key=key)
+            ledger.record(role, model, reply, float(seconds), key=key, timed_out=any(rest))
 
 
 class CacheMiss(InfraError):
@@ -195,7 +198,7 @@ class Unit:
         bind = getattr(task, "bind_models", None)
         if callable(bind):  # a task's own models (an LLM judge) are called from the rollout
             bind(lambda model_spec, role: self._model(model_spec, role, self._thread_calls))
-        self.task = bind_harness(task, spec.harness, skill_dir=spec.skill_dir)
+        self.task = bind_harness(task, spec.harness, skill_dir=spec.skill_dir, timeout=spec.timeout)
         self.target_spec = spec.target
         self._providers: dict[str, tuple[ChatModel, threading.BoundedSemaphore | None]] = {}
         self._lock = threading.Lock()

@@ -43,6 +43,10 @@ def summarize(cfg: Any, state: RunState) -> dict[str, Any]:
         # never hides how much of it went unscored.
         "infra_errors": sum(r.n_infra_errors + _gate_excluded(r) for r in state.history)
         + sum(int((test or {}).get(arm, {}).get("n_errors", 0)) for arm in _ARMS if test),
+        # Rollouts whose agent CLI was stopped at its wall-clock limit (train batches, gates,
+        # test arms), scored 0: the target failed them. Their tokens are a lower bound.
+        "timed_out": timed_out(tokens),
+        "cli_timeout": getattr(cfg.target, "cli_timeout", None),
         "val_outcomes_moved": outcomes_moved(state.history),
         "test": test,
         "tokens": tokens,
@@ -68,6 +72,11 @@ def outcomes_moved(history: Sequence[StepRecord]) -> dict[str, int]:
         moved += gate.wins + gate.losses
         compared += gate.n_compared or 0
     return {"moved": moved, "compared": compared}
+
+
+def timed_out(tokens: Mapping[str, Mapping[str, float]]) -> int:
+    """Agent-CLI runs stopped at the wall-clock limit, over every role of a token table."""
+    return sum(int(stats.get("timed_out", 0)) for stats in tokens.values())
 
 
 def _gate_excluded(record: StepRecord) -> int:

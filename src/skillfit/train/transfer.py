@@ -114,12 +114,14 @@ def run_grid(
     confidence: float = 0.95,
     progress: Callable[[Cell], None] | None = None,
     skill_dir: SkillDir | None = None,
+    timeout: float | None = None,
 ) -> list[Cell]:
     """No skill vs `skill` on `items` for every (target, harness); a harness that installs skill
-    folders installs `skill_dir` (its frontmatter and files) with `skill` as the body. Every
+    folders installs `skill_dir` (its frontmatter and files) with `skill` as the body; one with
+    a wall-clock limit per item (the agent CLIs) gets `timeout` seconds when given. Every
     harness is bound to the task before any model is built, so a harness that cannot run the
     task fails first."""
-    bound = {h: bind_harness(task, h, skill_dir=skill_dir) for h in harnesses}
+    bound = {h: bind_harness(task, h, skill_dir=skill_dir, timeout=timeout) for h in harnesses}
     cells: list[Cell] = []
     for target in targets:
         model = model_for(target)
@@ -155,6 +157,7 @@ def accuracy_text(r: EvalResult) -> str:
     if r.accuracy is None:
         return f"n/a ({r.n_errors} errors)" if r.n_errors else "n/a"
     text = f"{r.accuracy:.3f} [{_num(r.ci_low)}, {_num(r.ci_high)}] ({r.correct}/{r.scored})"
+    text += f", {r.timed_out} timed out" if r.timed_out else ""
     return text + (f", {r.n_errors} errors" if r.n_errors else "")
 
 
