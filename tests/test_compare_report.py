@@ -86,6 +86,40 @@ def test_compare_writes_the_table_with_one_budget(compared: Any) -> None:
     assert (root / "compare.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_compare_keeps_each_seed_and_the_training_tokens_and_time(compared: Any) -> None:
+    rows = {r.strategy: r for r in compared.rows}
+    for row in compared.rows:
+        assert [s["seed"] for s in row.per_seed] == [0, 1], row.strategy
+        assert sum(s["correct"] for s in row.per_seed) == row.correct
+        assert sum(s["train_target_calls"] for s in row.per_seed) == row.train_target_calls
+        assert sum(s["train_target_tokens"] for s in row.per_seed) == row.train_target_tokens
+        accuracies = [s["correct"] / s["n"] for s in row.per_seed]
+        assert row.mean_accuracy == pytest.approx(sum(accuracies) / 2)
+        assert 0 <= row.train_wall_seconds <= row.wall_seconds + 0.1
+    # Training target tokens are the target's prompt + completion tokens over the training
+    # steps (replies served from the cache included), as each run's history records them.
+    for name in ("skillfit", "gepa"):
+        history = [
+            step
+            for run in rows[name].runs
+            for step in json.loads((Path(run) / "history.json").read_text())
+        ]
+        use = [step["tokens"].get("target", {}) for step in history]
+        expected = sum(
+            u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) + u.get("hit_tokens", 0)
+            for u in use
+        )
+        assert rows[name].train_target_tokens == expected > rows[name].train_target_calls
+    assert rows["none"].train_target_tokens == 0 and rows["initial"].train_target_tokens == 0
+    assert rows["skillfit"].mean_accuracy == 1.0 and rows["none"].mean_accuracy == 0.0
+    data = json.loads((compared.out_dir / "compare.json").read_text())
+    assert data["rows"][0]["per_seed"][1]["train_target_tokens"] > 0
+    with (compared.out_dir / "compare.csv").open() as fh:
+        table = {r["strategy"]: r for r in csv.DictReader(fh)}
+    assert int(table["gepa"]["train_target_tokens"]) == rows["gepa"].train_target_tokens
+    assert "training target tokens" in (compared.out_dir / "compare.md").read_text()
+
+
 def test_compare_again_resumes_every_run(compared: Any) -> None:
     before = json.loads((compared.out_dir / "compare.json").read_text())["wall_seconds"]
     from skillfit.app.compare import _row  # noqa: F401  (the table is rebuilt from records)

@@ -10,8 +10,10 @@ every strategy, skillfit included, the same budget of training calls / tokens (e
 cache hits included: `train.budget_calls`, `train.budget_tokens`); GEPA then searches until it
 is spent (checked between its iterations) unless `target_calls` caps its metric calls too. The table gives per strategy: test accuracy
 (pooled over seeds, 95% Wilson interval), the paired difference against no skill and against
-skillfit on the same test items (95% interval), the training target calls spent, calls and
-tokens by role, and wall time; as markdown, CSV, JSON and a PNG plot.
+skillfit on the same test items (95% interval), the training target calls and tokens spent,
+calls and tokens by role, and wall time; as markdown, CSV, JSON and a PNG plot. Each row also
+keeps every seed's accuracy, training target calls and tokens, and training wall time
+(`per_seed`), and the mean accuracy over the seeds.
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ class Row:
     wall_seconds: float
     adopted: int = 0
     runs: list[str] = field(default_factory=list)
+    # Prompt + completion tokens of the target while training (cache hits included, the test
+    # left out), summed over the seeds: what `train_target_calls` cost in tokens.
+    train_target_tokens: int = 0
+    # Wall time less each run's test evaluation, summed over the seeds.
+    train_wall_seconds: float = 0.0
+    # The mean over the seeds of each seed's test accuracy (None when no seed was scored).
+    mean_accuracy: float | None = None
+    # Per seed: seed, correct, n, accuracy, train_target_calls, train_target_tokens,
+    # wall_seconds, train_wall_seconds.
+    per_seed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -101,6 +113,24 @@ def target_calls_of(rec: RunRecord) -> int:
         for s in rec.steps
         if "target" in s.tokens
     )
+
+
+def target_tokens_of(rec: RunRecord) -> int:
+    """The target's prompt + completion tokens over the run's training steps, those of replies
+    served from the response cache included (as `target_calls_of` counts hits): the test
+    evaluation is not a step, so it is left out."""
+    return sum(
+        s.tokens["target"].tokens + int(s.tokens["target"].hit_tokens)
+        for s in rec.steps
+        if "target" in s.tokens
+    )
+
+
+def train_wall_of(rec: RunRecord, wall: float) -> float:
+    """A run's wall time less its test evaluation: the time its strategy trained (and the run
+    was set up)."""
+    test = float(rec.test.seconds) if rec.test is not None else 0.0
+    return max(0.0, float(wall) - test)
 
 
 def compare(
@@ -217,7 +247,9 @@ def _row(
     records: dict[tuple[str, int], RunRecord],
     walls: dict[str, float],
 ) -> Row:
-    correct = n = calls_used = adopted = 0
+    correct = n = calls_used = tokens_used = adopted = 0
+    train_wall = 0.0
+    per_seed: list[dict[str, Any]] = []
     vs_none_a: list[float] = []
     vs_none_b: list[float] = []
     vs_sf_a: list[float] = []
@@ -230,7 +262,8 @@ def _row(
         rec = records[(name, seed)]
         runs.append(rec.meta.run_dir)
         best = per_item_scores(rec)
-        correct += int(round(sum(best.values())))
+        seed_correct = int(round(sum(best.values())))
+        correct += seed_correct
         n += len(best)
         none = (
             per_item_scores(records[("none", seed)])
@@ -247,13 +280,32 @@ def _row(
                 if i in sf:
                     vs_sf_a.append(best[i])
                     vs_sf_b.append(sf[i])
-        calls_used += target_calls_of(rec)
+        seed_calls, seed_tokens = target_calls_of(rec), target_tokens_of(rec)
+        calls_used += seed_calls
+        tokens_used += seed_tokens
         adopted += sum(1 for s in rec.steps if s.adopted)
         for role, use in rec.tokens.items():
             calls[role] = calls.get(role, 0) + int(use.calls) + int(use.cache_hits)
             tokens[role] = tokens.get(role, 0) + use.tokens
-        wall += float(walls.get(f"{name}-s{seed}", 0.0))
+        seed_wall = float(walls.get(f"{name}-s{seed}", 0.0))
+        seed_train_wall = train_wall_of(rec, seed_wall)
+        wall += seed_wall
+        train_wall += seed_train_wall
+        per_seed.append(
+            {
+                "seed": seed,
+                "correct": seed_correct,
+                "n": len(best),
+                "accuracy": seed_correct / len(best) if best else None,
+                "train_target_calls": seed_calls,
+                "train_target_tokens": seed_tokens,
+                "wall_seconds": round(seed_wall, 1),
+                "train_wall_seconds": round(seed_train_wall, 1),
+            }
+        )
     acc = correct / n if n else None
+    scored = [float(s["accuracy"]) for s in per_seed if s["accuracy"] is not None]
+    mean_accuracy = sum(scored) / len(scored) if scored else None
     lo, hi = wilson_interval(correct, n) if n else (None, None)
 
     def diff(a: list[float], b: list[float]) -> dict[str, Any] | None:
@@ -281,6 +333,10 @@ def _row(
         wall_seconds=round(wall, 1),
         adopted=adopted,
         runs=runs,
+        train_target_tokens=tokens_used,
+        train_wall_seconds=round(train_wall, 1),
+        mean_accuracy=mean_accuracy,
+        per_seed=per_seed,
     )
 
 
@@ -290,6 +346,7 @@ HEADERS = [
     "vs none (points) [95% CI]",
     "vs skillfit (points) [95% CI]",
     "training target calls",
+    "training target tokens",
     "calls (target / optimizer)",
     "tokens (target / optimizer)",
     "adopted",
@@ -356,6 +413,7 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
                 diff_cell(r.vs_none),
                 diff_cell(r.vs_skillfit),
                 str(r.train_target_calls),
+                _k(r.train_target_tokens),
                 f"{r.calls.get('target', 0)} / {r.calls.get('optimizer', 0)}",
                 f"{_k(r.tokens.get('target', 0))} / {_k(r.tokens.get('optimizer', 0))}",
                 str(r.adopted),
@@ -379,8 +437,8 @@ def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "",
         "Test accuracy pooled over seeds with a 95% Wilson interval (%); differences in points on "
         "the same test items with 95% paired intervals (* = the interval excludes zero). "
-        "Training target calls: rollouts spent before the test (cache hits included); calls "
-        "and tokens by role cover the whole run, test included.",
+        "Training target calls and tokens: rollouts spent before the test (cache hits "
+        "included); calls and tokens by role cover the whole run, test included.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -393,8 +451,9 @@ def to_csv(rows: Sequence[Row]) -> str:
             "strategy", "correct", "n", "accuracy", "ci_low", "ci_high",
             "vs_none", "vs_none_low", "vs_none_high", "vs_none_p",
             "vs_skillfit", "vs_skillfit_low", "vs_skillfit_high", "vs_skillfit_p",
-            "train_target_calls", "target_calls", "optimizer_calls", "target_tokens",
-            "optimizer_tokens", "adopted", "wall_seconds",
+            "train_target_calls", "train_target_tokens", "target_calls", "optimizer_calls",
+            "target_tokens", "optimizer_tokens", "adopted", "wall_seconds", "train_wall_seconds",
+            "mean_accuracy",
         ]
     )  # fmt: skip
     for r in rows:
@@ -408,9 +467,10 @@ def to_csv(rows: Sequence[Row]) -> str:
 
         w.writerow(
             [r.strategy, r.correct, r.n, r.accuracy, r.ci_low, r.ci_high, *d(r.vs_none),
-             *d(r.vs_skillfit), r.train_target_calls, r.calls.get("target", 0),
-             r.calls.get("optimizer", 0), r.tokens.get("target", 0),
-             r.tokens.get("optimizer", 0), r.adopted, r.wall_seconds]
+             *d(r.vs_skillfit), r.train_target_calls, r.train_target_tokens,
+             r.calls.get("target", 0), r.calls.get("optimizer", 0), r.tokens.get("target", 0),
+             r.tokens.get("optimizer", 0), r.adopted, r.wall_seconds, r.train_wall_seconds,
+             r.mean_accuracy]
         )  # fmt: skip
     return buf.getvalue()
 
