@@ -13,9 +13,10 @@ states the method, and a scripted optimizer whose first proposal changes nothing
 second states the method: one rejected and one adopted candidate, as on a real run. No model
 is loaded; its seconds measure the loop's own overhead, not a model's.
 
-`--real` runs configs/quickstart.yaml (the README's main job: the embedded 0.5B target and
-optimizer, one epoch of two steps) in a fresh run directory with a fresh response cache, so the
-figures are a cold run's. Extra `--set key=value` options pass through to the config.
+`--real` runs configs/quickstart.yaml (the README's main job: the embedded 0.5B target, the
+embedded 1.5B optimizer, one epoch of two steps) in a fresh run directory with a fresh
+response cache, so the figures are a cold run's. Extra `--set key=value` options pass through
+to the config.
 """
 
 from __future__ import annotations
