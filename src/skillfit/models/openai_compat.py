@@ -129,7 +129,43 @@ class OpenAIChatModel:
         sample: int = 0,
     ) -> Reply:
         start = time.perf_counter()
-        body = self._request(messages, max_tokens, temperature, response_format, sample)
+        body = self.request_body(
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            response_format=response_format,
+            sample=sample,
+        )
+        return self.send(body, max_tokens=max_tokens, response_format=response_format, start=start)[
+            0
+        ]
+
+    def request_body(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        response_format: ResponseFormat | None = None,
+        sample: int = 0,
+    ) -> dict[str, Any]:
+        """The chat-completions request `complete` sends (JSON; without the SDK's options)."""
+        return self._request(messages, max_tokens, temperature, response_format, sample)
+
+    def send(
+        self,
+        body: dict[str, Any],
+        *,
+        max_tokens: int,
+        response_format: ResponseFormat | None,
+        start: float,
+        extra_body: dict[str, Any] | None = None,
+    ) -> tuple[Reply, Any]:
+        """Send `body` (from `request_body`) with server-specific `extra_body` fields, and
+        return the reply with the SDK's completion object (whose extra fields, such as
+        llama.cpp's `timings`, are in `model_extra`)."""
+        if extra_body:
+            body = {**body, "extra_body": extra_body}
         seconds, cap = self.timeout + self.timeout_per_token * max_tokens, reply_cap(max_tokens)
         with call_limits(seconds, cap):  # a deadline for the whole call, and a size cap
             completion = self._create(body, seconds)
@@ -141,7 +177,7 @@ class OpenAIChatModel:
             # The SDK builds response objects without validating them: a body of the wrong
             # shape (a list, a string, a choice that is a number) fails here.
             raise malformed(self._name, exc) from exc
-        return make_reply(
+        reply = make_reply(
             self._name,
             text,
             usage,
@@ -151,6 +187,7 @@ class OpenAIChatModel:
             max_bytes=cap,
             secrets=client_secrets(self.client.api_key, self.client.base_url),
         )
+        return reply, completion
 
 
 def _read(completion: Any) -> tuple[str, str, Usage]:

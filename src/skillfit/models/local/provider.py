@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -50,8 +52,8 @@ class LocalChatModel:
     @property
     def cache_namespace(self) -> str | None:
         """Exact replies are cached apart from those of batched decoding, whose replies depended
-        on the server's load when they were made."""
-        return "decoding=exact" if self.server.options.exact else None
+        on the server's load when they were made, and each exact mode apart from the other."""
+        return self.server.options.cache_namespace
 
     def _provider(self) -> OpenAIChatModel:
         with self._lock:
@@ -81,13 +83,45 @@ class LocalChatModel:
         response_format: ResponseFormat | None = None,
         sample: int = 0,
     ) -> Reply:
-        return self._provider().complete(
+        provider = self._provider()
+        prefix = self.server.aligned_prefix()
+        if prefix is None:
+            return provider.complete(
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                response_format=response_format,
+                sample=sample,
+            )
+        start = time.perf_counter()
+        body = provider.request_body(
             messages,
             max_tokens=max_tokens,
             temperature=temperature,
             response_format=response_format,
             sample=sample,
         )
+
+        def chat(extra: Mapping[str, Any]) -> tuple[Reply, int | None]:
+            reply, completion = provider.send(
+                body,
+                max_tokens=max_tokens,
+                response_format=response_format,
+                start=start,
+                extra_body=dict(extra),
+            )
+            return reply, _reused_tokens(completion)
+
+        return prefix.complete(body, chat)
+
+
+def _reused_tokens(completion: Any) -> int | None:
+    """How many prompt tokens llama.cpp reused from the slot (`timings.cache_n` of its reply),
+    or None when the reply does not say."""
+    timings = (getattr(completion, "model_extra", None) or {}).get("timings")
+    if isinstance(timings, Mapping) and isinstance(timings.get("cache_n"), int):
+        return int(timings["cache_n"])
+    return None
 
 
 def resolve_local(rest: str) -> Path:

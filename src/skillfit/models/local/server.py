@@ -12,20 +12,35 @@ than the same prompt read whole (one slot: 7 of 8; turning off flash attention, 
 weights and the host-memory prompt cache still left 11 of 12). So exact decoding is one slot
 with the prompt cache off (8 of 8 in every order): each prompt is read whole, which costs time
 on long shared prefixes. `SKILLFIT_LOCAL_DECODING=batched` brings two slots and the cache back.
+
+`SKILLFIT_LOCAL_DECODING=exact-prefix` (opt-in) is exact decoding that reads the skill once:
+the server reads in ubatches of `SKILLFIT_LOCAL_UBATCH` tokens (64), and each request's system
+prefix, cut to a multiple of that, is saved to a slot file and restored before the request, so
+the rest falls into the chunks of a whole read (`prefix.py`, `bench/prefix_reuse.md`). Its
+replies are those of a whole read at that ubatch, which may differ in floats from today's
+(512), so they are cached apart.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import shutil
+import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from skillfit.models.base import InfraError, ModelSpecError, WeightsError
 from skillfit.models.local import logs
+from skillfit.models.local.prefix import AlignedPrefix
+from skillfit.models.retry import TransientError
 
 
 def _env_int(name: str, default: int) -> int:
@@ -66,7 +81,7 @@ def gguf_header_problem(path: Path) -> str | None:
     return None
 
 
-DECODINGS = ("exact", "batched")
+DECODINGS = ("exact", "exact-prefix", "batched")
 
 
 class DecodingError(ModelSpecError):
@@ -77,23 +92,25 @@ def _decoding() -> str:
     value = os.environ.get("SKILLFIT_LOCAL_DECODING", "").strip().lower() or "exact"
     if value not in DECODINGS:
         raise DecodingError(
-            f"SKILLFIT_LOCAL_DECODING={value!r}: use exact (the default) or batched"
+            f"SKILLFIT_LOCAL_DECODING={value!r}: use exact (the default), exact-prefix or batched"
         )
     return value
 
 
 def _slots() -> int:
     # Exact decoding runs one request at a time; batched decoding shares batches across slots.
-    return max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 1 if _decoding() == "exact" else 2))
+    return max(1, _env_int("SKILLFIT_LOCAL_SLOTS", 2 if _decoding() == "batched" else 1))
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Defaults come from SKILLFIT_LOCAL_DECODING (exact|batched), SKILLFIT_LOCAL_SLOTS,
-    SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS, SKILLFIT_LOCAL_MAX_PREDICT and
-    SKILLFIT_LOCAL_LOG_LEVEL (error|warn|info|debug, of the server log file).
+    """Defaults come from SKILLFIT_LOCAL_DECODING (exact|exact-prefix|batched),
+    SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS, SKILLFIT_LOCAL_MAX_PREDICT,
+    SKILLFIT_LOCAL_UBATCH (exact-prefix only) and SKILLFIT_LOCAL_LOG_LEVEL
+    (error|warn|info|debug, of the server log file).
 
-    `exact` decoding holds only with one slot: with more, requests share batches again."""
+    Exact decoding (`exact`, `exact-prefix`) holds only with one slot: with more, requests
+    share batches again."""
 
     decoding: str = field(default_factory=_decoding)
     slots: int = field(default_factory=_slots)
@@ -109,6 +126,8 @@ class ServerOptions:
     max_predict: int = field(
         default_factory=lambda: max(64, _env_int("SKILLFIT_LOCAL_MAX_PREDICT", 4096))
     )
+    # exact-prefix: the server's ubatch (n_ubatch), the unit a saved prefix is cut to.
+    ubatch: int = field(default_factory=lambda: max(1, _env_int("SKILLFIT_LOCAL_UBATCH", 64)))
 
     @property
     def n_ctx(self) -> int:
@@ -117,7 +136,28 @@ class ServerOptions:
     @property
     def exact(self) -> bool:
         """Whether a reply depends on its request alone (see the module docstring)."""
-        return self.decoding == "exact" and self.slots == 1
+        return self.decoding in ("exact", "exact-prefix") and self.slots == 1
+
+    @property
+    def aligned_prefix(self) -> bool:
+        """Whether requests restore a saved, ubatch-aligned system prefix (exact-prefix)."""
+        return self.decoding == "exact-prefix" and self.slots == 1
+
+    @property
+    def n_batch(self) -> int:
+        """exact-prefix: the logical batch, a multiple of the ubatch (at least 512 tokens), so
+        every chunk of a read starts at a multiple of the ubatch."""
+        return -(-512 // self.ubatch) * self.ubatch
+
+    @property
+    def cache_namespace(self) -> str | None:
+        """Where replies are cached apart: each exact mode by itself (exact-prefix's replies
+        are whole reads at its ubatch, whose floats differ from the default ubatch's)."""
+        if not self.exact:
+            return None
+        if self.decoding == "exact-prefix":
+            return f"decoding=exact-prefix-u{self.ubatch}"
+        return "decoding=exact"
 
 
 class LocalServer:
@@ -128,6 +168,8 @@ class LocalServer:
         self.options = options or ServerOptions()
         self._lock = threading.Lock()
         self._server: Any = None
+        self._slots_dir: Path | None = None
+        self.prefix: AlignedPrefix | None = None  # exact-prefix decoding, once started
         self.load_seconds: float | None = None
         self.log_path: Path | None = None
 
@@ -146,9 +188,18 @@ class LocalServer:
         p.cpuparams_batch.n_threads = self.options.threads
         # Exact decoding reads every prompt whole: a prompt whose prefix came from the cache is
         # computed in other chunks than one read fresh, and the floats (then the tokens) differ.
-        p.cache_prompt = self.options.decoding != "exact"
-        if self.options.decoding == "exact":
+        p.cache_prompt = self.options.decoding == "batched"
+        if self.options.decoding != "batched":
             p.cache_ram_mib = 0  # no prompt states kept in host memory to restore either
+        if self.options.aligned_prefix:
+            # Nothing reuses a prefix of unaligned length: only the prefixes this server saves,
+            # restores and checks (prefix.py) are reused, by requests that ask for the cache.
+            p.cache_idle_slots = False
+            p.n_ctx_checkpoints = 0
+            p.n_cache_reuse = 0
+            p.n_ubatch = self.options.ubatch
+            p.n_batch = self.options.n_batch
+            p.slot_save_path = str(self._slots_dir)
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0
@@ -167,6 +218,8 @@ class LocalServer:
 
             self.log_path = logs.route_native_log()
             offset = logs.size(self.log_path)
+            if self.options.aligned_prefix and self._slots_dir is None:
+                self._slots_dir = Path(tempfile.mkdtemp(prefix="skillfit-slots-"))
             params = self._params()
             begin = time.perf_counter()
             try:
@@ -188,6 +241,11 @@ class LocalServer:
                 ) from exc
             self.load_seconds = time.perf_counter() - begin
             self._server = server
+            if self.options.aligned_prefix and self._slots_dir is not None:
+                base = str(server.listening_address).rstrip("/")
+                self.prefix = AlignedPrefix(
+                    lambda path, body: _post(base, path, body), self.options.ubatch, self._slots_dir
+                )
 
     def ensure_context(self, ctx_per_slot: int) -> None:
         """Give each slot at least `ctx_per_slot` tokens (agent CLIs send long prompts). Only
@@ -216,9 +274,43 @@ class LocalServer:
         self.start()
         return self._server.handle_chat_completions(request)
 
+    def aligned_prefix(self) -> AlignedPrefix | None:
+        """exact-prefix decoding's per-request logic (starts the server), or None."""
+        if not self.options.aligned_prefix:
+            return None
+        self.start()
+        return self.prefix
+
     def close(self) -> None:
         with self._lock:
             self._server = None  # the native destructor stops the server threads
+            self.prefix = None
+            if self._slots_dir is not None:
+                shutil.rmtree(self._slots_dir, ignore_errors=True)
+                self._slots_dir = None
+
+
+# Server-side calls of exact-prefix decoding (tokenize, slot files, a prefix read): a prefix
+# read on a busy 2-core machine may take a while; the chat request has its own deadline.
+SERVER_CALL_TIMEOUT = 600.0
+
+
+def _post(base: str, path: str, body: Mapping[str, Any]) -> Any:
+    """POST JSON to the loopback server. A refusal (HTTP error) is an InfraError naming the
+    path; a connection failure or timeout is transient."""
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(dict(body)).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=SERVER_CALL_TIMEOUT) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode("utf-8", "replace")
+        raise InfraError(f"local model server: {path}: HTTP {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise TransientError(f"local model server: {path}: {exc}") from exc
 
 
 _servers: dict[Path, LocalServer] = {}
