@@ -2,7 +2,7 @@
 
     nice python bench/determinism.py [--config configs/quickstart.yaml] [--set KEY=VALUE ...]
                                      [--out outputs/determinism] [--burners 2]
-    nice python bench/determinism.py --probe [--decoding exact|batched]
+    nice python bench/determinism.py --probe [--decoding exact|exact-prefix|batched]
 
 Training mode runs `skillfit train` twice in separate processes, each with its own empty
 response cache: run A alone, run B with `--burners` busy processes beside it (other load on the
@@ -20,7 +20,9 @@ steps, the epoch-end slow update and the three test arms.
 Probe mode asks the embedded 0.5B the same 12 prompts (two skills sharing a prefix, greedy and
 seeded sampling at 0.7) one by one, in reverse order, and 4 and 2 at a time, through a fresh
 server, and prints how many replies match the first pass, with each pass's wall time. Use it to
-compare decoding modes (SKILLFIT_LOCAL_DECODING) on a machine.
+compare decoding modes (SKILLFIT_LOCAL_DECODING) on a machine. Training mode decodes as
+SKILLFIT_LOCAL_DECODING says (both runs inherit it), e.g. `SKILLFIT_LOCAL_DECODING=exact-prefix
+python bench/determinism.py`.
 """
 
 from __future__ import annotations
@@ -248,6 +250,8 @@ def probe(args: argparse.Namespace) -> int:
         passes[label] = [texts[i] for i in range(n)]
     options = model.server.options
     print(f"decoding {options.decoding}, {options.slots} slot(s), {options.threads} threads")
+    if model.server.prefix is not None:
+        print(f"  aligned prefix (ubatch {options.ubatch}): {model.server.prefix.stats}")
     first = passes["one by one"]
     for label, texts in passes.items():
         same = sum(a == b for a, b in zip(first, texts, strict=True))
@@ -265,7 +269,7 @@ def main() -> None:
     parser.add_argument(
         "--compare-only", action="store_true", help="diff the run folders of an earlier call"
     )
-    parser.add_argument("--decoding", default="exact", choices=["exact", "batched"])
+    parser.add_argument("--decoding", default="exact", choices=["exact", "exact-prefix", "batched"])
     args = parser.parse_args()
     sys.exit(probe(args) if args.probe else train_twice(args))
 

@@ -16,7 +16,9 @@ is loaded; its seconds measure the loop's own overhead, not a model's.
 `--real` runs configs/quickstart.yaml (the README's main job: the embedded 0.5B target, the
 embedded 1.5B optimizer, one epoch of two steps) in a fresh run directory with a fresh
 response cache, so the figures are a cold run's. Extra `--set key=value` options pass through
-to the config.
+to the config. Under `SKILLFIT_LOCAL_DECODING=exact-prefix` it also prints, per embedded model,
+how many skill prefixes were saved, how many requests reused one, were read whole, or fell back
+to a whole read.
 """
 
 from __future__ import annotations
@@ -224,6 +226,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         highlight=False,
     )
     console.print(markdown(body), highlight=False, markup=False, soft_wrap=True)
+    if args.real:
+        from skillfit.models.local.server import shared_servers
+
+        for srv in shared_servers():
+            if srv.prefix is not None:
+                console.print(
+                    f"{srv.model_path.name}: aligned prefix (ubatch {srv.options.ubatch}): "
+                    f"{srv.prefix.stats}",
+                    highlight=False,
+                    markup=False,
+                )
 
 
 if __name__ == "__main__":

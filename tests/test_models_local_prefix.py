@@ -59,7 +59,7 @@ class FakeLlama:
         if path == "/apply-template":
             return 200, {"prompt": template(body["messages"])}
         if path == "/tokenize":
-            assert body == {"content": body["content"], "add_special": False, "parse_special": True}
+            assert body == {"content": body["content"], "add_special": True, "parse_special": True}
             return 200, {"tokens": tokenize(body["content"])}
         if path == "/completion":
             reused = self.read(body["prompt"], body.get("cache_prompt", False))

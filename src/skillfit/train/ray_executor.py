@@ -33,7 +33,12 @@ from skillfit.train.rollout import RolloutJob, thread_map
 
 # Settings a worker must share with the driver for the same replies and cache keys (how the
 # embedded model decodes); never a key. Forwarded to the workers when set here.
-_SHARED_ENV = ("SKILLFIT_LOCAL_DECODING", "SKILLFIT_LOCAL_SLOTS", "SKILLFIT_MAX_IN_FLIGHT")
+_SHARED_ENV = (
+    "SKILLFIT_LOCAL_DECODING",
+    "SKILLFIT_LOCAL_SLOTS",
+    "SKILLFIT_LOCAL_UBATCH",
+    "SKILLFIT_MAX_IN_FLIGHT",
+)
 
 
 class RayExecutor:

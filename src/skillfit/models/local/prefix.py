@@ -11,7 +11,7 @@ probability of 40 replies equal to the whole read's, at 2.1 times its speed).
 Per request, on the server's one slot and under one lock:
 
 1. the prompt's tokens, as the server makes them (`/apply-template` with the request itself,
-   then `/tokenize`), and the tokens of the system message templated alone; their longest
+   then `/tokenize` with special tokens added and parsed, as the chat route does), and the tokens of the system message templated alone; their longest
    common prefix is the system part (any common prefix is correct: the server checks tokens,
    not text); P is its length rounded down to the ubatch;
 2. P == 0 (no system message, or one shorter than a ubatch): the request is read whole;
@@ -115,8 +115,10 @@ class AlignedPrefix:
 
     def _tokens(self, body: Mapping[str, Any]) -> list[int]:
         prompt = self._post("/apply-template", body)["prompt"]
+        # As the server tokenizes a chat prompt (a BOS where the model asks for one, special
+        # tokens parsed): a prefix tokenized otherwise would never be reused.
         reply = self._post(
-            "/tokenize", {"content": prompt, "add_special": False, "parse_special": True}
+            "/tokenize", {"content": prompt, "add_special": True, "parse_special": True}
         )
         return [int(t) for t in reply["tokens"]]
 

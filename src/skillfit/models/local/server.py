@@ -326,6 +326,12 @@ def shared_server(model_path: Path, options: ServerOptions | None = None) -> Loc
         return _servers[key]
 
 
+def shared_servers() -> list[LocalServer]:
+    """This process's shared servers (to read, e.g., exact-prefix decoding's `prefix.stats`)."""
+    with _servers_lock:
+        return list(_servers.values())
+
+
 @atexit.register
 def _close_all() -> None:
     # Stop servers before the interpreter tears down the modules their destructor needs.
