@@ -255,3 +255,26 @@ def test_a_save_that_did_not_hold_the_prefix_reads_whole_and_old_files_are_dropp
         assert len(prefix.prefix(body)) == n
         assert prefix.complete(body, lambda extra, n=n: ("restored", n)) == "restored"
     assert prefix.stats.saved == 3 and len(list(tmp_path.iterdir())) == 2  # keep=2
+
+
+def test_concurrent_requests_each_reuse_their_own_skill(
+    native: type[FakeNative], tmp_path: Path
+) -> None:
+    m = model(tmp_path, server_mod.ServerOptions(decoding="exact-prefix", slots=1, ubatch=16))
+    jobs = [(SKILL_A if i % 2 else SKILL_B, f"q{i}") for i in range(8)]
+    replies: dict[str, str] = {}
+
+    def run(skill: str, question: str) -> None:
+        replies[question] = ask(m, skill, question)
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert replies == {q: f"re: {q}" for _, q in jobs}
+    fake = native.made[0]
+    assert [c["cache_prompt"] for c in fake.llama.chats] == [True] * 8  # no fallback
+    for chat in fake.llama.chats:
+        system = tokenize(template(chat["messages"][:1]))
+        assert chat["reused"] == shared(system, tokenize(template(chat["messages"]))) // 16 * 16
