@@ -293,6 +293,7 @@ class LocalServer:
 # Server-side calls of exact-prefix decoding (tokenize, slot files, a prefix read): a prefix
 # read on a busy 2-core machine may take a while; the chat request has its own deadline.
 SERVER_CALL_TIMEOUT = 600.0
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy from env
 
 
 def _post(base: str, path: str, body: Mapping[str, Any]) -> Any:
@@ -304,7 +305,7 @@ def _post(base: str, path: str, body: Mapping[str, Any]) -> Any:
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=SERVER_CALL_TIMEOUT) as reply:
+        with _LOOPBACK.open(request, timeout=SERVER_CALL_TIMEOUT) as reply:
             return json.loads(reply.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode("utf-8", "replace")
