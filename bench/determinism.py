@@ -2,7 +2,7 @@
 
     nice python bench/determinism.py [--config configs/quickstart.yaml] [--set KEY=VALUE ...]
                                      [--out outputs/determinism] [--burners 2]
-    nice python bench/determinism.py --probe [--decoding exact|exact-prefix|batched]
+    nice python bench/determinism.py --probe [--decoding exact-prefix|exact|batched]
 
 Training mode runs `skillfit train` twice in separate processes, each with its own empty
 response cache: run A alone, run B with `--burners` busy processes beside it (other load on the
@@ -21,8 +21,8 @@ Probe mode asks the embedded 0.5B the same 12 prompts (two skills sharing a pref
 seeded sampling at 0.7) one by one, in reverse order, and 4 and 2 at a time, through a fresh
 server, and prints how many replies match the first pass, with each pass's wall time. Use it to
 compare decoding modes (SKILLFIT_LOCAL_DECODING) on a machine. Training mode decodes as
-SKILLFIT_LOCAL_DECODING says (both runs inherit it), e.g. `SKILLFIT_LOCAL_DECODING=exact-prefix
-python bench/determinism.py`.
+SKILLFIT_LOCAL_DECODING says (both runs inherit it; exact-prefix by default), e.g.
+`SKILLFIT_LOCAL_DECODING=exact python bench/determinism.py` for whole reads.
 """
 
 from __future__ import annotations
@@ -269,7 +269,9 @@ def main() -> None:
     parser.add_argument(
         "--compare-only", action="store_true", help="diff the run folders of an earlier call"
     )
-    parser.add_argument("--decoding", default="exact", choices=["exact", "exact-prefix", "batched"])
+    parser.add_argument(
+        "--decoding", default="exact-prefix", choices=["exact-prefix", "exact", "batched"]
+    )
     args = parser.parse_args()
     sys.exit(probe(args) if args.probe else train_twice(args))
 

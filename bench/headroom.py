@@ -138,6 +138,25 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+# Records from before the screen kept its decoding were made under the embedded models'
+# former default.
+FORMER_DECODING = "decoding=exact"
+
+
+def decoding_for(target: str) -> str:
+    """How this process decodes the target: an embedded model's decoding mode (its replies
+    differ between modes), else the provider's own (hosted models are not exact anyway)."""
+    if target.startswith("local:"):
+        from skillfit.models.local.server import ServerOptions
+
+        return ServerOptions().cache_namespace or "decoding=batched"
+    return "hosted"
+
+
+def record_decoding(record: Mapping[str, Any]) -> str:
+    return str(record.get("decoding", FORMER_DECODING))
+
+
 # --- measuring -------------------------------------------------------------------------------
 
 
@@ -161,10 +180,18 @@ class Results:
         )
         return record
 
-    def fresh(self, target: str, task: str, skill: str, text: str, ids: Sequence[str]) -> bool:
-        """Is a record there for exactly this skill text on exactly these items?"""
+    def fresh(
+        self, target: str, task: str, skill: str, text: str, ids: Sequence[str], decoding: str
+    ) -> bool:
+        """Is a record there for exactly this skill text on exactly these items, decoded as
+        this process decodes?"""
         record = self.get(target, task, skill)
-        return bool(record) and record["skill_sha"] == digest(text) and record["items"] == list(ids)
+        return (
+            bool(record)
+            and record["skill_sha"] == digest(text)
+            and record["items"] == list(ids)
+            and record_decoding(record) == decoding
+        )
 
     def put(self, target: str, task: str, skill: str, record: dict[str, Any]) -> None:
         self.data["results"].setdefault(target, {}).setdefault(task, {})[skill] = record
@@ -172,7 +199,12 @@ class Results:
 
 
 def measure_skill(
-    task: SingleTurnTask, model: ChatModel, text: str, items: Sequence[Item], workers: int
+    task: SingleTurnTask,
+    model: ChatModel,
+    text: str,
+    items: Sequence[Item],
+    workers: int,
+    decoding: str,
 ) -> dict[str, Any]:
     def one(item: Item) -> tuple[float, int, str]:
         traj = run_item(task, HARNESS, model, text, item)
@@ -189,6 +221,7 @@ def measure_skill(
         "scores": [r[0] for r in rows],
         "reply_tokens": [r[1] for r in rows],
         "answers": [r[2] for r in rows],
+        "decoding": decoding,
     }
 
 
@@ -200,13 +233,14 @@ def plan(
     results: Results,
 ) -> list[tuple[str, str, str, list[Item]]]:
     """Every (task, skill label, skill text, items) still to measure, in order."""
+    decoding = decoding_for(target)
     todo = []
     for name in names:
         task = make_task(name)
         items = list(task.splits()["val"])[:n_val]
         ids = [item.id for item in items]
         for label, text in skill_texts(task, skills[name]).items():
-            if not results.fresh(target, name, label, text, ids):
+            if not results.fresh(target, name, label, text, ids, decoding):
                 todo.append((name, label, text, items))
     return todo
 
@@ -242,7 +276,7 @@ def run(
     say(estimate_text(target, planned, total - len(todo)))
     for name, label, text, items in todo:
         started = time.monotonic()
-        record = measure_skill(make_task(name), model, text, items, workers)
+        record = measure_skill(make_task(name), model, text, items, workers, decoding_for(target))
         record["seconds"] = round(time.monotonic() - started, 1)
         results.put(target, name, label, record)
         say(
@@ -260,7 +294,7 @@ HEADER = (
 
 
 def _diff(record: Mapping[str, Any], base: Mapping[str, Any]) -> Any:
-    if record["items"] != base["items"]:
+    if record["items"] != base["items"] or record_decoding(record) != record_decoding(base):
         return None
     return paired_difference(record["scores"], base["scores"])
 

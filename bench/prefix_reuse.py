@@ -2,8 +2,8 @@
 
     nice python bench/prefix_reuse.py [--ubatch 64] [--n 40] [--skill FILE] [--whole-only]
 
-Exact decoding (the default, `SKILLFIT_LOCAL_DECODING=exact`) reads every prompt whole,
-because llama.cpp reads the rest of a prompt whose prefix came from its prompt cache in other
+Exact decoding that reads every prompt whole (`SKILLFIT_LOCAL_DECODING=exact`, the default
+when this probe was written) is slow on shared prefixes because llama.cpp reads the rest of a prompt whose prefix came from its prompt cache in other
 chunks than a fresh read, and its CPU kernels are chosen by chunk size: the floats differ. This
 probe tests a way around it: save the slot's state after reading a prefix whose length is a
 multiple of the server's ubatch (`n_ubatch`), restore that state before each request, and let
@@ -14,9 +14,10 @@ builds one prompt per validation item of `bbh/web_of_lies` (the skill as the sys
 the item as the user message), and decodes each greedily (64 tokens, with the top token's
 probability at every step) three ways:
 
-- `whole`: the slot erased before each prompt, the prompt cache off (exact decoding today);
-- `aligned`: the saved aligned prefix restored before each prompt, in reverse order;
-- `plain cache`: llama.cpp's own prompt cache, in reverse order (batched decoding today).
+- `whole`: the slot erased before each prompt, the prompt cache off (`exact`);
+- `aligned`: the saved aligned prefix restored before each prompt, in reverse order (what
+  `exact-prefix`, the default now, does);
+- `plain cache`: llama.cpp's own prompt cache, in reverse order (`batched`).
 
 It prints, per way, the wall time and how many replies equal the whole read's in text and in
 text plus every probability. `--whole-only` runs only the whole read, and writes the replies

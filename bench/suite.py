@@ -291,6 +291,20 @@ def check_settings(cfg: Any, settings: dict[str, Any]) -> list[str]:
     ]
 
 
+def check_decoding(hr: ModuleType, results: Any, pick: Any) -> str | None:
+    """Why the pair cannot be trained under this process's decoding, or None: the screen chose
+    it from replies decoded one way, and another decoding is another target in places."""
+    record = results.get(pick.target, pick.task, pick.skill) or {}
+    screened, here = hr.record_decoding(record), hr.decoding_for(pick.target)
+    if screened == here:
+        return None
+    return (
+        f"{pick.task} @ {pick.target}: the screen measured it under {screened}, this process "
+        f"decodes under {here} (SKILLFIT_LOCAL_DECODING); run bench/headroom.py again or set "
+        "the screen's decoding"
+    )
+
+
 def hand_skill(hr: ModuleType, results: Any, skills: dict[str, Any], pick: Any) -> str:
     """The pick's hand skill as the screen built and measured it (the initial skill plus the
     addition); SystemExit when bench/headroom_skills.yaml changed it since."""
@@ -444,6 +458,9 @@ def run_headroom(args: argparse.Namespace, seeds: int) -> int:
     for pick in picks:  # every pair checked before anything is trained
         pair = [f"task.name={pick.task}", f"target.model={pick.target}", *args.overrides]
         wrong = check_settings(load(args.config, pair), results.data["settings"])
+        mismatch = check_decoding(hr, results, pick)
+        if mismatch:
+            raise SystemExit(mismatch)
         if wrong:
             raise SystemExit(
                 f"{pick.task} @ {pick.target}: the config is not the screen's: " + "; ".join(wrong)

@@ -300,6 +300,9 @@ def run(args: argparse.Namespace) -> int:
     considered = sum(len(t) for t in results.data["results"].values())
     print(hr.suite_text(picks, considered), flush=True)
     for pick in picks:  # every pair checked before anything runs
+        mismatch = suite.check_decoding(hr, results, pick)
+        if mismatch:
+            raise SystemExit(mismatch)
         wrong = suite.check_settings(
             load(args.config, pair_overrides(pick, args)), results.data["settings"]
         )

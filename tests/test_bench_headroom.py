@@ -215,3 +215,39 @@ def test_select_takes_pairs_whose_interval_is_above_zero_largest_first(
     assert all(p.ci_low > 0 for p in picks)
     assert [p.mean_diff for p in picks] == sorted((p.mean_diff for p in picks), reverse=True)
     assert "Pre-registered suite: 8" in hr.suite_text(picks, len(cases))
+
+
+def test_a_measurement_under_another_decoding_is_measured_again_and_never_paired(
+    hr: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = "local:qwen2.5-coder-0.5b"
+    name = "bbh/web_of_lies"
+    skills = hr.load_skills(hr.HERE / "headroom_skills.yaml")
+    task = hr.make_task(name)
+    texts = hr.skill_texts(task, skills[name])
+    ids = [item.id for item in task.splits()["val"]][:8]
+    results = hr.Results.open(tmp_path / "r.json")
+
+    def record(label: str, right: int, **decoding: str) -> dict[str, Any]:
+        return {
+            "skill_sha": hr.digest(texts[label]),
+            "items": ids,
+            "scores": [1.0] * right + [0.0] * (len(ids) - right),
+            "reply_tokens": [5] * len(ids),
+            "answers": [""] * len(ids),
+            **decoding,
+        }
+
+    # Recorded before the screen kept its decoding: the embedded models' former default.
+    results.put(local, name, "initial", record("initial", 0))
+    results.put(local, name, "procedure", record("procedure", 8, decoding="decoding=exact"))
+    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "exact")
+    assert [label for _, label, *_ in hr.plan([name], skills, local, 8, results)] == [
+        "examples",
+        "knowledge",
+    ]
+    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING")  # the default decodes otherwise
+    assert len(hr.plan([name], skills, local, 8, results)) == 4
+
+    results.put(local, name, "procedure", record("procedure", 8, decoding=hr.decoding_for(local)))
+    assert hr.select(results) == []  # its initial skill was decoded otherwise

@@ -83,9 +83,10 @@ def test_the_count_of_pairs_meeting_the_criterion(suite: ModuleType) -> None:
 # --- end to end on scripted models -----------------------------------------------------------
 
 
-def _record(hr: ModuleType, task: Any, text: str, right: int) -> dict[str, Any]:
+def _record(hr: ModuleType, target: str, task: Any, text: str, right: int) -> dict[str, Any]:
     ids = [item.id for item in task.splits()["val"]][:40]
     return {
+        "decoding": hr.decoding_for(target),
         "skill_sha": hr.digest(text),
         "items": ids,
         "scores": [1.0] * right + [0.0] * (len(ids) - right),
@@ -103,8 +104,8 @@ def _results(suite: ModuleType, path: Path) -> dict[str, str]:
     for (name, target, kind), right in zip(PAIRS, (22, 20), strict=True):  # largest gain first
         task = hr.make_task(name)
         texts = hr.skill_texts(task, skills[name])
-        results.put(target, name, "initial", _record(hr, task, texts["initial"], 0))
-        results.put(target, name, kind, _record(hr, task, texts[kind], right))
+        results.put(target, name, "initial", _record(hr, target, task, texts["initial"], 0))
+        results.put(target, name, kind, _record(hr, target, task, texts[kind], right))
         # The hand addition's last line tells the scripted target the hand skill is in use.
         markers[target] = hr.addition_text(task, kind, skills[name][kind]).splitlines()[-1]
     return markers
@@ -238,8 +239,9 @@ def test_trains_each_selected_pair_over_seeds_and_decides_the_criterion(
 
 
 def test_a_hand_skill_changed_since_the_screen_or_other_settings_are_refused(
-    suite: ModuleType, tmp_path: Path, fakes: dict[str, Any]
+    suite: ModuleType, tmp_path: Path, fakes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING", raising=False)  # the default decoding
     data = json.loads(fakes["results"].read_text())
     data["results"][LARGE]["bbh/boolean_expressions"]["knowledge"]["skill_sha"] = "older"
     changed = tmp_path / "changed.json"
@@ -248,6 +250,12 @@ def test_a_hand_skill_changed_since_the_screen_or_other_settings_are_refused(
         suite.main(_argv(tmp_path, changed))
     with pytest.raises(SystemExit, match="n_test is 30, the screen's 60"):
         suite.main(_argv(tmp_path, fakes["results"], "--set", "task.options.n_test=30"))
+    data = json.loads(fakes["results"].read_text())  # measured before it kept the decoding
+    for record in data["results"][LARGE]["bbh/boolean_expressions"].values():
+        del record["decoding"]
+    changed.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="measured it under decoding=exact, this process"):
+        suite.main(_argv(tmp_path, changed))
     with pytest.raises(SystemExit, match="temperature is 0.7, the screen's 0.0"):
         suite.main(_argv(tmp_path, fakes["results"], "--set", "target.temperature=0.7"))
     with pytest.raises(SystemExit, match="no such results file"):

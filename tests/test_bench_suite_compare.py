@@ -101,6 +101,7 @@ def _results(hr: ModuleType, path: Path) -> None:
                 name,
                 label,
                 {
+                    "decoding": hr.decoding_for(target),
                     "skill_sha": hr.digest(texts[label]),
                     "items": ids,
                     "scores": [1.0] * n + [0.0] * (len(ids) - n),

@@ -194,11 +194,12 @@ def test_without_an_aligned_prefix_the_prompt_is_read_whole(
     assert m.server.prefix is not None and m.server.prefix.stats.whole == 2
 
 
-def test_default_exact_decoding_sends_no_slot_or_tokenizer_calls(
+def test_exact_decoding_sends_no_slot_or_tokenizer_calls(
     native: type[FakeNative], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("SKILLFIT_LOCAL_DECODING", "SKILLFIT_LOCAL_SLOTS", "SKILLFIT_LOCAL_UBATCH"):
+    for name in ("SKILLFIT_LOCAL_SLOTS", "SKILLFIT_LOCAL_UBATCH"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "exact")
     m = model(tmp_path, server_mod.ServerOptions())
     for s, q in [(SKILL_A, "q1"), (SKILL_A, "q2")]:
         assert ask(m, s, q) == f"re: {q}"
@@ -209,10 +210,10 @@ def test_default_exact_decoding_sends_no_slot_or_tokenizer_calls(
     assert m.cache_namespace == "decoding=exact"
 
 
-def test_exact_prefix_is_named_and_sized_by_its_environment(
+def test_exact_prefix_is_the_default_named_and_sized_by_its_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "exact-prefix")
+    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING", raising=False)
     monkeypatch.delenv("SKILLFIT_LOCAL_SLOTS", raising=False)
     monkeypatch.delenv("SKILLFIT_LOCAL_UBATCH", raising=False)
     options = server_mod.ServerOptions()

@@ -66,17 +66,31 @@ def test_server_parameters(fake_native: type[FakeNativeServer], tmp_path: Path) 
     assert params.cache_prompt and not params.warmup
 
 
-def test_exact_decoding_is_the_default_one_slot_without_fast_kernels(
+def test_exact_prefix_decoding_is_the_default_one_slot_without_the_prompt_cache(
     fake_native: type[FakeNativeServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SKILLFIT_LOCAL_DECODING", raising=False)
+    for name in ("SKILLFIT_LOCAL_DECODING", "SKILLFIT_LOCAL_SLOTS", "SKILLFIT_LOCAL_UBATCH"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    srv = server_mod.shared_server(path)
+    srv.start()
+    params = srv._server.params
+    assert srv.options.exact and srv.options.aligned_prefix and params.n_parallel == 1
+    assert LocalChatModel("local:x", srv).cache_namespace == "decoding=exact-prefix-u64"
+
+
+def test_exact_decoding_reads_every_prompt_whole_under_the_former_keys(
+    fake_native: type[FakeNativeServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKILLFIT_LOCAL_DECODING", "exact")
     monkeypatch.delenv("SKILLFIT_LOCAL_SLOTS", raising=False)
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF")
     srv = server_mod.shared_server(path)
     srv.start()
     params = srv._server.params
-    assert srv.options.exact and params.n_parallel == 1
+    assert srv.options.exact and not srv.options.aligned_prefix and params.n_parallel == 1
     # Every prompt is read whole: a cached prefix is computed in other chunks than a fresh one.
     assert not params.cache_prompt and params.cache_ram_mib == 0
     assert LocalChatModel("local:x", srv).cache_namespace == "decoding=exact"

@@ -10,15 +10,16 @@ the server was doing or did before. Two things break that on a CPU, measured wit
 one by one), and a prompt whose prefix comes from the prompt cache, computed in other chunks
 than the same prompt read whole (one slot: 7 of 8; turning off flash attention, repacked
 weights and the host-memory prompt cache still left 11 of 12). So exact decoding is one slot
-with the prompt cache off (8 of 8 in every order): each prompt is read whole, which costs time
-on long shared prefixes. `SKILLFIT_LOCAL_DECODING=batched` brings two slots and the cache back.
+with llama.cpp's prompt cache off (8 of 8 in every order).
 
-`SKILLFIT_LOCAL_DECODING=exact-prefix` (opt-in) is exact decoding that reads the skill once:
-the server reads in ubatches of `SKILLFIT_LOCAL_UBATCH` tokens (64), and each request's system
-prefix, cut to a multiple of that, is saved to a slot file and restored before the request, so
-the rest falls into the chunks of a whole read (`prefix.py`, `bench/prefix_reuse.md`). Its
-replies are those of a whole read at that ubatch, which may differ in floats from today's
-(512), so they are cached apart.
+The default, `exact-prefix`, reads the skill once anyway: the server reads in ubatches of
+`SKILLFIT_LOCAL_UBATCH` tokens (64), and each request's system prefix, cut to a multiple of
+that, is saved to a slot file and restored before the request, so the rest falls into the
+chunks of a whole read (`prefix.py`, `bench/prefix_reuse.md`: every probability equal to the
+whole read's, about half its time). `SKILLFIT_LOCAL_DECODING=exact` reads every prompt whole at
+llama.cpp's default ubatch (512; the default until this release; its replies differ in floats and
+sometimes in a token, so each mode is cached apart); `batched` brings two slots and the prompt
+cache back (fastest, not reproducible).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def gguf_header_problem(path: Path) -> str | None:
 
 
 DECODINGS = ("exact", "exact-prefix", "batched")
+DEFAULT_DECODING = "exact-prefix"
 
 
 class DecodingError(ModelSpecError):
@@ -89,10 +91,10 @@ class DecodingError(ModelSpecError):
 
 
 def _decoding() -> str:
-    value = os.environ.get("SKILLFIT_LOCAL_DECODING", "").strip().lower() or "exact"
+    value = os.environ.get("SKILLFIT_LOCAL_DECODING", "").strip().lower() or DEFAULT_DECODING
     if value not in DECODINGS:
         raise DecodingError(
-            f"SKILLFIT_LOCAL_DECODING={value!r}: use exact (the default), exact-prefix or batched"
+            f"SKILLFIT_LOCAL_DECODING={value!r}: use exact-prefix (the default), exact or batched"
         )
     return value
 
@@ -104,7 +106,7 @@ def _slots() -> int:
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Defaults come from SKILLFIT_LOCAL_DECODING (exact|exact-prefix|batched),
+    """Defaults come from SKILLFIT_LOCAL_DECODING (exact-prefix|exact|batched),
     SKILLFIT_LOCAL_SLOTS, SKILLFIT_LOCAL_CTX, SKILLFIT_LOCAL_THREADS, SKILLFIT_LOCAL_MAX_PREDICT,
     SKILLFIT_LOCAL_UBATCH (exact-prefix only) and SKILLFIT_LOCAL_LOG_LEVEL
     (error|warn|info|debug, of the server log file).
