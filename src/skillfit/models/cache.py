@@ -10,9 +10,10 @@ served. A path that cannot hold the cache (a directory, a file that is not SQLit
 is a file, a read-only file) is a `CacheError` naming the path, before any model call.
 
 Another process holding the write lock (a skillfit run writing, or one stopped while it wrote,
-e.g. paused with Ctrl-Z) makes a write wait: sqlite's own busy wait first, then, only then, a
-wait in slices with one warning naming the cache and the processes that have it open, and after
-`SKILLFIT_CACHE_LOCK_WAIT` seconds (600 by default) a `CacheBusy`. Reads do not wait (WAL).
+e.g. paused with Ctrl-Z) makes a write wait: in sqlite's busy handler for the first 10 s (so a
+write that does not wait costs what it did), then in slices, with one warning that names the
+cache and the processes that have it open; after `SKILLFIT_CACHE_LOCK_WAIT` seconds (600 by
+default) the write raises `CacheBusy`. Reads do not wait for writers (WAL).
 """
 
 from __future__ import annotations
@@ -235,18 +236,18 @@ class ResponseCache:
             with self._waits:
                 if self._gave_up is None and waited >= self.lock_wait:
                     self._gave_up = (
-                        f"gave up after {waited:.0f} s ({LOCK_WAIT_ENV}) waiting for the "
-                        + self._lock_story()
+                        f"gave up after {waited:.0f} s ({LOCK_WAIT_ENV}) waiting for the write "
+                        f"lock of the {self._lock_story()}"
                     )
                 if self._gave_up is not None:
                     raise CacheBusy(self._gave_up)
                 if not self._warned:
                     self._warned = True
                     _log.warning(
-                        "waiting for the %s; gives up after %.0f s (%s)",
-                        self._lock_story(),
+                        "waiting up to %.0f s (%s) for the write lock of the %s",
                         self.lock_wait,
                         LOCK_WAIT_ENV,
+                        self._lock_story(),
                     )
             slice_ms = int(1000 * max(0.0, min(_SLICE, self.lock_wait - waited)))
             try:
