@@ -5,6 +5,7 @@ non-zero exit, stays resumable and never reports a result it did not score; an u
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import skillfit.api
 import skillfit.app.build
 from skillfit.cli import app
 from skillfit.core.errors import InfraFailure
-from skillfit.models import InfraError
+from skillfit.models import InfraError, wrap
+from skillfit.models.cache import LOCK_WAIT_ENV, CacheBusy
 from skillfit.models.scripted import Request, ScriptedModel
 
 
@@ -159,3 +161,80 @@ def test_an_optimizer_that_cannot_be_reached_stops_the_run(tmp_path: Path, mode:
     with pytest.raises(InfraFailure, match="optimizer calls failed"):
         run(cfg, AddTask(), target_model(), ScriptedModel(down))
     assert state_of(tmp_path / "run")["history"] == []
+
+
+class LockingAt:
+    """A target script that, at call `at`, makes another connection take the response cache's
+    write lock and keep it (a run paused with Ctrl-Z while it wrote) until `free()`."""
+
+    def __init__(self, fn: Any, at: int, path: Path) -> None:
+        self.fn, self.at, self.n = fn, at, 0
+        self.lock = threading.Lock()
+        self.holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def __call__(self, request: Request) -> Any:
+        with self.lock:
+            self.n += 1
+            if self.n == self.at:
+                self.holder.execute("BEGIN IMMEDIATE")
+        return self.fn(request)
+
+    def free(self) -> None:
+        self.holder.execute("ROLLBACK")
+        self.holder.close()
+
+
+def test_a_cache_held_by_another_process_stops_the_run_resumably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = AddTask(n_train=9, n_val=6, n_test=6)
+    run(
+        resume_config(tmp_path, "straight"),
+        task,
+        ScriptedModel(solve),
+        ScriptedModel(optimizer_reply),
+    )
+    cfg = resume_config(tmp_path, "held")
+    # One thread, so the run's own writes never wait for each other under a bound of 0.
+    one_thread = skillfit.api.load(cfg, ["train.concurrency=1"])
+    monkeypatch.setenv(LOCK_WAIT_ENV, "0")
+    locking = LockingAt(solve, 20, tmp_path / "held.sqlite")
+    with pytest.raises(CacheBusy, match="another process holds its write lock"):
+        run(one_thread, task, ScriptedModel(locking), ScriptedModel(optimizer_reply))
+    assert locking.n == 20  # it stopped at the first write after the lock was taken
+    assert not (tmp_path / "held" / "summary.json").exists()
+    locking.free()
+    monkeypatch.delenv(LOCK_WAIT_ENV)
+    result = run(cfg, task, ScriptedModel(solve), ScriptedModel(optimizer_reply))
+    assert result.resumed
+    resumed, straight = comparable(tmp_path / "held"), comparable(tmp_path / "straight")
+    resumed["state"]["config_hash"] = straight["state"]["config_hash"]
+    assert resumed == straight
+
+
+def test_cli_a_held_cache_is_an_infrastructure_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    models = {
+        "scripted:target": ScriptedModel(LockingAt(solve, 1, cache)),
+        "scripted:optimizer": ScriptedModel(optimizer_reply),
+    }
+    monkeypatch.setenv(LOCK_WAIT_ENV, "0")
+    monkeypatch.setattr(skillfit.app.build, "build_task", lambda cfg: AddTask(n_train=9, n_val=6))
+    monkeypatch.setattr(
+        skillfit.app.build, "get_model", lambda spec, **kw: wrap(models[spec], **kw)
+    )
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "task: {name: add}\ntarget: {model: 'scripted:target'}\n"
+        "optimizer: {model: 'scripted:optimizer'}\n"
+        "train: {batch_size: 3, minibatch_size: 3, concurrency: 1}\n"
+        f"cache: {{path: '{cache}'}}\nrun: {{out_dir: '{tmp_path}', name: cli}}\n"
+    )
+    result = CliRunner().invoke(app, ["train", "--config", str(cfg), "--quiet"])
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert str(cache) in result.output and "another process holds its write lock" in result.output
+    assert "run the same command again" in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error")]) == 1

@@ -42,7 +42,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 # Exit codes: 2 a problem the user can fix before the run (config, paths, inputs); 3 the run
-# stopped because the model calls kept failing (fix the server or key, then resume); 130 ^C.
+# stopped because the model calls kept failing (fix the server or key, then resume) or another
+# process held the response cache's lock too long (free it, then resume); 130 ^C.
 EXIT_USER, EXIT_INFRA = 2, 3
 
 
@@ -73,6 +74,7 @@ def _clear_errors() -> Iterator[None]:
 
     from skillfit.core.errors import InfraFailure
     from skillfit.harness.cli_agent import EndpointUnreachable
+    from skillfit.models.cache import CacheBusy
 
     try:
         yield
@@ -81,6 +83,13 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
     except (InfraFailure, EndpointUnreachable) as exc:
         _say(str(exc))
+        raise typer.Exit(EXIT_INFRA) from None
+    except CacheBusy as exc:
+        # Nothing of the unit it stopped in was recorded, like an InfraFailure.
+        _say(
+            f"{exc} Stopped here: run the same command again once the cache is free "
+            "(a training run resumes from its last finished step)."
+        )
         raise typer.Exit(EXIT_INFRA) from None
     except _user_errors() as exc:
         _say(str(exc))
