@@ -11,6 +11,7 @@ import pytest
 from train_fakes import AddTask, Optimizer, config, edit, run, target_model
 
 from skillfit.optim.guard import (
+    ItemWords,
     check_edit,
     feedback_needles,
     guard,
@@ -667,3 +668,107 @@ def test_planted_instructions_are_found_only_where_they_talk_to_the_editor() -> 
         "Apply the rules of the game: a rook moves in straight lines.",
     ):
         assert planted_instructions(text) == set(), text
+
+
+# --- quoted text foreign to the task ---------------------------------------------------------
+
+LIES_SKILL = Skill.parse(
+    "# Reasoning puzzle skill\n\n## Answer format\n"
+    "Finish with one line `Answer: <answer>`, giving the answer in the form the question asks for."
+)
+
+
+def _lies() -> list[Item]:
+    people = ["Osvaldo", "Gwenn", "Michael", "Elanor", "Sal", "Ka", "Inga", "Bernita"]
+    return [
+        Item(
+            id=f"w{i}",
+            input=f"Question: {people[i % 8]} tells the truth. {people[(i + 1) % 8]} says "
+            f"{people[i % 8]} lies. Does {people[(i + 1) % 8]} tell the truth?",
+            target="Yes" if i % 2 else "No",
+        )
+        for i in range(40)
+    ]
+
+
+def _lies_words() -> ItemWords:
+    return item_words(_lies(), common=LIES_SKILL.text, task_text=LIES_SKILL.text)
+
+
+def test_a_procedure_quoting_a_made_up_question_off_the_task_is_refused() -> None:
+    # Adopted on bbh/web_of_lies (0.5B target, 1.5B optimizer): steps working an example about
+    # the capital of France, shipped in best_skill.md.
+    france = Edit(
+        op="add",
+        content="## Working steps\nBefore the answer line, write `Steps:` and then one numbered "
+        "line for each step below, in order, each ending with what that step found:\n"
+        '1. Write the question: "What is the capital of France?".\n'
+        '2. Write the answer: "Paris".\n'
+        '3. Write the final answer: "Yes, Paris is the capital of France".\n'
+        "Only after the last step, write the answer line.",
+    )
+    why = check_edit(france, LIES_SKILL, needles=(), max_tokens=2000, words=_lies_words())
+    assert why == "quotes text foreign to the task: 'What is the capital of France?'"
+    kept, rejected = guard(
+        [(0, france)], LIES_SKILL, needles=(), max_tokens=2000, words=_lies_words()
+    )
+    assert kept == [] and rejected[0].to_dict()["reason"] == why
+    # Curly quotes and single quotes are quotes too.
+    for quoted in ("“the capital of France”", "'the capital of France'"):
+        rule = Edit(op="add", content=f"## Check\nBefore the answer line, write {quoted}.")
+        assert check_edit(rule, LIES_SKILL, needles=(), max_tokens=2000, words=_lies_words())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # The task's answer form and labels
+        '## Yes or no\nAnswer with "Yes" or "No", never with a sentence.',
+        "## Form\nEnd with `Answer: <answer>` on its own line, where <answer> is Yes or No.",
+        "## Label\nWrite 'No' when the last person lies, otherwise 'Yes'.",
+        # Quoted phrases made of the task's words, or of the prompts' common ones
+        '## Claims\nWrite each claim as "X says Y lies" or "X says Y tells the truth".',
+        '## Chain\nWrite a line like "the first person lies" for each person, then the answer.',
+        '## Check\nWrite "Check:" and the answer line once more.',
+        # A made-up example of the task's kind: new names, the task's words
+        '## Example\nFor "Zed says Quinn lies", Zed tells the truth only if Quinn lies.',
+        # Apostrophes open no quote: "the person's claim" ... "doesn't"
+        "## Order\nFollow each person's claim in order; a liar's claim doesn't hold.",
+        # A single foreign word is too little to judge
+        '## Mark\nWrite "Flipped" after each person who lies.',
+    ],
+)
+def test_quotes_of_the_tasks_own_form_and_words_pass(content: str) -> None:
+    edit = Edit(op="add", content=content)
+    assert check_edit(edit, LIES_SKILL, needles=(), max_tokens=2000, words=_lies_words()) is None
+
+
+def test_a_quoted_label_of_the_task_passes_where_another_tasks_label_is_foreign() -> None:
+    from skillfit.optim.guard import quotes_foreign
+
+    arguments = [
+        Item(id=f"a{i}", input=f"Is argument {i} deductively sound?", target="invalid")
+        for i in range(10)
+    ]
+    rule = '## Label\nWrite "deductively invalid" only when a premise is missing.'
+    assert quotes_foreign(rule, item_words(arguments)) is None
+    assert quotes_foreign(rule, item_words(_lies())) == "deductively invalid"
+    # Without the task's words there is nothing to judge by.
+    assert quotes_foreign(rule, None) is None and quotes_foreign(rule, item_words([])) is None
+
+
+def test_a_replace_may_keep_an_old_quote_and_a_delete_is_never_foreign() -> None:
+    skill = Skill.parse('## Style\nWrite "Dear customer" before the answer line.')
+    words = _lies_words()
+    keep = Edit(
+        op="replace",
+        section="style",
+        content='## Style\nWrite "Dear customer" before the answer line.\nThen write each claim.',
+    )
+    delete = Edit(op="delete", section="style")
+    added = Edit(op="add", content='## Greeting\nWrite "Dear customer" first.')
+    assert check_edit(added, LIES_SKILL, needles=(), max_tokens=2000, words=words) == (
+        "quotes text foreign to the task: 'Dear customer'"
+    )
+    assert check_edit(delete, skill, needles=(), max_tokens=2000, words=words) is None
+    assert check_edit(keep, skill, needles=(), max_tokens=2000, words=words) is None

@@ -720,3 +720,49 @@ def test_steps_pointing_at_a_shown_question_or_extending_the_prompts_example_are
         "copies the prompt or repeats a step",
         "copies the prompt or repeats a step",
     ]
+
+
+def test_a_procedure_working_a_made_up_example_off_the_task_is_not_proposed() -> None:
+    # The 1.5B optimizer's steps on bbh/web_of_lies, asked from the diagnoses alone.
+    people = ["Osvaldo", "Gwenn", "Michael", "Elanor", "Sal", "Ka"]
+    items = [
+        Item(
+            id=f"w{i}",
+            input=f"Question: {people[i % 6]} lies. {people[(i + 1) % 6]} says {people[i % 6]} "
+            f"lies. Does {people[(i + 1) % 6]} tell the truth?",
+            target="Yes" if i % 2 else "No",
+        )
+        for i in range(30)
+    ]
+    examples = [
+        (it, Trajectory(item_id=it.id, messages=[], answer="No", score=Score(hard=0, soft=0.0)))
+        for it in items[:4]
+    ]
+    france = [
+        'Write the question: "What is the capital of France?"',
+        'Write the answer: "Paris"',
+        'Write the final answer: "Yes, Paris is the capital of France"',
+    ]
+    (proposal,) = _reflect_once(
+        ScriptedModel(_procedure_optimizer([], france)),
+        Skill.parse(""),
+        examples=examples,
+        words=item_words(items),
+    )
+    assert all("Working steps" not in (e.content or "") for e in proposal.edits)
+    assert "quotes text foreign to the task" in str(proposal.diagnoses)
+
+    steps, refused = usable_steps(
+        [
+            *france,
+            'Write each claim as "X says Y lies", one per line.',
+            'Write "Yes" if the last person tells the truth, else "No".',
+        ],
+        words=item_words(items),
+    )
+    assert steps == [
+        'Write the answer: "Paris"',  # one word: too little to judge by itself
+        'Write each claim as "X says Y lies", one per line.',
+        'Write "Yes" if the last person tells the truth, else "No".',
+    ]
+    assert [r["reason"] for r in refused] == ["quotes text foreign to the task"] * 2

@@ -10,6 +10,9 @@
   section...", "(val score change +0.00)") instead of the task;
 - edits that repeat a line: the same line twice in the edit, or a line (or a reordering of
   its words) already in the skill;
+- edits quoting text foreign to the task: a quoted span ("What is the capital of France?")
+  of at least FOREIGN_WORDS content words none of which the task's own text uses (a small
+  optimizer makes up an off-task example and the steps copy it);
 - edits that would push the skill past its token budget.
 
 The feedback check needs the feedback the optimizer saw; the caller passes it as needles::
@@ -27,6 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from rapidfuzz import fuzz, utils
@@ -181,6 +185,7 @@ def leak_needles(items: Iterable[Item], shingle: int = SHINGLE) -> tuple[str, ..
     return tuple(sorted({k for k, ids in owners.items() if len(ids) == 1} | planted))
 
 
+_CONTENT = re.compile(r"[a-z]{3,}")
 RARE_SHARE = 0.03  # a word (or pair of words) in at most this share of the items is particular
 UNCOMMON_SHARE = 0.15  # words in more of the items are the task's vocabulary
 _WORD = re.compile(r"[a-z]{4,}")
@@ -201,6 +206,9 @@ class ItemWords:
     # a name is an item's particular however many items share it ("mentioning that Phoebe did
     # not tell the truth" was adopted on web_of_lies, where each name is in several items).
     names: frozenset[str] = frozenset()
+    # The words of answers two or more items give ("yes", "invalid"): the task's answer labels,
+    # its format vocabulary rather than a topic (see quotes_foreign).
+    labels: frozenset[str] = frozenset()
 
     def particular(self, a: str, b: str | None = None) -> bool:
         ids = self.owners.get(a, frozenset())
@@ -215,9 +223,10 @@ def item_words(items: Iterable[Item], *, common: str = "", task_text: str = "") 
     the vocabulary is every word of the items (inputs and answers) and of `task_text`."""
     items = list(items)
     owners: dict[str, set[str]] = {}
-    vocabulary: set[str] = set(_WORD.findall(task_text.casefold()))
+    # Words of three letters too: "yes", "lie", "red" are a task's vocabulary (see quotes_foreign).
+    vocabulary: set[str] = set(_CONTENT.findall(task_text.casefold()))
     for item in items:
-        vocabulary.update(_WORD.findall(f"{item.input}\n{item.target}".casefold()))
+        vocabulary.update(_CONTENT.findall(f"{item.input}\n{item.target}".casefold()))
         for word in set(_WORD.findall(item.input.casefold())):
             owners.setdefault(word, set()).add(item.id)
     allowed = set(_WORD.findall(common.casefold()))
@@ -242,6 +251,15 @@ def item_words(items: Iterable[Item], *, common: str = "", task_text: str = "") 
         limit=max(1, int(RARE_SHARE * len(items))),
         vocabulary=frozenset(_stem(w) for w in vocabulary),
         names=frozenset(names),
+        labels=frozenset(
+            w
+            for w, n in Counter(
+                w
+                for item in items
+                for w in set(_CONTENT.findall(render_target(item.target).casefold()))
+            ).items()
+            if n >= 2
+        ),
     )
 
 
@@ -289,6 +307,65 @@ def borrows_example_topic(text: str, words: ItemWords | None) -> str | None:
     return None
 
 
+# Quoted text in a rule: "...", “...”, ‘...’, `...`, and '...' standing apart from words (the
+# apostrophe of "don't" or "the model's" opens no quote).
+_QUOTED = re.compile(
+    r'"([^"\n]+)"|“([^”\n]+)”|‘([^’\n]+)’|`([^`\n]+)`|(?<![\w\'])\'([^\'\n]+)\'(?![\w\'])'
+)
+_PLACEHOLDER = re.compile(r"<[^<>\n]*>")  # `Answer: <answer>`: a slot, not quoted text
+FOREIGN_WORDS = 2  # content words of a quoted span, none of them the task's, that make it foreign
+# English function words: they tell nothing of a span's topic ("What is the capital of France?"
+# is about "capital" and "France").
+_FUNCTION_WORDS = frozenset(
+    re.findall(
+        r"[a-z]+",
+        """the and for but nor not yet you your yours she her hers him his its they them their
+        theirs our ours who whom whose what which when where why how that this these those
+        there here with without from into onto upon about than then was were are been being
+        have has had does did doing done can could will would shall should may might must also
+        just very all any each every some such own same other only too out off over under again
+        once both few more most much many let via per because while until after before since
+        though although whether either neither one ones""",
+    )
+)
+
+
+@cache
+def _prompt_words() -> frozenset[str]:
+    """The optimizer prompts' words (their common vocabulary, see prompting.optimizer_prompts)
+    without the example topic's: "steps", "answer line" are any task's words, "grams" none."""
+    return frozenset(_stem(w) for w in _CONTENT.findall(optimizer_prompts().casefold())) - (
+        _TOPIC_STEMS
+    )
+
+
+def _known(word: str, vocabulary: frozenset[str]) -> bool:
+    forms = {word, _stem(word), f"{word}s", word[:-1] if word.endswith("s") else word}
+    return any(f in vocabulary or f in _prompt_words() for f in forms)
+
+
+def quotes_foreign(text: str, words: ItemWords | None) -> str | None:
+    """The first quoted span of `text` foreign to the task, or None: one holding at least
+    FOREIGN_WORDS content words (three letters or more, no function word, no answer label of
+    the task) of which none occurs in the items, the task's own text or the optimizer prompts'
+    common words (a procedure for web_of_lies quoting "What is the capital of France?" and
+    "Yes, Paris is the capital of France"). The task's answer vocabulary passes: `Answer:
+    <answer>`, "Yes", "(A)" and the items' labels are its words, and a placeholder in angle
+    brackets is a slot, not text. A single word ("Paris") is too little to judge by."""
+    if words is None or not words.vocabulary:
+        return None
+    for match in _QUOTED.finditer(text):
+        span = next(g for g in match.groups() if g is not None)
+        content = [
+            w
+            for w in _CONTENT.findall(_PLACEHOLDER.sub(" ", span).casefold())
+            if w not in _FUNCTION_WORDS and w not in words.labels
+        ]
+        if len(content) >= FOREIGN_WORDS and not any(_known(w, words.vocabulary) for w in content):
+            return " ".join(span.split())
+    return None
+
+
 def names_an_item(text: str, words: ItemWords | None) -> str | None:
     """What in `text` names an item's particulars: a proper name from the items, or, as
     "w1 … w2", two uncommon words that occur together in at most a few items (see item_words);
@@ -329,6 +406,10 @@ def feedback_sentences(feedbacks: Iterable[str]) -> tuple[str, ...]:
 
 
 _FIXED_FEEDBACK = feedback_needles(())
+
+
+def _clip(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def _norm(text: str) -> str:
@@ -498,6 +579,9 @@ def _check_content(
         return "repeats the optimizer prompt"
     if edit.op != "delete" and borrows_example_topic(_fresh(content, skill), words):
         return "writes about the optimizer prompt's example topic, not the task"
+    foreign = quotes_foreign(_fresh(content, skill), words) if edit.op != "delete" else None
+    if foreign:
+        return f"quotes text foreign to the task: {_clip(foreign)!r}"
     if content and SCAFFOLDING.search(content):
         return "copies the listing of attempted tasks instead of stating a lesson"
     fresh = _fresh(content, skill) if edit.op != "delete" else ""

@@ -17,6 +17,7 @@ from skillfit.optim.guard import (
     echoes_prompt,
     names_an_item,
     near_duplicate,
+    quotes_foreign,
 )
 from skillfit.optim.optimizer import (
     MIN_STEPS,
@@ -46,6 +47,7 @@ REVIEWER_STEP = re.compile(
 
 
 ProcedureProposal = SectionProposal
+FOREIGN_STEP = "quotes text foreign to the task"
 
 
 QUESTIONS_SHOWN, QUESTION_CHARS = 2, 700
@@ -129,7 +131,8 @@ def usable_steps(
     particular: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
-    example, repeats, steps of reviewing answers, and steps quoting an item (`needles`), naming
+    example, repeats, steps of reviewing answers, steps quoting text foreign to the task
+    (`words`, see guard.quotes_foreign), and steps quoting an item (`needles`), naming
     an item's particulars (`words`), a name from a shown question (`names`) or an uncommon word
     or number of a shown question (`particular`, see `particular_words`)."""
     steps: list[str] = []
@@ -144,6 +147,10 @@ def usable_steps(
             refused.append({"step": text, "reason": "copies the prompt or repeats a step"})
         elif REVIEWER_STEP.search(text):
             refused.append({"step": text, "reason": "a step of reviewing answers"})
+        elif quotes_foreign(text, words):
+            # A made-up example off the task ("Write the question: \"What is the capital of
+            # France?\""): the 1.5B wrote one when asked from the diagnoses alone.
+            refused.append({"step": text, "reason": FOREIGN_STEP})
         elif (
             mentions_any(text, needles, min_len=MIN_QUOTE)
             or names_an_item(text, words)
@@ -189,8 +196,13 @@ def ask_procedure(
         steps, refused = usable(reply.steps)
         if len(steps) >= MIN_STEPS:
             return None
-        # Only a sample on the task itself: one that copied the prompt's example is not.
-        on_task = not any(r["reason"].startswith("copies the prompt") for r in refused)
+        # Only a sample on the task itself: one that copied the prompt's example or made up an
+        # off-task one ("What is the capital of France?", then "Write the answer: \"Paris\"")
+        # is not, whatever steps of it are left.
+        on_task = not any(
+            r["reason"].startswith("copies the prompt") or r["reason"] == FOREIGN_STEP
+            for r in refused
+        )
         if steps and on_task and (not best or len(steps) > len(best[0][0])):
             best[:] = [(steps, refused)]
         reasons = "; ".join(sorted({r["reason"] for r in refused}))
