@@ -156,12 +156,7 @@ class ResponseCache:
             conn.execute("ROLLBACK")
 
         try:
-            try:
-                open_for_writing(self._connect())
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise
-                self._wait(open_for_writing)
+            self._run(open_for_writing)
         except sqlite3.DatabaseError as exc:
             self.close()
             if "not a database" in str(exc) or "malformed" in str(exc):
@@ -191,12 +186,7 @@ class ResponseCache:
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored reply, or None (also for an empty or unreadable record)."""
         try:
-            try:
-                row = self._connect().execute(_GET, (key,)).fetchone()
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise
-                row = self._wait(lambda conn: conn.execute(_GET, (key,)).fetchone())
+            row = self._run(lambda conn: conn.execute(_GET, (key,)).fetchone())
         except sqlite3.DatabaseError as exc:
             raise CacheError(f"cannot read the response cache {self.path}: {exc}") from None
         if not row:
@@ -213,16 +203,21 @@ class ResponseCache:
             return
         row = (key, model, json.dumps(value, ensure_ascii=False), time.time())
         try:
-            try:
-                self._connect().execute(_PUT, row)
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise
-                self._wait(lambda conn: conn.execute(_PUT, row))
+            self._run(lambda conn: conn.execute(_PUT, row))
         except sqlite3.DatabaseError as exc:
             raise CacheError(f"cannot write to the response cache {self.path}: {exc}") from None
         if self._gave_up is not None:
             self._gave_up = None  # the lock is free again: a later wait is a new one
+
+    def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """`op` on this thread's connection; if another process holds the lock past sqlite's
+        own busy wait, on through `_wait`."""
+        try:
+            return op(self._connect())
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            return self._wait(op)
 
     def _wait(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """`op` again until the lock another process holds is free: sqlite's busy wait in
