@@ -6,6 +6,7 @@ of llama.cpp's HTTP API (one character = one token; no model is loaded)."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,10 +38,11 @@ def shared(a: list[int], b: list[int]) -> int:
 
 class FakeLlama:
     """llama.cpp's server on one slot: the routes exact-prefix decoding uses, the prompt cache
-    off unless a request asks for it, slot files in `slot_save_path`."""
+    off unless a request asks for it, slot files at `slot_save_path` + file name (llama.cpp
+    joins the two as strings: without a trailing separator the files land beside the folder)."""
 
     def __init__(self, slot_save_path: str) -> None:
-        self.dir = Path(slot_save_path) if slot_save_path else None
+        self.save_path = slot_save_path
         self.slot: list[int] = []
         self.lock = threading.Lock()
         self.chats: list[dict[str, Any]] = []  # chat requests with the tokens they reused
@@ -66,15 +68,15 @@ class FakeLlama:
             return 200, {"content": "", "timings": {"cache_n": reused}}
         if path.startswith("/slots/0?action="):
             action = path.split("=", 1)[1]
-            assert self.dir is not None, "slot files need slot_save_path"
+            assert self.save_path, "slot files need slot_save_path"
             if action == "erase":
                 self.slot = []
                 return 200, {"id_slot": 0, "n_erased": 0}
             if action == "save":
-                (self.dir / body["filename"]).write_text(json.dumps(self.slot))
+                Path(self.save_path + body["filename"]).write_text(json.dumps(self.slot))
                 return 200, {"id_slot": 0, "n_saved": len(self.slot)}
             if action == "restore":
-                self.slot = json.loads((self.dir / body["filename"]).read_text())
+                self.slot = json.loads(Path(self.save_path + body["filename"]).read_text())
                 return 200, {"id_slot": 0, "n_restored": len(self.slot)}
         if path == "/v1/chat/completions":
             if self.interfere:
@@ -162,6 +164,7 @@ def test_each_skill_is_saved_once_and_restored_before_every_request(
 
     slots_dir = Path(params.slot_save_path)
     assert sorted(p.name for p in slots_dir.iterdir()) == sorted(s["filename"] for s in saves)
+    assert not list(slots_dir.parent.glob(slots_dir.name + "?*"))  # nothing beside the folder
     m.server.close()
     assert not slots_dir.exists()
 
@@ -228,7 +231,7 @@ def test_exact_prefix_is_the_default_named_and_sized_by_its_environment(
 def test_a_save_that_did_not_hold_the_prefix_reads_whole_and_old_files_are_dropped(
     tmp_path: Path,
 ) -> None:
-    llama = FakeLlama(str(tmp_path))
+    llama = FakeLlama(os.path.join(tmp_path, ""))
     calls: list[str] = []
 
     def post(path: str, body: Any) -> Any:

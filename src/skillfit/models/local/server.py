@@ -201,7 +201,9 @@ class LocalServer:
             p.n_cache_reuse = 0
             p.n_ubatch = self.options.ubatch
             p.n_batch = self.options.n_batch
-            p.slot_save_path = str(self._slots_dir)
+            # llama.cpp joins this path and a file name as strings: without the separator its
+            # slot files would land beside the folder, and nothing would ever remove them.
+            p.slot_save_path = f"{self._slots_dir}{os.sep}"
         # skillfit's own requests always send a temperature; agent CLIs may send none, and
         # llama.cpp's default (0.8) would make their runs differ from one try to the next.
         p.sampling.temp = 0.0
