@@ -1,5 +1,6 @@
 """Reading a finished run as a user would: does its trained skill or meta-skill carry item
-text, scorer feedback or repeated lines? The guard refuses such edits one by one; this checks
+text, scorer feedback, text foreign to the task, repeated lines, rules restating another
+section in other words, or talk of grading the answer? The guard refuses such edits one by one; this checks
 the end product of a whole run, so a benchmark (bench/suite.py) and its tests can vouch for it.
 
 A worked example of a training item (optimizer.examples: train) is item text on purpose: given
@@ -24,10 +25,12 @@ from skillfit.optim.guard import (
     line_keys,
     names_an_item,
     overlapping,
+    quotes_foreign,
 )
 from skillfit.optim.marked import MAX_EXAMPLES, flat, gold_answer, parse_examples
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
-from skillfit.skill import mentions_any
+from skillfit.optim.restating import grading_talk, restated_by, rule_sections
+from skillfit.skill import Skill, mentions_any
 from skillfit.tasks.base import Item
 
 
@@ -45,6 +48,23 @@ def repeated_lines(text: str) -> list[str]:
         if repeat and line.strip() not in out:
             out.append(line.strip())
         seen.append(keys[0])
+    return out
+
+
+def restated_sections(text: str) -> list[tuple[str, str]]:
+    """(section, the section it restates) for each section of `text` whose rule another
+    section already states in other words (see restating.restated_by). A section restating
+    one named before is not compared with it again, so of two sections saying the same only
+    the later is named."""
+    sections = rule_sections(Skill.parse(text))
+    named: set[int] = set()
+    out = []
+    for i, (title, rule) in enumerate(sections):
+        others = [s for j, s in enumerate(sections) if j != i and j not in named]
+        found = restated_by(rule, others)
+        if found:
+            named.add(i)
+            out.append((title, found))
     return out
 
 
@@ -79,12 +99,15 @@ def audit_text(
     what: str = "skill",
     common: str = "",
     train: Sequence[Item] | None = None,
+    for_target: bool = True,
 ) -> list[str]:
     """What is wrong with `text` as a deployed skill (or meta-skill); empty when clean.
     `feedback` holds feedback texts the run's optimizer saw; the phrases every scorer and
     harness writes are always checked. `common` is text whose words any rule may use (the
     task's instructions and initial skill). Given the training split (`train`), deliberate
-    worked examples (see `deliberate_examples`) are no leak; without it, they are item text."""
+    worked examples (see `deliberate_examples`) are no leak; without it, they are item text.
+    Talk of grading the answer is a problem only in text the target reads (`for_target`): the
+    meta-skill is the optimizer's, and may speak of the answers it was graded against."""
     problems = []
     if train is not None and parse_examples(text):
         _, wrong = deliberate_examples(text, train)
@@ -107,8 +130,18 @@ def audit_text(
     echoed = mentions_any(text, boilerplate_needles(), min_len=MIN_QUOTE)
     if echoed:
         problems.append(f"{what} copies the optimizer's prompt: {echoed[:80]!r}")
+    foreign = quotes_foreign(text, words)
+    if foreign:
+        problems.append(f"{what} quotes text foreign to the task: {foreign[:80]!r}")
+    graded = grading_talk(text, words.vocabulary) if for_target else None
+    if graded:
+        problems.append(f"{what} talks of grading the answer: {graded[:80]!r}")
     for line in repeated_lines(text):
         problems.append(f"{what} repeats a line: {line[:80]!r}")
+    for section, restated in restated_sections(text):
+        problems.append(
+            f"{what} restates the section {restated[:60]!r} in other words: {section[:60]!r}"
+        )
     return problems
 
 
@@ -195,5 +228,6 @@ def audit_run(
             feedback=feedback,
             what="meta-skill",
             common=common,
+            for_target=False,
         )
     return problems

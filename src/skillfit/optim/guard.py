@@ -10,6 +10,12 @@
   section...", "(val score change +0.00)") instead of the task;
 - edits that repeat a line: the same line twice in the edit, or a line (or a reordering of
   its words) already in the skill;
+- edits restating a section of the skill in other words: a new rule whose content words are
+  mostly those of one section ("Check the answer format: Ensure the answer is in the correct
+  format (yes or no)" beside "Write the answer in the correct format", see
+  restating.restated_by);
+- edits talking of grading the answer ("check it against the correct answer", "the model's
+  answer", "the expected answer"): the target never sees the answer it is graded against;
 - edits quoting text foreign to the task: a quoted span ("What is the capital of France?")
   of at least FOREIGN_WORDS content words none of which the task's own text uses (a small
   optimizer makes up an off-task example and the steps copy it);
@@ -39,6 +45,7 @@ from skillfit.optim.marked import MARKER, ExampleCheck, without_examples
 from skillfit.optim.merge import Candidate, similar
 from skillfit.optim.optimizer import EXAMPLE_CLOSING
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts, render_target
+from skillfit.optim.restating import grading_talk, restates_skill
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
@@ -592,6 +599,9 @@ def _check_content(
         return "copies the scorer's feedback"
     if fresh and META_TEXT.search(fresh):
         return "talks about the skill document instead of the task"
+    graded = grading_talk(fresh, words.vocabulary if words else ()) if fresh else None
+    if graded:
+        return f"talks of grading the answer, which the target never sees: {_clip(graded)!r}"
     if edit.op in ("add", "replace") and all(
         line.lstrip().startswith("#") for line in content.splitlines() if line.strip()
     ):
@@ -604,6 +614,9 @@ def _check_content(
         result = skill.apply([edit])
         if result.applied and _repeats_skill(edit, result.skill):
             return "repeats a line already in the skill"
+        restated = restates_skill(fresh, result.skill) if result.applied and fresh else None
+        if restated:
+            return f"restates the section {_clip(restated)!r} in other words"
         return _too_big(edit, skill, max_tokens)
     return None
 

@@ -32,6 +32,7 @@ from skillfit.optim.prompting import (
     clip,
     load_prompt,
 )
+from skillfit.optim.restating import grading_talk
 from skillfit.skill import Edit, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 
@@ -131,7 +132,8 @@ def usable_steps(
     particular: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
-    example, repeats, steps of reviewing answers, steps quoting text foreign to the task
+    example, repeats, steps of reviewing answers (or of grading them, see
+    restating.grading_talk), steps quoting text foreign to the task
     (`words`, see guard.quotes_foreign), and steps quoting an item (`needles`), naming
     an item's particulars (`words`), a name from a shown question (`names`) or an uncommon word
     or number of a shown question (`particular`, see `particular_words`)."""
@@ -145,7 +147,7 @@ def usable_steps(
             or any(near_duplicate(text, other) for other in steps)
         ):
             refused.append({"step": text, "reason": "copies the prompt or repeats a step"})
-        elif REVIEWER_STEP.search(text):
+        elif REVIEWER_STEP.search(text) or grading_talk(text, words.vocabulary if words else ()):
             refused.append({"step": text, "reason": "a step of reviewing answers"})
         elif quotes_foreign(text, words):
             # A made-up example off the task ("Write the question: \"What is the capital of
