@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from skillfit.app.audit import audit_text, repeated_lines
+from skillfit.app.audit import audit_text, repeated_lines, restated_sections
 from skillfit.tasks.base import Item
 
 ITEMS = [
@@ -104,6 +104,7 @@ def test_the_benchmark_suites_trained_skills_are_clean(run: str) -> None:
                 what=f"{run}/{name}",
                 common=common,
                 train=splits["train"],
+                for_target=name == "best_skill.md",
             )
             assert problems == []
 
@@ -121,3 +122,63 @@ def test_a_step_extending_the_optimizer_prompts_example_is_named() -> None:
     skill = "## Working steps\n1. Write each amount times that factor for the first question."
     problems = audit_text(skill, items=items)
     assert any("copies the optimizer's prompt" in p for p in problems)
+
+
+# The best skill of a real main-job run (bbh/web_of_lies, seed 0), working steps shortened.
+RESTATING = """# Reasoning puzzle skill
+
+## Answer format
+
+Finish with one line `Answer: <answer>`, giving the answer in the form the question asks for.
+
+## Write the answer in the correct format
+
+Before the answer line, write the answer in the format specified by the question (e.g., yes or no, the correct number, etc.).
+
+## Correct yes/no answer format
+
+Before the answer line, write the answer as yes or no (yes or no).
+
+## Check the answer format
+
+Ensure the answer is in the correct format (yes or no).
+
+## Review the answer
+
+After the answer line, review the model's answer and check it against the correct answer.
+"""
+
+
+def test_rules_restating_a_section_and_talk_of_grading_are_named() -> None:
+    problems = audit_text(RESTATING, items=ITEMS)
+    section = "'Write the answer in the correct format'"
+    assert problems == [
+        'skill talks of grading the answer: "the model\'s answer"',
+        f"skill restates the section {section} in other words: 'Correct yes/no answer format'",
+        f"skill restates the section {section} in other words: 'Check the answer format'",
+    ]
+    # The meta-skill is the optimizer's: it may speak of the answers it was graded against.
+    notes = (
+        "## Notes\n- Rules that check the model's answer against the correct answer did not help."
+    )
+    assert audit_text(notes, items=ITEMS, what="meta-skill", for_target=False) == []
+
+
+def test_of_two_sections_saying_the_same_only_the_later_is_named() -> None:
+    text = (
+        "## Units\nWrite every quantity with its unit, and convert units before adding.\n\n"
+        "## Quantities\nConvert the units of every quantity before adding; write each unit."
+    )
+    assert restated_sections(text) == [("Quantities", "Units")]
+    distinct = "## Units\nWrite every quantity with its unit.\n\n## Order\nAdd before you divide."
+    assert restated_sections(distinct) == []
+
+
+def test_a_quote_foreign_to_the_task_is_named() -> None:
+    skill = '## Working steps\n1. Write the question: "What is the capital of France?".'
+    assert audit_text(skill, items=ITEMS) == [
+        "skill quotes text foreign to the task: 'What is the capital of France?'"
+    ]
+    assert (
+        audit_text('## Claims\nWrite each claim as "Sherrie tells the truth".', items=ITEMS) == []
+    )

@@ -378,6 +378,18 @@ def test_steps_of_reviewing_answers_are_not_the_targets_steps() -> None:
     assert all("edit" in bad for bad in proposal.invalid)
 
 
+def test_steps_of_grading_the_answer_are_refused() -> None:
+    steps, refused = usable_steps(
+        [
+            "Write the gold label of the question.",
+            "Write whether the grader would accept the answer.",
+            "Write each option, then the one the statements support.",
+        ]
+    )
+    assert steps == ["Write each option, then the one the statements support."]
+    assert [r["reason"] for r in refused] == ["a step of reviewing answers"] * 2
+
+
 def test_the_questions_shown_do_not_depend_on_the_hash_seed() -> None:
     """Equal-length questions are chosen by text, not by a set's order (which changes with
     PYTHONHASHSEED), so a rerun sends the same prompt and replays from the cache."""

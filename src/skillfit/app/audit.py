@@ -53,19 +53,22 @@ def repeated_lines(text: str) -> list[str]:
 
 def restated_sections(text: str) -> list[tuple[str, str]]:
     """(section, the section it restates) for each section of `text` whose rule another
-    section already states in other words (see restating.restated_by). A section restating
-    one named before is not compared with it again, so of two sections saying the same only
-    the later is named."""
+    section already states in other words (see restating.restated_by), in the order of the
+    text. Of two sections saying the same only the later is named; an earlier one is named
+    when a later one says all it says and more."""
     sections = rule_sections(Skill.parse(text))
-    named: set[int] = set()
-    out = []
-    for i, (title, rule) in enumerate(sections):
-        others = [s for j, s in enumerate(sections) if j != i and j not in named]
-        found = restated_by(rule, others)
-        if found:
-            named.add(i)
-            out.append((title, found))
-    return out
+    found: dict[int, str] = {}
+    for i, (_, rule) in enumerate(sections):
+        earlier = [s for j, s in enumerate(sections[:i]) if j not in found]
+        hit = restated_by(rule, earlier)
+        if hit:
+            found[i] = hit
+    for i, (_, rule) in enumerate(sections):
+        later = [s for j, s in enumerate(sections) if j > i and j not in found]
+        hit = None if i in found else restated_by(rule, later)
+        if hit:
+            found[i] = hit
+    return [(sections[i][0], found[i]) for i in sorted(found)]
 
 
 def deliberate_examples(text: str, train: Sequence[Item]) -> tuple[list[str], list[str]]:

@@ -170,8 +170,10 @@ GRADING_TALK = re.compile(
     # the answer the grader holds: "the expected answer", "the gold label"
     rf"\b(?:expected|gold|golden|reference|ground[- ]truth)\s+{_GRADED}\b"
     # "check it against the correct answer", "compare your result with the right one"
+    # ("... the correct answer format" is the form of the answer, which the target knows)
     r"|\b(?:compar\w*|check\w*|verif\w*|match\w*)\b[^.!?\n]{0,60}?"
-    rf"\b(?:against|with|to)\s+(?:the|a)\s+(?:correct|right|true|actual)\s+{_GRADED}\b"
+    r"\b(?:against|with|to|match(?:es|ed|ing)?)\s+(?:the|a)\s+(?:correct|right|true|actual)\s+"
+    rf"{_GRADED}\b(?!\s+(?:format|form|line|style|type)s?\b)"
     # the reply judged from outside: "the model's answer"
     rf"|\bthe\s+model'?s\s+{_GRADED}\b",
     re.IGNORECASE,
