@@ -1,6 +1,6 @@
 """Reading a finished run as a user would: does its trained skill or meta-skill carry item
-text, scorer feedback, text foreign to the task, repeated lines, rules restating another
-section in other words, or talk of grading the answer? The guard refuses such edits one by one; this checks
+text, scorer feedback, text foreign to the task, repeated lines or talk of grading the
+answer? The guard refuses such edits one by one; this checks
 the end product of a whole run, so a benchmark (bench/suite.py) and its tests can vouch for it.
 
 A worked example of a training item (optimizer.examples: train) is item text on purpose: given
@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from skillfit.optim.grading import grading_talk
 from skillfit.optim.guard import (
     FEEDBACK_LABELS,
     MIN_QUOTE,
@@ -29,8 +30,7 @@ from skillfit.optim.guard import (
 )
 from skillfit.optim.marked import MAX_EXAMPLES, flat, gold_answer, parse_examples
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
-from skillfit.optim.restating import grading_talk, restated_by, rule_sections
-from skillfit.skill import Skill, mentions_any
+from skillfit.skill import mentions_any
 from skillfit.tasks.base import Item
 
 
@@ -49,26 +49,6 @@ def repeated_lines(text: str) -> list[str]:
             out.append(line.strip())
         seen.append(keys[0])
     return out
-
-
-def restated_sections(text: str) -> list[tuple[str, str]]:
-    """(section, the section it restates) for each section of `text` whose rule another
-    section already states in other words (see restating.restated_by), in the order of the
-    text. Of two sections saying the same only the later is named; an earlier one is named
-    when a later one says all it says and more."""
-    sections = rule_sections(Skill.parse(text))
-    found: dict[int, str] = {}
-    for i, (_, rule) in enumerate(sections):
-        earlier = [s for j, s in enumerate(sections[:i]) if j not in found]
-        hit = restated_by(rule, earlier)
-        if hit:
-            found[i] = hit
-    for i, (_, rule) in enumerate(sections):
-        later = [s for j, s in enumerate(sections) if j > i and j not in found]
-        hit = None if i in found else restated_by(rule, later)
-        if hit:
-            found[i] = hit
-    return [(sections[i][0], found[i]) for i in sorted(found)]
 
 
 def deliberate_examples(text: str, train: Sequence[Item]) -> tuple[list[str], list[str]]:
@@ -141,10 +121,6 @@ def audit_text(
         problems.append(f"{what} talks of grading the answer: {graded[:80]!r}")
     for line in repeated_lines(text):
         problems.append(f"{what} repeats a line: {line[:80]!r}")
-    for section, restated in restated_sections(text):
-        problems.append(
-            f"{what} restates the section {restated[:60]!r} in other words: {section[:60]!r}"
-        )
     return problems
 
 

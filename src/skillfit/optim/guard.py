@@ -10,10 +10,6 @@
   section...", "(val score change +0.00)") instead of the task;
 - edits that repeat a line: the same line twice in the edit, or a line (or a reordering of
   its words) already in the skill;
-- edits restating a section of the skill in other words: a new rule whose content words are
-  mostly those of one section ("Check the answer format: Ensure the answer is in the correct
-  format (yes or no)" beside "Write the answer in the correct format", see
-  restating.restated_by);
 - edits talking of grading the answer ("check it against the correct answer", "the model's
   answer", "the expected answer"): the target never sees the answer it is graded against;
 - edits quoting text foreign to the task: a quoted span ("What is the capital of France?")
@@ -41,11 +37,11 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
+from skillfit.optim.grading import grading_talk
 from skillfit.optim.marked import MARKER, ExampleCheck, without_examples
 from skillfit.optim.merge import Candidate, similar
 from skillfit.optim.optimizer import EXAMPLE_CLOSING
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts, render_target
-from skillfit.optim.restating import grading_talk, restates_skill
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.tasks.scoring import Extraction, format_note
@@ -614,9 +610,6 @@ def _check_content(
         result = skill.apply([edit])
         if result.applied and _repeats_skill(edit, result.skill):
             return "repeats a line already in the skill"
-        restated = restates_skill(fresh, result.skill) if result.applied and fresh else None
-        if restated:
-            return f"restates the section {_clip(restated)!r} in other words"
         return _too_big(edit, skill, max_tokens)
     return None
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Findings, holds_particular, particular_words
+from skillfit.optim.grading import grading_talk
 from skillfit.optim.guard import (
     MIN_QUOTE,
     ItemWords,
@@ -32,7 +33,6 @@ from skillfit.optim.prompting import (
     clip,
     load_prompt,
 )
-from skillfit.optim.restating import grading_talk
 from skillfit.skill import Edit, mentions_any
 from skillfit.tasks.base import Item, Trajectory
 
@@ -133,7 +133,7 @@ def usable_steps(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
     example, repeats, steps of reviewing answers (or of grading them, see
-    restating.grading_talk), steps quoting text foreign to the task
+    grading.grading_talk), steps quoting text foreign to the task
     (`words`, see guard.quotes_foreign), and steps quoting an item (`needles`), naming
     an item's particulars (`words`), a name from a shown question (`names`) or an uncommon word
     or number of a shown question (`particular`, see `particular_words`)."""
