@@ -1,7 +1,9 @@
 """Reading a finished run as a user would: does its trained skill or meta-skill carry item
 text, scorer feedback, text foreign to the task, repeated lines or talk of grading the
 answer? The guard refuses such edits one by one; this checks
-the end product of a whole run, so a benchmark (bench/suite.py) and its tests can vouch for it.
+the end product of a whole run: `skillfit train` writes what it finds to the run's audit.json
+(`write_audit`), `skillfit audit RUN_DIR` reads any run, and a benchmark (bench/suite.py) and
+its tests vouch for their skills with it.
 
 A worked example of a training item (optimizer.examples: train) is item text on purpose: given
 the training split, the audit names each marked example whose question is a training item's
@@ -13,8 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from skillfit.core.errors import TrainError
+from skillfit.core.io import write_json_atomic
 from skillfit.optim.grading import grading_talk
 from skillfit.optim.guard import (
     FEEDBACK_LABELS,
@@ -30,8 +35,24 @@ from skillfit.optim.guard import (
 )
 from skillfit.optim.marked import MAX_EXAMPLES, flat, gold_answer, parse_examples
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.record.models import AUDIT_FILE, RunAudit
 from skillfit.skill import mentions_any
 from skillfit.tasks.base import Item
+
+BEST_SKILL = "best_skill.md"
+ARCHIVED_META = "meta_skill.md"  # an archived run (bench/suite/) keeps its meta-skill here
+
+# What `audit_text` looks for, as audit.json and `skillfit audit` say it.
+CHECKS = (
+    "item text of any split (train, validation, test)",
+    "an item's particulars (its names, numbers)",
+    "the optimizer prompts' words and example topic",
+    "scorer feedback",
+    "quoted text foreign to the task",
+    "talk of grading the answer (in the skill the target reads)",
+    "repeated lines",
+    "marked worked examples: a training item's question with its gold answer",
+)
 
 
 def repeated_lines(text: str) -> list[str]:
@@ -147,6 +168,11 @@ def _run_feedback(run_dir: Path) -> list[str]:
     return texts
 
 
+def task_text(task: object) -> str:
+    """The task's own text (its initial skill and instructions): words any rule may use."""
+    return f"{getattr(task, 'initial_skill', '')}\n{getattr(task, 'instructions', '')}"
+
+
 def _run_items(run_dir: Path) -> tuple[list[Item], list[Item], str]:
     """Every item of the run's task, its training split, and its own text (rebuilt from the
     run's config)."""
@@ -156,12 +182,8 @@ def _run_items(run_dir: Path) -> tuple[list[Item], list[Item], str]:
     data = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     task = build_task(validate_config(data))
     splits = task.splits()
-    items = [*splits["train"], *splits["val"], *splits["test"]]
-    return (
-        items,
-        list(splits["train"]),
-        f"{task.initial_skill}\n{getattr(task, 'instructions', '')}",
-    )
+    items = [*splits["train"], *splits["val"], *splits.get("test", [])]
+    return items, list(splits["train"]), task_text(task)
 
 
 def run_examples(run_dir: str | Path, train: Sequence[Item] | None = None) -> list[str]:
@@ -184,29 +206,128 @@ def audit_run(
     """Audit a run directory's best skill and latest meta-skill against the task's items and
     training split (rebuilt from the run's config when `items` is not given) and the feedback
     its rollouts received. Worked examples of training items are judged by `train`."""
+    return audit_run_dir(run_dir, items=items, train=train, names=False).problems
+
+
+def _meta_skill(run_dir: Path) -> Path | None:
+    metas = sorted(run_dir.glob("meta_skill/epoch_*/meta_skill.md"))
+    if metas:
+        return metas[-1]
+    archived = run_dir / ARCHIVED_META
+    return archived if archived.is_file() else None
+
+
+def _initial_skill(run_dir: Path) -> str:
+    first = run_dir / "skills" / "skill_v0001.md"
+    return first.read_text(encoding="utf-8") if first.is_file() else ""
+
+
+def audit_run_dir(
+    run_dir: str | Path,
+    *,
+    items: Sequence[Item] | None = None,
+    train: Sequence[Item] | None = None,
+    common: str | None = None,
+    names: bool = True,
+) -> RunAudit:
+    """The audit of a run directory (what audit.json holds): its best skill and latest
+    meta-skill read against every item of the task, its training split and the feedback its
+    rollouts received. Without `items`, the task is rebuilt from the run's config.json (a
+    TrainError when there is none); `common` is the task's own text (`task_text`), whose words
+    any rule may use, as are the run's initial skill's. `names`: problems begin with the file
+    they are in (`best_skill.md quotes ...`) rather than `skill` / `meta-skill`."""
     run_dir = Path(run_dir)
-    common = ""
     if items is None:
-        items, train, common = _run_items(run_dir)
+        if not (run_dir / "config.json").is_file():
+            raise TrainError(f"{run_dir} has no config.json: cannot rebuild the run's task")
+        items, train, rebuilt = _run_items(run_dir)
+        common = rebuilt if common is None else common
+    common = f"{common or ''}\n{_initial_skill(run_dir)}"
     feedback = _run_feedback(run_dir)
-    problems = []
-    best = run_dir / "best_skill.md"
+    out = RunAudit(skillfit_version=_version(), checked=list(CHECKS))
+    best = run_dir / BEST_SKILL
     if best.is_file():
-        problems += audit_text(
-            best.read_text(encoding="utf-8"),
+        text = best.read_text(encoding="utf-8")
+        found = audit_text(
+            text,
             items=items,
             feedback=feedback,
+            what=BEST_SKILL if names else "skill",
             common=common,
             train=train,
         )
-    metas = sorted(run_dir.glob("meta_skill/epoch_*/meta_skill.md"))
-    if metas:
-        problems += audit_text(
-            metas[-1].read_text(encoding="utf-8"),
+        out.files[BEST_SKILL] = len(found)
+        out.problems += found
+        if train is not None and parse_examples(text):
+            out.deliberate_examples = deliberate_examples(text, train)[0]
+    meta = _meta_skill(run_dir)
+    if meta is not None:
+        name = meta.relative_to(run_dir).as_posix()
+        found = audit_text(
+            meta.read_text(encoding="utf-8"),
             items=items,
             feedback=feedback,
-            what="meta-skill",
+            what=name if names else "meta-skill",
             common=common,
             for_target=False,
         )
-    return problems
+        out.files[name] = len(found)
+        out.problems += found
+    return out
+
+
+def _version() -> str:
+    # As skillfit.__version__ says it (the root package imports the API, above this layer).
+    try:
+        return version("skillfit")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def write_audit(run_dir: str | Path, audit: RunAudit) -> Path:
+    """Write `audit` to the run's audit.json, whole or not at all."""
+    path = Path(run_dir) / AUDIT_FILE
+    write_json_atomic(path, audit.model_dump(mode="json"))
+    return path
+
+
+def clean_text(audit: RunAudit) -> str:
+    """What a clean audit vouches for, in a few words."""
+    files = list(audit.files)
+    read = f"{files[0]} and the meta-skill" if len(files) > 1 else (files or [BEST_SKILL])[0]
+    return (
+        "no item text, scorer feedback, prompt copies, foreign quotes, grading talk or "
+        f"repeated lines in {read}"
+    )
+
+
+def audit_lines(
+    audit: RunAudit,
+    *,
+    label: str = "audit",
+    where: str | None = AUDIT_FILE,
+    limit: int | None = 3,
+) -> list[str]:
+    """What a run's output says of its audit: one line beginning with `label`, and with
+    problems the first `limit` of them (None: all). `where` names the audit file for the
+    reader (None: not named)."""
+    files = list(audit.files)  # best_skill.md first
+    if not files:
+        return [f"{label}: nothing to read (no {BEST_SKILL})"]
+    if audit.clean:
+        k = len(audit.deliberate_examples)
+        examples = f"; {k} worked example{'s' if k != 1 else ''} of training items" if k else ""
+        return [f"{label}: clean ({clean_text(audit)}){examples}"]
+    n = len(audit.problems)
+    hit = [f for f in files if audit.files[f]]
+    first = f"{n} problem{'s' if n != 1 else ''}"
+    if len(hit) == 1:
+        head = f"{label}: {first} in {hit[0]}"
+    else:
+        head = f"{label}: {first} (" + ", ".join(f"{audit.files[f]} in {f}" for f in hit) + ")"
+    lines = [head + (f" — see {where}" if where else "")]
+    shown = audit.problems if limit is None else audit.problems[:limit]
+    lines += [f"  - {p}" for p in shown]
+    if len(shown) < n:
+        lines.append(f"  … and {n - len(shown)} more")
+    return lines

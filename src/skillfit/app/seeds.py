@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from skillfit.core.errors import TrainError
 from skillfit.core.io import write_json_atomic
 from skillfit.core.stats import wilson_interval
 from skillfit.record import load_run
-from skillfit.record.models import RunRecord
+from skillfit.record.models import AUDIT_FILE, RunAudit, RunRecord
 
 SEEDS_FILE = "seeds.json"
 
@@ -38,6 +38,7 @@ class SeedRun:
     n: int
     vs_initial: dict[str, Any] | None  # paired difference best − initial on the test items
     wall_seconds: float
+    audit: int | None = None  # problems its audit.json names (None: not audited)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class SeedsResult:
     runs: list[SeedRun]
     pooled_vs_initial: dict[str, Any] | None
     pooled_vs_none: dict[str, Any] | None
+    audits: dict[int, RunAudit] = field(default_factory=dict)  # seed -> its run's audit.json
 
     @property
     def diffs(self) -> list[float]:
@@ -93,6 +95,7 @@ def pool(records: Sequence[RunRecord], walls: Sequence[float]) -> list[SeedRun]:
                 n=len(arms["best"]),
                 vs_initial=paired_summary(arms["best"], arms["initial"]),
                 wall_seconds=round(wall, 1),
+                audit=len(rec.audit.problems) if rec.audit is not None else None,
             )
         )
     return runs
@@ -145,9 +148,29 @@ def train_seeds(
         runs=runs,
         pooled_vs_initial=paired_summary(best, initial),
         pooled_vs_none=paired_summary(best, none),
+        audits={int(r.meta.seed): r.audit for r in records if r.audit is not None},
     )
     write_json_atomic(root / SEEDS_FILE, out.to_dict())
     return out
+
+
+def seeds_audit_lines(result: SeedsResult) -> list[str]:
+    """What the seeds' audits found (see skillfit.app.audit): one line when every seed is
+    clean, else each seed's problems (the first three)."""
+    from skillfit.app.audit import audit_lines, clean_text
+
+    missing = [r.seed for r in result.runs if r.seed not in result.audits]
+    dirty = [r for r in result.runs if r.seed in result.audits and r.audit]
+    lines = []
+    if missing:
+        lines.append(f"audit: not written for seed {', '.join(str(s) for s in missing)}")
+    if not dirty and len(missing) < len(result.runs):
+        first = next(result.audits[r.seed] for r in result.runs if r.seed in result.audits)
+        lines.append(f"audit: clean in every seed ({clean_text(first)})")
+    for r in dirty:
+        where = str(Path(r.run_dir) / AUDIT_FILE)
+        lines += audit_lines(result.audits[r.seed], label=f"audit, seed {r.seed}", where=where)
+    return lines
 
 
 def accuracy_cell(correct: int, n: int) -> str:

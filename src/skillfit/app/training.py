@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.app import build
+from skillfit.app.audit import audit_run_dir, task_text, write_audit
 from skillfit.app.build import (
     Progress,
     _cache,
@@ -35,7 +36,7 @@ from skillfit.core.io import read_json, write_json_atomic
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, redact
 from skillfit.optim.acceptance import Measured, Ungated
-from skillfit.record import recording
+from skillfit.record import RunAudit, recording
 from skillfit.skill import Skill
 from skillfit.strategies import get_strategy
 from skillfit.tasks import Task
@@ -67,6 +68,8 @@ class TrainResult:
     summary: dict[str, Any] = field(default_factory=dict)
     resumed: bool = False
     moved_aside: Path | None = None  # where --force moved an older run
+    audit: RunAudit | None = None  # what audit.json holds (None when the audit failed)
+    audit_error: str | None = None  # why the audit could not run
 
 
 def train(
@@ -104,6 +107,7 @@ def train(
             f"worker from the config (task.name, target.model): a {given} object cannot be sent"
         )
     task = task if task is not None else build.build_task(cfg)
+    plain = task  # the task's own text, for the audit (the harness below wraps it)
     initial, start_bundle = initial_skill_source(cfg, task, base)
     # Every rollout of the run (training, gate, test) goes through task.rollout: binding the
     # task to the configured harness is how the harness reaches them. A harness that installs
@@ -212,9 +216,12 @@ def train(
             layout.root,
             best_skill_bundle(state.best_skill, task.name, redact(cfg.target.model), start_bundle),
         )
+        audit, audit_error = _audit(layout.root, plain, splits)
         summary = with_target_check(layout.root, read_json(layout.summary))
-        if "target_check" in summary:
-            write_json_atomic(layout.summary, summary)
+        summary["audit"] = (
+            {"problems": len(audit.problems)} if audit is not None else {"error": audit_error}
+        )
+        write_json_atomic(layout.summary, summary)
         return TrainResult(
             run_dir=layout.root,
             best_skill=state.best_skill,
@@ -223,4 +230,21 @@ def train(
             summary=summary,
             resumed=decision == "resume",
             moved_aside=moved,
+            audit=audit,
+            audit_error=audit_error,
         )
+
+
+def _audit(
+    root: Path, task: Task, splits: dict[str, list[Any]]
+) -> tuple[RunAudit | None, str | None]:
+    """Audit the finished run's best skill and meta-skill (skillfit.app.audit) against every
+    item of its splits, and write audit.json. What it finds are warnings for the user; an audit
+    that cannot run is said, and the run stays finished."""
+    try:
+        items = [*splits["train"], *splits["val"], *splits["test"]]
+        audit = audit_run_dir(root, items=items, train=splits["train"], common=task_text(task))
+        write_audit(root, audit)
+    except Exception as exc:  # the trained skill is written; a reader's failure must not undo it
+        return None, f"{type(exc).__name__}: {exc}"
+    return audit, None

@@ -19,6 +19,7 @@ from skillfit.cli import (  # noqa: F401
     ui_cmd,
 )
 from skillfit.cli import compare_cmd  # noqa: F401  (compare, report)
+from skillfit.cli import audit_cmd  # noqa: F401
 
 # isort: on
 

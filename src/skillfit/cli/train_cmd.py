@@ -354,6 +354,8 @@ def train_command(
 
         console.print(f"Phases: {phase_line(s['phases'])}", highlight=False, markup=False)
     console.print(final_table(result.test))
+    for line in _audit_lines(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     if hint := unreactive_hint(s):
         console.print(hint, highlight=False)
     if s.get("infra_errors"):
@@ -364,6 +366,15 @@ def train_command(
         )
     if hint := timeout_hint(int(s.get("timed_out") or 0), s.get("cli_timeout")):
         err.print(hint, highlight=False, markup=False, soft_wrap=True)
+
+
+def _audit_lines(result: Any) -> list[str]:
+    """What the run's audit (audit.json, see skillfit.app.audit) found: warnings only."""
+    from skillfit.app.audit import audit_lines
+
+    if result.audit is None:
+        return [f"audit: could not run ({result.audit_error})"]
+    return audit_lines(result.audit, where=str(result.run_dir / "audit.json"))
 
 
 def _on_target_check(
@@ -410,7 +421,7 @@ def _train_seeds(
     quiet: bool,
     jsonl: bool,
 ) -> None:
-    from skillfit.app.seeds import to_markdown, train_seeds
+    from skillfit.app.seeds import seeds_audit_lines, to_markdown, train_seeds
 
     console = Console()
     started = time.monotonic()
@@ -441,6 +452,8 @@ def _train_seeds(
         highlight=False,
     )
     console.print(to_markdown(result), highlight=False, markup=False, soft_wrap=True)
+    for line in seeds_audit_lines(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 # Below this share of validation outcomes changed by all candidates together, no candidate

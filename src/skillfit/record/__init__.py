@@ -6,6 +6,7 @@ print(rec.status, [s.adopted for s in rec.steps], rec.test.arms["best"].accuracy
 """
 
 from skillfit.record.models import (
+    AUDIT_FILE,
     RECORD_SCHEMA_VERSION,
     Evaluation,
     Event,
@@ -13,6 +14,7 @@ from skillfit.record.models import (
     PairedDiff,
     Proposal,
     RoleUsage,
+    RunAudit,
     RunMeta,
     RunRecord,
     SkillVersion,
@@ -43,6 +45,7 @@ from skillfit.record.recorders import (
 )
 
 __all__ = [
+    "AUDIT_FILE",
     "EVENTS_FILE",
     "RECORD_SCHEMA_VERSION",
     "STALE_AFTER_SECONDS",
@@ -56,6 +59,7 @@ __all__ = [
     "Proposal",
     "Recorder",
     "RoleUsage",
+    "RunAudit",
     "RunMeta",
     "RunRecord",
     "SkillVersion",

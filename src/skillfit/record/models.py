@@ -178,6 +178,29 @@ class SkillVersion(_Open):
     tokens: int = 0
 
 
+AUDIT_FILE = "audit.json"
+
+
+class RunAudit(_Open):
+    """audit.json: what the audit found in a run's trained skill (`best_skill.md`) and latest
+    meta-skill (skillfit.app.audit). `skillfit train` writes it when a run finishes; `skillfit
+    audit RUN_DIR` computes the same for any run. Warnings for a person to read: a run with
+    problems is still a finished run."""
+
+    skillfit_version: str = ""
+    # Each file read, relative to the run directory, and the number of problems found in it.
+    files: dict[str, int] = Field(default_factory=dict)
+    problems: list[str] = Field(default_factory=list)  # each names its file
+    # Ids of the marked worked examples of training items (optimizer.examples: train): item
+    # text on purpose, so not problems.
+    deliberate_examples: list[str] = Field(default_factory=list)
+    checked: list[str] = Field(default_factory=list)  # what the audit looked for
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
 class RunRecord(_Open):
     """Everything a run directory says, typed. Build it with `load_run(run_dir)`."""
 
@@ -203,6 +226,7 @@ class RunRecord(_Open):
     last_activity: float | None = None  # unix time of the newest file the run wrote
     events: list[Event] = Field(default_factory=list)
     summary: dict[str, Any] = Field(default_factory=dict)
+    audit: RunAudit | None = None  # audit.json (None: a run not audited yet)
     # Files that could not be read, or held values of the wrong type (left out of the
     # record): file name relative to the run -> what is wrong, in one line.
     damaged: dict[str, str] = Field(default_factory=dict)

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from skillfit.record.models import (
+    AUDIT_FILE,
     Evaluation,
     Event,
     GateVerdict,
     PairedDiff,
     Proposal,
     RoleUsage,
+    RunAudit,
     RunMeta,
     RunRecord,
     SkillVersion,
@@ -255,6 +257,8 @@ def load_run(
         best_skill = best_skill or files.text(ARCHIVED_SKILL) or ""
         meta_skill = meta_skill or files.text(ARCHIVED_META) or ""
     sm = Fields(files, "summary.json", summary)
+    audit_raw = files.json(AUDIT_FILE, dict)
+    audit = files.model(AUDIT_FILE, RunAudit, audit_raw) if audit_raw is not None else None
     meta = RunMeta(
         run_dir=str(root),
         name=cfg.section("run").text("name") or root.name,
@@ -291,6 +295,7 @@ def load_run(
         last_activity=last_activity(root),
         events=events,
         summary=summary,
+        audit=audit,
         damaged=files.damaged,
     )
 
