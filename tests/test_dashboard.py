@@ -110,6 +110,11 @@ def test_run_page_curve_lineage_and_test(client: TestClient) -> None:
     assert "data-refresh" not in html  # a finished run does not refresh itself
 
 
+def test_run_page_shows_the_audit(client: TestClient) -> None:
+    html = client.get("/run", params={"name": "group/done"}).text
+    assert '<div id="audit">' in html and "audit: clean (best_skill.md and" in html
+
+
 def test_diff_between_versions(client: TestClient) -> None:
     html = client.get("/diff", params={"name": "group/done", "a": "v1", "b": "v2"}).text
     assert 'class="add"' in html and "End the reply with the word Yes." in html

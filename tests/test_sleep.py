@@ -141,6 +141,11 @@ def test_sleep_stages_a_trained_skill_without_touching_the_live_one(
     report = (stage / "report.md").read_text()
     assert "Staged, not applied" in report and items[0]["id"] in report
     assert "1 candidate(s) adopted" in out and "not applied" in out
+    # The candidate's body is the run's best skill, audited as every training run's is.
+    audit = json.loads((stage / "run" / "audit.json").read_text())
+    assert "best_skill.md" in audit["files"]
+    said = "audit: clean" if not audit["problems"] else "see"
+    assert said in out and said in report
     assert not any(s in all_text(stage) for s in SECRETS)
 
 

@@ -1,9 +1,10 @@
 """`skillfit report`: one self-contained HTML page for a run or a comparison.
 
 Plots are PNGs drawn with matplotlib and embedded as data URIs, so the page needs no network
-and no script. A run's page holds: the test results, validation score per step with adopted
-and rejected candidates, the edit budget and edits applied, tokens per step by role, skill size
-over time, a diff of every adopted edit, and example test trajectories before and after.
+and no script. A run's page holds: the test results, the audit of the trained skill
+(audit.json), validation score per step with adopted and rejected candidates, the edit budget
+and edits applied, tokens per step by role, skill size over time, a diff of every adopted
+edit, and example test trajectories before and after.
 """
 
 from __future__ import annotations
@@ -186,6 +187,35 @@ def _test_table(rec: RunRecord) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def _audit(rec: RunRecord, limit: int = 10) -> str:
+    """audit.json in a line, or its problems as a short list."""
+    audit = rec.audit
+    if audit is None:
+        return (
+            '<p class="muted" id="audit">No audit.json (a run of an earlier version, or not '
+            "finished): <code>skillfit audit RUN_DIR</code> audits it.</p>"
+        )
+    if audit.clean:
+        files = " and ".join(html.escape(f) for f in audit.files) or "nothing"
+        examples = (
+            f" Worked examples of training items, deliberate: "
+            f"{html.escape(', '.join(audit.deliberate_examples))}."
+            if audit.deliberate_examples
+            else ""
+        )
+        return (
+            f'<p id="audit">Clean: {files} read for '
+            f"{html.escape('; '.join(audit.checked))}.{examples}</p>"
+        )
+    n = len(audit.problems)
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in audit.problems[:limit])
+    more = f'<p class="muted">… and {n - limit} more in audit.json</p>' if n > limit else ""
+    return (
+        f'<p id="audit"><b>{n} problem{"s" if n != 1 else ""}</b> (audit.json; warnings, '
+        f"the run is finished):</p><ul>{items}</ul>{more}"
+    )
+
+
 def _examples(run_dir: Path, limit: int = 3) -> str:
     before = {r.get("item_id"): r for r in load_trajectories(run_dir, "initial")}
     after = {r.get("item_id"): r for r in load_trajectories(run_dir, "best")}
@@ -249,7 +279,8 @@ def run_report(run_dir: str | os.PathLike[str]) -> str:
         f"status <b>{rec.status}</b> ({html.escape(rec.status_reason)}) · "
         f"{len([s for s in rec.steps if s.kind == 'step'])} steps, {len(rec.adopted_steps)} adopted</p>"
     )
-    body = [head, "<h2>Test</h2>", _test_table(rec), '<h2>Training</h2><div class="plots">']
+    body = [head, "<h2>Test</h2>", _test_table(rec), "<h2>Audit of the trained skill</h2>"]
+    body += [_audit(rec), '<h2>Training</h2><div class="plots">']
     body += [_img(src, title) for title, src in run_plots(rec)]
     body.append("</div><h2>Adopted edits</h2>")
     versions = {v.version: v.text for v in rec.skills}

@@ -88,6 +88,11 @@ def sleep_command(
     )
     out.print(f"staged in {result.stage_dir}: SKILL.md, skill.diff, evidence/, report.md",
               highlight=False, soft_wrap=True)  # fmt: skip
+    if result.audit is not None:
+        from skillfit.app.audit import audit_lines
+
+        for line in audit_lines(result.audit, where=str(result.stage_dir / "run" / "audit.json")):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
     if result.applied:
         out.print(f"applied to {result.live}; undo: cp {result.previous} {result.live}",
                   highlight=False, soft_wrap=True)  # fmt: skip

@@ -52,6 +52,7 @@ class SleepResult:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     previous: Path | None = None
     run_dir: Path | None = None
+    audit: Any = None  # the training run's audit (RunAudit; None when it could not run)
 
     def summary(self) -> dict[str, Any]:
         used = [s for s in self.sessions if s["used_skill"]]
@@ -69,6 +70,8 @@ class SleepResult:
             "changed": self.changed,
             "applied": self.applied,
             "previous": str(self.previous) if self.previous else None,
+            # Problems the audit found in the candidate's body (run/audit.json).
+            "audit": len(self.audit.problems) if self.audit is not None else None,
         }
 
 
@@ -216,7 +219,8 @@ def sleep(
     # Changed means another body: a layout the candidate's rendering normalizes is no change.
     changed = Skill.parse(trained.best_skill).text != read_skill_source(live)[0].text
     result = SleepResult(stage, live, candidate, changed, False, n_files, rows,
-                         items, skipped, verdicts, run_dir=trained.run_dir)  # fmt: skip
+                         items, skipped, verdicts, run_dir=trained.run_dir,
+                         audit=trained.audit)  # fmt: skip
     if apply and result.changed:
         result.previous = apply_candidate(stage, live, candidate)
         result.applied = True

@@ -68,6 +68,10 @@ def report_markdown(result: Any, root: Path, since: datetime) -> str:
             f"Staged, not applied: review `skill.diff`, then run the same command with "
             f"`--apply`, or `cp {result.stage_dir / 'SKILL.md'} {result.live}`."
         )
+    if result.audit is not None:
+        from skillfit.app.audit import audit_lines
+
+        lines += ["", *audit_lines(result.audit, where="`run/audit.json`", limit=None)]
     lines += [
         "",
         "Files: `SKILL.md` (candidate), `skill.diff`, `evidence/` (sessions.jsonl, items.jsonl, "
