@@ -235,6 +235,9 @@ def test_an_example_from_a_correct_training_rollout_is_adopted_and_audited_as_de
     items = [*splits["train"], *splits["val"], *splits["test"]]
     assert audit_run(root, items=items, train=splits["train"]) == []
     assert run_examples(root, train=splits["train"]) == [item.id]
+    # The run audited itself at its end the same way (audit.json).
+    written = json.loads((root / "audit.json").read_text(encoding="utf-8"))
+    assert written["problems"] == [] and written["deliberate_examples"] == [item.id]
     # The pass saw only training items the target got right, each with its known answer;
     # the rules call saw no item.
     asked = [r for r in seen if "You choose one solved question" in r.system]
