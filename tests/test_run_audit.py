@@ -148,13 +148,13 @@ def test_problems_are_warnings_the_run_still_succeeds(
         raise ValueError("cannot read")
 
     monkeypatch.setattr(training, "audit_run_dir", broken)
-    failed = runner.invoke(
-        app, ["train", "--config", str(scenario), "--out", str(tmp_path / "f"), "-q"]
-    )
+    # The same run again (it resumes, finished): its earlier audit.json goes with the failure.
+    failed = runner.invoke(app, ["train", "--config", str(scenario), "--out", str(out), "-q"])
     assert failed.exit_code == 0, failed.output
     assert "audit: could not run (ValueError: cannot read)" in failed.output
-    summary = json.loads((tmp_path / "f" / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["audit"] == {"error": "ValueError: cannot read"}
+    assert not (out / "audit.json").exists()
 
 
 def test_every_seed_is_audited_and_the_seeds_folder_reads_as_runs(

@@ -3,6 +3,7 @@ config, then run (or resume) one training in its run directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from skillfit.core.io import read_json, write_json_atomic
 from skillfit.harness import bind_harness, prepare_run
 from skillfit.models import ChatModel, Ledger, redact
 from skillfit.optim.acceptance import Measured, Ungated
-from skillfit.record import RunAudit, recording
+from skillfit.record import AUDIT_FILE, RunAudit, recording
 from skillfit.skill import Skill
 from skillfit.strategies import get_strategy
 from skillfit.tasks import Task
@@ -96,7 +97,10 @@ def train(
     A fresh run first checks whether the target reacts to its skill at all (`run.target_check`,
     see skillfit.app.target_check): the result goes to `progress` as a `target_check` event
     and to `on_target_check`, which returns whether to train; with `run.target_check: refuse`
-    a target that does not react stops the run (TargetUnreactive), and no run is kept."""
+    a target that does not react stops the run (TargetUnreactive), and no run is kept.
+
+    A run that finishes (fresh or resumed) audits its best skill and meta-skill (see
+    skillfit.app.audit) into audit.json; `audit` on the result, a count in summary.json."""
     cfg = load(config, overrides)
     base = Path(config).parent if isinstance(config, str | os.PathLike) else None
     remote = cfg.runtime.executor != "local"
@@ -246,5 +250,7 @@ def _audit(
         audit = audit_run_dir(root, items=items, train=splits["train"], common=task_text(task))
         write_audit(root, audit)
     except Exception as exc:  # the trained skill is written; a reader's failure must not undo it
-        return None, f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError):
+            (root / AUDIT_FILE).unlink(missing_ok=True)  # an earlier audit is not this skill's
+        return None, f"{type(exc).__name__}: {redact(str(exc))}"
     return audit, None
