@@ -19,11 +19,18 @@ from skillfit.optim.examples import (
     propose_example,
     reply_working,
     scorer_accepts,
+    solved_candidates,
     tried_items,
 )
 from skillfit.optim.guard import check_edit, drop_overlaps, item_words, leak_needles
 from skillfit.optim.knowledge import answer_vocabulary
-from skillfit.optim.marked import example_block, examples_section, item_question, parse_examples
+from skillfit.optim.marked import (
+    example_block,
+    examples_section,
+    item_question,
+    parse_examples,
+    skill_examples,
+)
 from skillfit.optim.merge import merge
 from skillfit.optim.prompting import render_edit
 from skillfit.skill import Edit, Skill
@@ -38,6 +45,7 @@ TEAMS = {
     "RTRN": "I want to send the shoes back",
     "SALE": "I would like a quote for new seats",
 }
+FIXTURES = Path(__file__).parent / "fixtures" / "examples"
 ONE_OFF = "4172"  # the answer of one training ticket, no team code
 
 
@@ -418,6 +426,27 @@ def test_an_example_written_with_the_label_twice_still_parses_and_passes(labelle
         example_block(parsed.item_id, parsed.question, parsed.working, parsed.answer)
     )
     assert back.question == parsed.question and back.working == parsed.working
+
+
+def test_a_skill_a_run_wrote_before_the_fix_still_parses_and_passes() -> None:
+    """A web_of_lies run's adopted skill (seed 1, v0002), with its example's question written
+    `Question: Question: ...`: read back as the item's question, accepted by the guard's
+    check and named deliberate by the audit; and a reply that copied its working (as the
+    0.5B did in the next step) is passed over."""
+    task = get_task("bbh/web_of_lies", n_train=32, n_val=40, n_test=60, seed=0)
+    train = task.splits()["train"]
+    text = (FIXTURES / "web_of_lies_old_format.md").read_text(encoding="utf-8")
+    assert "Question: Question:" in text
+    (example,) = skill_examples(Skill.parse(text))
+    item = next(i for i in train if i.id == example.item_id)
+    assert example.question == item_question(item.input) and example.answer == "Yes"
+    check = TrainExamples(train, scorer_accepts(task.score))
+    assert check.example_problem(example) is None
+    assert deliberate_examples(text, train) == ([item.id], [])
+    other = next(i for i in train if i.target == "Yes" and i.id != item.id)
+    copy = "\n".join([*example.working[:-1], "5. Determine the logical flow.", "Answer: Yes"])
+    found, passed = solved_candidates([_rollout(other, copy)], check, [example])
+    assert found == [] and passed[0]["why"] == "its working copies a held example's"
 
 
 def test_a_tried_example_shows_to_the_optimizer_as_its_marker_only(tickets: Any) -> None:

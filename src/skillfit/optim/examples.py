@@ -20,7 +20,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillfit.optim.guard import FEEDBACK_LABELS, MIN_QUOTE, feedback_sentences, leak_needles
+from skillfit.optim.guard import (
+    FEEDBACK_LABELS,
+    MIN_QUOTE,
+    feedback_sentences,
+    leak_needles,
+    line_key,
+)
 from skillfit.optim.marked import (
     EXAMPLES_HEADING,
     EXAMPLES_SECTION,
@@ -202,44 +208,65 @@ class Solved:
         }
 
 
+def copied_lines(working: Sequence[str], held: Sequence[MarkedExample]) -> bool:
+    """Whether most of `working` (more than half of its lines of three words or more) repeats
+    the working of examples the skill holds: a target that copied a held example's working
+    (a 0.5B does, name for name) shows nothing the section does not already show."""
+    mine = [k for k in (line_key(w) for w in working) if len(k.split()) >= 3]
+    theirs = {line_key(w) for h in held for w in h.working}
+    return bool(mine) and 2 * sum(k in theirs for k in mine) > len(mine)
+
+
+def _solved(
+    item: Item,
+    traj: Trajectory,
+    check: TrainExamples,
+    held: Sequence[MarkedExample],
+    feedback: Sequence[str],
+) -> tuple[Working, str] | str:
+    """The working and block a correct rollout gives as an example, or why it gives none."""
+    if not markable(item.id, item.input):
+        return "this training item cannot be written as an example"
+    working = reply_working(final_reply(traj))
+    if isinstance(working, str):
+        return working
+    if not markable(item.id, "\n".join(working.lines)):
+        return "its working holds a heading, fence, comment or Reply:/Answer: line"
+    if copied_lines(working.lines, held):
+        return "its working copies a held example's"
+    block = example_block(item.id, item.input, working.lines, gold_answer(item.target))
+    (example,) = parse_examples(block)
+    return check.example_problem(example, feedback) or (working, block)
+
+
 def solved_candidates(
     correct: Sequence[tuple[Item, Trajectory]],
     check: TrainExamples,
-    held: Collection[str] = (),
+    held: Sequence[MarkedExample] = (),
     *,
     tried: Collection[str] = (),
     feedback: Sequence[str] = (),
 ) -> tuple[list[Solved], list[dict[str, str]]]:
     """The step's rollouts the target got right that can become examples, best first, and
     why each other was passed over. A candidate is a training item not `held` already whose
-    reply has working before its answer line (`reply_working`) and whose block passes the
-    guard's check (`TrainExamples.example_problem`). Best is: an item the gate has not turned
-    down an example of (`tried`) before one it has, whole working before cut working, then the
+    reply has working before its answer line (`reply_working`), not mostly copied from a held
+    example (`copied_lines`), and whose block passes the guard's check
+    (`TrainExamples.example_problem`). Best is: an item the gate has not turned down an
+    example of (`tried`) before one it has, whole working before cut working, then the
     shortest block (an example costs its length in every rollout), then by id."""
     found: list[Solved] = []
     passed: list[dict[str, str]] = []
+    held_ids = {h.item_id for h in held}
     for item, traj in correct:
         if traj.score is None or traj.score.hard != 1 or traj.error is not None:
             continue
-        if item.id in held or check.item(item.id) is None:
+        if item.id in held_ids or check.item(item.id) is None:
             continue
-        why: str | None
-        if not markable(item.id, item.input):
-            why = "this training item cannot be written as an example"
+        solved = _solved(item, traj, check, held, feedback)
+        if isinstance(solved, str):
+            passed.append({"item": item.id, "sample": str(traj.sample), "why": solved})
         else:
-            working = reply_working(final_reply(traj))
-            if isinstance(working, str):
-                why = working
-            elif not markable(item.id, "\n".join(working.lines)):
-                why = "its working holds a heading, fence, comment or Reply:/Answer: line"
-            else:
-                block = example_block(item.id, item.input, working.lines, gold_answer(item.target))
-                (example,) = parse_examples(block)
-                why = check.example_problem(example, feedback)
-                if why is None:
-                    found.append(Solved(item, traj.sample, working, block, item.id in tried))
-        if why is not None:
-            passed.append({"item": item.id, "sample": str(traj.sample), "why": why})
+            found.append(Solved(item, traj.sample, *solved, tried=item.id in tried))
     found.sort(key=Solved.key)
     return found, passed
 
@@ -271,9 +298,7 @@ def propose_example(
     held = skill_examples(skill)
     if len(held) >= MAX_EXAMPLES:
         return None
-    found, passed = solved_candidates(
-        correct, check, [h.item_id for h in held], tried=tried, feedback=feedback
-    )
+    found, passed = solved_candidates(correct, check, held, tried=tried, feedback=feedback)
     record: dict[str, Any] = {
         "chosen": found[0].to_dict() if found else None,
         "candidates": len(found),
