@@ -12,15 +12,30 @@ from train_fakes import config, run
 
 from skillfit.app.audit import audit_run, audit_text, deliberate_examples, run_examples
 from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.optim.examples import TrainExamples, scorer_accepts
-from skillfit.optim.guard import check_edit, item_words, leak_needles
+from skillfit.optim.examples import (
+    WORKING_CHARS,
+    TrainExamples,
+    Working,
+    propose_example,
+    reply_working,
+    scorer_accepts,
+    solved_candidates,
+    tried_items,
+)
+from skillfit.optim.guard import check_edit, drop_overlaps, item_words, leak_needles
 from skillfit.optim.knowledge import answer_vocabulary
-from skillfit.optim.marked import example_block, examples_section, parse_examples
-from skillfit.optim.optimizer import OptimizerSettings
+from skillfit.optim.marked import (
+    example_block,
+    examples_section,
+    item_question,
+    parse_examples,
+    skill_examples,
+)
+from skillfit.optim.merge import merge
+from skillfit.optim.prompting import render_edit
 from skillfit.skill import Edit, Skill
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Item, Score, Trajectory
-from skillfit.train.reflect import reflect
 
 TEAMS = {
     "BILL": "my invoice shows a charge twice",
@@ -30,10 +45,11 @@ TEAMS = {
     "RTRN": "I want to send the shoes back",
     "SALE": "I would like a quote for new seats",
 }
+FIXTURES = Path(__file__).parent / "fixtures" / "examples"
 ONE_OFF = "4172"  # the answer of one training ticket, no team code
 
 
-def ticket_rows() -> list[dict[str, str]]:
+def ticket_rows(prefix: str = "") -> list[dict[str, str]]:
     rows = []
     for split, n in (("train", 3), ("validation", 1), ("test", 1)):
         for k in range(n):
@@ -41,7 +57,7 @@ def ticket_rows() -> list[dict[str, str]]:
                 rows.append(
                     {
                         "id": f"{split[:3]}-{code.lower()}-{k}",
-                        "ticket": f"Ticket from customer {split[:3]}{k}: {text}.",
+                        "ticket": f"{prefix}Ticket from customer {split[:3]}{k}: {text}.",
                         "team": code,
                         "split": split,
                     }
@@ -57,11 +73,22 @@ def ticket_rows() -> list[dict[str, str]]:
     return rows
 
 
+def _ticket_task(tmp_path: Path, prefix: str = "") -> Any:
+    path = tmp_path / "tickets.jsonl"
+    rows = ticket_rows(prefix)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return get_task("file", path=str(path), input="ticket", target="team", id="id", split="split")
+
+
 @pytest.fixture
 def tickets(tmp_path: Path) -> Any:
-    path = tmp_path / "tickets.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in ticket_rows()), encoding="utf-8")
-    return get_task("file", path=str(path), input="ticket", target="team", id="id", split="split")
+    return _ticket_task(tmp_path)
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Any:
+    """The same tickets, each input beginning with `Question:` as BIG-Bench Hard's do."""
+    return _ticket_task(tmp_path, prefix="Question: ")
 
 
 def _check(task: Any) -> TrainExamples:
@@ -158,14 +185,15 @@ def test_the_audit_names_deliberate_examples_and_refuses_the_rest(tickets: Any) 
 
 def _target(request: Request) -> str:
     """Routes a ticket right once the skill holds worked examples (or states its team's code
-    and topic); crashes and invoices it gets right anyway, so there are rollouts to learn from."""
+    and topic); crashes and invoices it gets right anyway, with a line of working before the
+    answer line, so there are rollouts to learn from."""
     ticket = request.last_user
     code = next((c for c, t in TEAMS.items() if t in ticket), None)
     if code is None:
         return "Answer: Please contact customer support"
     knows = "## Examples" in request.system or f"{code} handles" in request.system
     if knows or code in ("BILL", "TECH"):
-        return f"The ticket is about {TEAMS[code].split()[-1]}.\nAnswer: {code}"
+        return f"The customer writes: {TEAMS[code]}.\n\nThat is for {code}.\nAnswer: {code}"
     return "Answer: Please contact customer support"
 
 
@@ -187,11 +215,7 @@ def _optimizer(replies: dict[str, Any], seen: list[Request] | None = None) -> Sc
     return ScriptedModel(reply, name="scripted:optimizer")
 
 
-def _first_candidate(request: Request) -> dict[str, Any]:
-    """The example pass's reply: the first candidate it was shown, with a line of working."""
-    shown = request.last_user.split("# Questions the model answered right", 1)[1]
-    item = shown.split("[", 1)[1].split("]", 1)[0]
-    return {"item": item, "working": ["The ticket is about a charge."], "replaces": None}
+STEPS = {"steps": ["Write what the customer writes.", "Write the team for it."]}
 
 
 def _train(tmp_path: Path, task: Any, optimizer: ScriptedModel, *overrides: str) -> Path:
@@ -211,7 +235,7 @@ def test_an_example_from_a_correct_training_rollout_is_adopted_and_audited_as_de
     tmp_path: Path, tickets: Any
 ) -> None:
     seen: list[Request] = []
-    optimizer = _optimizer({"You choose one solved question": _first_candidate}, seen)
+    optimizer = _optimizer({}, seen)
     root = _train(
         tmp_path,
         tickets,
@@ -227,10 +251,11 @@ def test_an_example_from_a_correct_training_rollout_is_adopted_and_audited_as_de
     item = train[example.item_id]
     assert item.target in ("BILL", "TECH")  # a rollout the target got right
     assert "## Examples\n\nQuestions of this task, solved." in best
+    # The working is the target's own reply before its answer line; the answer line the gold one.
     assert (
-        f"Question: {item.input}\nReply:\nThe ticket is about a charge.\nAnswer: {item.target}"
-        in best
-    )
+        f"Question: {item.input}\nReply:\nThe customer writes: {TEAMS[item.target]}.\n"
+        f"That is for {item.target}.\nAnswer: {item.target}"
+    ) in best
     splits = tickets.splits()
     items = [*splits["train"], *splits["val"], *splits["test"]]
     assert audit_run(root, items=items, train=splits["train"]) == []
@@ -238,65 +263,201 @@ def test_an_example_from_a_correct_training_rollout_is_adopted_and_audited_as_de
     # The run audited itself at its end the same way (audit.json).
     written = json.loads((root / "audit.json").read_text(encoding="utf-8"))
     assert written["problems"] == [] and written["deliberate_examples"] == [item.id]
-    # The pass saw only training items the target got right, each with its known answer;
-    # the rules call saw no item.
-    asked = [r for r in seen if "You choose one solved question" in r.system]
-    assert asked and all(
-        f"[{i.id}]" not in asked[0].last_user for i in [*splits["val"], *splits["test"]]
-    )
+    # No optimizer call wrote it, and the rules call saw no item.
+    assert not any("solved question" in r.system for r in seen)
     rules = [r for r in seen if "You write rules" in r.system]
     assert rules and all(item.input not in r.last_user for r in rules)
+    proposals = json.loads((root / "steps" / "step_0001" / "proposals.json").read_text())
+    (record,) = [d["train_example"] for d in proposals[0]["diagnoses"] if "train_example" in d]
+    assert record["chosen"]["item"] == item.id and record["chosen"]["cut"] is False
+    # Correct rollouts only: the wrong ones ("Answer: Please contact ...") are never candidates.
+    assert all(train[p["item"]].target in ("BILL", "TECH") for p in record["passed_over"])
 
 
-def test_an_example_of_a_validation_item_is_refused_by_the_guard(
-    tmp_path: Path, tickets: Any
+def test_an_example_reaches_the_candidate_beside_the_procedure_of_the_same_step(
+    tmp_path: Path, labelled: Any
 ) -> None:
-    val = tickets.splits()["val"][0]
-    leak = examples_section([_example(val, working="Read what the ticket is about.")])
-    edits = {"analysis": "x", "edits": [{"op": "add", "content": leak, "rationale": "x"}]}
-    optimizer = _optimizer({"": edits})
+    optimizer = _optimizer({"You design the working steps": STEPS})
     root = _train(
-        tmp_path, tickets, optimizer, "optimizer.examples=train", "optimizer.reflection=direct"
+        tmp_path,
+        labelled,
+        optimizer,
+        "optimizer.examples=train",
+        "optimizer.procedure=true",
+        "train.batch_size=19",
+        "train.minibatch_size=19",
+        "train.max_steps=1",
     )
-    merged = json.loads((root / "steps" / "step_0001" / "merged.json").read_text())
-    reasons = [r["reason"] for r in merged["guard_rejected"]]
-    assert any("must be a training item" in r for r in reasons), reasons
-    assert "example" not in (root / "best_skill.md").read_text(encoding="utf-8")
+    step = root / "steps" / "step_0001"
+    merged = json.loads((step / "merged.json").read_text())
+    assert [r["reason"] for r in merged["guard_rejected"]] == []
+    candidate = (step / "candidate_skill.md").read_text(encoding="utf-8")
+    assert "## Working steps" in candidate and "## Examples" in candidate
+    (example,) = parse_examples(candidate)
+    item = next(i for i in labelled.splits()["train"] if i.id == example.item_id)
+    assert item.input.startswith("Question: ")  # the input's own label, written once
+    assert "Question: Question:" not in candidate
+    assert f"{item.input}\nReply:\nThe customer writes:" in candidate
+    assert example.question == item_question(item.input)
+    assert _check(labelled).example_problem(example) is None
 
 
-def test_the_example_pass_asks_for_a_swap_once_three_are_held(tickets: Any) -> None:
+def _rollout(item: Item, reply: str, hard: int = 1, sample: int = 0) -> tuple[Item, Trajectory]:
+    messages = [{"role": "user", "content": item.input}, {"role": "assistant", "content": reply}]
+    return item, Trajectory(
+        item.id, messages, answer=reply, score=Score(hard, float(hard)), sample=sample
+    )
+
+
+def test_the_working_is_the_replys_lines_before_its_answer_cut_at_a_whole_line() -> None:
+    long = [
+        f"Line {n}: " + "the customer asks about a charge on the invoice " * 5 for n in range(4)
+    ]
+    working = reply_working("\n".join([*long, "**Answer:** BILL", "Some words after."]))
+    assert isinstance(working, Working) and working.cut
+    assert list(working.lines) == [" ".join(line.split()) for line in long[: len(working.lines)]]
+    assert 0 < sum(len(line) + 1 for line in working.lines) <= WORKING_CHARS + 1
+    whole = reply_working("First.\n\n  Second,   spaced.\nAnswer: BILL")
+    assert whole == Working(("First.", "Second, spaced."), cut=False)
+    assert (
+        reply_working("Answer: BILL\nbecause it is a charge") == "no working before the answer line"
+    )
+    assert reply_working("It is BILL.") == "no answer line"
+    assert "longer than" in str(reply_working("x" * (WORKING_CHARS + 1) + "\nAnswer: BILL"))
+
+
+def test_the_pass_takes_a_correct_training_reply_and_never_a_wrong_or_a_refused_one(
+    tickets: Any,
+) -> None:
+    splits = tickets.splits()
+    train = splits["train"]
+    bill, tech, ship, sale = (
+        next(i for i in train if i.target == c) for c in ("BILL", "TECH", "SHIP", "SALE")
+    )
+    check = _check(tickets)
+    skill = Skill.parse("# Routing\n\nRoute.\n")
+    long = "\n".join(
+        f"Point {n}: the customer writes about the parcel and its route." * 3 for n in range(6)
+    )
+    rollouts = [
+        _rollout(sale, "The customer wants seats, so sales.\nAnswer: SALE", hard=0),  # wrong
+        _rollout(splits["val"][0], "A val item.\nAnswer: BILL"),  # not a training item
+        _rollout(tech, "Answer: TECH"),  # no working
+        _rollout(bill, "Expected: 'BILL'. Given: 'TECH'.\nAnswer: BILL"),  # copies feedback
+        _rollout(ship, f"{long}\nAnswer: SHIP"),  # working cut
+        _rollout(tech, "A crash: the app's team.\nAnswer: TECH", sample=1),
+    ]
+    proposal = propose_example(skill, rollouts, check)
+    assert proposal is not None and proposal.edit is not None
+    (example,) = parse_examples(proposal.edit.content)
+    # The whole working beats the cut one; the wrong reply and the val item are no candidates.
+    assert (example.item_id, example.working) == (tech.id, ("A crash: the app's team.",))
+    why = {(p["item"], p["why"]) for p in proposal.record["passed_over"]}
+    assert (tech.id, "no working before the answer line") in why
+    assert any(i == bill.id and "feedback" in w for i, w in why)
+    assert {i for i, _ in why} | {ship.id, tech.id} == {bill.id, ship.id, tech.id}
+    assert proposal.record["candidates"] == 2
+    # With only the long reply, its working is cut at a whole line.
+    only = propose_example(skill, rollouts[:5], check)
+    assert only is not None and only.edit is not None
+    (cut,) = parse_examples(only.edit.content)
+    assert only.record["chosen"]["cut"] is True
+    assert all(line in long.split("\n") for line in cut.working) and cut.working
+    # Wrong replies alone give no example.
+    wrong = propose_example(skill, [_rollout(bill, "It is billing.\nAnswer: BILL", hard=0)], check)
+    assert wrong is not None and wrong.edit is None and wrong.record["chosen"] is None
+
+
+def test_a_full_section_is_kept_and_a_turned_down_item_goes_last(tickets: Any) -> None:
     train = tickets.splits()["train"]
     held = [i for i in train if i.target in ("SHIP", "ACCT", "RTRN")][:3]
-    skill = Skill.parse(
+    full = Skill.parse(
         "# Routing\n\nRoute.\n\n"
         + examples_section([_example(i, working="Read the ticket.") for i in held])
     )
-    right = [i for i in train if i.target == "BILL"][:1]
-    wrong = [i for i in train if i.target == "SALE"][:2]
-    examples = [
-        (i, Trajectory(i.id, [], answer=f"Answer: {i.target}", score=Score(1, 1.0))) for i in right
-    ] + [(i, Trajectory(i.id, [], answer="Answer: no", score=Score(0, 0.0))) for i in wrong]
+    bill = next(i for i in train if i.target == "BILL")
+    tech = next(i for i in train if i.target == "TECH")
+    rollouts = [_rollout(bill, "A charge.\nAnswer: BILL"), _rollout(tech, "The app.\nAnswer: TECH")]
+    assert propose_example(full, rollouts, _check(tickets)) is None
+    two = Skill.parse("# Routing\n\nRoute.\n\n" + examples_section([_example(held[0])]))
+    first = propose_example(two, rollouts, _check(tickets))
+    assert first is not None and first.edit is not None
+    # The shorter block first (it costs its length in every rollout).
+    assert first.edit.section == "examples" and f"example: {tech.id} " in first.edit.content
+    # Once the gate has turned an example of that item down, the other goes first.
+    tried = tried_items([first.edit.model_dump()])
+    again = propose_example(two, rollouts, _check(tickets), tried=tried)
+    assert again is not None and again.edit is not None
+    assert f"example: {bill.id} " in again.edit.content
 
-    def swap(request: Request) -> dict[str, Any]:
-        assert "(it is full)" in request.last_user and "Read the ticket." not in request.last_user
-        return {"item": right[0].id, "working": ["A charge: billing."], "replaces": held[0].id}
 
-    (proposal,) = reflect(
-        _optimizer({"You choose one solved question": swap}),
-        skill,
-        examples,
-        minibatch_size=4,
-        max_edits=2,
-        buffer=[],
-        meta_skill="",
-        settings=OptimizerSettings(procedure=False, examples="train"),
-        examples_check=_check(tickets),
+def test_the_merge_keeps_an_example_whose_working_follows_the_procedure(tickets: Any) -> None:
+    bill = next(i for i in tickets.splits()["train"] if i.target == "BILL")
+    steps = [
+        "Write what the customer writes about the ticket in a few words.",
+        "Write the team that handles tickets like it.",
+    ]
+    procedure = Edit(
+        op="add",
+        content="## Working steps\n" + "\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1)),
     )
-    (edit,) = [e for e in proposal.edits if "example" in (e.content or "")]
-    assert edit.op == "replace" and edit.anchor and held[0].id in edit.anchor
-    assert _guard(tickets, edit, skill) is None
-    after = [e.item_id for e in parse_examples(skill.apply([edit]).skill.text)]
-    assert after == [right[0].id, held[1].id, held[2].id]
+    example = Edit(
+        op="add", content=examples_section([example_block(bill.id, bill.input, steps, "BILL")])
+    )
+    ranked, repeats = drop_overlaps(merge([(0, procedure), (0, example)], {0: 1}))
+    assert repeats == [] and [c.edit for c in ranked] == [procedure, example]
+    # Rules repeating each other are still dropped.
+    again = Edit(op="add", content="## Steps again\n" + steps[0])
+    _, repeats = drop_overlaps(merge([(0, procedure), (0, again)], {0: 1}))
+    assert [r.reason for r in repeats] == ["repeats a higher-ranked edit"]
+
+
+def test_an_example_written_with_the_label_twice_still_parses_and_passes(labelled: Any) -> None:
+    bill = next(i for i in labelled.splits()["train"] if i.target == "BILL")
+    new = example_block(bill.id, bill.input, ["A charge: billing."], "BILL")
+    assert new.count("Question:") == 1
+    # A skill written before the label was written once: `Question: Question: ...`.
+    old = new.replace("Question: ", "Question: Question: ", 1)
+    skill = "# Routing\n\nRoute.\n\n" + examples_section([old]) + "\n"
+    ((parsed,), (fresh,)) = parse_examples(skill), parse_examples(new)
+    assert parsed.question == fresh.question == item_question(bill.input)
+    assert (parsed.working, parsed.answer) == (fresh.working, fresh.answer)
+    assert _check(labelled).example_problem(parsed) is None
+    assert deliberate_examples(skill, labelled.splits()["train"]) == ([bill.id], [])
+    # Round trip: written again, the example reads the same.
+    (back,) = parse_examples(
+        example_block(parsed.item_id, parsed.question, parsed.working, parsed.answer)
+    )
+    assert back.question == parsed.question and back.working == parsed.working
+
+
+def test_a_skill_a_run_wrote_before_the_fix_still_parses_and_passes() -> None:
+    """A web_of_lies run's adopted skill (seed 1, v0002), with its example's question written
+    `Question: Question: ...`: read back as the item's question, accepted by the guard's
+    check and named deliberate by the audit; and a reply that copied its working (as the
+    0.5B did in the next step) is passed over."""
+    task = get_task("bbh/web_of_lies", n_train=32, n_val=40, n_test=60, seed=0)
+    train = task.splits()["train"]
+    text = (FIXTURES / "web_of_lies_old_format.md").read_text(encoding="utf-8")
+    assert "Question: Question:" in text
+    (example,) = skill_examples(Skill.parse(text))
+    item = next(i for i in train if i.id == example.item_id)
+    assert example.question == item_question(item.input) and example.answer == "Yes"
+    check = TrainExamples(train, scorer_accepts(task.score))
+    assert check.example_problem(example) is None
+    assert deliberate_examples(text, train) == ([item.id], [])
+    other = next(i for i in train if i.target == "Yes" and i.id != item.id)
+    copy = "\n".join([*example.working[:-1], "5. Determine the logical flow.", "Answer: Yes"])
+    found, passed = solved_candidates([_rollout(other, copy)], check, [example])
+    assert found == [] and passed[0]["why"] == "its working copies a held example's"
+
+
+def test_a_tried_example_shows_to_the_optimizer_as_its_marker_only(tickets: Any) -> None:
+    bill = next(i for i in tickets.splits()["train"] if i.target == "BILL")
+    edit = {"op": "add", "content": examples_section([_example(bill)])}
+    shown = render_edit(edit, limit=1000)
+    assert f"<!-- example: {bill.id} --> (a solved question)" in shown
+    assert bill.input not in shown and "Invoices go to billing." not in shown
 
 
 def test_the_team_codes_may_be_stated_and_a_one_off_answer_may_not(

@@ -33,7 +33,7 @@ from skillfit.optim.guard import (
     overlapping,
     quotes_foreign,
 )
-from skillfit.optim.marked import MAX_EXAMPLES, flat, gold_answer, parse_examples
+from skillfit.optim.marked import MAX_EXAMPLES, gold_answer, item_question, parse_examples
 from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
 from skillfit.record.models import AUDIT_FILE, RunAudit
 from skillfit.skill import mentions_any
@@ -82,7 +82,7 @@ def deliberate_examples(text: str, train: Sequence[Item]) -> tuple[list[str], li
         item = by_id.get(example.item_id)
         if item is None:
             problems.append(f"marked example {example.item_id!r} is not a training item")
-        elif example.question != flat(item.input):
+        elif example.question != item_question(item.input):
             problems.append(f"marked example {example.item_id!r} is not its item's question")
         elif example.answer != gold_answer(item.target):
             problems.append(f"marked example {example.item_id!r} has a wrong answer")
@@ -151,7 +151,7 @@ def _without_deliberate(text: str, train: Sequence[Item]) -> str:
         item = by_id.get(example.item_id)
         if (
             item is not None
-            and example.question == flat(item.input)
+            and example.question == item_question(item.input)
             and example.answer == gold_answer(item.target)
         ):
             text = text.replace(example.text, "")

@@ -1,53 +1,55 @@
 """Worked examples from the training data (`optimizer.examples: train`): what makes one
-acceptable (`TrainExamples`, the guard's check) and the pass that proposes one (`ask_example`).
+acceptable (`TrainExamples`, the guard's check) and the pass that proposes one
+(`propose_example`).
 
-An example is one training item the target answered right in the step, solved: its input, a
-few lines of working the optimizer writes, and the item's gold answer, in the skill's
-`## Examples` section (see optim.marked). The guard lets a marked example through only when
-its id is a training item (never a validation or test item), its question is that item's
-input, its answer that item's gold answer and the task's own scorer accepts the reply; its
-working may copy no feedback and quote no other item; the section holds at most
-MAX_EXAMPLES. Anything else quoting an item is refused as before. The gate decides, as for
-every edit.
+An example is one training item the target answered right in the step, solved as the target
+solved it: its input, the lines the target's own reply wrote before its answer line (cut at a
+whole line to WORKING_CHARS), and the item's gold answer, in the skill's `## Examples`
+section (see optim.marked). No optimizer call: the step's correct replies are the material,
+and the choice among them is a rule (`solved_candidates`). The guard lets a marked example
+through only when its id is a training item (never a validation or test item), its question
+is that item's input, its answer that item's gold answer and the task's own scorer accepts
+the reply; its working may copy no feedback and quote no other item; the section holds at
+most MAX_EXAMPLES. Anything else quoting an item is refused as before. The gate decides, as
+for every edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, create_model
-
-from skillfit.models.base import ChatModel, Message
-from skillfit.optim.guard import FEEDBACK_LABELS, MIN_QUOTE, feedback_sentences, leak_needles
+from skillfit.optim.guard import (
+    FEEDBACK_LABELS,
+    MIN_QUOTE,
+    feedback_sentences,
+    leak_needles,
+    line_key,
+)
 from skillfit.optim.marked import (
     EXAMPLES_HEADING,
     EXAMPLES_SECTION,
-    MARKER,
     MAX_EXAMPLES,
     MarkedExample,
     example_block,
     examples_section,
     flat,
     gold_answer,
+    item_question,
     markable,
     parse_examples,
     skill_examples,
 )
-from skillfit.optim.optimizer import (
-    EXAMPLE_LINES,
-    RATIONALE_CHARS,
-    STEP_CHARS,
-    OptimizerAnswer,
-    OptimizerSettings,
-)
-from skillfit.optim.prompting import clip, load_prompt
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Score, Trajectory
+from skillfit.tasks.scoring import extract_answer
 
 Accepts = Callable[[Item, str], bool]
-CANDIDATES_SHOWN = 3
+# The working an example keeps of a reply, in characters: whole lines from its start up to
+# this many (an example costs its length in every rollout; three of them, with their
+# questions, stay near 700 tokens).
+WORKING_CHARS = 600
 _FIXED_FEEDBACK = feedback_sentences(())
 
 
@@ -92,7 +94,7 @@ class TrainExamples:
             return f"an example must be a training item ({example.item_id!r} is not one)"
         if not markable(item.id, item.input):
             return "this training item cannot be written as an example"
-        if example.question != flat(item.input):
+        if example.question != item_question(item.input):
             return "an example's question must be its training item's input, word for word"
         if example.answer != gold_answer(item.target):
             return "an example's answer must be its training item's gold answer"
@@ -136,129 +138,181 @@ class TrainExamples:
 # ---- the pass --------------------------------------------------------------------------------
 
 
-def choice_schema(candidates: Sequence[str], held: Sequence[str]) -> type[BaseModel]:
-    """The reply of the pass: which candidate, its working, and which held example it takes
-    the place of (ids are enums, so decoding cannot name another item)."""
-    held_type: Any = Literal[tuple(held)] | None if held else None
-    item_type: Any = Literal[tuple(candidates)]
-    return create_model(
-        "ExampleChoice",
-        item=(item_type, ...),
-        working=(
-            list[Annotated[str, Field(min_length=1, max_length=STEP_CHARS)]],
-            Field(..., min_length=1, max_length=EXAMPLE_LINES),
+def final_reply(traj: Trajectory) -> str:
+    """The target's last reply in a rollout (the text its answer was read from in a chat
+    rollout); empty when it wrote none."""
+    for message in reversed(traj.messages):
+        if message.get("role") == "assistant" and isinstance(message.get("content"), str):
+            return str(message["content"])
+    return ""
+
+
+@dataclass(frozen=True)
+class Working:
+    """The lines of a reply before its answer line, cut at a whole line to WORKING_CHARS."""
+
+    lines: tuple[str, ...]
+    cut: bool  # lines of the working were left out to stay within the limit
+
+
+def reply_working(reply: str, limit: int = WORKING_CHARS) -> Working | str:
+    """The working of `reply`: its non-empty lines before its answer line (the last line the
+    task's `Answer:` convention reads an answer from), whitespace collapsed, kept from the
+    first while they fit in `limit` characters. A reply it cannot use gives why instead."""
+    lines = reply.split("\n")
+    at = next(
+        (
+            i
+            for i in range(len(lines) - 1, -1, -1)
+            if extract_answer(lines[i]).method == "answer_line"
         ),
-        replaces=(held_type, None),
+        None,
     )
+    if at is None:
+        return "no answer line"
+    before = [flat(line) for line in lines[:at] if line.strip()]
+    if not before:
+        return "no working before the answer line"
+    kept: list[str] = []
+    size = 0
+    for line in before:
+        size += len(line) + (1 if kept else 0)
+        if size > limit:
+            break
+        kept.append(line)
+    if not kept:
+        return f"its first line of working is longer than {limit} characters"
+    return Working(tuple(kept), cut=len(kept) < len(before))
 
 
-def candidates(
-    correct: Sequence[tuple[Item, Trajectory]], check: TrainExamples, held: Sequence[str]
-) -> list[tuple[Item, Trajectory]]:
-    """The step's rollouts the target got right whose items can become examples: training
-    items not held already, shortest first (an example costs its length in every rollout)."""
-    seen: set[str] = set(held)
-    out = []
-    for item, traj in sorted(correct, key=lambda e: (len(e[0].input), e[0].id)):
-        if item.id in seen or check.item(item.id) is None or not markable(item.id, item.input):
-            continue
-        if traj.score is None or traj.score.hard != 1:
-            continue
-        seen.add(item.id)
-        out.append((item, traj))
-    return out[:CANDIDATES_SHOWN]
+@dataclass(frozen=True)
+class Solved:
+    """A rollout of the step that can become an example, as the block it would be."""
+
+    item: Item
+    sample: int
+    working: Working
+    block: str
+    tried: bool  # an example of this item is in the rejected-edit buffer
+
+    def key(self) -> tuple[bool, bool, int, str, int]:
+        return (self.tried, self.working.cut, len(self.block), self.item.id, self.sample)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item": self.item.id,
+            "sample": self.sample,
+            "lines": len(self.working.lines),
+            "cut": self.working.cut,
+            "tried_before": self.tried,
+        }
 
 
-def example_messages(
-    task: str,
-    shown: Sequence[tuple[Item, Trajectory]],
+def copied_lines(working: Sequence[str], held: Sequence[MarkedExample]) -> bool:
+    """Whether most of `working` (more than half of its lines of three words or more) repeats
+    the working of examples the skill holds: a target that copied a held example's working
+    (a 0.5B does, name for name) shows nothing the section does not already show."""
+    mine = [k for k in (line_key(w) for w in working) if len(k.split()) >= 3]
+    theirs = {line_key(w) for h in held for w in h.working}
+    return bool(mine) and 2 * sum(k in theirs for k in mine) > len(mine)
+
+
+def _solved(
+    item: Item,
+    traj: Trajectory,
+    check: TrainExamples,
     held: Sequence[MarkedExample],
-    steps: str = "",
-) -> list[Message]:
-    parts = [f"# What the task asks\n{task or '(not described)'}"]
-    if steps.strip():
-        parts.append(f"# The working steps the example's lines follow\n{steps.strip()}")
-    if held:
-        listed = "\n\n".join(f"[{h.item_id}]\nQuestion: {clip(h.question, 300)}" for h in held)
-        full = " (it is full)" if len(held) >= MAX_EXAMPLES else ""
-        parts.append(f"# Examples the guide holds{full}\n{listed}")
-    listed = "\n\n".join(
-        f"[{item.id}]\nQuestion:\n{clip(item.input, 700)}\nModel reply:\n"
-        f"{clip(traj.answer, 500)}\nKnown answer: {gold_answer(item.target)}"
-        for item, traj in shown
-    )
-    parts.append(f"# Questions the model answered right\n{listed}")
-    parts.append("Choose one and write its working. Reply with JSON only.")
-    return [
-        {"role": "system", "content": load_prompt("train_example")},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+    feedback: Sequence[str],
+) -> tuple[Working, str] | str:
+    """The working and block a correct rollout gives as an example, or why it gives none."""
+    if not markable(item.id, item.input):
+        return "this training item cannot be written as an example"
+    working = reply_working(final_reply(traj))
+    if isinstance(working, str):
+        return working
+    if not markable(item.id, "\n".join(working.lines)):
+        return "its working holds a heading, fence, comment or Reply:/Answer: line"
+    if copied_lines(working.lines, held):
+        return "its working copies a held example's"
+    block = example_block(item.id, item.input, working.lines, gold_answer(item.target))
+    (example,) = parse_examples(block)
+    return check.example_problem(example, feedback) or (working, block)
+
+
+def solved_candidates(
+    correct: Sequence[tuple[Item, Trajectory]],
+    check: TrainExamples,
+    held: Sequence[MarkedExample] = (),
+    *,
+    tried: Collection[str] = (),
+    feedback: Sequence[str] = (),
+) -> tuple[list[Solved], list[dict[str, str]]]:
+    """The step's rollouts the target got right that can become examples, best first, and
+    why each other was passed over. A candidate is a training item not `held` already whose
+    reply has working before its answer line (`reply_working`), not mostly copied from a held
+    example (`copied_lines`), and whose block passes the guard's check
+    (`TrainExamples.example_problem`). Best is: an item the gate has not turned down an
+    example of (`tried`) before one it has, whole working before cut working, then the
+    shortest block (an example costs its length in every rollout), then by id."""
+    found: list[Solved] = []
+    passed: list[dict[str, str]] = []
+    held_ids = {h.item_id for h in held}
+    for item, traj in correct:
+        if traj.score is None or traj.score.hard != 1 or traj.error is not None:
+            continue
+        if item.id in held_ids or check.item(item.id) is None:
+            continue
+        solved = _solved(item, traj, check, held, feedback)
+        if isinstance(solved, str):
+            passed.append({"item": item.id, "sample": str(traj.sample), "why": solved})
+        else:
+            found.append(Solved(item, traj.sample, *solved, tried=item.id in tried))
+    found.sort(key=Solved.key)
+    return found, passed
 
 
 @dataclass
 class ExampleProposal:
-    messages: list[Message]
-    answer: OptimizerAnswer
+    record: dict[str, Any]
     edit: Edit | None = None
 
 
-def ask_example(
-    optimizer: ChatModel,
+def tried_items(edits: Sequence[dict[str, Any]]) -> frozenset[str]:
+    """The items of the marked examples in `edits` (the rejected-edit buffer's)."""
+    return frozenset(m.item_id for e in edits for m in parse_examples(str(e.get("content") or "")))
+
+
+def propose_example(
     skill: Skill,
     correct: Sequence[tuple[Item, Trajectory]],
     check: TrainExamples,
-    settings: OptimizerSettings,
     *,
-    task: str = "",
-    steps: str = "",
+    tried: Collection[str] = (),
+    feedback: Sequence[str] = (),
 ) -> ExampleProposal | None:
-    """One training item the target got right, solved, as an edit of the `## Examples` section
-    (a new section, an added example, or one taking a held example's place); None when no
-    rollout of the step can be one. A reply the guard's check refuses is asked for again."""
+    """One training item the target got right in the step, solved as its reply solved it, as
+    an edit adding it to the `## Examples` section (or adding the section); None while the
+    section is full (the examples it holds each passed the gate, and nothing in a step tells
+    which of them is the worse). The best of `solved_candidates`; the record says which was
+    chosen and why the others were passed over."""
     held = skill_examples(skill)
-    shown = candidates(correct, check, [h.item_id for h in held])
-    if not shown:
+    if len(held) >= MAX_EXAMPLES:
         return None
-    messages = example_messages(task, shown, held, steps)
-    schema = choice_schema([it.id for it, _ in shown], [h.item_id for h in held])
-    by_id = {it.id: it for it, _ in shown}
-
-    def working(reply: Any) -> list[str]:
-        # The answer line is the item's own, added after the working; a marker would start
-        # another example.
-        lines = [flat(w) for w in reply.working if w.strip() and not MARKER.search(w)]
-        return [w for w in lines if not w.startswith("Answer:")]
-
-    def block(reply: Any) -> str:
-        item = by_id[reply.item]
-        return example_block(item.id, item.input, working(reply), gold_answer(item.target))
-
-    def refuse(reply: Any) -> str | None:
-        if not working(reply):
-            return "no working besides the answer line"
-        (example,) = parse_examples(block(reply))
-        return check.example_problem(example)
-
-    answer = settings.ask(optimizer, messages, schema, refuse)
-    proposal = ExampleProposal(messages=messages, answer=answer)
-    if not answer.ok:
+    found, passed = solved_candidates(correct, check, held, tried=tried, feedback=feedback)
+    record: dict[str, Any] = {
+        "chosen": found[0].to_dict() if found else None,
+        "candidates": len(found),
+        "passed_over": passed,
+    }
+    proposal = ExampleProposal(record=record)
+    if not found:
         return proposal
-    reply = answer.parsed
-    text = block(reply)
-    rationale = f"a solved training item ({reply.item}): {task}"[:RATIONALE_CHARS]
-    if reply.replaces:
-        old = next(h for h in held if h.item_id == reply.replaces)
+    best = found[0]
+    rationale = f"a training item the target solved in this step ({best.item.id})"
+    if held or EXAMPLES_SECTION in skill.section_ids:
         proposal.edit = Edit(
-            op="replace",
-            section=EXAMPLES_SECTION,
-            anchor=old.text,
-            content=text,
-            rationale=rationale,
+            op="add", section=EXAMPLES_SECTION, content=best.block, rationale=rationale
         )
-    elif len(held) >= MAX_EXAMPLES:
-        return proposal  # full, and the optimizer keeps the examples it has
-    elif held or EXAMPLES_SECTION in skill.section_ids:
-        proposal.edit = Edit(op="add", section=EXAMPLES_SECTION, content=text, rationale=rationale)
     else:
-        proposal.edit = Edit(op="add", content=examples_section([text]), rationale=rationale)
+        proposal.edit = Edit(op="add", content=examples_section([best.block]), rationale=rationale)
     return proposal

@@ -665,13 +665,22 @@ def overlapping(a: str, b: str) -> bool:
     return False
 
 
+def _ruled_text(edit: Edit) -> str:
+    """The text of `edit` that states rules: its marked examples of training items left out.
+    An example is item text on purpose, and its working may well follow the procedure of the
+    same step: that is no rule written twice."""
+    content = edit.content or ""
+    return without_examples(content) if MARKER.search(content) else content
+
+
 def drop_overlaps(ranked: Sequence[Candidate]) -> tuple[list[Candidate], list[Rejection]]:
-    """Keep the higher-ranked of two candidates whose texts repeat each
-    other: applied together they would put the same rule in the skill twice."""
+    """Keep the higher-ranked of two candidates whose texts repeat each other: applied
+    together they would put the same rule in the skill twice. Marked examples are compared
+    without their examples (`_ruled_text`)."""
     kept: list[Candidate] = []
     dropped: list[Rejection] = []
     for cand in ranked:
-        if any(overlapping(cand.edit.content, k.edit.content) for k in kept):
+        if any(overlapping(_ruled_text(cand.edit), _ruled_text(k.edit)) for k in kept):
             source = cand.sources[0] if cand.sources else -1
             dropped.append(Rejection(cand.edit, "repeats a higher-ranked edit", source))
         else:

@@ -12,7 +12,10 @@ training item, its gold answer, at most MAX_EXAMPLES of them) from leaked item t
     Answer: <the item's gold answer>
 
 The marker is an HTML comment: markdown renderers hide it, and it names the item for the
-audit. Parsing and writing only; what makes an example acceptable is `optim.examples`.
+audit. An input that already begins with `Question:` (BIG-Bench Hard's do) is written with
+that label once; an example written before with it twice (`Question: Question: ...`) still
+reads as the same question. Parsing and writing only; what makes an example acceptable is
+`optim.examples`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ def flat(text: str) -> str:
     return " ".join(str(text).split())
 
 
+_LABEL = re.compile(r"^\s*Question:\s*")
+
+
+def question_body(text: str) -> str:
+    """An item's input as an example writes it after its own `Question:` label: stripped, and
+    without a leading `Question:` label of its own (BIG-Bench Hard inputs begin with one)."""
+    return _LABEL.sub("", str(text), count=1).strip()
+
+
+def item_question(text: str) -> str:
+    """How an example's question and its item's input are compared: `question_body`, with
+    whitespace collapsed."""
+    return flat(question_body(text))
+
+
 def gold_answer(target: Any) -> str:
     """The answer an example states for an item: its target, or the first of several."""
     if isinstance(target, list | tuple) and target:
@@ -60,8 +78,9 @@ def markable(item_id: str, text: str) -> bool:
 
 
 def example_block(item_id: str, question: str, working: Sequence[str], answer: str) -> str:
-    """One marked example: marker, question, the working lines, the answer line."""
-    lines = [marker(item_id), f"Question: {question.strip()}", "Reply:"]
+    """One marked example: marker, question (its `Question:` label once), the working lines,
+    the answer line."""
+    lines = [marker(item_id), f"Question: {question_body(question)}", "Reply:"]
     lines += [flat(line) for line in working if line.strip()]
     lines.append(f"Answer: {flat(answer)}")
     return "\n".join(lines)
@@ -89,8 +108,9 @@ class MarkedExample:
 def parse_examples(text: str) -> list[MarkedExample]:
     """The marked examples in `text`, in order. A block runs from its marker through the first
     `Answer:` line after its `Reply:` line (or, lacking one, to the next marker or heading);
-    its question is what follows `Question:` up to the `Reply:` line, its working the lines
-    between. Text after the answer line is not part of the example."""
+    its question is what follows `Question:` up to the `Reply:` line (`item_question`: a
+    second label, as examples written before this was fixed have, is no part of it), its
+    working the lines between. Text after the answer line is not part of the example."""
     found: list[MarkedExample] = []
     starts = list(MARKER.finditer(text))
     for i, m in enumerate(starts):
@@ -108,7 +128,9 @@ def parse_examples(text: str) -> list[MarkedExample]:
         if last is not None:
             lines = lines[: last + 1]
         question = "\n".join(lines[1:reply] if reply is not None else lines[1:]).strip()
-        question = question[len("Question:") :] if question.startswith("Question:") else ""
+        question = (
+            item_question(question[len("Question:") :]) if question.startswith("Question:") else ""
+        )
         answer = lines[last][len("Answer:") :] if last is not None else ""
         working = lines[reply + 1 : last] if reply is not None and last is not None else []
         found.append(

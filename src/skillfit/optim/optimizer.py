@@ -315,7 +315,8 @@ class OptimizerSettings:
     # made-up question of the task's kind, solved line by line (see `ask_example`).
     example: bool = False
     # `diagnose` only: "train" to propose, while the skill holds fewer than three, one training
-    # item the target got right, solved, for its `## Examples` section (see optim.examples).
+    # item the target got right, solved as its reply solved it, for its `## Examples` section
+    # (see optim.examples; no optimizer call).
     examples: str = "off"
     # `diagnose` only: while the skill states no facts of the subject, one of the step's edits
     # is the facts a solver must know (see optim.knowledge).

@@ -18,7 +18,7 @@ from skillfit.tasks.base import Item, Trajectory
 PROMPT_NAMES = ("reflect", "diagnose", "rules", "slow_update", "meta_skill", "procedure")
 # Prompts of passes that are off by default: loadable, but their words stay out of the common
 # vocabulary and the guard's needles, so a run that does not use them trains as before.
-OPTIONAL_PROMPTS = ("example", "knowledge", "train_example")
+OPTIONAL_PROMPTS = ("example", "knowledge")
 
 
 def optimizer_prompts() -> str:
@@ -137,10 +137,15 @@ def render_actions(
 
 
 def render_edit(edit: dict[str, Any], limit: int = 160) -> str:
+    """One edit on a line, for a prompt's list of tried edits; a marked example of a training
+    item shows as its marker only (see `render_skill`)."""
     where = edit.get("section") or (
         f'"{clip(edit["anchor"], 40)}"' if edit.get("anchor") else "end"
     )
-    content = clip(str(edit.get("content", "")), limit).replace("\n", " / ")
+    content = str(edit.get("content", ""))
+    for example in parse_examples(content):
+        content = content.replace(example.text, f"{marker(example.item_id)} (a solved question)")
+    content = clip(content, limit).replace("\n", " / ")
     return (
         f"{edit.get('op', '?')} [{where}]: {content}" if content else f"{edit.get('op')} [{where}]"
     )

@@ -115,8 +115,9 @@ class OptimizerRole(ModelRole):
     # the task's kind, solved line by line) as one of the step's edits.
     example: bool = False
     # diagnose only: "train" proposes worked examples of training items the target answered
-    # right (their gold answers, checked by the task's scorer) for a `## Examples` section of
-    # at most three; "off" proposes none. See skillfit.optim.examples.
+    # right (the working of its own reply, their gold answers, checked by the task's scorer)
+    # for a `## Examples` section of at most three; "off" proposes none. See
+    # skillfit.optim.examples.
     examples: Literal["off", "train"] = "off"
     # diagnose only: while the skill states no facts of the subject, propose them (what a
     # solver must know: an order, a definition, which part comes first) as one of the edits.

@@ -12,9 +12,10 @@ Two ways to ask (`optimizer.reflection`):
 - `direct`: one call per minibatch that sees the items and writes edits (the paper's shape).
 
 After the rules, `diagnose` runs the passes declared in `PASSES` (procedure, knowledge,
-example: each asked only while the skill lacks its section); their edits lead the step's in
-`LEAD_ORDER`. The stages themselves live in skillfit.optim: `diagnosis` (the findings and their
-word filters), `procedure`, `example`, `knowledge`.
+example: each asked only while the skill lacks its section; the examples of training items,
+with no optimizer call, while their section holds fewer than three); their edits lead the
+step's in `LEAD_ORDER`. The stages themselves live in skillfit.optim: `diagnosis` (the findings
+and their word filters), `procedure`, `example`, `examples`, `knowledge`.
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Diagnosis, Findings, item_numbers, particular_words
 from skillfit.optim.example import ask_example
-from skillfit.optim.examples import TrainExamples
-from skillfit.optim.examples import ask_example as ask_train_example
+from skillfit.optim.examples import TrainExamples, propose_example, tried_items
 from skillfit.optim.guard import (
     ItemWords,
     echoes_prompt,
+    feedback_needles,
 )
 from skillfit.optim.knowledge import AnswerVocabulary, ask_knowledge, has_knowledge
 from skillfit.optim.optimizer import (
@@ -280,6 +281,12 @@ def reflect(
         return list(run(one, list(enumerate(batches))))
     correct = [(it, tr) for it, tr in examples if tr.ok and tr.score and tr.score.hard == 1]
     extra = _Extra(correct, examples_check, answers or AnswerVocabulary())
+    if examples_check is not None:
+        extra = replace(
+            extra,
+            feedback=feedback_needles(tr for _, tr in examples),
+            tried_examples=tried_items([b.edit for b in buffer]),
+        )
     return [
         _diagnose(
             asker,
@@ -298,11 +305,15 @@ def reflect(
 @dataclass(frozen=True)
 class _Extra:
     """What the passes see beyond the minibatches: every rollout of the step the target got
-    right, the check of worked examples, the task's answer vocabulary."""
+    right, the check of worked examples, the task's answer vocabulary; with the check, the
+    feedback of the step's rollouts (no example may copy it) and the items whose examples the
+    gate has turned down (tried after the others)."""
 
     correct: list[Example] = field(default_factory=list)
     examples_check: TrainExamples | None = None
     answers: AnswerVocabulary = field(default_factory=AnswerVocabulary)
+    feedback: Sequence[str] = ()
+    tried_examples: frozenset[str] = frozenset()
 
 
 def _failures(batch: Sequence[Example]) -> int:
@@ -541,34 +552,26 @@ def example_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
 
 
 def train_example_pass(step: PassInput, made: Mapping[str, Edit]) -> Any:
-    """A training item the target got right in this step, solved, for the `## Examples`
-    section (optimizer.examples: train); when the section is full, one that takes a held
-    example's place if the optimizer names one."""
+    """A training item the target got right in this step, solved as the target's reply solved
+    it, for the `## Examples` section (optimizer.examples: train), while the section holds
+    fewer than three. No optimizer call (see optim.examples.propose_example)."""
     check = step.extra.examples_check
     if step.settings.examples != "train" or check is None:
         return None
-    sections = step.sections
-    held = procedure_section(sections)
-    steps = next((body for sid, body in sections if sid == held), "") if held else ""
-    if not steps and "procedure" in made:
-        steps = made["procedure"].content or ""
-    proposal = ask_train_example(
-        step.optimizer,
+    proposal = propose_example(
         step.skill,
         step.extra.correct,
         check,
-        step.settings,
-        task=step.findings.task,
-        steps=steps,
+        tried=step.extra.tried_examples,
+        feedback=step.extra.feedback,
     )
     if proposal is None:
         return None
-    record = {"train_example": proposal.answer.to_dict(), "messages": proposal.messages}
-    return record, proposal.edit
+    return {"train_example": proposal.record}, proposal.edit
 
 
 # The passes in the order they run (each is asked only while the skill lacks its section; the
-# examples of training items while there is a rollout that can become one)...
+# examples of training items while the section holds fewer than three)...
 PASSES: tuple[tuple[str, ReflectionPass], ...] = (
     ("procedure", procedure_pass),
     ("knowledge", knowledge_pass),
