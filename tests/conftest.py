@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,13 @@ settings.load_profile("skillfit")
 # pytest owns file descriptor 2 while it captures output, so the server's native log cannot be
 # kept in its file here; keep it to errors so it does not interleave with the test report.
 os.environ.setdefault("SKILLFIT_LOCAL_LOG_LEVEL", "error")
+
+# A shell starts a background job (`cmd &`, nohup) with SIGINT ignored, every process it starts
+# inherits that, and a Python started so never raises KeyboardInterrupt: the tests that send ^C
+# to a run would wait for nothing. A handler (unlike "ignored") is reset to the default in a
+# child process, so the runs the tests start see ^C as a user's terminal would send it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
