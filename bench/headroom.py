@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -157,6 +159,32 @@ def record_decoding(record: Mapping[str, Any]) -> str:
     return str(record.get("decoding", FORMER_DECODING))
 
 
+# Records from before the screen kept its CPU were made on this one (bench/determinism.md).
+FORMER_CPU = "AMD EPYC (x86_64, avx2)"
+
+
+def cpu_kind() -> str:
+    """The kind of CPU this process decodes on, as far as it may change the floats: llama.cpp
+    picks its kernels by instruction set, so an AVX-512 machine may decode another reply."""
+    name, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "asimd") if f in flags), "base")
+    return f"{name} ({platform.machine()}, {isa.removesuffix('f')})"
+
+
+def record_cpu(record: Mapping[str, Any]) -> str:
+    return str(record.get("cpu", FORMER_CPU))
+
+
 # --- measuring -------------------------------------------------------------------------------
 
 
@@ -222,6 +250,7 @@ def measure_skill(
         "reply_tokens": [r[1] for r in rows],
         "answers": [r[2] for r in rows],
         "decoding": decoding,
+        "cpu": cpu_kind(),
     }
 
 
@@ -232,16 +261,28 @@ def plan(
     n_val: int,
     results: Results,
 ) -> list[tuple[str, str, str, list[Item]]]:
-    """Every (task, skill label, skill text, items) still to measure, in order."""
-    decoding = decoding_for(target)
+    """Every (task, skill label, skill text, items) still to measure, in order. A task with
+    something to measure has its records from another kind of CPU measured again too, so that
+    every skill of a task is paired with an initial skill decoded on the same CPU."""
+    decoding, cpu = decoding_for(target), cpu_kind()
     todo = []
     for name in names:
         task = make_task(name)
         items = list(task.splits()["val"])[:n_val]
         ids = [item.id for item in items]
-        for label, text in skill_texts(task, skills[name]).items():
-            if not results.fresh(target, name, label, text, ids, decoding):
-                todo.append((name, label, text, items))
+        texts = skill_texts(task, skills[name])
+        stale = {
+            label
+            for label, text in texts.items()
+            if not results.fresh(target, name, label, text, ids, decoding)
+        }
+        if stale:
+            stale |= {
+                label
+                for label in texts
+                if (record := results.get(target, name, label)) and record_cpu(record) != cpu
+            }
+        todo.extend((name, label, text, items) for label, text in texts.items() if label in stale)
     return todo
 
 
@@ -294,7 +335,11 @@ HEADER = (
 
 
 def _diff(record: Mapping[str, Any], base: Mapping[str, Any]) -> Any:
-    if record["items"] != base["items"] or record_decoding(record) != record_decoding(base):
+    if (
+        record["items"] != base["items"]
+        or record_decoding(record) != record_decoding(base)
+        or record_cpu(record) != record_cpu(base)
+    ):
         return None
     return paired_difference(record["scores"], base["scores"])
 
@@ -325,7 +370,11 @@ def table(results: Results, target: str, names: Iterable[str]) -> str:
                 f"| {name} | {label} | {int(sum(scores))}/{len(scores)} | {wl} | {ci} "
                 f"| {tokens:.0f} |"
             )
-    return "\n".join(rows)
+    cpus = Counter(
+        record_cpu(record) for name in names for record in measured.get(name, {}).values()
+    )
+    where = ", ".join(f"{cpu} ({n})" for cpu, n in cpus.most_common())
+    return "\n".join(rows) + (f"\n\nMeasured on: {where}." if where else "")
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ def test_a_measurement_under_another_decoding_is_measured_again_and_never_paired
             **decoding,
         }
 
+    monkeypatch.setattr(hr, "cpu_kind", lambda: hr.FORMER_CPU)  # the records' own CPU
     # Recorded before the screen kept its decoding: the embedded models' former default.
     results.put(local, name, "initial", record("initial", 0))
     results.put(local, name, "procedure", record("procedure", 8, decoding="decoding=exact"))
@@ -251,3 +252,46 @@ def test_a_measurement_under_another_decoding_is_measured_again_and_never_paired
 
     results.put(local, name, "procedure", record("procedure", 8, decoding=hr.decoding_for(local)))
     assert hr.select(results) == []  # its initial skill was decoded otherwise
+
+
+def test_a_task_still_being_measured_is_measured_again_whole_on_another_kind_of_cpu(
+    hr: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = "local:qwen2.5-coder-0.5b"
+    skills = hr.load_skills(hr.HERE / "headroom_skills.yaml")
+    results = hr.Results.open(tmp_path / "r.json")
+    decoding = hr.decoding_for(local)
+
+    def put(name: str, label: str, right: int, **cpu: str) -> None:
+        task = hr.make_task(name)
+        ids = [item.id for item in task.splits()["val"]][:8]
+        results.put(
+            local,
+            name,
+            label,
+            {
+                "skill_sha": hr.digest(hr.skill_texts(task, skills[name])[label]),
+                "items": ids,
+                "scores": [1.0] * right + [0.0] * (8 - right),
+                "reply_tokens": [5] * 8,
+                "answers": [""] * 8,
+                "decoding": decoding,
+                **cpu,
+            },
+        )
+
+    done, partial = "bbh/web_of_lies", "bbh/boolean_expressions"
+    for label in ("initial", "procedure", "examples", "knowledge"):
+        put(done, label, 8 if label != "initial" else 0)  # no cpu: the former machine's
+    put(partial, "initial", 0)
+    monkeypatch.setattr(hr, "cpu_kind", lambda: "Other CPU (x86_64, avx512)")
+    todo = [
+        (name, label) for name, label, *_ in hr.plan([done, partial], skills, local, 8, results)
+    ]
+    # A finished task stays as measured; an unfinished one is measured whole on this CPU.
+    assert todo == [(partial, k) for k in ("initial", "procedure", "examples", "knowledge")]
+
+    put(partial, "procedure", 8, cpu="Other CPU (x86_64, avx512)")
+    assert [p.task for p in hr.select(results)] == [done]  # never paired across CPUs
+    table = hr.table(results, local, [done, partial])
+    assert f"{hr.FORMER_CPU} (5)" in table and "Other CPU (x86_64, avx512) (1)" in table
