@@ -789,7 +789,8 @@ def poisoned() -> dict[str, Any]:
     planted in six training rows for the optimizer to copy into the skill."""
     import re
 
-    from skillfit.optim.guard import check_edit, leak_needles
+    from skillfit.optim.guard import check_edit
+    from skillfit.optim.needles import leak_needles
     from skillfit.skill import Edit, Skill
     from skillfit.tasks import Item
     from skillfit.tasks.userfile.judge import judge_messages

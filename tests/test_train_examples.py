@@ -22,7 +22,7 @@ from skillfit.optim.examples import (
     solved_candidates,
     tried_items,
 )
-from skillfit.optim.guard import check_edit, drop_overlaps, item_words, leak_needles
+from skillfit.optim.guard import check_edit, drop_overlaps
 from skillfit.optim.knowledge import answer_vocabulary
 from skillfit.optim.marked import (
     example_block,
@@ -32,7 +32,9 @@ from skillfit.optim.marked import (
     skill_examples,
 )
 from skillfit.optim.merge import merge
+from skillfit.optim.needles import leak_needles
 from skillfit.optim.prompting import render_edit
+from skillfit.optim.vocabulary import item_words
 from skillfit.skill import Edit, Skill
 from skillfit.tasks import get_task
 from skillfit.tasks.base import Item, Score, Trajectory

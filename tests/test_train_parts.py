@@ -11,8 +11,9 @@ from train_fakes import AddTask, target_model
 
 from skillfit.models.base import InfraError
 from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.optim.guard import guard, leak_needles
+from skillfit.optim.guard import guard
 from skillfit.optim.merge import merge, resolve_conflicts, select
+from skillfit.optim.needles import leak_needles
 from skillfit.optim.optimizer import ask, edits_schema
 from skillfit.optim.pipeline import EditBatch, fit
 from skillfit.optim.prompting import PROMPT_NAMES, load_prompt, render_skill

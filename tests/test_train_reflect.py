@@ -11,7 +11,8 @@ from typing import Any
 from train_fakes import MAGIC, AddTask, Optimizer, config, edit, run, target_model
 
 from skillfit.models.scripted import Request, ScriptedModel
-from skillfit.optim.guard import item_words, leak_needles
+from skillfit.optim.needles import leak_needles
+from skillfit.optim.vocabulary import item_words
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.train.reflect import (

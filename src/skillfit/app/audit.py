@@ -21,20 +21,16 @@ from pathlib import Path
 from skillfit.core.errors import TrainError
 from skillfit.core.io import write_json_atomic
 from skillfit.optim.grading import grading_talk
-from skillfit.optim.guard import (
-    FEEDBACK_LABELS,
-    MIN_QUOTE,
+from skillfit.optim.marked import MAX_EXAMPLES, gold_answer, item_question, parse_examples
+from skillfit.optim.needles import FEEDBACK_LABELS, MIN_QUOTE, feedback_sentences, leak_needles
+from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
+from skillfit.optim.repetition import line_keys, overlapping
+from skillfit.optim.vocabulary import (
     borrows_example_topic,
-    feedback_sentences,
     item_words,
-    leak_needles,
-    line_keys,
     names_an_item,
-    overlapping,
     quotes_foreign,
 )
-from skillfit.optim.marked import MAX_EXAMPLES, gold_answer, item_question, parse_examples
-from skillfit.optim.prompting import boilerplate_needles, optimizer_prompts
 from skillfit.record.models import AUDIT_FILE, RunAudit
 from skillfit.skill import mentions_any
 from skillfit.tasks.base import Item
@@ -57,7 +53,7 @@ CHECKS = (
 
 def repeated_lines(text: str) -> list[str]:
     """Lines that repeat an earlier one: the same words (list marks, case and end punctuation
-    ignored), a near paraphrase, or a shared run of eight words (guard.overlapping). Headings
+    ignored), a near paraphrase, or a shared run of eight words (repetition.overlapping). Headings
     and lines under three words do not count. Each repeat is named once, as written."""
     seen: list[str] = []
     out: list[str] = []

@@ -1,5 +1,6 @@
 """The optimizer's side of training: its calls and settings (`optimizer`), prompts
-(`prompting`, prompts/), the knowledge pass, the guard, merge and ranking, the edit budget
+(`prompting`, prompts/), the knowledge pass, the guard (`guard`, with its checks in `needles`,
+`meta_text`, `vocabulary`, `repetition` and `grading`), merge and ranking, the edit budget
 schedules, the meta-skill's notes, the edit pipeline that chains them (`pipeline`), and the
 gate (`gate`: paired, strict-mean and unconditional decision rules) with the acceptance
 policies the runner is given (`acceptance`: measured, ungated)."""

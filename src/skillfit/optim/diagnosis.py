@@ -13,11 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from skillfit.optim.guard import (
-    ItemWords,
-    borrows_example_topic,
-    names_an_item,
-)
+from skillfit.optim.vocabulary import ItemWords, borrows_example_topic, names_an_item
 from skillfit.skill import mentions_any
 
 MISTAKE_CHARS = 120
@@ -41,7 +37,7 @@ _LOWER_WORD = re.compile(r"[a-z]{4,}")
 
 def particular_words(texts: Sequence[str], words: ItemWords | None) -> frozenset[str]:
     """What in `texts` (items the optimizer was shown) belongs to those items rather than to
-    the task: their uncommon words (see guard.item_words: "park", "ingredient", a name) and
+    the task: their uncommon words (see vocabulary.item_words: "park", "ingredient", a name) and
     their numbers of two or more digits. Text the optimizer writes holding one of these
     describes an item it saw, not a kind of task or mistake."""
     found: set[str] = set()
@@ -100,9 +96,9 @@ class Findings:
         words: ItemWords | None = None,
     ) -> None:
         """Pool one diagnosis. Text quoting an item (`needles`), naming an item's particulars
-        (`words`, see guard.names_an_item) or holding a number of an item the optimizer was
+        (`words`, see vocabulary.names_an_item) or holding a number of an item the optimizer was
         shown (`particular`, see `item_numbers`) is dropped and remembered; text found in `echo` (the instructions and the guide the optimizer was
-        shown) or about the prompts' example topic (`words`, see guard.borrows_example_topic)
+        shown) or about the prompts' example topic (`words`, see vocabulary.borrows_example_topic)
         is dropped too: a small model copies its prompt's examples instead of diagnosing."""
         echoed = " ".join(echo.split()).casefold()
 

@@ -8,12 +8,7 @@ from dataclasses import dataclass
 
 from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Findings, holds_particular, particular_words
-from skillfit.optim.guard import (
-    MIN_QUOTE,
-    ItemWords,
-    echoes_prompt,
-    names_an_item,
-)
+from skillfit.optim.needles import MIN_QUOTE
 from skillfit.optim.optimizer import (
     RATIONALE_CHARS,
     OptimizerAnswer,
@@ -26,6 +21,8 @@ from skillfit.optim.prompting import (
     boilerplate_needles,
     load_prompt,
 )
+from skillfit.optim.repetition import echoes_prompt
+from skillfit.optim.vocabulary import ItemWords, names_an_item
 from skillfit.skill import Edit, mentions_any
 
 

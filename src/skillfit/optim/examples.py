@@ -20,13 +20,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillfit.optim.guard import (
-    FEEDBACK_LABELS,
-    MIN_QUOTE,
-    feedback_sentences,
-    leak_needles,
-    line_key,
-)
 from skillfit.optim.marked import (
     EXAMPLES_HEADING,
     EXAMPLES_SECTION,
@@ -41,6 +34,8 @@ from skillfit.optim.marked import (
     parse_examples,
     skill_examples,
 )
+from skillfit.optim.needles import FEEDBACK_LABELS, MIN_QUOTE, feedback_sentences, leak_needles
+from skillfit.optim.repetition import line_key
 from skillfit.skill import Edit, Skill, mentions_any
 from skillfit.tasks.base import Item, Score, Trajectory
 from skillfit.tasks.scoring import extract_answer
@@ -66,7 +61,7 @@ def scorer_accepts(score: Callable[[Item, str], tuple[str, Score]]) -> Accepts:
 class TrainExamples:
     """The guard's check of worked examples (optim.marked.ExampleCheck) for one run: `train`
     is the training split, `accepts` the task's scorer, `needles` the item text no example's
-    working may quote (guard.leak_needles of the items the guard knows)."""
+    working may quote (needles.leak_needles of the items the guard knows)."""
 
     train: Sequence[Item]
     accepts: Accepts

@@ -9,17 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from skillfit.optim.guard import (
-    FEEDBACK_LABELS,
-    MIN_QUOTE,
-    ItemWords,
-    echoes_prompt,
-    feedback_needles,
-    line_key,
-    names_an_item,
-    near_duplicate,
-    overlapping,
-)
+from skillfit.optim.needles import FEEDBACK_LABELS, MIN_QUOTE, feedback_needles
+from skillfit.optim.repetition import echoes_prompt, line_key, near_duplicate, overlapping
+from skillfit.optim.vocabulary import ItemWords, names_an_item
 from skillfit.skill import mentions_any
 
 # The "Edits tried" listing the notes are written from ("step 2: add [end]: ... (rejected, val
@@ -84,9 +76,9 @@ def clean_notes(
 
     Dropped: lines that are not bullet points (unless the notes have none, then each sentence
     is a point), sentences repeated within a line, lines that repeat an earlier one exactly or
-    nearly (guard.near_duplicate), lines quoting an item (`needles`, see guard.leak_needles)
-    or naming one's particulars (`words`, see guard.item_words) or the scorer's feedback
-    (`feedback`, see guard.feedback_needles; the fixed scorer
+    nearly (repetition.near_duplicate), lines quoting an item (`needles`, see needles.leak_needles)
+    or naming one's particulars (`words`, see vocabulary.item_words) or the scorer's feedback
+    (`feedback`, see needles.feedback_needles; the fixed scorer
     phrases are always refused). When no edit was `adopted`, lines claiming an edit helped are
     dropped too: they are false."""
     copied = (*feedback_needles(()), *feedback)

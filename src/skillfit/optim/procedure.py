@@ -11,15 +11,7 @@ from typing import Any
 from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Findings, holds_particular, particular_words
 from skillfit.optim.grading import grading_talk
-from skillfit.optim.guard import (
-    MIN_QUOTE,
-    ItemWords,
-    borrows_example_topic,
-    echoes_prompt,
-    names_an_item,
-    near_duplicate,
-    quotes_foreign,
-)
+from skillfit.optim.needles import MIN_QUOTE
 from skillfit.optim.optimizer import (
     MIN_STEPS,
     RATIONALE_CHARS,
@@ -32,6 +24,13 @@ from skillfit.optim.optimizer import (
 from skillfit.optim.prompting import (
     clip,
     load_prompt,
+)
+from skillfit.optim.repetition import echoes_prompt, near_duplicate
+from skillfit.optim.vocabulary import (
+    ItemWords,
+    borrows_example_topic,
+    names_an_item,
+    quotes_foreign,
 )
 from skillfit.skill import Edit, mentions_any
 from skillfit.tasks.base import Item, Trajectory
@@ -134,7 +133,7 @@ def usable_steps(
     """The steps a procedure may hold, and the refused ones with why: copies of the prompt's own
     example, repeats, steps of reviewing answers (or of grading them, see
     grading.grading_talk), steps quoting text foreign to the task
-    (`words`, see guard.quotes_foreign), and steps quoting an item (`needles`), naming
+    (`words`, see vocabulary.quotes_foreign), and steps quoting an item (`needles`), naming
     an item's particulars (`words`), a name from a shown question (`names`) or an uncommon word
     or number of a shown question (`particular`, see `particular_words`)."""
     steps: list[str] = []

@@ -22,17 +22,14 @@ from skillfit.core.io import write_json_atomic, write_jsonl
 from skillfit.models.base import ChatModel
 from skillfit.optim.examples import TrainExamples, scorer_accepts
 from skillfit.optim.gate import GateConfig, GateJob, GateResult, run_gate
-from skillfit.optim.guard import (
-    ItemWords,
-    item_words,
-    leak_needles,
-)
 from skillfit.optim.knowledge import AnswerVocabulary, answer_vocabulary
+from skillfit.optim.needles import leak_needles
 from skillfit.optim.prompting import (
     optimizer_prompts,
     render_edit,
 )
 from skillfit.optim.schedules import make_schedule
+from skillfit.optim.vocabulary import ItemWords, item_words
 from skillfit.skill import Skill
 from skillfit.tasks.base import Item, Task, Trajectory
 from skillfit.train.evaluation import EvalResult, compare, evaluate_skill, trajectory_rows

@@ -31,12 +31,8 @@ from skillfit.models.base import ChatModel, Message
 from skillfit.optim.diagnosis import Diagnosis, Findings, item_numbers, particular_words
 from skillfit.optim.example import ask_example
 from skillfit.optim.examples import TrainExamples, propose_example, tried_items
-from skillfit.optim.guard import (
-    ItemWords,
-    echoes_prompt,
-    feedback_needles,
-)
 from skillfit.optim.knowledge import AnswerVocabulary, ask_knowledge, has_knowledge
+from skillfit.optim.needles import feedback_needles
 from skillfit.optim.optimizer import (
     OptimizerAnswer,
     OptimizerSettings,
@@ -62,6 +58,8 @@ from skillfit.optim.prompting import (
     render_skill,
     render_target,
 )
+from skillfit.optim.repetition import echoes_prompt
+from skillfit.optim.vocabulary import ItemWords
 from skillfit.skill import Edit, Skill
 from skillfit.tasks.base import Item, Trajectory
 from skillfit.train.buffer import render_buffer
@@ -251,7 +249,7 @@ def reflect(
     `direct`: one proposal per minibatch, in minibatch order. `diagnose`: one proposal for the
     step, whose `diagnoses` keep every stage-one reply and every pass's; diagnoses quoting an
     item of `needles` are dropped before the rules are asked for. `context` (e.g. the skill's
-    earlier version at an epoch end) is shown to the rules call. `words` (guard.item_words)
+    earlier version at an epoch end) is shown to the rules call. `words` (vocabulary.item_words)
     refuse procedure steps naming an item's particulars. `examples_check` (optim.examples)
     lets the example pass solve a training item the target got right; `answers` is the task's
     answer vocabulary, which the knowledge pass may state."""

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from skillfit.core.io import write_json_atomic, write_jsonl, write_text_atomic
-from skillfit.optim.guard import Rejection, feedback_needles
+from skillfit.optim.guard import Rejection
+from skillfit.optim.needles import feedback_needles
 from skillfit.optim.notes import clean_notes
 from skillfit.optim.optimizer import MetaNotes, edits_schema, parroted, per_reply, to_edits
 from skillfit.optim.prompting import clip, load_prompt, render_skill, render_target

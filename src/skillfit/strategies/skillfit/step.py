@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skillfit.core.io import write_json_atomic, write_jsonl, write_text_atomic
-from skillfit.optim.guard import Rejection, feedback_needles
+from skillfit.optim.guard import Rejection
+from skillfit.optim.needles import feedback_needles
 from skillfit.optim.pipeline import EditBatch, run_pipeline
 from skillfit.skill import Edit, Skill
 from skillfit.train.layout import fresh_dir
