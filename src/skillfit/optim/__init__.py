@@ -2,8 +2,9 @@
 (`prompting`, prompts/), the knowledge pass, the guard (`guard`, with its checks in `needles`,
 `meta_text`, `vocabulary`, `repetition` and `grading`), merge and ranking, the edit budget
 schedules, the meta-skill's notes, the edit pipeline that chains them (`pipeline`), and the
-gate (`gate`: paired, strict-mean and unconditional decision rules) with the acceptance
-policies the runner is given (`acceptance`: measured, ungated)."""
+gate (`gate`: paired, strict-mean and unconditional; its decision rules and early-stop
+bounds in `gate_rules`) with the acceptance policies the runner is given (`acceptance`:
+measured, ungated)."""
 
 from skillfit.optim.pipeline import (
     STAGES,
