@@ -122,7 +122,7 @@ def test_eval_command(cfg_file: Path, tmp_path: Path) -> None:
 
 
 def test_a_run_whose_candidates_moved_no_answer_says_so() -> None:
-    from skillfit.cli.train_cmd import unreactive_hint
+    from skillfit.cli.train_output import unreactive_hint
 
     flat = {"adoptions": 0, "val_outcomes_moved": {"moved": 2, "compared": 80}}
     assert "only 2 of 80 validation items" in (unreactive_hint(flat) or "")

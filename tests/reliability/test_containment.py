@@ -70,10 +70,10 @@ def test_the_weak_mode_is_an_explicit_loud_opt_in(
 def test_the_cli_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from skillfit.cli.train_cmd import _clear_errors
+    from skillfit.cli.errors import clear_errors
 
     def boom() -> None:
-        with _clear_errors():
+        with clear_errors():
             raise SandboxUnavailable(
                 "running model-written code needs ... apt-get install bubblewrap"
             )

@@ -6,7 +6,9 @@ from __future__ import annotations
 from skillfit.cli.root import app
 
 # isort: off
-# Imported for their side effect of adding commands to `app`, in the order `--help` lists them.
+# Imported for their side effect of adding commands to `app`, in the order `--help` lists them
+# (train and eval first).
+from skillfit.cli import train_cmd  # noqa: F401
 from skillfit.cli import (  # noqa: F401
     check_cmd,
     init_cmd,
@@ -14,7 +16,6 @@ from skillfit.cli import (  # noqa: F401
     models_cmd,
     sleep_cmd,
     tasks_cmd,
-    train_cmd,
     transfer_cmd,
     ui_cmd,
 )

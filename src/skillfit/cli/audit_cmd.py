@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skillfit.cli.errors import EXIT_USER, clear_errors, say, user_errors
 from skillfit.cli.root import app
-from skillfit.cli.train_cmd import EXIT_USER, _clear_errors, _say, _user_errors
 
 EXIT_PROBLEMS = 1
 
@@ -47,27 +47,27 @@ def audit_command(
     from skillfit.app.audit import BEST_SKILL, audit_lines, audit_run_dir
 
     if not run_dir.is_dir():
-        _say(f"{run_dir} is not a folder: give a run directory (the --out of `skillfit train`)")
+        say(f"{run_dir} is not a folder: give a run directory (the --out of `skillfit train`)")
         raise typer.Exit(EXIT_USER)
     runs = _runs(run_dir)
     if not runs:
-        _say(
+        say(
             f"{run_dir} is not a run directory: it holds no config.json or runtime_state.json, "
             "and no run in it (give the --out of `skillfit train`, e.g. outputs/quickstart)"
         )
         raise typer.Exit(EXIT_USER)
     unfinished = [r for r in runs if not (r / BEST_SKILL).is_file()]
     if unfinished:
-        _say(f"{unfinished[0]} holds no {BEST_SKILL} yet: nothing to audit")
+        say(f"{unfinished[0]} holds no {BEST_SKILL} yet: nothing to audit")
         raise typer.Exit(EXIT_USER)
     audits: list[tuple[Path, Any]] = []
-    with _clear_errors():
+    with clear_errors():
         from skillfit.core.errors import TrainError
 
         for run in runs:
             try:
                 audits.append((run, audit_run_dir(run)))
-            except _user_errors() + (OSError, ValueError) as exc:
+            except user_errors() + (OSError, ValueError) as exc:
                 # Which run could not be read, when a folder holds several.
                 raise TrainError(f"{run}: {exc}") from None
     if as_json:

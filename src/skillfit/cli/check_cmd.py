@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from skillfit.cli.errors import EXIT_INFRA, clear_errors, say
 from skillfit.cli.root import app
-from skillfit.cli.train_cmd import EXIT_INFRA, _clear_errors, _say
 
 if TYPE_CHECKING:
     from skillfit.app.check import CheckResult
@@ -121,7 +121,7 @@ def check_command(
     the new skill is significantly worse, 0 otherwise, 2 on bad input."""
     from skillfit.app.check import check
 
-    with _clear_errors():
+    with clear_errors():
         result = check(
             skill,
             against,
@@ -135,7 +135,7 @@ def check_command(
             tolerance=tolerance,
         )
     if result.new.scored == 0 or result.old.scored == 0:
-        _say(
+        say(
             "nothing was scored: the rollouts failed for infrastructure reasons (is the model "
             "server up, is the key right?)"
         )

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skillfit.cli.errors import clear_errors, err
 from skillfit.cli.root import app
-from skillfit.cli.train_cmd import _clear_errors, err
 
 
 @app.command("compare")
@@ -79,7 +79,7 @@ def compare_command(
         elif event["event"] == "compare_end":
             err.print(f"  done in {event['wall']:.0f} s")
 
-    with _clear_errors():
+    with clear_errors():
         result = compare(
             config,
             strategies.split(","),
@@ -120,7 +120,7 @@ def report_command(
     if not run_dir.is_dir():
         err.print(f"[red]error:[/] {run_dir} is not a folder")
         raise typer.Exit(2)
-    with _clear_errors():
+    with clear_errors():
         if (run_dir / "compare.json").exists():
             path = write_compare_report(run_dir, out)
         elif is_run_dir(run_dir):

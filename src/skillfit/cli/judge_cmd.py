@@ -55,11 +55,11 @@ def judge_check(
     """Grade labelled replies with the task's scorer (its LLM judge) and report agreement with
     the labels: accuracy, Cohen's kappa, the confusion counts and the disagreements."""
     from skillfit.app import build
-    from skillfit.cli.train_cmd import _clear_errors
+    from skillfit.cli.errors import clear_errors
     from skillfit.models import Ledger
     from skillfit.tasks.userfile.judge import agreement, grade_labelled, read_labels
 
-    with _clear_errors():
+    with clear_errors():
         cfg = build.load(config, set_ or [])
         task = build.build_task(cfg)
         ledger = Ledger()

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skillfit.cli.errors import clear_errors
 from skillfit.cli.root import app
-from skillfit.cli.train_cmd import _clear_errors, _step_line
+from skillfit.cli.train_output import step_line
 
 
 def _progress(event: dict[str, Any]) -> None:
     if event.get("event") == "step_end" and isinstance(event.get("record"), dict):
-        typer.echo(_step_line(event["record"]), err=True)
+        typer.echo(step_line(event["record"]), err=True)
 
 
 @app.command("sleep")
@@ -61,7 +62,7 @@ def sleep_command(
     skill changes only with --apply, which keeps the previous version for undo."""
     from skillfit.sleep import sleep
 
-    with _clear_errors():
+    with clear_errors():
         result = sleep(
             skill,
             source=source,

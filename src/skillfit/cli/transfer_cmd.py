@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skillfit.cli.errors import clear_errors, err
 from skillfit.cli.root import app
-from skillfit.cli.train_cmd import _clear_errors, err
 
 
 @app.command("transfer")
@@ -56,7 +56,7 @@ def transfer_command(
             soft_wrap=True,
         )
 
-    with _clear_errors():
+    with clear_errors():
         result = transfer(
             run_dir,
             targets=targets,
