@@ -224,6 +224,15 @@ def test_tiny_files_say_which_split_would_be_empty(tmp_path: Path) -> None:
         get_task("file", path=str(path), input="q", target="a")
 
 
+def test_a_split_column_naming_no_val_rows_says_so(tmp_path: Path) -> None:
+    rows = [{"q": f"q{i}", "a": str(i), "part": "train" if i % 2 else "test"} for i in range(6)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    with pytest.raises(
+        TaskDataError, match=r"d.jsonl: column 'part' names no val rows \(train 3, val 0, test 3\)"
+    ):
+        get_task("file", path=str(path), input="q", target="a", split="part")
+
+
 def test_the_documented_name_option_names_the_task(tmp_path: Path) -> None:
     data = tmp_path / "capitals.csv"
     rows = ["question,answer"] + [f"Capital of country {i}?,City {i}" for i in range(12)]

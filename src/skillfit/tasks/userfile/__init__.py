@@ -196,6 +196,14 @@ def make_file_task(
     ]
     if fields.split is not None:
         splits = splits_by_column(mapped)
+        unnamed = [s for s in ("train", "val") if not splits[s]]
+        if unnamed:
+            # n_train / n_val can only shrink a split: the rows themselves must name it.
+            counts = ", ".join(f"{s} {len(splits[s])}" for s in SPLIT_NAMES)
+            raise TaskDataError(
+                f"{data}: column {fields.split!r} names no {' and no '.join(unnamed)} rows "
+                f"({counts}); mark some rows {' and some '.join(unnamed)}"
+            )
         for split_name, n in zip(SPLIT_NAMES, sizes_given, strict=True):
             if n is None:
                 continue

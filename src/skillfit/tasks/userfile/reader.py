@@ -336,13 +336,13 @@ def to_items(path: Path, fmt: str, rows: Sequence[Row], fields: FieldMap) -> lis
         ids[item_id] = row.line
         split: SplitName | None = None
         if fields.split is not None:
-            label = str(get(fields.split, "split")).strip().lower()
-            if label not in SPLIT_ALIASES:
+            value = get(fields.split, "split")
+            split = split_named(value)
+            if split is None:
                 raise TaskDataError(
-                    f"{where}: field {fields.split!r}: unknown split {label!r}; use train, val "
-                    "(or validation, dev) or test"
+                    f"{where}: field {fields.split!r}: unknown split "
+                    f"{str(value).strip().lower()!r}; use train, val (or validation, dev) or test"
                 )
-            split = SPLIT_ALIASES[label]
         key = " ".join(text.split()).casefold()
         if key in inputs:
             first, first_split = inputs[key]
@@ -361,6 +361,26 @@ def to_items(path: Path, fmt: str, rows: Sequence[Row], fields: FieldMap) -> lis
         meta["line"] = row.line
         out.append(Mapped(Item(id=item_id, input=text, target=target, meta=meta), row.line, split))
     return out
+
+
+def split_named(value: Any) -> SplitName | None:
+    """The split a split column's value names (train, val, test or an alias), or None."""
+    return SPLIT_ALIASES.get(str(value).strip().lower())
+
+
+def scan_split_column(rows: Sequence[Row], column: str) -> tuple[bool, Row | None]:
+    """Whether some row gives `column` a value, and the first row whose value names no split.
+    It tells a column that reads as the splits from one that merely has the name; the task
+    option split is still what refuses a bad row."""
+    has_values = False
+    for row in rows:
+        value = row.fields.get(column)
+        if _is_empty(value):
+            continue
+        has_values = True
+        if split_named(value) is None:
+            return True, row
+    return has_values, None
 
 
 def splits_by_column(mapped: Sequence[Mapped]) -> dict[SplitName, list[Item]]:
