@@ -106,7 +106,8 @@ def test_every_command_of_the_page_runs(tmp_path: Path, monkeypatch: pytest.Monk
     shown = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)[0])
     assert shown == yaml.safe_load((tmp_path / "my-task" / "skillfit.yaml").read_text())
     outputs = dict(ran)
-    assert "data: ../questions.csv (train 8, val 4, test 12)" in outputs["init"]
+    said = "drawn from the file by seed: train 8, val 4, test 12"
+    assert f"data: ../questions.csv ({said})" in outputs["init"]
     assert "Cohen's kappa" in outputs["judge"]
     assert (tmp_path / "my-task" / "outputs" / "questions" / "best_skill.md").is_file()
     assert (tmp_path / "my-task" / "outputs" / "judged" / "best_skill.md").is_file()

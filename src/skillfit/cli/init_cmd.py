@@ -2,10 +2,15 @@
 
 Writes `skillfit.yaml` (a run config for the `file` task), an example data file (or points the
 config at yours with `--data`), a starting skill and a README with the commands to evaluate and
-train. The data is read back before anything is written, so a bad file is refused at once."""
+train. The data is read back before anything is written, so a bad file is refused at once.
+
+The splits come from the data's column `split` when it has one whose every value names a split
+(`--split COLUMN` names another, `--split none` draws them by seed even then); else they are
+drawn by seed."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +20,7 @@ import typer
 from skillfit.cli.root import app
 
 CONFIG_NAME = "skillfit.yaml"
+SPLIT_COLUMN = "split"  # the column read as the splits unless --split says otherwise
 
 EXAMPLE_ROWS = [
     ("Australia", "Canberra"),
@@ -78,7 +84,7 @@ task:
     path: {path}
     input: {input}
     target: {target}
-    initial_skill: skill.md
+{split_line}    initial_skill: skill.md
     scorer: {scorer}
     seed: 0
 
@@ -103,7 +109,7 @@ README_TEMPLATE = """# {name}: a skillfit project
 
 `skillfit.yaml` trains a skill (`skill.md` is where it starts) for the target model on the
 rows of `{path}` (column `{input}` is asked, column `{target}` is the reference answer, scored
-with `{scorer}`). The splits are drawn from the file by seed: {sizes}.
+with `{scorer}`). {splits_from}.
 
 Run these from this folder.
 
@@ -126,6 +132,46 @@ To grade with an LLM judge, set the scorer to `{{kind: judge, model: ..., rubric
 check it against replies you labelled yourself:
 `skillfit judge check --config skillfit.yaml --labels labels.jsonl`.
 """
+
+
+def _yaml_scalar(text: str) -> str:
+    """`text` as a YAML value: plain when YAML reads it back as itself, else quoted (a column
+    named `null`, `yes` or `a: b` would otherwise be read as something else)."""
+    import yaml
+
+    try:
+        plain = yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else json.dumps(text)
+
+
+def _split_column(data: Path, choice: str) -> tuple[str | None, str | None]:
+    """The column the splits come from (None: drawn by seed), and a note when the data has a
+    column `split` left aside because a value of it names no split. Raises TaskDataError for a
+    file the task could not read either."""
+    if choice == "none":
+        return None, None
+    if choice != "auto":
+        return choice, None  # the task checks the column as it reads it
+    from skillfit.tasks.userfile.reader import (
+        detect_format,
+        read_rows,
+        scan_split_column,
+        where_in_file,
+    )
+
+    fmt = detect_format(data)
+    has_values, bad = scan_split_column(read_rows(data, fmt), SPLIT_COLUMN)
+    if not has_values:
+        return None, None
+    if bad is None:
+        return SPLIT_COLUMN, None
+    value = str(bad.fields[SPLIT_COLUMN]).strip()
+    return None, (
+        f"the column `{SPLIT_COLUMN}` is not read as the splits "
+        f"({where_in_file(data, fmt, bad.line)} says {value!r}, not train, val or test)"
+    )
 
 
 def _slug(text: str) -> str:
@@ -156,6 +202,14 @@ def init_command(
     optimizer: Annotated[
         str | None, typer.Option("--optimizer", help="Optimizer model (default: the target).")
     ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="The column whose rows say train, val or test; auto: the column `split` "
+            "when the data has one; none: draw the splits by seed.",
+        ),
+    ] = "auto",
     name: Annotated[str | None, typer.Option("--name", help="Run name.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
@@ -171,7 +225,14 @@ def init_command(
     directory = directory.expanduser()
     if directory.exists() and not directory.is_dir():
         fail(f"{directory} is a file; give a folder")
+    split = split.strip()
+    if not split:
+        fail("--split needs a column name, auto or none")
+    if data is None and split not in ("auto", "none"):
+        fail(f"--split {split} names a column of your data: give the file with --data")
     files: dict[str, str] = {}
+    split_col: str | None = None
+    note: str | None = None
     if data is None:
         data_rel = "data.csv"
         lines = [f"{input_col},{target_col}"]
@@ -182,6 +243,13 @@ def init_command(
     else:
         if not data.is_file():
             fail(f"{data}: data file not found")
+        # Read by its absolute path: the project folder, which paths in the config are relative
+        # to, may not exist yet, and nothing is written before the data is found good.
+        data = data.absolute()
+        try:
+            split_col, note = _split_column(data, split)
+        except TaskDataError as exc:
+            fail(str(exc))
         target_dir = directory.resolve()
         data_rel = Path(os.path.relpath(data.resolve(), target_dir)).as_posix()
         files["skill.md"] = GENERIC_SKILL
@@ -190,6 +258,7 @@ def init_command(
         "path": data_rel,
         "input": input_col,
         "target": target_col,
+        "split_line": f"    split: {_yaml_scalar(split_col)}\n" if split_col else "",
         "scorer": scorer,
         "model": model,
         "optimizer": optimizer or model,
@@ -200,31 +269,48 @@ def init_command(
     if clashes and not force:
         fail(f"{', '.join(str(directory / f) for f in clashes)} exist; use --force to overwrite")
 
+    # A column found by its name alone may not be meant as the splits: say how to leave it.
+    hint = "; or --split none to draw the splits by seed" if split == "auto" else ""
     # Read the data back through the task before writing anything: a bad file fails here.
-    directory.mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        if rel != CONFIG_NAME and rel != "skill.md":
-            (directory / rel).write_text(text, encoding="utf-8")
+    if data is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / data_rel).write_text(files[data_rel], encoding="utf-8")
     try:
         task = get_task(
             "file",
-            path=data_rel,
+            path=str(data) if data is not None else data_rel,
             input=input_col,
             target=target_col,
+            split=split_col,
             scorer=scorer,
             base_dir=str(directory.resolve()),
         )
     except TaskDataError as exc:
-        fail(str(exc))
+        about_split = split_col is not None and repr(split_col) in str(exc)
+        fail(f"{exc}{hint if about_split else ''}")
         return
     splits = task.splits()
     sizes = ", ".join(f"{s} {len(splits[s])}" for s in ("train", "val", "test"))
-    files["README.md"] = README_TEMPLATE.format(**settings, sizes=sizes)
+    if split_col and not splits["test"]:
+        # The task can train without test rows, but the README's last step measures on them.
+        fail(
+            f"{data}: column {split_col!r} names no test rows ({sizes}); mark some rows test{hint}"
+        )
+    origin = f"from the column `{split_col}`" if split_col else "drawn from the file by seed"
+    splits_from = (
+        f"The splits come from the column `{split_col}`: {sizes}"
+        if split_col
+        else f"The splits are drawn from the file by seed: {sizes}"
+    )
+    files["README.md"] = README_TEMPLATE.format(**settings, splits_from=splits_from)
     if (directory / "README.md").exists() and not force:
         files.pop("README.md")
+    directory.mkdir(parents=True, exist_ok=True)
     for rel, text in files.items():
         (directory / rel).write_text(text, encoding="utf-8")
     typer.echo(f"wrote {', '.join(sorted(files))} in {directory}")
-    typer.echo(f"data: {data_rel} ({sizes})")
+    typer.echo(f"data: {data_rel} ({origin}: {sizes})")
+    if note:
+        typer.echo(f"note: {note}")
     where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
     typer.echo(f"next: {where}skillfit train --config {CONFIG_NAME}")
