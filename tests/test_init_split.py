@@ -172,6 +172,16 @@ def test_a_column_name_yaml_would_misread_is_quoted(tmp_path: Path) -> None:
     assert options["split"] == "null" and len(splits["val"]) == 30
 
 
+def test_input_and_answer_columns_yaml_would_misread_are_quoted(tmp_path: Path) -> None:
+    data = tmp_path / "yes.csv"
+    data.write_text("yes,on: off\n" + "".join(f"What is {i} plus 1?,{i + 1}\n" for i in range(30)))
+    result = init(tmp_path / "p", data, "--input", "yes", "--target", "on: off")
+    assert result.exit_code == 0, result.output
+    options, splits = loaded(tmp_path / "p")
+    assert (options["input"], options["target"]) == ("yes", "on: off")
+    assert sum(len(s) for s in splits.values()) == 30
+
+
 def test_a_parquet_split_column_is_found(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

@@ -264,7 +264,9 @@ def init_command(
         "optimizer": optimizer or model,
         "name": run_name,
     }
-    files[CONFIG_NAME] = CONFIG_TEMPLATE.format(**settings)
+    # Every value the user chose is written so that YAML reads it back as given.
+    quoted = {k: v if k == "split_line" else _yaml_scalar(v) for k, v in settings.items()}
+    files[CONFIG_NAME] = CONFIG_TEMPLATE.format(**quoted)
     clashes = [f for f in files if (directory / f).exists()]
     if clashes and not force:
         fail(f"{', '.join(str(directory / f) for f in clashes)} exist; use --force to overwrite")
