@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import skillfit.api
 import skillfit.app.build
+import skillfit.models.local.weights
 from skillfit.cli import app
 from skillfit.models import ScriptedModel, wrap
 from skillfit.models.scripted import Request
@@ -84,6 +85,8 @@ def test_every_command_of_the_page_runs(tmp_path: Path, monkeypatch: pytest.Monk
         return wrap(models[role], role=role, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(skillfit.app.build, "get_model", get_model)
+    # The page shows init on a machine with the README's setup: both embedded models installed.
+    monkeypatch.setattr(skillfit.models.local.weights, "installed", lambda info: True)
     monkeypatch.setenv("SKILLFIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()

@@ -191,3 +191,26 @@ def test_a_parquet_split_column_is_found(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "from the column `split`: train 10, val 10, test 10" in result.output
     assert loaded(tmp_path / "p")[0]["split"] == "split"
+
+
+@pytest.mark.parametrize("larger_installed", [True, False])
+def test_the_larger_embedded_model_optimizes_for_the_small_one_when_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, larger_installed: bool
+) -> None:
+    import skillfit.models.local.weights as weights
+
+    monkeypatch.setattr(weights, "installed", lambda info: larger_installed)
+    data = write_csv(tmp_path / "apples.csv", cycling())
+    result = init(tmp_path / "p", data)
+    assert result.exit_code == 0, result.output
+    cfg = skillfit.api.load(tmp_path / "p" / "skillfit.yaml")
+    expected = "local:qwen2.5-coder-1.5b" if larger_installed else "local:qwen2.5-coder-0.5b"
+    assert (cfg.target.model, cfg.optimizer.model) == ("local:qwen2.5-coder-0.5b", expected)
+    assert f"optimizer {expected}" in result.output
+    assert ("skillfit[local-1-5b]" in result.output) is not larger_installed
+
+    # A hosted target optimizes itself, as before; a named optimizer is kept.
+    result = init(tmp_path / "q", data, "--model", "openai:gpt-5.4-mini")
+    assert skillfit.api.load(tmp_path / "q" / "skillfit.yaml").optimizer.model == (
+        "openai:gpt-5.4-mini"
+    )

@@ -174,6 +174,22 @@ def _split_column(data: Path, choice: str) -> tuple[str | None, str | None]:
     )
 
 
+EMBEDDED_SMALL = "local:qwen2.5-coder-0.5b"
+EMBEDDED_LARGER = "local:qwen2.5-coder-1.5b"
+
+
+def default_optimizer(target: str) -> str:
+    """The larger embedded model optimizes for the embedded 0.5B when its weights are
+    installed: the 0.5B as its own optimizer pastes its prompt's scaffolding into the skill."""
+    if target != EMBEDDED_SMALL:
+        return target
+    from skillfit.models.local.catalog import CATALOG
+    from skillfit.models.local.weights import installed
+
+    larger = CATALOG[EMBEDDED_LARGER.removeprefix("local:")]
+    return EMBEDDED_LARGER if installed(larger) else target
+
+
 def _slug(text: str) -> str:
     slug = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
     return "-".join(p for p in slug.split("-") if p) or "my-task"
@@ -200,7 +216,12 @@ def init_command(
         str, typer.Option("--model", help="Target model (default: the embedded 0.5B model).")
     ] = "local:qwen2.5-coder-0.5b",
     optimizer: Annotated[
-        str | None, typer.Option("--optimizer", help="Optimizer model (default: the target).")
+        str | None,
+        typer.Option(
+            "--optimizer",
+            help="Optimizer model (default: the embedded 1.5B model when installed and the "
+            "target is the embedded 0.5B, else the target).",
+        ),
     ] = None,
     split: Annotated[
         str,
@@ -261,7 +282,7 @@ def init_command(
         "split_line": f"    split: {_yaml_scalar(split_col)}\n" if split_col else "",
         "scorer": scorer,
         "model": model,
-        "optimizer": optimizer or model,
+        "optimizer": optimizer or default_optimizer(model),
         "name": run_name,
     }
     # Every value the user chose is written so that YAML reads it back as given.
@@ -314,5 +335,12 @@ def init_command(
     typer.echo(f"data: {data_rel} ({origin}: {sizes})")
     if note:
         typer.echo(f"note: {note}")
+    typer.echo(f"models: target {settings['model']}, optimizer {settings['optimizer']}")
+    if settings["optimizer"] == EMBEDDED_SMALL:
+        typer.echo(
+            "note: the embedded 0.5B optimizes its own skill; the larger embedded model writes "
+            "better edits: pip install 'skillfit[local-1-5b]', then rerun init with --force "
+            f"or set optimizer.model: {EMBEDDED_LARGER}"
+        )
     where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
     typer.echo(f"next: {where}skillfit train --config {CONFIG_NAME}")
