@@ -225,6 +225,9 @@ def history_lines(history: Sequence[StepRecord], limit: int = 30) -> str:
         if r.val_candidate is not None and r.val_current is not None:
             change = f", val score change {r.val_candidate - r.val_current:+.2f}"
         verdict = "adopted" if r.adopted else "rejected"
+        # A slow update carries the number of the step it followed; named as that step, its
+        # edits read as the step's own (the meta-skill then credits the step with them).
+        when = f"slow update after step {r.step}" if r.kind == "slow_update" else f"step {r.step}"
         for e in r.applied_edits:
-            lines.append(f"- step {r.step}: {e} ({verdict}{change})")
+            lines.append(f"- {when}: {e} ({verdict}{change})")
     return "\n".join(lines[-limit:])
