@@ -320,11 +320,7 @@ def init_command(
             f"{data}: column {split_col!r} names no test rows ({sizes}); mark some rows test{hint}"
         )
     origin = f"from the column `{split_col}`" if split_col else "drawn from the file by seed"
-    splits_from = (
-        f"The splits come from the column `{split_col}`: {sizes}"
-        if split_col
-        else f"The splits are drawn from the file by seed: {sizes}"
-    )
+    splits_from = f"The splits {'come' if split_col else 'are'} {origin}: {sizes}"
     files["README.md"] = README_TEMPLATE.format(**settings, splits_from=splits_from)
     if (directory / "README.md").exists() and not force:
         files.pop("README.md")
